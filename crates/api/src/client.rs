@@ -1,0 +1,181 @@
+//! A typed client of the Renderjuice-compatible API, used by `orchard render` and the tests.
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    API_PREFIX, CreateJobRequest, CreateUploadRequest, CreateUploadResponse, Downloads, ErrorBody, Health, Job,
+    JobEnvelope, Progress, RenderRequest,
+};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error status.
+    #[error("{status}: {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The error code from the body, or `http_<status>`.
+        code: String,
+        /// The message from the body.
+        message: String,
+    },
+    /// The server could not be reached, or the body was not what the API promises.
+    #[error("{0}")]
+    Transport(#[from] reqwest::Error),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A client bound to one server and one key.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    /// `base` is the server root (`http://127.0.0.1:7800`); `key` an `RJ-` key.
+    pub fn new(base: &str, key: &str) -> Client {
+        Client { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_string(), key: key.to_string() }
+    }
+
+    /// The server root.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, ClientError> {
+        let url = format!("{}{API_PREFIX}{path}", self.base);
+        let mut request = self.http.request(method, url).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        decode(response).await
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
+    }
+
+    /// `POST /uploads`.
+    pub async fn create_upload(&self, file_name: &str, file_type: &str) -> Result<CreateUploadResponse, ClientError> {
+        let body = CreateUploadRequest { file_name: file_name.to_string(), file_type: file_type.to_string() };
+        self.call(Method::POST, "/uploads", Some(&body)).await
+    }
+
+    /// `PUT uploadUrl` with a file's bytes, streamed; `progress` gets the bytes sent so far.
+    pub async fn put_file(
+        &self,
+        upload_url: &str,
+        path: &Path,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<(), ClientError> {
+        use futures::StreamExt;
+        let file_error = |source| ClientError::File { path: path.display().to_string(), source };
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let size = file.metadata().await.map_err(file_error)?.len();
+        let mut sent = 0u64;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                sent += bytes.len() as u64;
+                progress(sent);
+            }
+            chunk
+        });
+        let response = self
+            .http
+            .put(upload_url)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await?;
+        check(response).await.map(|_| ())
+    }
+
+    /// `POST /jobs`.
+    pub async fn create_job(&self, slug: &str) -> Result<Job, ClientError> {
+        let body = CreateJobRequest { slug: slug.to_string(), main_file: None };
+        self.call(Method::POST, "/jobs", Some(&body)).await
+    }
+
+    /// `GET /jobs/{id}`.
+    pub async fn get_job(&self, id: &str) -> Result<Job, ClientError> {
+        let envelope: JobEnvelope = self.call::<(), _>(Method::GET, &format!("/jobs/{id}"), None).await?;
+        Ok(envelope.data)
+    }
+
+    /// `POST /jobs/{id}/validate`.
+    pub async fn validate(&self, id: &str) -> Result<Job, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/jobs/{id}/validate"), None).await
+    }
+
+    /// `POST /jobs/{id}/render`.
+    pub async fn render(&self, id: &str, config: serde_json::Value) -> Result<Job, ClientError> {
+        let body = RenderRequest { requested_render_config: config };
+        self.call(Method::POST, &format!("/jobs/{id}/render"), Some(&body)).await
+    }
+
+    /// `POST /jobs/{id}/cancel`.
+    pub async fn cancel(&self, id: &str) -> Result<Job, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/jobs/{id}/cancel"), None).await
+    }
+
+    /// `GET /jobs/{id}/progress`.
+    pub async fn progress(&self, id: &str) -> Result<Vec<Progress>, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/jobs/{id}/progress"), None).await
+    }
+
+    /// `GET /jobs/{id}/downloads`.
+    pub async fn downloads(&self, id: &str) -> Result<Downloads, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/jobs/{id}/downloads"), None).await
+    }
+
+    /// Fetches a signed URL into `path`, streamed.
+    pub async fn download(&self, url: &str, path: &Path) -> Result<u64, ClientError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let response = check(self.http.get(url).send().await?).await?;
+        let file_error = |source| ClientError::File { path: path.display().to_string(), source };
+        let mut file = tokio::fs::File::create(path).await.map_err(file_error)?;
+        let mut written = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk).await.map_err(file_error)?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(file_error)?;
+        Ok(written)
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => (body.error.code, body.error.message),
+        Err(_) => (format!("http_{}", status.as_u16()), text),
+    };
+    Err(ClientError::Api { status, code, message })
+}
+
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    Ok(check(response).await?.json().await?)
+}

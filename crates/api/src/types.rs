@@ -1,0 +1,290 @@
+//! Request and response bodies of the Renderjuice external API v1.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// `POST /uploads` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateUploadRequest {
+    /// The source file's name; its extension must match `fileType`.
+    pub file_name: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+}
+
+/// `POST /uploads` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateUploadResponse {
+    /// A presigned URL for one `PUT` of the file's bytes. Opaque.
+    pub upload_url: String,
+    /// The handle to create the job with.
+    pub slug: String,
+    /// When `uploadUrl` stops working (ISO 8601).
+    pub expires_at: String,
+}
+
+/// `POST /jobs` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJobRequest {
+    /// The slug from `POST /uploads`.
+    pub slug: String,
+    /// Orchard extension: the main `.blend` inside a `.zip` (default: the shallowest, then alphabetical).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_file: Option<String>,
+}
+
+/// `POST /jobs/{id}/render` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderRequest {
+    /// The render config; `colorManagementPreset` is required, every other field defaults
+    /// to what validation detected.
+    #[schema(value_type = Object)]
+    pub requested_render_config: Value,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FailedReason {
+    /// Short machine name (`unreadable_scene`, `task_failed`, …).
+    pub name: String,
+    /// Category: `validation`, `render` or `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Orchard extension: a sentence for a person, with the log tail where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Information about a job's outputs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobOutputInfo {
+    /// Whether the outputs were deleted for the client.
+    pub is_deleted_for_client: bool,
+}
+
+/// A job, as every job endpoint returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Job id (uuid).
+    pub id: String,
+    /// `created`, `validating`, `validated`, `debugging`, `rendering`, `finalizing`,
+    /// `completed`, `failed`, `canceled`, `booting` or `suspended`.
+    pub status: String,
+    /// The creating user.
+    pub user_id: String,
+    /// The owning workspace.
+    pub workspace_id: String,
+    /// Root folder of the job's files; Orchard has none.
+    #[schema(value_type = Option<String>)]
+    pub root_folder_id: Option<String>,
+    /// ISO 8601.
+    pub created_at: String,
+    /// ISO 8601.
+    pub updated_at: String,
+    /// Render seconds adjusted for worker speed, over finished tasks.
+    pub normalized_seconds: f64,
+    /// A signed URL of a small image of the latest finished frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    /// Set when `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_reason: Option<FailedReason>,
+    /// The checked `requestedRenderConfig`.
+    #[schema(value_type = Object)]
+    pub requested_config: Value,
+    /// The configuration rendered: detected settings overlaid with the request.
+    #[schema(value_type = Object)]
+    pub final_config: Value,
+    /// Output information.
+    pub output: JobOutputInfo,
+    /// Whether scene analysis was skipped (never, in Orchard).
+    pub is_analysis_skipped: bool,
+    /// The analysis id, once validated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis_id: Option<String>,
+    /// The scene analysis (see Orchard's spec §5).
+    #[schema(value_type = Object)]
+    pub analysis: Value,
+    /// The scene file: name, type, size, sha256.
+    #[schema(value_type = Object)]
+    pub scene_file: Value,
+}
+
+/// `GET /jobs/{id}` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobEnvelope {
+    /// The job.
+    pub data: Job,
+}
+
+/// Paging of `GET /jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    /// 1-based page.
+    pub page: u32,
+    /// Items per page.
+    pub page_size: u32,
+    /// Matching jobs in all.
+    pub total: u64,
+    /// Pages in all.
+    pub total_pages: u64,
+}
+
+/// `GET /jobs` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// This page's jobs, newest first.
+    pub jobs: Vec<Job>,
+    /// Paging.
+    pub pagination: Pagination,
+}
+
+/// Progress counters of one running job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Job id.
+    pub job_id: String,
+    /// Job status.
+    pub status: String,
+    /// Frames the job renders.
+    pub frames_total: i64,
+    /// Frames rendered and stored.
+    pub frames_done: i64,
+    /// Frames being rendered now.
+    pub frames_rendering: i64,
+    /// Frames that failed for good.
+    pub frames_failed: i64,
+    /// `framesDone / framesTotal × 100`.
+    pub percent: f64,
+    /// Estimated seconds left, once a frame is done.
+    pub eta_seconds: Option<f64>,
+    /// As on the job.
+    pub normalized_seconds: f64,
+}
+
+/// One downloadable file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFile {
+    /// Signed, expiring URL.
+    pub url: String,
+    /// File name (`0001.png`).
+    pub file_name: String,
+    /// Multiview view name; empty for mono renders.
+    pub view: String,
+    /// Whether the output uses the older storage layout (never, in Orchard).
+    pub legacy: bool,
+    /// Path relative to the job's output root.
+    pub relative_path: String,
+    /// Compositor node that wrote it; empty for frames.
+    pub composite_node_name: String,
+}
+
+/// Archive downloads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transforms {
+    /// URL of a zip of every frame; empty until the job is `completed`.
+    pub frames_zip: String,
+    /// URL of a zip of compositor outputs; empty when there are none.
+    pub composite_nodes_zip: String,
+    /// Video transform (not produced yet): `{}`.
+    #[schema(value_type = Object)]
+    pub video: Value,
+    /// `framesZip` as a rich output.
+    pub frames_zip_outputs: OutputFile,
+    /// `compositeNodesZip` as a rich output.
+    pub composite_nodes_zip_outputs: OutputFile,
+}
+
+/// `GET /jobs/{id}/downloads` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Downloads {
+    /// Legacy list of frame URLs, in frame order.
+    pub frames: Vec<String>,
+    /// Legacy list of compositor output URLs.
+    pub composite_nodes: Vec<String>,
+    /// Archives.
+    pub transforms: Transforms,
+    /// Frames with their file names.
+    pub frame_outputs: Vec<OutputFile>,
+    /// Compositor outputs with their file names.
+    pub composite_node_outputs: Vec<OutputFile>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case code, stable for programs.
+    pub code: String,
+    /// A sentence for a person.
+    pub message: String,
+    /// More structure where there is some (such as the `field` of a refused config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+/// `GET /healthz` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// Orchard's version.
+    pub version: String,
+}
+
+/// Worker protocol: a task handed to a worker. In `orchard up` it crosses no network, but it
+/// is the same value the HTTP worker protocol carries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// The task.
+    pub task_id: String,
+    /// The attempt this worker holds: the fencing token named in every later call.
+    pub attempt: i64,
+    /// The task's job.
+    pub job_id: String,
+    /// Frames to render, ascending.
+    pub frames: Vec<i32>,
+    /// The scene file.
+    pub scene: SceneRef,
+    /// The job's `finalConfig`.
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+/// The scene file of an assignment: enough to fetch it once and cache it by content.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SceneRef {
+    /// The client's file name.
+    pub file_name: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+    /// sha256 hex of the file: the cache key.
+    pub sha256: String,
+    /// The main `.blend` inside a zip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_file: Option<String>,
+    /// The scene to render (the file's active scene).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene_name: Option<String>,
+}

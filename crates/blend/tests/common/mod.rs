@@ -1,0 +1,58 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::path::{Path, PathBuf};
+
+/// A committed fixture, by file name.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// A fixture's bytes.
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
+}
+
+/// A fresh, empty directory for one test under cargo's per-target temporary directory.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("orchard-blend").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// A tiny deterministic xorshift64 generator: reproducible "random" offsets without a rand crate.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Offsets of every block header in an uncompressed, little-endian, 8-byte-pointer legacy file
+/// (12-byte file header, 24-byte block headers), `ENDB` included.
+pub fn block_offsets(data: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut pos = 12;
+    while pos + 24 <= data.len() {
+        out.push(pos);
+        if &data[pos..pos + 4] == b"ENDB" {
+            break;
+        }
+        let len = i32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        pos += 24 + len;
+    }
+    out
+}

@@ -1,0 +1,88 @@
+//! Damaged input never panics the reader: every call returns `Ok` or `Err`.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use orchard_blend::{AnalyzeOptions, analyze_bytes};
+
+use common::{XorShift, block_offsets, fixture_bytes};
+
+/// Runs the analysis on each input and lists the ones that panicked, by label.
+fn panics(inputs: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<String> {
+    // Small cap: damaged lengths must hit the limit quickly rather than allocate.
+    let opts = AnalyzeOptions { max_decompressed_bytes: 8 * 1024 * 1024 };
+    let mut failed = Vec::new();
+    for (label, bytes) in inputs {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _ = analyze_bytes(&bytes, "damaged.blend", &opts);
+        }));
+        if result.is_err() {
+            failed.push(label);
+        }
+    }
+    failed
+}
+
+#[test]
+fn truncating_at_every_block_boundary_never_panics() {
+    let data = fixture_bytes("cube_uncompressed.blend");
+    let offsets = block_offsets(&data);
+    assert!(offsets.len() > 100, "expected a real file, found {} blocks", offsets.len());
+    let cuts = offsets.iter().flat_map(|&o| [o, o + 4, o + 24]).chain(0..16);
+    let failed = panics(cuts.map(|cut| (format!("cut at {cut}"), data[..cut.min(data.len())].to_vec())));
+    assert!(failed.is_empty(), "panicked: {failed:?}");
+}
+
+#[test]
+fn truncating_at_random_offsets_never_panics() {
+    let mut rng = XorShift(0x0A5C_4A4D_0000_0001);
+    let mut inputs = Vec::new();
+    for name in ["cube_uncompressed.blend", "cube.blend"] {
+        let data = fixture_bytes(name);
+        for _ in 0..100 {
+            let cut = rng.below(data.len());
+            inputs.push((format!("{name} cut at {cut}"), data[..cut].to_vec()));
+        }
+    }
+    let failed = panics(inputs);
+    assert!(failed.is_empty(), "panicked: {failed:?}");
+}
+
+#[test]
+fn flipping_random_bytes_never_panics() {
+    let data = fixture_bytes("cube_uncompressed.blend");
+    let offsets = block_offsets(&data);
+    // Aim half the flips at the structures the reader interprets most (DNA, scene, globals),
+    // where a random flip is likeliest to reach a length, an index or a pointer.
+    let interesting: Vec<(usize, usize)> = offsets
+        .windows(2)
+        .filter(|w| matches!(&data[w[0]..w[0] + 4], b"DNA1" | b"SC\0\0" | b"GLOB"))
+        .map(|w| (w[0], w[1]))
+        .collect();
+    assert!(interesting.len() >= 3, "expected DNA1, SC and GLOB blocks");
+    let mut rng = XorShift(0xB1E4_D000_0000_0002);
+    let mut inputs = Vec::new();
+    for i in 0..500 {
+        let mut bytes = data.clone();
+        let at = if i % 2 == 0 {
+            rng.below(bytes.len())
+        } else {
+            let (start, end) = interesting[rng.below(interesting.len())];
+            start + rng.below(end - start)
+        };
+        let mask = (rng.next_u64() % 255 + 1) as u8;
+        bytes[at] ^= mask;
+        inputs.push((format!("flip {mask:#04x} at {at}"), bytes));
+    }
+    // Flips in the zstd file exercise the decompressor's error path.
+    let compressed = fixture_bytes("cube.blend");
+    for _ in 0..50 {
+        let mut bytes = compressed.clone();
+        let at = rng.below(bytes.len());
+        bytes[at] ^= 0x5A;
+        inputs.push((format!("zstd flip at {at}"), bytes));
+    }
+    let failed = panics(inputs);
+    assert!(failed.is_empty(), "panicked: {failed:?}");
+}

@@ -1,0 +1,18 @@
+//! Orchard's domain: what a job is, which states it moves through, and what a render asks for.
+//!
+//! - [`status`]: [`JobStatus`] and [`TaskStatus`], each with one transition function.
+//! - [`frames`]: [`FrameSet`], parsed from Renderjuice `frameRanges` strings (`"7"`, `"1-250"`, `"1-250x5"`).
+//! - [`config`]: [`RenderConfig`] (what a task renders) and [`RequestedConfig`] (what a client asked for),
+//!   validated field by field so that an error names the field.
+//!
+//! This crate does no IO and knows nothing of HTTP, SQL or Blender processes.
+//! Time is always a parameter.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod frames;
+pub mod status;
+
+pub use config::{ConfigError, RenderConfig, RequestedConfig};
+pub use frames::{FrameError, FrameSet};
+pub use status::{IllegalTransition, JobEvent, JobStatus, TaskEvent, TaskStatus};

@@ -1,0 +1,71 @@
+//! `orchard keys …`: API keys, straight in the database (no server needed).
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::StorageArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints it, alone, as the last line (it is never shown again).
+    Create(CreateArgs),
+    /// List keys (prefixes only).
+    List(ListArgs),
+    /// Revoke a key by id or prefix.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Workspace of the key; created if new.
+    #[arg(long)]
+    workspace: String,
+    /// User of the key within the workspace; created if new.
+    #[arg(long, default_value = "api")]
+    user: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The key's id, or its prefix as `keys list` shows it.
+    key: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Create(args) => {
+            std::fs::create_dir_all(&args.storage.data)?;
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            let (key, _) = orchard_server::keys::create_key(store.as_ref(), &args.workspace, &args.user).await?;
+            eprintln!("Created a key for user {:?} in workspace {:?}. It is shown once:", args.user, args.workspace);
+            println!("{key}");
+        }
+        KeysCommand::List(args) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            for key in store.list_keys().await? {
+                let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}  {}…  {}/{}  {}", key.id, key.prefix, key.workspace, key.user, state);
+            }
+        }
+        KeysCommand::Revoke(args) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            if !store.revoke_key(&args.key, orchard_server::state::now_ms()).await? {
+                eprintln!("no active key matches {:?}", args.key);
+                return Ok(ExitCode::from(2));
+            }
+            println!("revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,116 @@
+//! Command-line interface. Exit codes: 0 ok, 1 the job failed or was canceled, 2 usage or
+//! infrastructure error.
+
+mod analyze;
+mod keys;
+mod render;
+mod up;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Orchard: a self-hosted render farm for Blender that speaks the Renderjuice API.
+///
+/// Start with `orchard render scene.blend`: it renders on an embedded farm (or on a running
+/// `orchard up`) and downloads the frames to ./renders/<job>/.
+#[derive(Debug, Parser)]
+#[command(name = "orchard", version, propagate_version = true)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, env = "ORCHARD_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// All in one: server and local workers on SQLite and a local folder. Prints the URL and,
+    /// on first start, an admin API key (also kept in DATA/admin.key).
+    Up(up::UpArgs),
+    /// Server only: API, scheduler and background duties.
+    Serve(up::ServeArgs),
+    /// Upload a .blend or .zip, render it, and download the frames to ./renders/<job>/.
+    Render(render::RenderArgs),
+    /// Analyse a .blend or .zip natively (no Blender) and print what a render would use.
+    Analyze(analyze::AnalyzeArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Where the server keeps its state; shared by every command that opens it.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Data directory: the SQLite database and stored files live here by default.
+    #[arg(long = "data", env = "ORCHARD_DATA", default_value = "./orchard-data")]
+    pub data: PathBuf,
+    /// Metadata database: `sqlite://PATH` (default: DATA/orchard.db).
+    #[arg(long, env = "ORCHARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Blob storage: `file://DIR` (default: DATA/storage).
+    #[arg(long, env = "ORCHARD_STORAGE")]
+    pub storage: Option<String>,
+}
+
+impl StorageArgs {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data.join("orchard.db").display()))
+    }
+}
+
+/// Default address of `orchard up` and `orchard serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7800";
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|e| format!("{text:?} is not an address like 127.0.0.1:7800: {e}"))
+}
+
+fn init_logs(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORCHARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up(args) => {
+            init_logs(cli.log_format, "info,tower_http=warn");
+            up::up(args).await
+        }
+        Command::Serve(args) => {
+            init_logs(cli.log_format, "info,tower_http=warn");
+            up::serve(args).await
+        }
+        Command::Render(args) => {
+            // The progress bars and the final report say what matters; logs would garble them.
+            init_logs(cli.log_format, "error");
+            render::render(args).await
+        }
+        Command::Analyze(args) => {
+            init_logs(cli.log_format, "warn");
+            analyze::analyze(args)
+        }
+        Command::Keys(command) => {
+            init_logs(cli.log_format, "warn");
+            keys::keys(command).await
+        }
+    }
+}

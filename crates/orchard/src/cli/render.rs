@@ -1,0 +1,224 @@
+//! `orchard render FILE`: the whole Renderjuice flow from the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use orchard_api::{Client, Job};
+use serde_json::{Value, json};
+
+use super::{DEFAULT_LISTEN, StorageArgs};
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The .blend or .zip project to render.
+    file: PathBuf,
+    /// Frames to render: `1-10`, `7`, `1-250x5`, or a comma list of those (default: the scene's range).
+    #[arg(long)]
+    frames: Option<String>,
+    /// Server to use (default: a local `orchard up`, else an embedded farm in this process).
+    #[arg(long, env = "ORCHARD_SERVER")]
+    server: Option<String>,
+    /// API key for --server.
+    #[arg(long, env = "ORCHARD_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Where frames go: OUT/<job id>/.
+    #[arg(long, default_value = "renders")]
+    out: PathBuf,
+    /// Samples (overrides the scene's).
+    #[arg(long)]
+    samples: Option<u32>,
+    /// Resolution as WIDTHxHEIGHT (overrides the scene's).
+    #[arg(long)]
+    resolution: Option<String>,
+    /// Resolution percentage (overrides the scene's).
+    #[arg(long)]
+    percentage: Option<u32>,
+    /// Any other `requestedRenderConfig` fields, as a JSON object.
+    #[arg(long, value_name = "JSON")]
+    config: Option<String>,
+    /// Colour management preset: `default` or `aces`.
+    #[arg(long, default_value = "default")]
+    color_management: String,
+    /// Embedded farm: its state directory (also where a local `orchard up` keeps admin.key).
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Embedded farm: the Blender executable (default: `blender` on PATH).
+    #[arg(long, env = "ORCHARD_BLENDER")]
+    blender: Option<PathBuf>,
+    /// Embedded farm: render threads (default: every core).
+    #[arg(long, env = "ORCHARD_THREADS")]
+    threads: Option<u32>,
+}
+
+/// The farm a render runs on.
+enum Farm {
+    Remote,
+    Embedded(Box<orchard_server::Server>),
+}
+
+pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let file = args.file.clone();
+    let file_name = file.file_name().map(|it| it.to_string_lossy().into_owned()).context("the file has no name")?;
+    let file_type = match file.extension().and_then(|it| it.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("blend") => "blend",
+        Some("zip") => "zip",
+        _ => anyhow::bail!("{} is neither a .blend nor a .zip", file.display()),
+    };
+    let size = std::fs::metadata(&file).with_context(|| format!("{}", file.display()))?.len();
+    let config = requested_config(&args)?;
+    let (client, farm) = connect(&args).await?;
+    let result = run_flow(&client, &args, &file, &file_name, file_type, size, config).await;
+    if let Farm::Embedded(server) = farm {
+        server.shutdown().await;
+    }
+    result
+}
+
+fn requested_config(args: &RenderArgs) -> anyhow::Result<Value> {
+    let mut config = match &args.config {
+        Some(text) => serde_json::from_str::<Value>(text).context("--config is not a JSON object")?,
+        None => json!({}),
+    };
+    if !config.is_object() {
+        anyhow::bail!("--config must be a JSON object");
+    }
+    config["colorManagementPreset"] = json!(args.color_management);
+    if let Some(frames) = &args.frames {
+        let ranges: Vec<&str> = frames.split(',').map(str::trim).filter(|it| !it.is_empty()).collect();
+        config["frameRanges"] = json!(ranges);
+    }
+    if let Some(samples) = args.samples {
+        config["sampleCount"] = json!(samples);
+    }
+    if let Some(resolution) = &args.resolution {
+        let (w, h) = resolution
+            .split_once(['x', 'X'])
+            .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+            .context("--resolution must look like 1920x1080")?;
+        config["resolution"] = json!([w, h]);
+    }
+    if let Some(percentage) = args.percentage {
+        config["resolutionPercentage"] = json!(percentage);
+    }
+    Ok(config)
+}
+
+async fn connect(args: &RenderArgs) -> anyhow::Result<(Client, Farm)> {
+    if let Some(server) = &args.server {
+        let key = args.key.clone().context("--server needs --key (or ORCHARD_KEY)")?;
+        return Ok((Client::new(server, &key), Farm::Remote));
+    }
+    // A local `orchard up` with its admin key beside it.
+    if let Ok(key) = std::fs::read_to_string(args.storage.data.join("admin.key")) {
+        let client = Client::new(&format!("http://{DEFAULT_LISTEN}"), key.trim());
+        if tokio::time::timeout(Duration::from_secs(2), client.health()).await.is_ok_and(|it| it.is_ok()) {
+            eprintln!("Using the farm at {}.", client.base());
+            return Ok((client, Farm::Remote));
+        }
+    }
+    let blender = orchard_worker::blender::find(args.blender.as_deref()).map_err(anyhow::Error::msg)?;
+    let mut config = orchard_server::ServerConfig::new("127.0.0.1:0".parse()?, args.storage.data.clone());
+    config.database_url = args.storage.database_url.clone();
+    config.storage = args.storage.storage.clone();
+    let mut server = orchard_server::start(config).await?;
+    server.spawn_local_worker(0, blender.clone(), args.threads);
+    let (key, _) = super::up::admin_key(&server, &args.storage.data).await?;
+    eprintln!("Started an embedded farm (Blender: {}).", blender.display());
+    Ok((Client::new(&server.url(), &key), Farm::Embedded(Box::new(server))))
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn run_flow(
+    client: &Client,
+    args: &RenderArgs,
+    file: &Path,
+    file_name: &str,
+    file_type: &str,
+    size: u64,
+    config: Value,
+) -> anyhow::Result<ExitCode> {
+    let upload = client.create_upload(file_name, file_type).await?;
+    let upload_bar = bar(size, "upload  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}");
+    let shown = upload_bar.clone();
+    client.put_file(&upload.upload_url, file, move |sent| shown.set_position(sent)).await?;
+    upload_bar.finish();
+
+    let job = client.create_job(&upload.slug).await?;
+    let job = client.validate(&job.id).await?;
+    if job.status == "failed" {
+        return Ok(report_failure(&job));
+    }
+    for warning in job.analysis["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning[{}]: {}", warning["code"].as_str().unwrap_or(""), warning["message"].as_str().unwrap_or(""));
+    }
+    let job = client.render(&job.id, config).await?;
+    let total = job.final_config["frameRanges"].as_array().map(|_| 0).unwrap_or(0);
+    let frames_bar = bar(total, "render  [{bar:30}] {pos}/{len} frames  {msg}");
+    let job_id = job.id.clone();
+    let finished = loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::signal::ctrl_c() => {
+                frames_bar.abandon_with_message("canceling");
+                let _ = client.cancel(&job_id).await;
+                eprintln!("Canceled job {job_id}.");
+                return Ok(ExitCode::from(1));
+            }
+        }
+        let job = client.get_job(&job_id).await?;
+        if let Some(progress) = client.progress(&job_id).await?.first() {
+            frames_bar.set_length(progress.frames_total.max(0) as u64);
+            frames_bar.set_position(progress.frames_done.max(0) as u64);
+        }
+        frames_bar.set_message(job.status.clone());
+        if matches!(job.status.as_str(), "completed" | "failed" | "canceled") {
+            break job;
+        }
+    };
+    if finished.status != "completed" {
+        frames_bar.abandon();
+        return Ok(report_failure(&finished));
+    }
+    frames_bar.set_position(frames_bar.length().unwrap_or(0));
+    frames_bar.finish_with_message("completed");
+
+    let downloads = client.downloads(&job_id).await?;
+    let out_dir = args.out.join(&job_id);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let download_bar = bar(downloads.frame_outputs.len() as u64, "download [{bar:30}] {pos}/{len} files");
+    for output in &downloads.frame_outputs {
+        // Names come from the server; keep only the last component.
+        let name = Path::new(&output.file_name).file_name().context("an output has no file name")?;
+        client.download(&output.url, &out_dir.join(name)).await?;
+        download_bar.inc(1);
+    }
+    download_bar.finish();
+    println!("{} frames in {}", downloads.frame_outputs.len(), out_dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_failure(job: &Job) -> ExitCode {
+    match &job.failed_reason {
+        Some(reason) => eprintln!(
+            "Job {} {}: {} ({})\n{}",
+            job.id,
+            job.status,
+            reason.name,
+            reason.kind,
+            reason.message.as_deref().unwrap_or("")
+        ),
+        None => eprintln!("Job {} {}.", job.id, job.status),
+    }
+    ExitCode::from(1)
+}

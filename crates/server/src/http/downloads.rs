@@ -1,0 +1,97 @@
+//! `GET /jobs/{id}/downloads` and the signed file route behind its URLs.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
+use serde_json::json;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiQuery, Caller, JobId};
+use crate::http::jobs::owned_job;
+use crate::http::uploads::{SignedQuery, check_signature};
+use crate::http::urls::{base_url, file_path, signed_file_url};
+use crate::state::{AppState, now_ms};
+
+/// Download URLs of a job's outputs: signed, expiring; empty arrays until outputs exist.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/download-urls
+#[utoipa::path(get, path = "/api/external/v1/jobs/{id}/downloads", tag = "downloads", params(("id" = String, Path)),
+    responses((status = 200, body = Downloads), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_downloads(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JobId(id): JobId,
+) -> Result<Json<Downloads>, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    let base = base_url(&state, &headers);
+    let now = now_ms();
+    let outputs = state.store.list_outputs(job.id).await?;
+    let to_file = |output: &orchard_store::Output| OutputFile {
+        url: signed_file_url(&state, &base, &output.object_key, now),
+        file_name: output.file_name.clone(),
+        view: String::new(),
+        legacy: false,
+        relative_path: output.file_name.clone(),
+        composite_node_name: String::new(),
+    };
+    let frame_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "frame").map(to_file).collect();
+    let composite_node_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "composite").map(to_file).collect();
+    let frames_zip_outputs = match &job.frames_zip_key {
+        Some(key) => OutputFile {
+            url: signed_file_url(&state, &base, key, now),
+            file_name: "frames.zip".into(),
+            relative_path: "frames.zip".into(),
+            ..Default::default()
+        },
+        None => OutputFile::default(),
+    };
+    Ok(Json(Downloads {
+        frames: frame_outputs.iter().map(|it| it.url.clone()).collect(),
+        composite_nodes: composite_node_outputs.iter().map(|it| it.url.clone()).collect(),
+        transforms: Transforms {
+            frames_zip: frames_zip_outputs.url.clone(),
+            composite_nodes_zip: String::new(),
+            video: json!({}),
+            frames_zip_outputs,
+            composite_nodes_zip_outputs: OutputFile::default(),
+        },
+        frame_outputs,
+        composite_node_outputs,
+    }))
+}
+
+/// Serve a stored file behind a signed URL, streamed.
+#[utoipa::path(get, path = "/blobs/files/{key}", tag = "downloads",
+    params(("key" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
+    responses((status = 200, description = "the file"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_file(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<SignedQuery>,
+) -> Result<Response, ApiError> {
+    check_signature(&state, "GET", &file_path(&key), &query)?;
+    let (size, stream) = state.blobs.get_stream(&key).await?.ok_or(ApiError::NotFound("file"))?;
+    let name = key.rsplit('/').next().unwrap_or("file");
+    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("zip") => "application/zip",
+        Some("exr") => "image/x-exr",
+        Some("tif" | "tiff") => "image/tiff",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    };
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(value) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}

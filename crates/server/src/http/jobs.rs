@@ -1,0 +1,208 @@
+//! Job endpoints: create, list, get, validate, render, cancel.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use orchard_api::{self as api, CreateJobRequest, ErrorBody, JobEnvelope, JobList, Pagination, RenderRequest};
+use orchard_domain::JobStatus;
+use orchard_store::{Job, NewJob};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery, Caller, JobId};
+use crate::http::urls::base_url;
+use crate::http::wire;
+use crate::lifecycle;
+use crate::state::{AppState, now_ms};
+
+/// The header that marks a replayed, idempotent answer.
+const REPLAY: &str = "x-idempotent-replay";
+
+fn job_response(state: &AppState, headers: &HeaderMap, job: &Job, replay: bool) -> Response {
+    let body = Json(wire::job(state, &base_url(state, headers), job));
+    let mut response = (StatusCode::OK, body).into_response();
+    if replay {
+        response.headers_mut().insert(REPLAY, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// A job of the caller's workspace; another workspace's is a 404, as an unknown one is.
+pub async fn owned_job(state: &AppState, caller: &Caller, job_id: Uuid) -> Result<Job, ApiError> {
+    state.store.get_job(caller.workspace_id, job_id).await?.ok_or(ApiError::NotFound("job"))
+}
+
+/// Create a job from an uploaded file. One slug makes one job: repeating the call returns
+/// that job with `X-Idempotent-Replay: true`.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/create-job
+#[utoipa::path(post, path = "/api/external/v1/jobs", tag = "jobs", request_body = CreateJobRequest,
+    responses((status = 200, body = api::Job), (status = 400, description = "unknown, expired or not-yet-uploaded slug", body = ErrorBody),
+              (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateJobRequest>,
+) -> Result<Response, ApiError> {
+    let unknown = || ApiError::bad_request("unknown_slug", "no upload with this slug: call POST /uploads first");
+    let upload = state.store.get_upload(&body.slug).await?.ok_or_else(unknown)?;
+    if upload.workspace_id != caller.workspace_id {
+        return Err(unknown());
+    }
+    if upload.uploaded_at.is_none() {
+        if now_ms() > upload.expires_at {
+            return Err(ApiError::bad_request("upload_expired", "the upload URL expired before a file arrived"));
+        }
+        return Err(ApiError::bad_request("upload_incomplete", "no file was uploaded to this slug yet: PUT it to uploadUrl"));
+    }
+    if let Some(main) = &body.main_file
+        && upload.file_type != "zip"
+    {
+        return Err(ApiError::bad_request("invalid_main_file", format!("mainFile {main:?} applies to .zip uploads only")));
+    }
+    let (job, created) = state
+        .store
+        .create_job(NewJob { id: Uuid::now_v7(), upload, main_file: body.main_file.clone() }, now_ms())
+        .await?;
+    Ok(job_response(&state, &headers, &job, !created))
+}
+
+/// Query of `GET /jobs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// 1-based page (default 1).
+    page: Option<i64>,
+    /// Items per page, 1–100 (default 10).
+    page_size: Option<i64>,
+    /// One status or a comma-separated list.
+    status: Option<String>,
+}
+
+/// List the workspace's jobs, newest first.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/list-jobs
+#[utoipa::path(get, path = "/api/external/v1/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<JobList>, ApiError> {
+    let page = query.page.unwrap_or(1);
+    if page < 1 || page > u32::MAX as i64 {
+        return Err(ApiError::bad_request("invalid_page", "page must be 1 or more"));
+    }
+    let page_size = query.page_size.unwrap_or(10);
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request("invalid_page_size", "pageSize must be from 1 to 100"));
+    }
+    let mut statuses = Vec::new();
+    if let Some(list) = &query.status {
+        for name in list.split(',').map(str::trim).filter(|it| !it.is_empty()) {
+            let status = JobStatus::parse(name).ok_or_else(|| {
+                ApiError::bad_request("invalid_status_filter", format!("{name:?} is not a job status"))
+            })?;
+            statuses.push(status);
+        }
+    }
+    let (jobs, total) = state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?;
+    let base = base_url(&state, &headers);
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(|job| wire::job(&state, &base, job)).collect(),
+        pagination: Pagination {
+            page: page as u32,
+            page_size: page_size as u32,
+            total,
+            total_pages: total.div_ceil(page_size as u64),
+        },
+    }))
+}
+
+/// Get one job.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/get-job
+#[utoipa::path(get, path = "/api/external/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = JobEnvelope), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JobId(id): JobId,
+) -> Result<Json<JobEnvelope>, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    Ok(Json(JobEnvelope { data: wire::job(&state, &base_url(&state, &headers), &job) }))
+}
+
+/// Validate: analyse the scene natively (milliseconds, no Blender). Only from `created`.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
+#[utoipa::path(post, path = "/api/external/v1/jobs/{id}/validate", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, description = "validated, or failed with failedReason for an unreadable file", body = api::Job),
+              (status = 400, description = "not in created", body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn validate_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JobId(id): JobId,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    let job = lifecycle::validate(&state, job).await?;
+    Ok(job_response(&state, &headers, &job, false))
+}
+
+/// Start rendering. Only from `validated`; a repeated call is an idempotent replay.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/start-render
+#[utoipa::path(post, path = "/api/external/v1/jobs/{id}/render", tag = "jobs", params(("id" = String, Path)),
+    request_body = RenderRequest,
+    responses((status = 200, description = "started; `X-Idempotent-Replay: true` when it already was", body = api::Job),
+              (status = 400, description = "not validated, or a refused config (the field is named)", body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn render_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JobId(id): JobId,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    // Parse after the ownership check so that another workspace learns nothing; an empty
+    // body is the same as a missing config.
+    let value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?
+    };
+    let value = if value.is_null() { serde_json::json!({}) } else { value };
+    let (job, replay) = lifecycle::start_render(&state, job, &value).await?;
+    Ok(job_response(&state, &headers, &job, replay))
+}
+
+/// Cancel a job in any non-terminal status; running Blender processes stop within seconds.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
+#[utoipa::path(post, path = "/api/external/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = api::Job), (status = 400, description = "already completed, failed or canceled", body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JobId(id): JobId,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    let job = lifecycle::cancel(&state, job).await?;
+    Ok(job_response(&state, &headers, &job, false))
+}

@@ -1,0 +1,89 @@
+//! The HTTP surface: the Renderjuice-compatible API under `/api/external/v1`, the signed
+//! blob routes behind its URLs, `/healthz`, and the OpenAPI document.
+
+pub mod downloads;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod progress;
+pub mod uploads;
+pub mod urls;
+pub mod wire;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use orchard_api::{API_PREFIX, Health};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::state::AppState;
+
+/// JSON bodies are small; the one large body (an upload) has its own limit.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The OpenAPI document of everything served.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Orchard", description = "A self-hosted Blender render farm speaking the Renderjuice external API v1."),
+    paths(
+        uploads::create_upload, uploads::put_upload,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job,
+        progress::get_job_progress, progress::get_all_progress,
+        downloads::get_downloads, downloads::get_file,
+        healthz,
+    ),
+    components(schemas(orchard_api::Assignment, orchard_api::SceneRef)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("RJ-…").build()),
+        );
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let external = Router::new()
+        .route("/uploads", post(uploads::create_upload))
+        .route("/jobs", post(jobs::create_job).get(jobs::list_jobs))
+        .route("/jobs/progress", get(progress::get_all_progress))
+        .route("/jobs/{id}", get(jobs::get_job))
+        .route("/jobs/{id}/validate", post(jobs::validate_job))
+        .route("/jobs/{id}/render", post(jobs::render_job))
+        .route("/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/jobs/{id}/progress", get(progress::get_job_progress))
+        .route("/jobs/{id}/downloads", get(downloads::get_downloads))
+        .route("/openapi.json", get(openapi_json))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let blobs = Router::new()
+        .route("/blobs/uploads/{slug}", put(uploads::put_upload).layer(DefaultBodyLimit::disable()))
+        .route("/blobs/files/{*key}", get(downloads::get_file));
+    Router::new()
+        .nest(API_PREFIX, external)
+        .merge(blobs)
+        .route("/healthz", get(healthz))
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,45 @@
+//! Progress counters: one job, or every running job of the workspace.
+
+use axum::Json;
+use axum::extract::State;
+use orchard_api::{ErrorBody, Progress};
+use orchard_domain::JobStatus;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, JobId};
+use crate::http::jobs::owned_job;
+use crate::http::wire;
+use crate::state::AppState;
+
+/// Most jobs `GET /jobs/progress` reports; the busiest studio has fewer running at once.
+const MAX_RUNNING_REPORTED: u32 = 1000;
+
+/// Counters of one job: `[counters]` while booting, rendering or finalizing, `[]` otherwise.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
+#[utoipa::path(get, path = "/api/external/v1/jobs/{id}/progress", tag = "progress", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Progress>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_job_progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    JobId(id): JobId,
+) -> Result<Json<Vec<Progress>>, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    if !job.status.is_in_progress() {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(vec![wire::progress(&job)]))
+}
+
+/// Counters of every job of the workspace that is booting, rendering or finalizing.
+///
+/// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
+#[utoipa::path(get, path = "/api/external/v1/jobs/progress", tag = "progress",
+    responses((status = 200, body = Vec<Progress>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_all_progress(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Progress>>, ApiError> {
+    let running = [JobStatus::Booting, JobStatus::Rendering, JobStatus::Finalizing];
+    let jobs = state.store.jobs_in_status(Some(caller.workspace_id), &running, MAX_RUNNING_REPORTED).await?;
+    Ok(Json(jobs.iter().map(wire::progress).collect()))
+}

@@ -1,0 +1,36 @@
+//! Building the server's own signed URLs: uploads and file downloads.
+
+use axum::http::HeaderMap;
+
+use crate::state::AppState;
+
+/// The base URL a client used to reach us: `--public-url` if set, else the request's `Host`.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|it| it.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| state.local_addr.to_string());
+    let scheme = headers.get("x-forwarded-proto").and_then(|it| it.to_str().ok()).unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+/// The path of an upload's PUT target.
+pub fn upload_path(slug: &str) -> String {
+    format!("/blobs/uploads/{slug}")
+}
+
+/// The path that serves a stored object.
+pub fn file_path(key: &str) -> String {
+    format!("/blobs/files/{key}")
+}
+
+/// A signed GET URL for a stored object, valid for the configured time.
+pub fn signed_file_url(state: &AppState, base: &str, key: &str, now_ms: i64) -> String {
+    let expires = now_ms / 1000 + state.config.url_ttl.as_secs() as i64;
+    let path = file_path(key);
+    format!("{base}{path}?{}", state.signer.sign("GET", &path, expires))
+}

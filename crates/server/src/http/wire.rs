@@ -1,0 +1,70 @@
+//! Conversions from stored records to wire types.
+
+use orchard_api as api;
+use orchard_store::Job;
+use serde_json::{Value, json};
+
+use crate::http::urls::signed_file_url;
+use crate::state::{AppState, iso8601, now_ms};
+
+/// The API's view of a job; URLs are signed afresh for `base`.
+pub fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
+    let now = now_ms();
+    let analysis = job.analysis.clone().unwrap_or_else(|| json!({}));
+    api::Job {
+        id: job.id.to_string(),
+        status: job.status.as_str().to_string(),
+        user_id: job.user_id.to_string(),
+        workspace_id: job.workspace_id.to_string(),
+        root_folder_id: None,
+        created_at: iso8601(job.created_at),
+        updated_at: iso8601(job.updated_at),
+        normalized_seconds: job.normalized_seconds,
+        preview_url: job.preview_key.as_ref().map(|key| signed_file_url(state, base, key, now)),
+        failed_reason: job.failed_reason.as_ref().map(|it| api::FailedReason {
+            name: it.name.clone(),
+            kind: it.kind.clone(),
+            message: Some(it.message.clone()),
+        }),
+        requested_config: job.requested_config.clone().unwrap_or_else(|| json!({})),
+        final_config: job.final_config.clone().unwrap_or_else(|| json!({})),
+        output: api::JobOutputInfo { is_deleted_for_client: false },
+        is_analysis_skipped: false,
+        analysis_id: job.analysis_id.map(|it| it.to_string()),
+        scene_file: json!({
+            "fileName": job.file_name,
+            "fileType": job.file_type,
+            "fileSize": job.file_size,
+            "sha256": analysis.get("sha256").cloned().unwrap_or(Value::Null),
+            "mainFile": job.main_file,
+        }),
+        analysis,
+    }
+}
+
+/// Progress counters of a job.
+pub fn progress(job: &Job) -> api::Progress {
+    let total = job.frames_total.max(0);
+    let done = job.frames_done.clamp(0, total);
+    let percent = if total > 0 { (done as f64 * 100.0 / total as f64 * 10.0).round() / 10.0 } else { 0.0 };
+    // Frames so far tell the pace; before the first one there is nothing to extrapolate.
+    let eta_seconds = match job.render_started_at {
+        Some(started) if done > 0 && done < total => {
+            let elapsed = (now_ms() - started).max(0) as f64 / 1000.0;
+            Some((elapsed / done as f64 * (total - done) as f64).round())
+        }
+        _ if done >= total && total > 0 => Some(0.0),
+        _ => None,
+    };
+    api::Progress {
+        job_id: job.id.to_string(),
+        status: job.status.as_str().to_string(),
+        frames_total: total,
+        frames_done: done,
+        frames_rendering: job.frames_rendering.max(0),
+        frames_failed: job.frames_failed.max(0),
+        percent,
+        eta_seconds,
+        normalized_seconds: job.normalized_seconds,
+    }
+}

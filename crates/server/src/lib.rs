@@ -1,0 +1,150 @@
+//! Orchard's server: the Renderjuice-compatible API, the scheduler, and background duties.
+//!
+//! [`start`] opens the store and the blob storage, binds the listener and spawns the
+//! HTTP server, the lease reaper and the finalizer; [`Server`] is the handle to all of it.
+//! [`Server::spawn_local_worker`] adds a worker that talks to the scheduler in-process
+//! (what `orchard up` does).
+
+pub mod background;
+pub mod blobs;
+pub mod http;
+pub mod keys;
+pub mod lifecycle;
+pub mod previews;
+pub mod scheduler;
+pub mod signing;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use orchard_store::{SqliteStore, Store};
+use orchard_worker::{Worker, WorkerConfig};
+use rand::RngCore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use state::{AppState, ServerConfig};
+
+/// A running server.
+pub struct Server {
+    /// Shared state (store, blobs, config).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Opens the metadata store named by `database_url`.
+pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if database_url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(database_url)
+            .await
+            .with_context(|| format!("opening the database {database_url}"))?;
+        return Ok(Arc::new(store));
+    }
+    if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        anyhow::bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+    }
+    anyhow::bail!("unknown database URL {database_url:?}: use sqlite://PATH")
+}
+
+fn storage_dir(config: &ServerConfig) -> anyhow::Result<PathBuf> {
+    match &config.storage {
+        None => Ok(config.data_dir.join("storage")),
+        Some(url) => match url.strip_prefix("file://") {
+            Some(dir) => Ok(PathBuf::from(dir)),
+            None if url.starts_with("s3://") => anyhow::bail!("S3 storage is not supported by this build yet; use file://DIR"),
+            None => anyhow::bail!("unknown storage {url:?}: use file://DIR"),
+        },
+    }
+}
+
+/// Starts the server: store, storage, HTTP, background duties.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    info!(data = %config.data_dir.display(), "starting");
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = open_store(&config.database_url()).await?;
+    info!("store ready");
+    let blobs = blobs::Blobs::local(&storage_dir(&config)?)?;
+    let mut fresh = [0u8; 32];
+    rand::rng().fill_bytes(&mut fresh);
+    let secret = store.setting_or_insert("url_signing_key", hex::encode(fresh)).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let state = AppState {
+        store,
+        blobs,
+        signer: signing::UrlSigner::new(secret.as_bytes()),
+        config: Arc::new(config),
+        finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
+        local_addr,
+    };
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let app = http::router(state.clone());
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(error) = serve.await {
+            warn!(%error, "HTTP server stopped");
+        }
+    });
+    tasks.spawn(background::lease_reaper(state.clone(), shutdown.clone()));
+    tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));
+    info!(addr = %local_addr, "listening");
+    Ok(Server { state, shutdown, tasks })
+}
+
+impl Server {
+    /// The address bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.state.local_addr
+    }
+
+    /// The URL to reach this server at.
+    pub fn url(&self) -> String {
+        match &self.state.config.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", self.addr()),
+        }
+    }
+
+    /// Adds a worker that claims tasks in-process and renders with `blender`.
+    pub fn spawn_local_worker(&mut self, index: usize, blender: PathBuf, threads: Option<u32>) {
+        let coordinator = Arc::new(scheduler::LocalCoordinator::new(self.state.clone()));
+        let config = WorkerConfig {
+            id: format!("local-{index}"),
+            blender,
+            work_dir: self.state.config.data_dir.join("worker").join(format!("local-{index}")),
+            threads,
+            idle_poll: Duration::from_millis(250),
+            heartbeat_every: Duration::from_secs(1),
+        };
+        let worker = Worker::new(coordinator, config);
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            if let Err(error) = worker.run(stop).await {
+                warn!(error = format!("{error:#}"), "worker stopped");
+            }
+        });
+    }
+
+    /// Stops everything: HTTP drains, duties and workers end (Blender processes are killed).
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => { warn!("shutdown deadline passed"); self.tasks.abort_all(); break }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Orchard's metadata store: the only crate that contains SQL.
+//!
+//! [`Store`] is the trait the server uses; its methods are named for use cases
+//! (`claim_task`, `complete_task`), not CRUD. Every status change is a compare-and-set
+//! against the status the caller read, computed by `orchard-domain`'s transition functions,
+//! so two servers (or two requests) can never both move a job out of the same status.
+//!
+//! [`SqliteStore`] is the embedded implementation. A PostgreSQL implementation is a second
+//! `impl Store` beside it with its own migration set; nothing above this crate changes.
+
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+use orchard_domain::{FrameSet, JobStatus};
+use uuid::Uuid;
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed. Business outcomes ("not found", "status changed meanwhile") are
+/// not errors: they are in each method's return type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value cannot be read back; the database was changed by something else.
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What could not be decoded.
+        reason: String,
+    },
+}
+
+/// Result alias for store calls.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The metadata store. Times are unix milliseconds passed in by the caller.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Accounts.
+
+    /// Returns the named setting, creating it with `make()` if absent. Used for secrets that
+    /// every server of a deployment must share (the URL-signing key).
+    async fn setting_or_insert(&self, name: &str, make: String) -> Result<String>;
+    /// Creates a key for `user_name` in `workspace_name`, creating both if new.
+    async fn create_key(&self, new: NewKey, now: i64) -> Result<KeyOwner>;
+    /// Finds the owner of an unrevoked key by its hash.
+    async fn find_key(&self, key_hash: &str) -> Result<Option<KeyOwner>>;
+    /// Lists keys (never their hashes), newest first.
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>>;
+    /// Revokes the key whose id or prefix is given; false if none matched.
+    async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool>;
+
+    // Uploads.
+
+    /// Records a new upload target.
+    async fn insert_upload(&self, upload: &Upload) -> Result<()>;
+    /// Finds an upload by slug.
+    async fn get_upload(&self, slug: &str) -> Result<Option<Upload>>;
+    /// Whether a job was made from this upload (its bytes are then fixed).
+    async fn upload_has_job(&self, slug: &str) -> Result<bool>;
+    /// Records that the bytes arrived.
+    async fn mark_uploaded(&self, slug: &str, size: i64, sha256: &str, now: i64) -> Result<()>;
+
+    // Jobs.
+
+    /// Creates the job for an upload, or returns the one that slug already made (`false`).
+    async fn create_job(&self, new: NewJob, now: i64) -> Result<(Job, bool)>;
+    /// A job of a workspace; `None` for unknown ids and other workspaces' jobs alike.
+    async fn get_job(&self, workspace_id: Uuid, job_id: Uuid) -> Result<Option<Job>>;
+    /// A job, whoever owns it (internal use: workers, background duties).
+    async fn get_job_internal(&self, job_id: Uuid) -> Result<Option<Job>>;
+    /// One page of a workspace's jobs, newest first, and the total count.
+    async fn list_jobs(&self, workspace_id: Uuid, statuses: &[JobStatus], page: u32, page_size: u32)
+    -> Result<(Vec<Job>, u64)>;
+    /// Jobs of a workspace in the given statuses (at most `limit`).
+    async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>>;
+    /// Moves a job from `from` to `to` and applies `patch`; false if it was no longer in `from`.
+    async fn transition_job(&self, job_id: Uuid, from: JobStatus, to: JobStatus, patch: JobPatch, now: i64)
+    -> Result<bool>;
+    /// Sets the preview image key.
+    async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
+
+    // Tasks.
+
+    /// Moves a job from `validated` to `booting` with its configs and tasks, in one transaction.
+    async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
+    /// Leases the oldest queued task of a running job to `worker_id`.
+    async fn claim_task(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<ClaimedTask>>;
+    /// Extends a lease; says whether the worker should go on.
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState>;
+    /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState>;
+    /// Records a failed attempt: requeued, or the task and its job fail after `max_attempts`.
+    async fn fail_task(&self, lease: &Lease, error: &str, max_attempts: u32, now: i64) -> Result<LeaseState>;
+    /// Requeues tasks whose lease expired before `now`; returns how many.
+    async fn requeue_expired(&self, now: i64) -> Result<u64>;
+    /// Cancels a job and its unfinished tasks; false if it was already terminal.
+    async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool>;
+    /// A job's stored outputs, by frame.
+    async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>>;
+    /// A job's tasks, in order.
+    async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
+}
+
+/// Checks that a claimed task's frames decode; a stored task always holds a valid set.
+pub fn task_frames(frames_json: &str) -> Result<FrameSet> {
+    let frames: Vec<i32> = serde_json::from_str(frames_json)
+        .map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })?;
+    FrameSet::from_frames(frames).map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })
+}

@@ -1,0 +1,277 @@
+//! What the store reads and writes. Plain data; ids are `Uuid`, times unix milliseconds.
+
+use orchard_domain::{FrameSet, JobStatus, TaskStatus};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A key to create.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Workspace name; created if new.
+    pub workspace_name: String,
+    /// User name within the workspace; created if new.
+    pub user_name: String,
+    /// sha256 hex of the whole key.
+    pub key_hash: String,
+    /// The first characters of the key, shown in listings.
+    pub prefix: String,
+}
+
+/// Who a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner {
+    /// The key's id.
+    pub key_id: Uuid,
+    /// Its workspace.
+    pub workspace_id: Uuid,
+    /// Its user.
+    pub user_id: Uuid,
+}
+
+/// A key as listed (no secret material).
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The key's id.
+    pub id: Uuid,
+    /// The visible prefix.
+    pub prefix: String,
+    /// Workspace name.
+    pub workspace: String,
+    /// User name.
+    pub user: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// An upload target and, once the PUT arrived, what it received.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The slug handed to the client.
+    pub slug: String,
+    /// Owner workspace.
+    pub workspace_id: Uuid,
+    /// Owner user.
+    pub user_id: Uuid,
+    /// The client's file name.
+    pub file_name: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+    /// Where the bytes go in object storage.
+    pub object_key: String,
+    /// After this the PUT is refused.
+    pub expires_at: i64,
+    /// Creation time.
+    pub created_at: i64,
+    /// When the bytes arrived.
+    pub uploaded_at: Option<i64>,
+    /// Size received.
+    pub size: Option<i64>,
+    /// sha256 hex of the bytes received.
+    pub sha256: Option<String>,
+}
+
+/// A job to create from an upload.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The new job's id (ignored when the slug already made a job).
+    pub id: Uuid,
+    /// The uploaded file.
+    pub upload: Upload,
+    /// The main `.blend` inside a `.zip`, when the client named one.
+    pub main_file: Option<String>,
+}
+
+/// Why a job failed, as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedReason {
+    /// Short name, such as `unreadable_scene` or `task_failed`.
+    pub name: String,
+    /// Category: `validation`, `render`, `internal`.
+    pub kind: String,
+    /// A sentence for a person, with the log tail where there is one.
+    pub message: String,
+}
+
+/// A job row.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Job id.
+    pub id: Uuid,
+    /// Owner workspace.
+    pub workspace_id: Uuid,
+    /// Creating user.
+    pub user_id: Uuid,
+    /// The upload it was made from.
+    pub upload_slug: String,
+    /// The client's file name.
+    pub file_name: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+    /// The scene file in object storage.
+    pub object_key: String,
+    /// Its size in bytes.
+    pub file_size: i64,
+    /// The main `.blend` inside a `.zip`, when the client named one.
+    pub main_file: Option<String>,
+    /// Current status.
+    pub status: JobStatus,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// Set when failed.
+    pub failed_reason: Option<FailedReason>,
+    /// `requestedRenderConfig` as sent (checked).
+    pub requested_config: Option<Value>,
+    /// `finalConfig`.
+    pub final_config: Option<Value>,
+    /// The `analysis` object.
+    pub analysis: Option<Value>,
+    /// Its id.
+    pub analysis_id: Option<Uuid>,
+    /// Object key of the preview image.
+    pub preview_key: Option<String>,
+    /// Object key of the frames zip.
+    pub frames_zip_key: Option<String>,
+    /// Σ render seconds × worker speed factor over finished tasks.
+    pub normalized_seconds: f64,
+    /// Frames this job renders.
+    pub frames_total: i64,
+    /// Frames rendered and stored.
+    pub frames_done: i64,
+    /// Frames in running tasks.
+    pub frames_rendering: i64,
+    /// Frames in failed tasks.
+    pub frames_failed: i64,
+    /// When the first task started.
+    pub render_started_at: Option<i64>,
+}
+
+/// Columns a transition may set alongside the status.
+#[derive(Debug, Clone, Default)]
+pub struct JobPatch {
+    /// Sets `analysis` and `analysis_id`.
+    pub analysis: Option<(Uuid, Value)>,
+    /// Sets `failedReason`.
+    pub failed_reason: Option<FailedReason>,
+    /// Sets the frames zip key.
+    pub frames_zip_key: Option<String>,
+    /// Sets the preview key.
+    pub preview_key: Option<String>,
+}
+
+/// What `/render` stores.
+#[derive(Debug, Clone)]
+pub struct StartRender {
+    /// The checked request.
+    pub requested_config: Value,
+    /// The final config.
+    pub final_config: Value,
+    /// The frames of each task, in order.
+    pub chunks: Vec<FrameSet>,
+}
+
+/// A task row.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Task id.
+    pub id: Uuid,
+    /// Its job.
+    pub job_id: Uuid,
+    /// Position within the job.
+    pub seq: i64,
+    /// Its frames.
+    pub frames: FrameSet,
+    /// Status.
+    pub status: TaskStatus,
+    /// Attempt number (the fencing token).
+    pub attempt: i64,
+    /// Failed attempts so far.
+    pub failures: i64,
+    /// The last failure's message and log tail.
+    pub last_error: Option<String>,
+}
+
+/// The lease a worker holds: every call it makes names the task and the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The task.
+    pub task_id: Uuid,
+    /// The attempt the worker was given.
+    pub attempt: i64,
+}
+
+/// A task handed to a worker, with what it needs to render.
+#[derive(Debug, Clone)]
+pub struct ClaimedTask {
+    /// The lease to name in every later call.
+    pub lease: Lease,
+    /// The job.
+    pub job_id: Uuid,
+    /// Frames to render.
+    pub frames: FrameSet,
+    /// The scene file in object storage.
+    pub object_key: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+    /// The client's file name.
+    pub file_name: String,
+    /// Main file inside a zip, from the analysis.
+    pub analysis: Option<Value>,
+    /// The final config.
+    pub final_config: Value,
+}
+
+/// Whether a lease still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Go on.
+    Held,
+    /// Stop: the job was canceled, or the task was given to someone else.
+    Lost,
+}
+
+/// A stored output of a task.
+#[derive(Debug, Clone)]
+pub struct NewOutput {
+    /// `frame` or `composite`.
+    pub kind: String,
+    /// Frame number.
+    pub frame: Option<i32>,
+    /// File name as delivered (`0001.png`).
+    pub file_name: String,
+    /// Object key.
+    pub object_key: String,
+    /// Bytes.
+    pub size: i64,
+}
+
+/// What a completed task delivers.
+#[derive(Debug, Clone)]
+pub struct TaskDone {
+    /// Its outputs, already in object storage.
+    pub outputs: Vec<NewOutput>,
+    /// Wall seconds Blender spent rendering.
+    pub render_seconds: f64,
+    /// The worker's speed factor.
+    pub speed_factor: f64,
+}
+
+/// An output row.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `frame` or `composite`.
+    pub kind: String,
+    /// Frame number.
+    pub frame: Option<i32>,
+    /// File name.
+    pub file_name: String,
+    /// Object key.
+    pub object_key: String,
+    /// Bytes.
+    pub size: i64,
+    /// When it was stored.
+    pub created_at: i64,
+}

@@ -1,0 +1,759 @@
+//! The SQLite implementation of [`Store`].
+//!
+//! SQLite has one writer at a time. Every write transaction starts with `BEGIN IMMEDIATE`,
+//! taking the write lock up front, so a transaction that read a row can never fail to
+//! upgrade to a write (the `SQLITE_BUSY` that deferred transactions hit under load);
+//! `busy_timeout` makes writers queue instead of failing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orchard_domain::{JobEvent, JobStatus, TaskStatus};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use uuid::Uuid;
+
+use crate::{
+    ClaimedTask, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output,
+    Result, StartRender, Store, StoreError, Task, TaskDone, Upload, task_frames,
+};
+
+/// Metadata in one SQLite file (WAL mode).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
+    main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, requested_config, final_config, \
+    analysis, analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
+    frames_rendering, frames_failed, render_started_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and migrates it.
+    pub async fn connect(url: &str) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn uuid_col(row: &SqliteRow, col: &str, table: &'static str) -> Result<Uuid> {
+    let text: String = row.try_get(col)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt { table, reason: format!("{col}: {e}") })
+}
+
+fn json_col(row: &SqliteRow, col: &str, table: &'static str) -> Result<Option<Value>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|it| serde_json::from_str(&it).map_err(|e| StoreError::Corrupt { table, reason: format!("{col}: {e}") }))
+        .transpose()
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job> {
+    let status: String = row.try_get("status")?;
+    let status = JobStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt { table: "jobs", reason: format!("status {status:?}") })?;
+    let failed_name: Option<String> = row.try_get("failed_name")?;
+    let failed_reason = match failed_name {
+        Some(name) => Some(FailedReason {
+            name,
+            kind: row.try_get::<Option<String>, _>("failed_type")?.unwrap_or_default(),
+            message: row.try_get::<Option<String>, _>("failed_message")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let analysis_id: Option<String> = row.try_get("analysis_id")?;
+    Ok(Job {
+        id: uuid_col(row, "id", "jobs")?,
+        workspace_id: uuid_col(row, "workspace_id", "jobs")?,
+        user_id: uuid_col(row, "user_id", "jobs")?,
+        upload_slug: row.try_get("upload_slug")?,
+        file_name: row.try_get("file_name")?,
+        file_type: row.try_get("file_type")?,
+        object_key: row.try_get("object_key")?,
+        file_size: row.try_get("file_size")?,
+        main_file: row.try_get("main_file")?,
+        status,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        failed_reason,
+        requested_config: json_col(row, "requested_config", "jobs")?,
+        final_config: json_col(row, "final_config", "jobs")?,
+        analysis: json_col(row, "analysis", "jobs")?,
+        analysis_id: analysis_id.and_then(|it| Uuid::parse_str(&it).ok()),
+        preview_key: row.try_get("preview_key")?,
+        frames_zip_key: row.try_get("frames_zip_key")?,
+        normalized_seconds: row.try_get("normalized_seconds")?,
+        frames_total: row.try_get("frames_total")?,
+        frames_done: row.try_get("frames_done")?,
+        frames_rendering: row.try_get("frames_rendering")?,
+        frames_failed: row.try_get("frames_failed")?,
+        render_started_at: row.try_get("render_started_at")?,
+    })
+}
+
+fn upload_from_row(row: &SqliteRow) -> Result<Upload> {
+    Ok(Upload {
+        slug: row.try_get("slug")?,
+        workspace_id: uuid_col(row, "workspace_id", "uploads")?,
+        user_id: uuid_col(row, "user_id", "uploads")?,
+        file_name: row.try_get("file_name")?,
+        file_type: row.try_get("file_type")?,
+        object_key: row.try_get("object_key")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        uploaded_at: row.try_get("uploaded_at")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+    })
+}
+
+/// `(?, ?, …)` with one placeholder per status, and the names to bind.
+fn status_list(statuses: &[JobStatus]) -> (String, Vec<&'static str>) {
+    let marks = vec!["?"; statuses.len()].join(", ");
+    (format!("({marks})"), statuses.iter().map(|it| it.as_str()).collect())
+}
+
+fn status_after(from: JobStatus, event: JobEvent) -> Option<&'static str> {
+    from.apply(event).ok().map(JobStatus::as_str)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn setting_or_insert(&self, name: &str, make: String) -> Result<String> {
+        // Insert-or-ignore then read: concurrent first starts agree on one value.
+        sqlx::query("insert into settings (name, value) values (?, ?) on conflict (name) do nothing")
+            .bind(name)
+            .bind(make)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("select value from settings where name = ?").bind(name).fetch_one(&self.pool).await?)
+    }
+
+    async fn create_key(&self, new: NewKey, now: i64) -> Result<KeyOwner> {
+        let mut tx = self.write().await?;
+        sqlx::query("insert into workspaces (id, name, created_at) values (?, ?, ?) on conflict (name) do nothing")
+            .bind(Uuid::now_v7().to_string())
+            .bind(&new.workspace_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let workspace_id: String = sqlx::query_scalar("select id from workspaces where name = ?")
+            .bind(&new.workspace_name)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "insert into users (id, workspace_id, name, created_at) values (?, ?, ?, ?)
+             on conflict (workspace_id, name) do nothing",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(&workspace_id)
+        .bind(&new.user_name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let user_id: String = sqlx::query_scalar("select id from users where workspace_id = ? and name = ?")
+            .bind(&workspace_id)
+            .bind(&new.user_name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key_id = Uuid::now_v7();
+        sqlx::query(
+            "insert into api_keys (id, key_hash, prefix, workspace_id, user_id, created_at) values (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key_id.to_string())
+        .bind(&new.key_hash)
+        .bind(&new.prefix)
+        .bind(&workspace_id)
+        .bind(&user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt { table: "workspaces", reason: e.to_string() });
+        Ok(KeyOwner { key_id, workspace_id: parse(&workspace_id)?, user_id: parse(&user_id)? })
+    }
+
+    async fn find_key(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
+        let row = sqlx::query("select id, workspace_id, user_id from api_keys where key_hash = ? and revoked_at is null")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(KeyOwner {
+                key_id: uuid_col(&row, "id", "api_keys")?,
+                workspace_id: uuid_col(&row, "workspace_id", "api_keys")?,
+                user_id: uuid_col(&row, "user_id", "api_keys")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let rows = sqlx::query(
+            "select k.id, k.prefix, w.name as workspace, u.name as user, k.created_at, k.revoked_at
+             from api_keys k join workspaces w on w.id = k.workspace_id join users u on u.id = k.user_id
+             order by k.created_at desc",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(KeyInfo {
+                    id: uuid_col(row, "id", "api_keys")?,
+                    prefix: row.try_get("prefix")?,
+                    workspace: row.try_get("workspace")?,
+                    user: row.try_get("user")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query("update api_keys set revoked_at = ? where (id = ? or prefix = ?) and revoked_at is null")
+            .bind(now)
+            .bind(id_or_prefix)
+            .bind(id_or_prefix)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_upload(&self, upload: &Upload) -> Result<()> {
+        sqlx::query(
+            "insert into uploads (slug, workspace_id, user_id, file_name, file_type, object_key, expires_at, created_at)
+             values (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&upload.slug)
+        .bind(upload.workspace_id.to_string())
+        .bind(upload.user_id.to_string())
+        .bind(&upload.file_name)
+        .bind(&upload.file_type)
+        .bind(&upload.object_key)
+        .bind(upload.expires_at)
+        .bind(upload.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, slug: &str) -> Result<Option<Upload>> {
+        let row = sqlx::query("select * from uploads where slug = ?").bind(slug).fetch_optional(&self.pool).await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    async fn upload_has_job(&self, slug: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("select count(*) from jobs where upload_slug = ?").bind(slug).fetch_one(&self.pool).await?;
+        Ok(n > 0)
+    }
+
+    async fn mark_uploaded(&self, slug: &str, size: i64, sha256: &str, now: i64) -> Result<()> {
+        sqlx::query("update uploads set uploaded_at = ?, size = ?, sha256 = ? where slug = ?")
+            .bind(now)
+            .bind(size)
+            .bind(sha256)
+            .bind(slug)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_job(&self, new: NewJob, now: i64) -> Result<(Job, bool)> {
+        let upload = &new.upload;
+        let inserted = sqlx::query(
+            "insert into jobs (id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size,
+                               main_file, status, created_at, updated_at)
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (upload_slug) do nothing",
+        )
+        .bind(new.id.to_string())
+        .bind(upload.workspace_id.to_string())
+        .bind(upload.user_id.to_string())
+        .bind(&upload.slug)
+        .bind(&upload.file_name)
+        .bind(&upload.file_type)
+        .bind(&upload.object_key)
+        .bind(upload.size.unwrap_or(0))
+        .bind(&new.main_file)
+        .bind(JobStatus::Created.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where upload_slug = ?")))
+            .bind(&upload.slug)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((job_from_row(&row)?, inserted))
+    }
+
+    async fn get_job(&self, workspace_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {
+        let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where id = ? and workspace_id = ?")))
+            .bind(job_id.to_string())
+            .bind(workspace_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn get_job_internal(&self, job_id: Uuid) -> Result<Option<Job>> {
+        let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where id = ?")))
+            .bind(job_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn list_jobs(
+        &self,
+        workspace_id: Uuid,
+        statuses: &[JobStatus],
+        page: u32,
+        page_size: u32,
+    ) -> Result<(Vec<Job>, u64)> {
+        let (filter, names) = if statuses.is_empty() {
+            (String::new(), Vec::new())
+        } else {
+            let (list, names) = status_list(statuses);
+            (format!(" and status in {list}"), names)
+        };
+        let mut count = sqlx::query_scalar(AssertSqlSafe(format!(
+            "select count(*) from jobs where workspace_id = ?{filter}"
+        )))
+        .bind(workspace_id.to_string());
+        for name in &names {
+            count = count.bind(*name);
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?;
+        let mut select = sqlx::query(AssertSqlSafe(format!(
+            "select {JOB_COLUMNS} from jobs where workspace_id = ?{filter} order by created_at desc, id desc limit ? offset ?"
+        )))
+        .bind(workspace_id.to_string());
+        for name in &names {
+            select = select.bind(*name);
+        }
+        let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
+        let rows = select.bind(i64::from(page_size)).bind(offset).fetch_all(&self.pool).await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        Ok((jobs, total.max(0) as u64))
+    }
+
+    async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>> {
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (list, names) = status_list(statuses);
+        let workspace_filter = if workspace_id.is_some() { " and workspace_id = ?" } else { "" };
+        let mut select = sqlx::query(AssertSqlSafe(format!(
+            "select {JOB_COLUMNS} from jobs where status in {list}{workspace_filter} order by created_at desc limit ?"
+        )));
+        for name in &names {
+            select = select.bind(*name);
+        }
+        if let Some(workspace_id) = workspace_id {
+            select = select.bind(workspace_id.to_string());
+        }
+        let rows = select.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn transition_job(&self, job_id: Uuid, from: JobStatus, to: JobStatus, patch: JobPatch, now: i64) -> Result<bool> {
+        let (analysis_id, analysis) = match patch.analysis {
+            Some((id, value)) => (Some(id.to_string()), Some(value.to_string())),
+            None => (None, None),
+        };
+        let failed = patch.failed_reason;
+        let done = sqlx::query(
+            "update jobs set status = ?, updated_at = ?,
+                analysis_id = coalesce(?, analysis_id), analysis = coalesce(?, analysis),
+                failed_name = coalesce(?, failed_name), failed_type = coalesce(?, failed_type),
+                failed_message = coalesce(?, failed_message),
+                frames_zip_key = coalesce(?, frames_zip_key), preview_key = coalesce(?, preview_key)
+             where id = ? and status = ?",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(analysis_id)
+        .bind(analysis)
+        .bind(failed.as_ref().map(|it| it.name.clone()))
+        .bind(failed.as_ref().map(|it| it.kind.clone()))
+        .bind(failed.as_ref().map(|it| it.message.clone()))
+        .bind(patch.frames_zip_key)
+        .bind(patch.preview_key)
+        .bind(job_id.to_string())
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()> {
+        sqlx::query("update jobs set preview_key = ?, updated_at = ? where id = ?")
+            .bind(key)
+            .bind(now)
+            .bind(job_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool> {
+        let Some(booting) = status_after(JobStatus::Validated, JobEvent::RenderRequested) else {
+            return Ok(false);
+        };
+        let frames_total: usize = start.chunks.iter().map(|it| it.len()).sum();
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "update jobs set status = ?, updated_at = ?, requested_config = ?, final_config = ?, frames_total = ?
+             where id = ? and status = ?",
+        )
+        .bind(booting)
+        .bind(now)
+        .bind(start.requested_config.to_string())
+        .bind(start.final_config.to_string())
+        .bind(frames_total as i64)
+        .bind(job_id.to_string())
+        .bind(JobStatus::Validated.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !moved {
+            return Ok(false);
+        }
+        for (seq, chunk) in start.chunks.iter().enumerate() {
+            let frames = serde_json::to_string(chunk.frames()).unwrap_or_else(|_| "[]".to_string());
+            sqlx::query("insert into tasks (id, job_id, seq, frames, n_frames, status) values (?, ?, ?, ?, ?, ?)")
+                .bind(Uuid::now_v7().to_string())
+                .bind(job_id.to_string())
+                .bind(seq as i64)
+                .bind(frames)
+                .bind(chunk.len() as i64)
+                .bind(TaskStatus::Queued.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_task(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<ClaimedTask>> {
+        let mut tx = self.write().await?;
+        // Oldest job first, then task order: a farm finishes shots in the order they came.
+        let row = sqlx::query(
+            "select t.id, t.job_id, t.frames, t.n_frames, t.attempt, j.status as job_status, j.object_key,
+                    j.file_type, j.file_name, j.analysis, j.final_config
+             from tasks t join jobs j on j.id = t.job_id
+             where t.status = ? and j.status in (?, ?)
+             order by j.created_at, t.seq limit 1",
+        )
+        .bind(TaskStatus::Queued.as_str())
+        .bind(JobStatus::Booting.as_str())
+        .bind(JobStatus::Rendering.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let task_id = uuid_col(&row, "id", "tasks")?;
+        let job_id = uuid_col(&row, "job_id", "tasks")?;
+        let attempt: i64 = row.try_get::<i64, _>("attempt")? + 1;
+        let n_frames: i64 = row.try_get("n_frames")?;
+        let job_status: String = row.try_get("job_status")?;
+        let job_status = JobStatus::parse(&job_status)
+            .ok_or_else(|| StoreError::Corrupt { table: "jobs", reason: format!("status {job_status:?}") })?;
+        let running = job_status.apply(JobEvent::TaskStarted).unwrap_or(job_status);
+        sqlx::query(
+            "update tasks set status = ?, attempt = ?, worker_id = ?, lease_expires_at = ?, started_at = ? where id = ?",
+        )
+        .bind(TaskStatus::Running.as_str())
+        .bind(attempt)
+        .bind(worker_id)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(task_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "update jobs set status = ?, frames_rendering = frames_rendering + ?, updated_at = ?,
+                render_started_at = coalesce(render_started_at, ?)
+             where id = ?",
+        )
+        .bind(running.as_str())
+        .bind(n_frames)
+        .bind(now)
+        .bind(now)
+        .bind(job_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let frames_json: String = row.try_get("frames")?;
+        let claimed = ClaimedTask {
+            lease: Lease { task_id, attempt },
+            job_id,
+            frames: task_frames(&frames_json)?,
+            object_key: row.try_get("object_key")?,
+            file_type: row.try_get("file_type")?,
+            file_name: row.try_get("file_name")?,
+            analysis: json_col(&row, "analysis", "jobs")?,
+            final_config: json_col(&row, "final_config", "jobs")?.unwrap_or(Value::Null),
+        };
+        tx.commit().await?;
+        Ok(Some(claimed))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
+        // The attempt fences the write: a worker whose task was requeued and claimed again
+        // extends nothing and learns that it lost the task.
+        let done = sqlx::query("update tasks set lease_expires_at = ? where id = ? and attempt = ? and status = ?")
+            .bind(now + lease_ms)
+            .bind(lease.task_id.to_string())
+            .bind(lease.attempt)
+            .bind(TaskStatus::Running.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
+    }
+
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "update tasks set status = ?, finished_at = ?, render_seconds = ?, lease_expires_at = null
+             where id = ? and attempt = ? and status = ? returning job_id, n_frames",
+        )
+        .bind(TaskStatus::Completed.as_str())
+        .bind(now)
+        .bind(done.render_seconds)
+        .bind(lease.task_id.to_string())
+        .bind(lease.attempt)
+        .bind(TaskStatus::Running.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(LeaseState::Lost);
+        };
+        let job_id: String = row.try_get("job_id")?;
+        let n_frames: i64 = row.try_get("n_frames")?;
+        for output in &done.outputs {
+            sqlx::query(
+                "insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (job_id, kind, file_name) do nothing",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(&job_id)
+            .bind(lease.task_id.to_string())
+            .bind(&output.kind)
+            .bind(output.frame)
+            .bind(&output.file_name)
+            .bind(&output.object_key)
+            .bind(output.size)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "update jobs set frames_done = frames_done + ?, frames_rendering = max(0, frames_rendering - ?),
+                normalized_seconds = normalized_seconds + ?, updated_at = ?
+             where id = ?",
+        )
+        .bind(n_frames)
+        .bind(n_frames)
+        .bind(done.render_seconds * done.speed_factor)
+        .bind(now)
+        .bind(&job_id)
+        .execute(&mut *tx)
+        .await?;
+        // The last task moves its job on, in the same transaction that stored its frames.
+        if let Some(finalizing) = status_after(JobStatus::Rendering, JobEvent::AllTasksDone) {
+            sqlx::query(
+                "update jobs set status = ?, frames_rendering = 0
+                 where id = ? and status in (?, ?) and frames_done >= frames_total",
+            )
+            .bind(finalizing)
+            .bind(&job_id)
+            .bind(JobStatus::Booting.as_str())
+            .bind(JobStatus::Rendering.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(LeaseState::Held)
+    }
+
+    async fn fail_task(&self, lease: &Lease, error: &str, max_attempts: u32, now: i64) -> Result<LeaseState> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "update tasks set failures = failures + 1, last_error = ?, worker_id = null, lease_expires_at = null,
+                status = case when failures + 1 >= ? then ? else ? end, finished_at = ?
+             where id = ? and attempt = ? and status = ? returning job_id, n_frames, status, frames",
+        )
+        .bind(error)
+        .bind(i64::from(max_attempts))
+        .bind(TaskStatus::Failed.as_str())
+        .bind(TaskStatus::Queued.as_str())
+        .bind(now)
+        .bind(lease.task_id.to_string())
+        .bind(lease.attempt)
+        .bind(TaskStatus::Running.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(LeaseState::Lost);
+        };
+        let job_id: String = row.try_get("job_id")?;
+        let n_frames: i64 = row.try_get("n_frames")?;
+        let status: String = row.try_get("status")?;
+        let failed_for_good = status == TaskStatus::Failed.as_str();
+        sqlx::query(
+            "update jobs set frames_rendering = max(0, frames_rendering - ?), frames_failed = frames_failed + ?,
+                updated_at = ? where id = ?",
+        )
+        .bind(n_frames)
+        .bind(if failed_for_good { n_frames } else { 0 })
+        .bind(now)
+        .bind(&job_id)
+        .execute(&mut *tx)
+        .await?;
+        if failed_for_good {
+            let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
+            let message = format!(
+                "frames {} failed {max_attempts} times; last error: {error}",
+                frames.to_ranges().join(", ")
+            );
+            for from in [JobStatus::Booting, JobStatus::Rendering] {
+                let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
+                sqlx::query(
+                    "update jobs set status = ?, failed_name = 'task_failed', failed_type = 'render',
+                        failed_message = ?, frames_rendering = 0 where id = ? and status = ?",
+                )
+                .bind(failed)
+                .bind(&message)
+                .bind(&job_id)
+                .bind(from.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("update tasks set status = ? where job_id = ? and status in (?, ?)")
+                .bind(TaskStatus::Canceled.as_str())
+                .bind(&job_id)
+                .bind(TaskStatus::Queued.as_str())
+                .bind(TaskStatus::Running.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(LeaseState::Held)
+    }
+
+    async fn requeue_expired(&self, now: i64) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "update tasks set status = ?, worker_id = null, lease_expires_at = null
+             where status = ? and lease_expires_at < ? returning job_id, n_frames",
+        )
+        .bind(TaskStatus::Queued.as_str())
+        .bind(TaskStatus::Running.as_str())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            sqlx::query("update jobs set frames_rendering = max(0, frames_rendering - ?) where id = ?")
+                .bind(row.try_get::<i64, _>("n_frames")?)
+                .bind(row.try_get::<String, _>("job_id")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool> {
+        let Some(canceled) = status_after(from, JobEvent::Canceled) else {
+            return Ok(false);
+        };
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "update jobs set status = ?, updated_at = ?, frames_rendering = 0 where id = ? and status = ?",
+        )
+        .bind(canceled)
+        .bind(now)
+        .bind(job_id.to_string())
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if moved {
+            sqlx::query("update tasks set status = ?, lease_expires_at = null where job_id = ? and status in (?, ?)")
+                .bind(TaskStatus::Canceled.as_str())
+                .bind(job_id.to_string())
+                .bind(TaskStatus::Queued.as_str())
+                .bind(TaskStatus::Running.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>> {
+        let rows = sqlx::query(
+            "select kind, frame, file_name, object_key, size, created_at from outputs where job_id = ?
+             order by kind, frame, file_name",
+        )
+        .bind(job_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Output {
+                    kind: row.try_get("kind")?,
+                    frame: row.try_get("frame")?,
+                    file_name: row.try_get("file_name")?,
+                    object_key: row.try_get("object_key")?,
+                    size: row.try_get("size")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>> {
+        let rows = sqlx::query(
+            "select id, job_id, seq, frames, status, attempt, failures, last_error from tasks where job_id = ? order by seq",
+        )
+        .bind(job_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                Ok(Task {
+                    id: uuid_col(row, "id", "tasks")?,
+                    job_id: uuid_col(row, "job_id", "tasks")?,
+                    seq: row.try_get("seq")?,
+                    frames: task_frames(&row.try_get::<String, _>("frames")?)?,
+                    status: TaskStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("status {status:?}") })?,
+                    attempt: row.try_get("attempt")?,
+                    failures: row.try_get("failures")?,
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+"""Orchard's Blender driver.
+
+Blender runs it after loading the scene:
+
+    blender -b --disable-autoexec --factory-startup SCENE.blend --python orchard_driver.py -- TASK.json
+
+It applies the job's final render config to the scene, renders the task's frames one by one
+and prints one JSON line per event on stdout, prefixed with ``ORCHARD ``:
+
+    ORCHARD {"event": "started", "blender": "3.4.1", "scene": "Scene"}
+    ORCHARD {"event": "frame", "frame": 1, "path": "/…/0001.png", "seconds": 0.41}
+    ORCHARD {"event": "done"}
+    ORCHARD {"event": "error", "message": "…"}     (then exit status 3)
+
+Blender's own output is not parsed: its format changes between versions.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+import bpy
+
+PREFIX = "ORCHARD "
+EXIT_CONFIG_ERROR = 3
+
+
+def emit(event, **fields):
+    fields["event"] = event
+    sys.stdout.write(PREFIX + json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def enum_items(owner, prop):
+    """The values an enum accepts now, including ones filled at run time (OCIO views)."""
+    try:
+        setattr(owner, prop, "\x01orchard-probe")
+    except TypeError as e:
+        # Blender lists the valid items in the message: ... not found in ('A', 'B')
+        text = str(e)
+        start, end = text.rfind("("), text.rfind(")")
+        if 0 <= start < end:
+            return [item.strip().strip("'") for item in text[start + 1 : end].split(",") if item.strip()]
+    return [item.identifier for item in owner.bl_rna.properties[prop].enum_items]
+
+
+def set_enum(owner, prop, value, field):
+    # Some enums (engines, devices) are filled at run time, so ask Blender rather than RNA.
+    try:
+        setattr(owner, prop, value)
+    except TypeError as e:
+        raise ConfigError(f"{field}: this Blender cannot use {value!r} ({e})") from None
+
+
+def apply_engine(scene, engine):
+    render = scene.render
+    try:
+        render.engine = engine
+    except TypeError:
+        # EEVEE's identifier changed in 4.2 and back in 5.0; the engine is the same.
+        aliases = {"BLENDER_EEVEE": "BLENDER_EEVEE_NEXT", "BLENDER_EEVEE_NEXT": "BLENDER_EEVEE"}
+        set_enum(render, "engine", aliases.get(engine, engine), "renderEngine")
+
+
+def apply_devices(scene, config):
+    backend = config.get("computeDeviceType")
+    if scene.render.engine != "CYCLES":
+        return
+    if not backend or backend == "NONE":
+        scene.cycles.device = "CPU"
+        return
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    set_enum(prefs, "compute_device_type", backend, "computeDeviceType")
+    prefs.get_devices()
+    gpus = [d for d in prefs.devices if d.type == backend]
+    if not gpus:
+        raise ConfigError(f"computeDeviceType: no {backend} device on this worker")
+    wanted = config.get("gpuCount") or len(gpus)
+    for idx, device in enumerate(gpus):
+        device.use = idx < wanted
+    scene.cycles.device = "GPU"
+
+
+def apply_output(scene, config):
+    settings = scene.render.image_settings
+    fmt = config["outputFormat"]
+    if fmt == "OPEN_EXR_MULTILAYER" and hasattr(settings, "media_type"):
+        # Blender 5.x moved multilayer EXR to a media type.
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    else:
+        set_enum(settings, "file_format", fmt, "outputFormat")
+    out = config.get("outputSettings") or {}
+    if out.get("colorMode"):
+        set_enum(settings, "color_mode", out["colorMode"], "outputSettings.colorMode")
+    if out.get("colorDepth"):
+        set_enum(settings, "color_depth", out["colorDepth"], "outputSettings.colorDepth")
+    if out.get("exrCodec") and fmt.startswith("OPEN_EXR"):
+        set_enum(settings, "exr_codec", out["exrCodec"], "outputSettings.exrCodec")
+    if out.get("tiffCodec") and fmt == "TIFF":
+        set_enum(settings, "tiff_codec", out["tiffCodec"], "outputSettings.tiffCodec")
+    if out.get("compression") is not None:
+        settings.compression = int(out["compression"])
+    if out.get("quality") is not None:
+        settings.quality = int(out["quality"])
+
+
+def apply_color_management(scene, preset):
+    if preset != "aces":
+        return
+    view = scene.view_settings
+    aces = [name for name in enum_items(view, "view_transform") if name.upper().startswith("ACES")]
+    if not aces:
+        raise ConfigError(
+            "colorManagementPreset: 'aces' needs an OCIO config with an ACES view transform on the worker"
+        )
+    view.view_transform = aces[-1]
+
+
+def apply_config(scene, config):
+    render = scene.render
+    apply_engine(scene, config["renderEngine"])
+    width, height = config["resolution"]
+    render.resolution_x = int(width)
+    render.resolution_y = int(height)
+    render.resolution_percentage = int(config.get("resolutionPercentage") or 100)
+    fps = config.get("fps")
+    if fps:
+        whole = math.ceil(fps)
+        render.fps = whole
+        render.fps_base = whole / fps
+    samples = config.get("sampleCount")
+    if render.engine == "CYCLES":
+        cycles = scene.cycles
+        if samples:
+            cycles.samples = int(samples)
+        if config.get("denoisingEnabled") is not None:
+            cycles.use_denoising = bool(config["denoisingEnabled"])
+        # The denoiser matters only when denoising is on; a build without OIDN refuses even
+        # to name it.
+        if config.get("denoiserType") and cycles.use_denoising:
+            set_enum(cycles, "denoiser", config["denoiserType"], "denoiserType")
+        if config.get("useTiling") is not None and hasattr(cycles, "use_auto_tile"):
+            cycles.use_auto_tile = bool(config["useTiling"])
+        if config.get("tileSize") and hasattr(cycles, "tile_size"):
+            cycles.tile_size = int(config["tileSize"])
+    elif render.engine.startswith("BLENDER_EEVEE") and samples:
+        scene.eevee.taa_render_samples = int(samples)
+    apply_devices(scene, config)
+    if config.get("compositorDevice") and hasattr(render, "compositor_device"):
+        set_enum(render, "compositor_device", config["compositorDevice"], "compositorDevice")
+    apply_output(scene, config)
+    apply_color_management(scene, config.get("colorManagementPreset"))
+    render.use_file_extension = True
+    render.use_overwrite = True
+    render.use_placeholder = False
+
+
+def main(argv):
+    task_path = argv[argv.index("--") + 1]
+    with open(task_path, encoding="utf-8") as f:
+        task = json.load(f)
+    scene_name = task.get("scene")
+    scene = bpy.data.scenes.get(scene_name) if scene_name else bpy.context.scene
+    if scene is None:
+        raise ConfigError(f"scene {scene_name!r} is not in this file")
+    apply_config(scene, task["config"])
+    emit("started", blender=bpy.app.version_string, scene=scene.name)
+    out_dir = task["outputDir"]
+    ext = scene.render.file_extension
+    for frame in task["frames"]:
+        started = time.monotonic()
+        scene.frame_set(frame)
+        scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+        path = os.path.join(out_dir, "%04d%s" % (frame, ext))
+        emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3))
+    emit("done")
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv)
+    except ConfigError as e:
+        emit("error", message=str(e))
+        sys.stdout.flush()
+        os._exit(EXIT_CONFIG_ERROR)
+    except Exception as e:  # noqa: BLE001 - any failure must reach the worker as an event
+        emit("error", message=f"{type(e).__name__}: {e}", trace=traceback.format_exc()[-2000:])
+        sys.stdout.flush()
+        os._exit(EXIT_CONFIG_ERROR)
+    sys.stdout.flush()

@@ -1,0 +1,221 @@
+//! One Blender process running the Orchard driver.
+//!
+//! Blender is started in its own process group, so that stopping it also stops anything it
+//! started (OIDN helpers, shader compilers); `--disable-autoexec` keeps Python embedded in an
+//! uploaded `.blend` from running on our machines.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// The driver, embedded so that a worker binary needs no files beside it.
+pub const DRIVER: &str = include_str!("../driver/orchard_driver.py");
+/// Prefix of the driver's event lines.
+const EVENT_PREFIX: &str = "ORCHARD ";
+/// Lines of Blender output kept for failure reports.
+const LOG_TAIL_LINES: usize = 40;
+/// How long Blender gets to exit after SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// An event the driver printed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum DriverEvent {
+    /// The config is applied and rendering begins.
+    Started {
+        /// Blender's version string.
+        blender: String,
+        /// The scene rendered.
+        scene: String,
+    },
+    /// A frame was written.
+    Frame {
+        /// Frame number.
+        frame: i32,
+        /// Where Blender wrote it.
+        path: String,
+        /// Seconds it took.
+        seconds: f64,
+    },
+    /// Every frame was rendered.
+    Done,
+    /// The driver gave up.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// How to start Blender for one task.
+#[derive(Debug, Clone)]
+pub struct Invocation<'a> {
+    /// The Blender executable.
+    pub blender: &'a Path,
+    /// The scene file.
+    pub scene: &'a Path,
+    /// The driver script on disk.
+    pub driver: &'a Path,
+    /// The task description the driver reads.
+    pub task: &'a Path,
+    /// Render threads; `None` lets Blender use every core.
+    pub threads: Option<u32>,
+}
+
+impl Invocation<'_> {
+    /// The command line. Options apply left to right, so the scene loads before the driver runs.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(self.blender);
+        command.args(["-b", "--disable-autoexec", "--factory-startup", "-noaudio"]).arg(self.scene);
+        if let Some(threads) = self.threads {
+            command.arg("-t").arg(threads.to_string());
+        }
+        command.arg("--python").arg(self.driver).arg("--").arg(self.task);
+        command
+    }
+}
+
+/// A running Blender.
+pub struct RunningBlender {
+    child: Child,
+    pgid: Option<i32>,
+    events: mpsc::Receiver<DriverEvent>,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl RunningBlender {
+    /// Starts Blender in a new process group.
+    pub fn spawn(invocation: &Invocation<'_>) -> std::io::Result<RunningBlender> {
+        let mut command = invocation.command();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let pgid = child.id().map(|it| it as i32);
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+        let (tx, events) = mpsc::channel(256);
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(read_lines(stdout, log.clone(), Some(tx)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(read_lines(stderr, log.clone(), None));
+        }
+        Ok(RunningBlender { child, pgid, events, log })
+    }
+
+    /// The next driver event; `None` once Blender closed its output.
+    pub async fn next_event(&mut self) -> Option<DriverEvent> {
+        self.events.recv().await
+    }
+
+    /// Waits for Blender to exit.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait().await
+    }
+
+    /// Stops Blender and everything it started: SIGTERM to the group, SIGKILL after a grace.
+    pub async fn kill(&mut self) {
+        if let Some(pgid) = self.pgid {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+            if tokio::time::timeout(TERM_GRACE, self.child.wait()).await.is_err() {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            // Children that ignored SIGTERM but outlived Blender itself.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        let _ = self.child.kill().await;
+    }
+
+    /// The last lines Blender printed, for failure reports.
+    pub fn log_tail(&self) -> String {
+        match self.log.lock() {
+            Ok(lines) => lines.iter().cloned().collect::<Vec<_>>().join("\n"),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+async fn read_lines(
+    stream: impl AsyncRead + Unpin,
+    log: Arc<Mutex<VecDeque<String>>>,
+    events: Option<mpsc::Sender<DriverEvent>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(json) = line.strip_prefix(EVENT_PREFIX)
+            && let Some(events) = &events
+            && let Ok(event) = serde_json::from_str::<DriverEvent>(json)
+        {
+            let _ = events.send(event).await;
+            continue;
+        }
+        // Cycles prints a status line per sample and tile; keep only the tail.
+        if let Ok(mut log) = log.lock() {
+            if log.len() == LOG_TAIL_LINES {
+                log.pop_front();
+            }
+            log.push_back(line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_events_parse() {
+        let cases = [
+            (r#"{"event": "frame", "frame": 3, "path": "/o/0003.png", "seconds": 0.5}"#,
+             DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5 }),
+            (r#"{"event": "done"}"#, DriverEvent::Done),
+            (r#"{"event": "error", "message": "no"}"#, DriverEvent::Error { message: "no".into() }),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(serde_json::from_str::<DriverEvent>(line).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn blender_never_runs_scripts_from_the_file() {
+        let invocation = Invocation {
+            blender: Path::new("blender"),
+            scene: Path::new("s.blend"),
+            driver: Path::new("d.py"),
+            task: Path::new("t.json"),
+            threads: Some(2),
+        };
+        let command = invocation.command();
+        let args: Vec<_> = command.as_std().get_args().map(|it| it.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["-b", "--disable-autoexec", "--factory-startup", "-noaudio", "s.blend", "-t", "2", "--python", "d.py", "--", "t.json"]);
+    }
+}
+
+/// The Blender to use: `explicit` if given, else `blender` on `PATH`.
+pub fn find(explicit: Option<&Path>) -> Result<std::path::PathBuf, String> {
+    if let Some(path) = explicit {
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        return Err(format!("no Blender at {}", path.display()));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("blender");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err("Blender was not found on PATH: install it (`apt-get install blender` on Debian) or pass --blender PATH".into())
+}

@@ -1,0 +1,64 @@
+//! Orchard's render-node agent.
+//!
+//! A worker asks a [`Coordinator`] for work, fetches the scene once per content hash, runs
+//! Blender headless through the Orchard driver (`driver/orchard_driver.py`, embedded in the
+//! binary), heartbeats while Blender runs, checks every output, and hands the frames back.
+//!
+//! - [`agent`]: the claim → render → report loop.
+//! - [`blender`]: one Blender process: command line, structured progress, killing its
+//!   process group.
+//! - [`outputs`]: checks that a frame exists, decodes, and has the expected size.
+//!
+//! In `orchard up` the coordinator is the server itself, called in-process; a remote worker
+//! implements the same trait over HTTP. Nothing in this crate knows which.
+
+pub mod agent;
+pub mod blender;
+pub mod outputs;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use orchard_api::Assignment;
+
+pub use agent::{Worker, WorkerConfig};
+
+/// Whether the worker still holds its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Go on.
+    Held,
+    /// Stop now: the job was canceled or the task went to another worker.
+    Lost,
+}
+
+/// A frame rendered, checked, and waiting on local disk.
+#[derive(Debug, Clone)]
+pub struct RenderedFrame {
+    /// Frame number.
+    pub frame: i32,
+    /// Where it is.
+    pub path: PathBuf,
+    /// The name it is delivered under (`0001.png`).
+    pub file_name: String,
+}
+
+/// What a worker needs from the farm.
+#[async_trait]
+pub trait Coordinator: Send + Sync + 'static {
+    /// The next task for `worker_id`, if any.
+    async fn claim(&self, worker_id: &str) -> anyhow::Result<Option<Assignment>>;
+    /// Writes the assignment's scene file to `dest`.
+    async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()>;
+    /// Extends the lease; `frames_done` of the task's frames are finished.
+    async fn heartbeat(&self, assignment: &Assignment, frames_done: usize) -> anyhow::Result<LeaseStatus>;
+    /// Delivers every frame of the task.
+    async fn complete(
+        &self,
+        assignment: &Assignment,
+        frames: Vec<RenderedFrame>,
+        render_seconds: f64,
+    ) -> anyhow::Result<LeaseStatus>;
+    /// Reports a failed attempt with the reason and Blender's log tail.
+    async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()>;
+}

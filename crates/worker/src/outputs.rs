@@ -1,0 +1,92 @@
+//! Output checks: a task counts as done only when every frame exists, decodes, and has the
+//! size the config asks for. Blender exits 0 with missing textures or libraries, so its exit
+//! status alone proves little.
+
+use std::path::Path;
+
+/// Why an output was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OutputError {
+    /// No file where Blender said it wrote one.
+    #[error("frame {frame}: no output file at {path}")]
+    Missing {
+        /// The frame.
+        frame: i32,
+        /// Where it should be.
+        path: String,
+    },
+    /// Empty file.
+    #[error("frame {frame}: output file {path} is empty")]
+    Empty {
+        /// The frame.
+        frame: i32,
+        /// The file.
+        path: String,
+    },
+    /// The image does not decode.
+    #[error("frame {frame}: output {path} does not decode: {reason}")]
+    Undecodable {
+        /// The frame.
+        frame: i32,
+        /// The file.
+        path: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// Decodes, but with other dimensions than configured.
+    #[error("frame {frame}: output is {actual_w}×{actual_h}, expected {expected_w}×{expected_h}")]
+    WrongSize {
+        /// The frame.
+        frame: i32,
+        /// Width found.
+        actual_w: u32,
+        /// Height found.
+        actual_h: u32,
+        /// Width expected.
+        expected_w: u32,
+        /// Height expected.
+        expected_h: u32,
+    },
+}
+
+/// Checks one output file. PNG and JPEG are fully decoded; other formats (EXR, TIFF, …) are
+/// checked for presence and size only, as the worker carries no decoder for them.
+pub fn check_frame(frame: i32, path: &Path, expected: (u32, u32)) -> Result<(), OutputError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|_| OutputError::Missing { frame, path: shown.clone() })?;
+    if meta.len() == 0 {
+        return Err(OutputError::Empty { frame, path: shown });
+    }
+    let ext = path.extension().and_then(|it| it.to_str()).unwrap_or("").to_ascii_lowercase();
+    if !matches!(ext.as_str(), "png" | "jpg" | "jpeg") {
+        return Ok(());
+    }
+    let image = image::open(path).map_err(|e| OutputError::Undecodable { frame, path: shown, reason: e.to_string() })?;
+    let (actual_w, actual_h) = (image.width(), image.height());
+    if (actual_w, actual_h) != expected {
+        return Err(OutputError::WrongSize { frame, actual_w, actual_h, expected_w: expected.0, expected_h: expected.1 });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_checked_for_presence_decoding_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("0001.png");
+        image::RgbaImage::new(64, 48).save(&good).unwrap();
+        assert_eq!(check_frame(1, &good, (64, 48)), Ok(()));
+        assert!(matches!(check_frame(1, &good, (32, 24)), Err(OutputError::WrongSize { .. })));
+        assert!(matches!(check_frame(2, &dir.path().join("0002.png"), (64, 48)), Err(OutputError::Missing { .. })));
+        let empty = dir.path().join("0003.png");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(check_frame(3, &empty, (64, 48)), Err(OutputError::Empty { .. })));
+        let truncated = dir.path().join("0004.png");
+        let bytes = std::fs::read(&good).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(check_frame(4, &truncated, (64, 48)), Err(OutputError::Undecodable { .. })));
+    }
+}

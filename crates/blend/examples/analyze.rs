@@ -9,7 +9,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: analyze FILE".into());
     };
     let path = Path::new(&arg);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let analysis = analyze_path(path, &name, &AnalyzeOptions::default())?;
     println!("{}", serde_json::to_string_pretty(&analysis)?);
     Ok(())

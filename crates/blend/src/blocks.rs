@@ -62,7 +62,9 @@ impl BlockIndex {
             if &code == b"ENDB" {
                 break;
             }
-            let bad = |what: &str| AnalyzeError::corrupt(format!("{what} in the block header at byte {pos}"));
+            let bad = |what: &str| {
+                AnalyzeError::corrupt(format!("{what} in the block header at byte {pos}"))
+            };
             let (sdna, old, len, nr) = match header.layout {
                 BlockLayout::Legacy4 => (
                     i64::from(e.i32(head, 12).ok_or_else(|| bad("short header"))?),
@@ -94,7 +96,14 @@ impl BlockIndex {
             if old != 0 {
                 by_old.entry(old).or_insert(blocks.len());
             }
-            blocks.push(Block { code, sdna, old, offset, len, nr });
+            blocks.push(Block {
+                code,
+                sdna,
+                old,
+                offset,
+                len,
+                nr,
+            });
             pos = end;
         }
         Ok(BlockIndex { blocks, by_old })

@@ -1,5 +1,6 @@
 //! A parsed file and bounds-checked access to struct fields by name.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use crate::blocks::{Block, BlockIndex};
@@ -10,6 +11,11 @@ use crate::sdna::{FieldDef, Sdna, StructDef};
 /// Longest linked list the reader follows. A list in a hostile file may loop or be absurdly long;
 /// real scenes have a handful of view layers and a few dozen properties per group.
 pub const MAX_LIST_ITEMS: usize = 100_000;
+
+/// List elements followed in one file, all lists together. A hostile file can hold a million scenes
+/// that all share one long list; this bounds the total work whatever the shape, while real files
+/// use a few hundred steps.
+pub const MAX_LIST_STEPS: usize = 1_000_000;
 
 /// A decompressed `.blend` file with its block index and DNA decoded.
 #[derive(Debug)]
@@ -22,6 +28,8 @@ pub struct BlendFile<'a> {
     pub blocks: BlockIndex,
     /// The file's struct definitions.
     pub sdna: Sdna,
+    /// List steps left to take (see [`MAX_LIST_STEPS`]).
+    list_steps: Cell<usize>,
 }
 
 impl<'a> BlendFile<'a> {
@@ -29,13 +37,20 @@ impl<'a> BlendFile<'a> {
     pub fn parse(data: &'a [u8]) -> Result<BlendFile<'a>, AnalyzeError> {
         let header = Header::parse(data)?;
         let blocks = BlockIndex::parse(data, &header)?;
-        let dna = blocks
-            .with_code(b"DNA1")
-            .next()
-            .ok_or_else(|| AnalyzeError::corrupt("the file has no DNA1 block describing its structs"))?;
-        let body = data.get(dna.offset..dna.offset.saturating_add(dna.len)).unwrap_or(&[]);
+        let dna = blocks.with_code(b"DNA1").next().ok_or_else(|| {
+            AnalyzeError::corrupt("the file has no DNA1 block describing its structs")
+        })?;
+        let body = data
+            .get(dna.offset..dna.offset.saturating_add(dna.len))
+            .unwrap_or(&[]);
         let sdna = Sdna::parse(body, header.endian, header.pointer_size)?;
-        Ok(BlendFile { data, header, blocks, sdna })
+        Ok(BlendFile {
+            data,
+            header,
+            blocks,
+            sdna,
+            list_steps: Cell::new(MAX_LIST_STEPS),
+        })
     }
 
     /// The byte order of the file.
@@ -46,7 +61,9 @@ impl<'a> BlendFile<'a> {
     /// The data bytes of a block.
     pub fn block_data(&self, block: &Block) -> &'a [u8] {
         // BlockIndex::parse checked offset + len against the data, so this never falls back.
-        self.data.get(block.offset..block.offset.saturating_add(block.len)).unwrap_or(&[])
+        self.data
+            .get(block.offset..block.offset.saturating_add(block.len))
+            .unwrap_or(&[])
     }
 
     /// The block's first struct, read as `struct_name` whatever the block's DNA index says.
@@ -68,7 +85,11 @@ impl<'a> BlendFile<'a> {
 
     fn view<'f>(&'f self, def: &'f StructDef, bytes: &'f [u8]) -> Option<StructView<'f>> {
         let bytes = bytes.get(..def.size)?;
-        Some(StructView { file: self, def, bytes })
+        Some(StructView {
+            file: self,
+            def,
+            bytes,
+        })
     }
 }
 
@@ -92,7 +113,9 @@ impl std::fmt::Debug for StructView<'_> {
 /// Primitive types whose integers are signed. Everything else that is an integer-sized non-struct
 /// (`char`, `uchar`, `ushort`, 5.x C++ enum types such as `MediaType`) is read unsigned: Blender
 /// stores small non-negative enum values and flags in them.
-const SIGNED: &[&str] = &["short", "int", "long", "int8_t", "int16_t", "int32_t", "int64_t"];
+const SIGNED: &[&str] = &[
+    "short", "int", "long", "int8_t", "int16_t", "int32_t", "int64_t",
+];
 
 impl<'f> StructView<'f> {
     /// The file this struct belongs to.
@@ -123,14 +146,21 @@ impl<'f> StructView<'f> {
             return None;
         }
         let def = self.file.sdna.struct_by_name(self.type_name(f)?)?;
-        Some(StructView { file: self.file, def, bytes: bytes.get(..def.size)? })
+        Some(StructView {
+            file: self.file,
+            def,
+            bytes: bytes.get(..def.size)?,
+        })
     }
 
     /// An integer field (first element of an array), sign-extended by its DNA type.
     pub fn int(&self, name: &str) -> Option<i64> {
         let (f, bytes) = self.field(name)?;
         let ty = self.type_name(f)?;
-        if f.is_pointer || matches!(ty, "float" | "double") || self.file.sdna.struct_by_name(ty).is_some() {
+        if f.is_pointer
+            || matches!(ty, "float" | "double")
+            || self.file.sdna.struct_by_name(ty).is_some()
+        {
             return None;
         }
         let elem = f.size.checked_div(f.array_len)?;
@@ -185,16 +215,19 @@ impl<'f> StructView<'f> {
 
     /// The elements of a `ListBase` field, each read as `elem`, following `next` pointers.
     ///
-    /// Stops at a null or unknown pointer, at a pointer already visited (a loop) and after
-    /// [`MAX_LIST_ITEMS`].
-    pub fn list(&self, name: &str, elem: &str) -> Vec<StructView<'f>> {
+    /// Stops at a null or unknown pointer, at a pointer already visited (a loop), after `cap`
+    /// (at most [`MAX_LIST_ITEMS`]) elements, and when the file's [`MAX_LIST_STEPS`] are spent.
+    pub fn list(&self, name: &str, elem: &str, cap: usize) -> Vec<StructView<'f>> {
         let mut out = Vec::new();
         let Some(first) = self.sub(name).and_then(|lb| lb.ptr("first")) else {
             return out;
         };
+        let cap = cap.min(MAX_LIST_ITEMS);
+        let steps = &self.file.list_steps;
         let mut seen = HashSet::new();
         let mut next = first;
-        while next != 0 && out.len() < MAX_LIST_ITEMS && seen.insert(next) {
+        while next != 0 && out.len() < cap && steps.get() > 0 && seen.insert(next) {
+            steps.set(steps.get() - 1);
             let Some(item) = self.file.deref_as(next, elem) else {
                 break;
             };
@@ -220,5 +253,7 @@ pub fn id_name(view: &StructView<'_>) -> Option<String> {
 /// Whether an ID block is linked from a library (`id.lib` set): such blocks are placeholders
 /// whose data lives in the other file.
 pub fn is_linked(view: &StructView<'_>) -> bool {
-    view.sub("id").and_then(|id| id.ptr("lib")).is_some_and(|lib| lib != 0)
+    view.sub("id")
+        .and_then(|id| id.ptr("lib"))
+        .is_some_and(|lib| lib != 0)
 }

@@ -11,7 +11,9 @@ use common::{XorShift, block_offsets, fixture_bytes};
 /// Runs the analysis on each input and lists the ones that panicked, by label.
 fn panics(inputs: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<String> {
     // Small cap: damaged lengths must hit the limit quickly rather than allocate.
-    let opts = AnalyzeOptions { max_decompressed_bytes: 8 * 1024 * 1024 };
+    let opts = AnalyzeOptions {
+        max_decompressed_bytes: 8 * 1024 * 1024,
+    };
     let mut failed = Vec::new();
     for (label, bytes) in inputs {
         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -28,9 +30,21 @@ fn panics(inputs: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<String> {
 fn truncating_at_every_block_boundary_never_panics() {
     let data = fixture_bytes("cube_uncompressed.blend");
     let offsets = block_offsets(&data);
-    assert!(offsets.len() > 100, "expected a real file, found {} blocks", offsets.len());
-    let cuts = offsets.iter().flat_map(|&o| [o, o + 4, o + 24]).chain(0..16);
-    let failed = panics(cuts.map(|cut| (format!("cut at {cut}"), data[..cut.min(data.len())].to_vec())));
+    assert!(
+        offsets.len() > 100,
+        "expected a real file, found {} blocks",
+        offsets.len()
+    );
+    let cuts = offsets
+        .iter()
+        .flat_map(|&o| [o, o + 4, o + 24])
+        .chain(0..16);
+    let failed = panics(cuts.map(|cut| {
+        (
+            format!("cut at {cut}"),
+            data[..cut.min(data.len())].to_vec(),
+        )
+    }));
     assert!(failed.is_empty(), "panicked: {failed:?}");
 }
 

@@ -1,0 +1,129 @@
+//! Creating, listing, getting and validating jobs.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{error_code, example_scene, spawn_app};
+
+#[tokio::test]
+async fn one_slug_makes_one_job_and_a_repeat_is_a_replay() {
+    let app = spawn_app().await;
+    let slug = app.upload("shot.blend", "blend", example_scene()).await;
+    let first = app.call(reqwest::Method::POST, "/jobs", Some(&app.key), Some(json!({"slug": slug}))).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers().get("x-idempotent-replay").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = app.call(reqwest::Method::POST, "/jobs", Some(&app.key), Some(json!({"slug": slug}))).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["x-idempotent-replay"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    // The bare Job object, as Renderjuice documents it.
+    for field in ["id", "status", "workspaceId", "userId", "createdAt", "updatedAt", "output", "isAnalysisSkipped"] {
+        assert!(first.get(field).is_some(), "missing {field}: {first}");
+    }
+    assert_eq!(first["status"], "created");
+}
+
+#[tokio::test]
+async fn a_job_needs_a_known_uploaded_slug() {
+    let app = spawn_app().await;
+    let (status, body) = app.post("/jobs", json!({"slug": "nope"})).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "unknown_slug"));
+    let (_, upload) = app.post("/uploads", json!({"fileName": "a.blend", "fileType": "blend"})).await;
+    let (status, body) = app.post("/jobs", json!({"slug": upload["slug"]})).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "upload_incomplete"));
+    let (status, body) = app.post("/jobs", json!({})).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_body"));
+}
+
+#[tokio::test]
+async fn get_job_wraps_the_job_in_data_and_unknown_ids_are_404() {
+    let app = spawn_app().await;
+    let id = app.created_job(example_scene()).await;
+    let (status, body) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["id"], id.as_str());
+    for path in ["/jobs/00000000-0000-0000-0000-000000000000", "/jobs/not-a-uuid"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!((status, error_code(&body).as_str()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn list_jobs_pages_and_filters_by_status() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.created_job(example_scene()).await);
+    }
+    let (status, _) = app.post_empty(&format!("/jobs/{}/validate", ids[0])).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = app.get("/jobs?page=1&pageSize=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(body["pagination"], json!({"page": 1, "pageSize": 2, "total": 3, "totalPages": 2}));
+    let (_, page2) = app.get("/jobs?page=2&pageSize=2").await;
+    assert_eq!(page2["jobs"].as_array().unwrap().len(), 1);
+    // Newest first: the first job made is last.
+    assert_eq!(page2["jobs"][0]["id"], ids[0].as_str());
+
+    let (_, body) = app.get("/jobs?status=validated").await;
+    assert_eq!(body["pagination"]["total"], 1);
+    assert_eq!(body["jobs"][0]["id"], ids[0].as_str());
+    let (_, body) = app.get("/jobs?status=validated,created").await;
+    assert_eq!(body["pagination"]["total"], 3);
+    let (_, body) = app.get("/jobs").await;
+    assert_eq!(body["pagination"]["pageSize"], 10);
+
+    for (query, code) in [
+        ("page=0", "invalid_page"),
+        ("pageSize=0", "invalid_page_size"),
+        ("pageSize=101", "invalid_page_size"),
+        ("status=rendered", "invalid_status_filter"),
+        ("page=abc", "invalid_query"),
+    ] {
+        let (status, body) = app.get(&format!("/jobs?{query}")).await;
+        assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, code), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn validation_reads_the_scene_natively() {
+    let app = spawn_app().await;
+    let id = app.validated_job().await;
+    let (_, body) = app.get(&format!("/jobs/{id}")).await;
+    let job = &body["data"];
+    let analysis = &job["analysis"];
+    assert_eq!(job["analysisId"], analysis["id"]);
+    assert_eq!(analysis["blenderVersion"], "3.4");
+    assert_eq!(analysis["activeScene"], "Scene");
+    let scene = &analysis["scenes"][0];
+    assert_eq!(scene["renderConfig"]["renderEngine"], "CYCLES");
+    assert_eq!(scene["camera"], "Camera");
+    assert_eq!(job["sceneFile"]["fileName"], "shot.blend");
+}
+
+#[tokio::test]
+async fn validate_is_refused_unless_the_job_is_created() {
+    let app = spawn_app().await;
+    let id = app.validated_job().await;
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_status"));
+    assert_eq!(body["error"]["details"]["status"], "validated");
+}
+
+#[tokio::test]
+async fn an_unreadable_file_fails_validation_with_a_reason() {
+    let app = spawn_app().await;
+    for bytes in [b"not a blend file at all".to_vec(), b"BLENDER-v304".to_vec(), example_scene()[..5000].to_vec()] {
+        let id = app.created_job(bytes).await;
+        let (status, body) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "failed", "{body}");
+        assert_eq!(body["failedReason"]["name"], "unreadable_scene");
+        assert_eq!(body["failedReason"]["type"], "validation");
+        assert!(!body["failedReason"]["message"].as_str().unwrap().is_empty());
+    }
+}

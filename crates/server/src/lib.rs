@@ -64,9 +64,11 @@ fn storage_dir(config: &ServerConfig) -> anyhow::Result<PathBuf> {
 }
 
 /// Starts the server: store, storage, HTTP, background duties.
-pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
-    info!(data = %config.data_dir.display(), "starting");
+pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    // Blender and the worker get paths under the data directory; they must not depend on a cwd.
+    config.data_dir = std::path::absolute(&config.data_dir).context("resolving the data directory")?;
+    info!(data = %config.data_dir.display(), "starting");
     let store = open_store(&config.database_url()).await?;
     info!("store ready");
     let blobs = blobs::Blobs::local(&storage_dir(&config)?)?;

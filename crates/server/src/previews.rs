@@ -19,7 +19,12 @@ pub async fn make_preview(state: &AppState, job_id: Uuid, frame: &Path) -> anyho
             return Ok(None);
         }
         let image = image::open(&frame)?;
-        let thumb = image.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE);
+        // Shrink only: a small render is its own preview.
+        let thumb = if image.width().max(image.height()) > PREVIEW_SIDE {
+            image.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE)
+        } else {
+            image
+        };
         let mut out = std::io::Cursor::new(Vec::new());
         thumb.write_to(&mut out, image::ImageFormat::Png)?;
         Ok(Some(out.into_inner()))

@@ -1,0 +1,277 @@
+//! End to end with real Blender: the `orchard` binary as a user runs it.
+//!
+//! These need Blender on PATH. Without it they report a skip, unless
+//! `ORCHARD_REQUIRE_E2E=1` (set by the test script and CI), where a missing Blender fails.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orchard_api::Client;
+use serde_json::{Value, json};
+
+fn orchard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orchard"))
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example_scene() -> PathBuf {
+    repo_root().join("examples/cube.blend")
+}
+
+/// Whether Blender is here; panics when it must be and is not.
+fn blender_available() -> bool {
+    let found = orchard_worker::blender::find(None).is_ok();
+    if !found {
+        assert!(std::env::var("ORCHARD_REQUIRE_E2E").is_err(), "ORCHARD_REQUIRE_E2E is set but Blender is not on PATH");
+        eprintln!("skipped: Blender is not on PATH");
+    }
+    found
+}
+
+/// A running `orchard up` in a temporary data directory.
+struct Farm {
+    child: Child,
+    url: String,
+    key: String,
+    data: tempfile::TempDir,
+}
+
+impl Farm {
+    fn start() -> Farm {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = orchard()
+            .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
+            .arg(data.path())
+            .env("ORCHARD_THREADS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("orchard up starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("orchard up prints its URL").unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|it| it.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        // Keep draining stdout so that the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key written").trim().to_string();
+        assert!(key.starts_with("RJ-"));
+        Farm { child, url, key, data }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.url, &self.key)
+    }
+
+    /// Blender processes started for this farm (their command line names its data directory).
+    fn blender_processes(&self) -> Vec<u32> {
+        let needle = self.data.path().to_string_lossy().into_owned();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains("blender") && cmdline.contains(&needle) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 200 ms until it returns Some, or panics with `what` after `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn submit(client: &Client, config: Value) -> String {
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &example_scene(), |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    let job = client.validate(&job.id).await.unwrap();
+    assert_eq!(job.status, "validated", "{:?}", job.failed_reason);
+    let job = client.render(&job.id, config).await.unwrap();
+    assert_eq!(job.status, "booting");
+    job.id
+}
+
+async fn fetch(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn a_job_renders_three_frames_with_real_blender() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let client = farm.client();
+    let id = submit(&client, json!({
+        "colorManagementPreset": "default", "frameRanges": ["1-3"], "resolution": [64, 48],
+        "resolutionPercentage": 100, "renderEngine": "CYCLES", "sampleCount": 2, "denoisingEnabled": false
+    }))
+    .await;
+    let job = eventually("the job to complete", Duration::from_secs(180), || async {
+        let job = client.get_job(&id).await.unwrap();
+        assert!(!matches!(job.status.as_str(), "failed" | "canceled"), "{:?}", job.failed_reason);
+        (job.status == "completed").then_some(job)
+    })
+    .await;
+
+    let downloads = client.downloads(&id).await.unwrap();
+    assert_eq!(downloads.frames.len(), 3);
+    let names: Vec<_> = downloads.frame_outputs.iter().map(|it| it.file_name.as_str()).collect();
+    assert_eq!(names, ["0001.png", "0002.png", "0003.png"]);
+    for url in &downloads.frames {
+        let image = image::load_from_memory(&fetch(url).await).expect("a frame decodes");
+        assert_eq!((image.width(), image.height()), (64, 48), "{url}");
+    }
+    let preview = image::load_from_memory(&fetch(job.preview_url.as_deref().expect("a preview")).await).unwrap();
+    assert!(preview.width() > 0 && preview.width() <= 64);
+    let zip_bytes = fetch(&downloads.transforms.frames_zip).await;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).expect("framesZip opens");
+    assert_eq!(archive.len(), 3);
+    let mut first = Vec::new();
+    archive.by_name("0001.png").unwrap().read_to_end(&mut first).unwrap();
+    assert_eq!(image::load_from_memory(&first).unwrap().width(), 64);
+    assert_eq!(client.progress(&id).await.unwrap().len(), 0, "no progress once completed");
+    assert!(job.normalized_seconds > 0.0);
+
+    let error = client.cancel(&id).await.unwrap_err();
+    assert!(matches!(error, orchard_api::ClientError::Api { status, .. } if status == 400), "{error}");
+}
+
+#[tokio::test]
+async fn cancel_stops_blender_and_leaves_no_process() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let client = farm.client();
+    // Far more samples than the test will wait for.
+    let id = submit(&client, json!({
+        "colorManagementPreset": "default", "frameRanges": ["1-2"], "resolution": [640, 480],
+        "resolutionPercentage": 100, "sampleCount": 100000, "denoisingEnabled": false
+    }))
+    .await;
+    eventually("Blender to start rendering", Duration::from_secs(60), || async {
+        let job = client.get_job(&id).await.unwrap();
+        (job.status == "rendering" && !farm.blender_processes().is_empty()).then_some(())
+    })
+    .await;
+    let job = client.cancel(&id).await.unwrap();
+    assert_eq!(job.status, "canceled");
+    eventually("every Blender process to exit", Duration::from_secs(20), || async {
+        farm.blender_processes().is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(client.get_job(&id).await.unwrap().status, "canceled");
+    assert!(client.downloads(&id).await.unwrap().frames.is_empty());
+}
+
+#[tokio::test]
+async fn a_python_client_using_only_the_documented_calls_renders() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let output = Command::new("python3")
+        .arg(repo_root().join("tests/python/renderjuice_flow.py"))
+        .env("RJ_BASE_URL", format!("{}/api/external/v1", farm.url))
+        .env("RJ_API_KEY", &farm.key)
+        .env("RJ_SCENE", example_scene())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+}
+
+#[test]
+fn render_command_renders_on_an_embedded_farm() {
+    if !blender_available() {
+        return;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let output = orchard()
+        .current_dir(cwd.path())
+        .args(["render", "--frames", "1-2", "--resolution", "64x48", "--samples", "2", "--threads", "2"])
+        .arg(example_scene())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let renders = cwd.path().join("renders");
+    let job_dir = std::fs::read_dir(&renders).unwrap().next().unwrap().unwrap().path();
+    let mut frames: Vec<_> = std::fs::read_dir(&job_dir).unwrap().map(|it| it.unwrap().file_name()).collect();
+    frames.sort();
+    assert_eq!(frames, ["0001.png", "0002.png"]);
+    let image = image::open(job_dir.join("0001.png")).unwrap();
+    assert_eq!((image.width(), image.height()), (64, 48));
+}
+
+#[test]
+fn analyze_prints_the_analysis_object_and_refuses_garbage() {
+    let output = orchard().args(["analyze", "--json"]).arg(example_scene()).output().unwrap();
+    assert!(output.status.success());
+    let analysis: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(analysis["activeScene"], "Scene");
+    assert_eq!(analysis["scenes"][0]["renderConfig"]["renderEngine"], "CYCLES");
+
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.blend");
+    std::fs::write(&garbage, b"definitely not a blend").unwrap();
+    let output = orchard().args(["analyze", "--json"]).arg(&garbage).output().unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    assert!(!output.stderr.is_empty());
+}
+
+#[test]
+fn keys_create_prints_the_key_as_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = orchard().args(["keys", "create", "--workspace", "studio", "--data"]).arg(dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap();
+    assert!(key.starts_with("RJ-") && key.len() > 40, "{stdout}");
+    let listed = orchard().args(["keys", "list", "--data"]).arg(dir.path()).output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.contains("studio/api") && listed.contains(&key[..11]) && !listed.contains(key), "{listed}");
+}
+

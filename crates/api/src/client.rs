@@ -56,7 +56,12 @@ impl Client {
         &self.base
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, ClientError> {
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{API_PREFIX}{path}", self.base);
         let mut request = self.http.request(method, url).bearer_auth(&self.key);
         if let Some(body) = body {

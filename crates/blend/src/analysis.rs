@@ -235,19 +235,10 @@ pub(crate) fn analyze_file(
 ) -> Result<Analysis, AnalyzeError> {
     let header = file.header;
     let version = header.version;
-    let glob = file
-        .blocks
-        .with_code(b"GLOB")
-        .next()
-        .and_then(|b| file.view_block_as(b, "FileGlobal"));
-    let subversion = glob
-        .and_then(|g| g.int("subversion"))
-        .and_then(|v| u16::try_from(v).ok())
-        .unwrap_or(0);
-    let min_blender_version = glob
-        .and_then(|g| g.int("minversion"))
-        .filter(|&v| v > 0)
-        .map(|v| format!("{}.{}", v / 100, v % 100));
+    let glob = file.blocks.with_code(b"GLOB").next().and_then(|b| file.view_block_as(b, "FileGlobal"));
+    let subversion = glob.and_then(|g| g.int("subversion")).and_then(|v| u16::try_from(v).ok()).unwrap_or(0);
+    let min_blender_version =
+        glob.and_then(|g| g.int("minversion")).filter(|&v| v > 0).map(|v| format!("{}.{}", v / 100, v % 100));
 
     let mut scenes = Vec::new();
     let mut active_scene = None;
@@ -260,9 +251,7 @@ pub(crate) fn analyze_file(
             continue;
         }
         if scenes.len() >= MAX_SCENES {
-            return Err(AnalyzeError::corrupt(format!(
-                "it holds more than {MAX_SCENES} scenes"
-            )));
+            return Err(AnalyzeError::corrupt(format!("it holds more than {MAX_SCENES} scenes")));
         }
         let info = scene_info(&scene, version);
         if curscene != 0 && block.old == curscene {
@@ -277,12 +266,7 @@ pub(crate) fn analyze_file(
     let dependencies = dependencies(file, resolver);
     let mut warnings = Vec::new();
     dependency_warnings(&dependencies, &mut warnings);
-    scene_warnings(
-        scenes
-            .iter()
-            .find(|s| Some(&s.name) == active_scene.as_ref()),
-        &mut warnings,
-    );
+    scene_warnings(scenes.iter().find(|s| Some(&s.name) == active_scene.as_ref()), &mut warnings);
     if version > NEWEST_KNOWN_VERSION {
         warnings.push(Warning {
             code: WarningCode::NewerFileFormat,
@@ -305,11 +289,7 @@ pub(crate) fn analyze_file(
         sha256: String::new(),
         compression,
         blender_version: format!("{}.{}", header.major(), header.minor()),
-        file_version: FileVersion {
-            major: header.major(),
-            minor: header.minor(),
-            subversion,
-        },
+        file_version: FileVersion { major: header.major(), minor: header.minor(), subversion },
         min_blender_version,
         active_scene,
         scenes,
@@ -329,15 +309,8 @@ fn scene_info(scene: &StructView<'_>, version: u16) -> SceneInfo {
     let ri = |field: &str, default: i32| int32(r.and_then(|r| r.int(field)), default);
     // Defaults below are Blender's own, for fields an old or damaged file lacks.
     let frs_sec = f64::from(ri("frs_sec", 24));
-    let base = r
-        .and_then(|r| r.float("frs_sec_base"))
-        .filter(|b| b.is_finite() && *b > 0.0)
-        .unwrap_or(1.0);
-    let fps = if (frs_sec / base).is_finite() {
-        frs_sec / base
-    } else {
-        frs_sec
-    };
+    let base = r.and_then(|r| r.float("frs_sec_base")).filter(|b| b.is_finite() && *b > 0.0).unwrap_or(1.0);
+    let fps = if (frs_sec / base).is_finite() { frs_sec / base } else { frs_sec };
     let camera = scene
         .ptr("camera")
         .filter(|&p| p != 0)
@@ -347,10 +320,9 @@ fn scene_info(scene: &StructView<'_>, version: u16) -> SceneInfo {
     let cycles = cycles::read(scene, version);
     let sample_count = match engine.as_str() {
         "CYCLES" => i32::try_from(cycles.samples).ok(),
-        "BLENDER_EEVEE" | "BLENDER_EEVEE_NEXT" => scene
-            .sub("eevee")
-            .and_then(|e| e.int("taa_render_samples"))
-            .and_then(|v| i32::try_from(v).ok()),
+        "BLENDER_EEVEE" | "BLENDER_EEVEE_NEXT" => {
+            scene.sub("eevee").and_then(|e| e.int("taa_render_samples")).and_then(|v| i32::try_from(v).ok())
+        }
         _ => None,
     };
     let view = scene.sub("view_settings");
@@ -381,9 +353,7 @@ fn scene_info(scene: &StructView<'_>, version: u16) -> SceneInfo {
             denoising_enabled: cycles.use_denoising,
             denoiser_type: cycles.denoiser.map(|d| d.identifier().to_string()),
             device: device(&cycles).to_string(),
-            view_transform: view
-                .and_then(|v| v.string("view_transform"))
-                .unwrap_or_default(),
+            view_transform: view.and_then(|v| v.string("view_transform")).unwrap_or_default(),
             look: view.and_then(|v| v.string("look")).unwrap_or_default(),
         },
         output_path: r.and_then(|r| r.string("pic")).unwrap_or_default(),
@@ -485,10 +455,7 @@ fn scene_warnings(active: Option<&SceneInfo>, warnings: &mut Vec<Warning>) {
     if scene.camera.is_none() {
         warnings.push(Warning {
             code: WarningCode::NoCamera,
-            message: format!(
-                "the active scene {:?} has no camera, so Blender cannot render it",
-                scene.name
-            ),
+            message: format!("the active scene {:?} has no camera, so Blender cannot render it", scene.name),
             path: None,
         });
     }
@@ -522,11 +489,7 @@ fn dependencies(file: &BlendFile<'_>, resolver: Resolver<'_>) -> Vec<Dependency>
         if path.is_empty() && !packed {
             return;
         }
-        let status = if packed {
-            DependencyStatus::Packed
-        } else {
-            resolve(&path, resolver)
-        };
+        let status = if packed { DependencyStatus::Packed } else { resolve(&path, resolver) };
         if seen.insert((kind, path.clone(), status)) {
             out.push(Dependency { kind, path, status });
         }
@@ -561,10 +524,7 @@ fn dependencies(file: &BlendFile<'_>, resolver: Resolver<'_>) -> Vec<Dependency>
 /// `packedfile` set, or (5.x) a non-empty `packedfiles` list.
 fn is_packed(view: &StructView<'_>) -> bool {
     view.ptr("packedfile").is_some_and(|p| p != 0)
-        || view
-            .sub("packedfiles")
-            .and_then(|lb| lb.ptr("first"))
-            .is_some_and(|p| p != 0)
+        || view.sub("packedfiles").and_then(|lb| lb.ptr("first")).is_some_and(|p| p != 0)
 }
 
 /// Where a stored path points.
@@ -592,11 +552,7 @@ fn locate(path: &str) -> Location {
         // meaning on a farm is the directory of the .blend.
         path.as_str()
     };
-    let parts = rel
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .map(str::to_string)
-        .collect();
+    let parts = rel.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_string).collect();
     Location::Relative(parts)
 }
 
@@ -620,9 +576,7 @@ fn is_drive_path(path: &str) -> bool {
 
 /// Names a UDIM set is checked by: its first tile. Sequences are checked by the stored frame.
 fn first_tile(segment: &str) -> String {
-    segment
-        .replace("<UDIM>", "1001")
-        .replace("<UVTILE>", "u1_v1")
+    segment.replace("<UDIM>", "1001").replace("<UVTILE>", "u1_v1")
 }
 
 /// The project root is the archive for a zip and the `.blend`'s directory otherwise, so `//../`
@@ -632,9 +586,7 @@ fn resolve(path: &str, resolver: Resolver<'_>) -> DependencyStatus {
         return DependencyStatus::OutsideProject;
     };
     let base: Vec<&str> = match resolver {
-        Resolver::Archive { main_dir, .. } => {
-            main_dir.split('/').filter(|s| !s.is_empty()).collect()
-        }
+        Resolver::Archive { main_dir, .. } => main_dir.split('/').filter(|s| !s.is_empty()).collect(),
         Resolver::Dir(_) | Resolver::Detached => Vec::new(),
     };
     let Some(parts) = normalize(&base, &rel) else {
@@ -649,11 +601,7 @@ fn resolve(path: &str, resolver: Resolver<'_>) -> DependencyStatus {
         Resolver::Archive { entries, .. } => entries.contains(&joined),
         Resolver::Detached => false,
     };
-    if found {
-        DependencyStatus::Present
-    } else {
-        DependencyStatus::Missing
-    }
+    if found { DependencyStatus::Present } else { DependencyStatus::Missing }
 }
 
 fn dependency_warnings(deps: &[Dependency], warnings: &mut Vec<Warning>) {
@@ -665,10 +613,7 @@ fn dependency_warnings(deps: &[Dependency], warnings: &mut Vec<Warning>) {
         let (code, message) = match (dep.status, locate(&dep.path)) {
             (DependencyStatus::Missing, _) => (
                 WarningCode::MissingDependency,
-                format!(
-                    "the {what} {:?} is not in the project; frames will render without it",
-                    dep.path
-                ),
+                format!("the {what} {:?} is not in the project; frames will render without it", dep.path),
             ),
             (DependencyStatus::OutsideProject, Location::Absolute) => (
                 WarningCode::AbsolutePath,
@@ -680,18 +625,11 @@ fn dependency_warnings(deps: &[Dependency], warnings: &mut Vec<Warning>) {
             ),
             (DependencyStatus::OutsideProject, _) => (
                 WarningCode::OutsideProject,
-                format!(
-                    "the {what} {:?} lies outside the project folder, so it is not uploaded",
-                    dep.path
-                ),
+                format!("the {what} {:?} lies outside the project folder, so it is not uploaded", dep.path),
             ),
             (DependencyStatus::Present | DependencyStatus::Packed, _) => continue,
         };
-        warnings.push(Warning {
-            code,
-            message,
-            path: Some(dep.path.clone()),
-        });
+        warnings.push(Warning { code, message, path: Some(dep.path.clone()) });
     }
 }
 
@@ -720,33 +658,12 @@ mod tests {
     #[test]
     fn relative_paths_resolve_inside_an_archive_relative_to_the_main_file() {
         let entries: HashSet<String> = ["shot/textures/wood.png".to_string()].into();
-        let archive = Resolver::Archive {
-            main_dir: "shot",
-            entries: &entries,
-        };
-        assert_eq!(
-            resolve("//textures/wood.png", archive),
-            DependencyStatus::Present
-        );
-        assert_eq!(
-            resolve("//textures/oak.png", archive),
-            DependencyStatus::Missing
-        );
-        assert_eq!(
-            resolve("//../shot/textures/wood.png", archive),
-            DependencyStatus::Present
-        );
-        assert_eq!(
-            resolve("//../../wood.png", archive),
-            DependencyStatus::OutsideProject
-        );
-        assert_eq!(
-            resolve("//../wood.png", Resolver::Detached),
-            DependencyStatus::OutsideProject
-        );
-        assert_eq!(
-            resolve("//textures/wood.png", Resolver::Detached),
-            DependencyStatus::Missing
-        );
+        let archive = Resolver::Archive { main_dir: "shot", entries: &entries };
+        assert_eq!(resolve("//textures/wood.png", archive), DependencyStatus::Present);
+        assert_eq!(resolve("//textures/oak.png", archive), DependencyStatus::Missing);
+        assert_eq!(resolve("//../shot/textures/wood.png", archive), DependencyStatus::Present);
+        assert_eq!(resolve("//../../wood.png", archive), DependencyStatus::OutsideProject);
+        assert_eq!(resolve("//../wood.png", Resolver::Detached), DependencyStatus::OutsideProject);
+        assert_eq!(resolve("//textures/wood.png", Resolver::Detached), DependencyStatus::Missing);
     }
 }

@@ -58,13 +58,14 @@ impl BlockIndex {
                 }
                 None => return Err(AnalyzeError::truncated("a block header", pos)),
             };
-            let code: Code = [head[0], head[1], head[2], head[3]];
+            let Some(&[c0, c1, c2, c3]) = head.first_chunk::<4>() else {
+                return Err(AnalyzeError::truncated("a block header", pos));
+            };
+            let code: Code = [c0, c1, c2, c3];
             if &code == b"ENDB" {
                 break;
             }
-            let bad = |what: &str| {
-                AnalyzeError::corrupt(format!("{what} in the block header at byte {pos}"))
-            };
+            let bad = |what: &str| AnalyzeError::corrupt(format!("{what} in the block header at byte {pos}"));
             let (sdna, old, len, nr) = match header.layout {
                 BlockLayout::Legacy4 => (
                     i64::from(e.i32(head, 12).ok_or_else(|| bad("short header"))?),
@@ -96,14 +97,7 @@ impl BlockIndex {
             if old != 0 {
                 by_old.entry(old).or_insert(blocks.len());
             }
-            blocks.push(Block {
-                code,
-                sdna,
-                old,
-                offset,
-                len,
-                nr,
-            });
+            blocks.push(Block { code, sdna, old, offset, len, nr });
             pos = end;
         }
         Ok(BlockIndex { blocks, by_old })

@@ -61,23 +61,15 @@ pub fn decompress(data: &[u8], limit: u64) -> Result<(Compression, Cow<'_, [u8]>
         Compression::Zstd => {
             // The streaming decoder continues across frames (and skips skippable ones) until the
             // input ends; stopping after the first frame would silently truncate Blender's files.
-            let decoder = zstd::stream::read::Decoder::new(data).map_err(|source| {
-                AnalyzeError::Decompress {
-                    format: "zstd",
-                    source,
-                }
-            })?;
+            let decoder = zstd::stream::read::Decoder::new(data)
+                .map_err(|source| AnalyzeError::Decompress { format: "zstd", source })?;
             let out = read_capped(decoder, limit, "zstd")?;
             Ok((kind, Cow::Owned(out)))
         }
     }
 }
 
-fn read_capped(
-    reader: impl Read,
-    limit: u64,
-    format: &'static str,
-) -> Result<Vec<u8>, AnalyzeError> {
+fn read_capped(reader: impl Read, limit: u64, format: &'static str) -> Result<Vec<u8>, AnalyzeError> {
     let mut out = Vec::new();
     reader
         .take(limit.saturating_add(1))

@@ -52,12 +52,7 @@ pub struct CyclesSettings {
 /// from every supported Blender instead of keeping it by hand.
 const DEFAULTS: &[(u16, CyclesSettings)] = &[(
     0,
-    CyclesSettings {
-        samples: 4096,
-        use_denoising: true,
-        denoiser: Some(Denoiser::OpenImageDenoise),
-        gpu: false,
-    },
+    CyclesSettings { samples: 4096, use_denoising: true, denoiser: Some(Denoiser::OpenImageDenoise), gpu: false },
 )];
 
 /// The defaults that apply to a file saved by `version`.
@@ -69,12 +64,7 @@ pub fn defaults_for(version: u16) -> CyclesSettings {
         .or(DEFAULTS.first())
         .map(|(_, d)| *d)
         // DEFAULTS is a non-empty constant, so this is never reached; it keeps the function total.
-        .unwrap_or(CyclesSettings {
-            samples: 4096,
-            use_denoising: true,
-            denoiser: None,
-            gpu: false,
-        })
+        .unwrap_or(CyclesSettings { samples: 4096, use_denoising: true, denoiser: None, gpu: false })
 }
 
 /// Reads a scene's Cycles settings.
@@ -87,14 +77,12 @@ pub fn read(scene: &StructView<'_>, version: u16) -> CyclesSettings {
         return out;
     };
     let file = scene.file();
-    let group = ["system_properties", "properties"]
-        .iter()
-        .find_map(|field| {
-            let ptr = id.ptr(field).filter(|&p| p != 0)?;
-            let root = idprop::read_tree(file, ptr)?;
-            let cycles = idprop::child(root.value.as_group()?, "cycles")?;
-            Some(cycles.as_group()?.to_vec())
-        });
+    let group = ["system_properties", "properties"].iter().find_map(|field| {
+        let ptr = id.ptr(field).filter(|&p| p != 0)?;
+        let root = idprop::read_tree(file, ptr)?;
+        let cycles = idprop::child(root.value.as_group()?, "cycles")?;
+        Some(cycles.as_group()?.to_vec())
+    });
     let Some(group) = group else {
         return out;
     };

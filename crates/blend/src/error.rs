@@ -78,9 +78,7 @@ pub enum AnalyzeError {
     },
 
     /// An entry would be written outside the extraction directory.
-    #[error(
-        "the zip entry {entry:?} points outside the project (\"..\", an absolute path or a drive letter)"
-    )]
+    #[error("the zip entry {entry:?} points outside the project (\"..\", an absolute path or a drive letter)")]
     ZipSlip {
         /// The entry's name as stored in the archive.
         entry: String,
@@ -156,9 +154,6 @@ impl AnalyzeError {
 
     /// Shorthand for [`AnalyzeError::Truncated`].
     pub(crate) fn truncated(what: &'static str, offset: usize) -> Self {
-        AnalyzeError::Truncated {
-            what,
-            offset: offset as u64,
-        }
+        AnalyzeError::Truncated { what, offset: offset as u64 }
     }
 }

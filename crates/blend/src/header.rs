@@ -111,51 +111,33 @@ impl Header {
         if !data.starts_with(b"BLENDER") {
             return Err(AnalyzeError::NotBlend);
         }
-        let unknown = || AnalyzeError::UnknownFormat {
-            header: printable(data.get(..17).unwrap_or(data)),
-        };
+        let unknown = || AnalyzeError::UnknownFormat { header: printable(data.get(..17).unwrap_or(data)) };
         match data.get(7) {
             Some(b'_' | b'-') => {
-                let head = data
-                    .get(..12)
-                    .ok_or(AnalyzeError::truncated("file header", 0))?;
-                let pointer_size = if head[7] == b'_' { 4 } else { 8 };
-                let endian = match head[8] {
+                let head: [u8; 12] =
+                    data.get(..12).and_then(|h| h.try_into().ok()).ok_or(AnalyzeError::truncated("file header", 0))?;
+                let [.., ptr, order, d0, d1, d2] = head;
+                let pointer_size = if ptr == b'_' { 4 } else { 8 };
+                let endian = match order {
                     b'v' => Endian::Little,
                     b'V' => Endian::Big,
                     _ => return Err(unknown()),
                 };
-                let version = digits(&head[9..12]).ok_or_else(unknown)?;
-                let layout = if pointer_size == 4 {
-                    BlockLayout::Legacy4
-                } else {
-                    BlockLayout::Legacy8
-                };
-                Ok(Header {
-                    pointer_size,
-                    endian,
-                    version,
-                    layout,
-                    len: 12,
-                })
+                let version = digits(&[d0, d1, d2]).ok_or_else(unknown)?;
+                let layout = if pointer_size == 4 { BlockLayout::Legacy4 } else { BlockLayout::Legacy8 };
+                Ok(Header { pointer_size, endian, version, layout, len: 12 })
             }
             Some(b'0'..=b'9') => {
-                let head = data
-                    .get(..17)
-                    .ok_or(AnalyzeError::truncated("file header", 0))?;
+                let head: [u8; 17] =
+                    data.get(..17).and_then(|h| h.try_into().ok()).ok_or(AnalyzeError::truncated("file header", 0))?;
                 // Only the one combination Blender writes is known: header size 17, 8-byte
                 // pointers, format version 01, little endian. Anything else is a future format.
-                if &head[7..13] != b"17-01v" {
+                let [_, _, _, _, _, _, _, h0, h1, dash, f0, f1, order, d0, d1, d2, d3] = head;
+                if [h0, h1, dash, f0, f1, order] != *b"17-01v" {
                     return Err(unknown());
                 }
-                let version = digits(&head[13..17]).ok_or_else(unknown)?;
-                Ok(Header {
-                    pointer_size: 8,
-                    endian: Endian::Little,
-                    version,
-                    layout: BlockLayout::Large8,
-                    len: 17,
-                })
+                let version = digits(&[d0, d1, d2, d3]).ok_or_else(unknown)?;
+                Ok(Header { pointer_size: 8, endian: Endian::Little, version, layout: BlockLayout::Large8, len: 17 })
             }
             Some(_) => Err(unknown()),
             None => Err(AnalyzeError::truncated("file header", 0)),
@@ -176,21 +158,13 @@ impl Header {
 /// ASCII digits to a number; `None` for anything else.
 fn digits(bytes: &[u8]) -> Option<u16> {
     bytes.iter().try_fold(0u16, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u16::from(b - b'0'))
-        } else {
-            None
-        }
+        if b.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u16::from(b - b'0')) } else { None }
     })
 }
 
 /// The header bytes for an error message, with anything unprintable escaped.
 fn printable(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .flat_map(|b| std::ascii::escape_default(*b))
-        .map(char::from)
-        .collect()
+    bytes.iter().flat_map(|b| std::ascii::escape_default(*b)).map(char::from).collect()
 }
 
 #[cfg(test)]
@@ -200,61 +174,23 @@ mod tests {
     #[test]
     fn headers_of_every_known_layout_parse() {
         let cases: &[(&[u8], usize, Endian, u16, BlockLayout)] = &[
-            (
-                b"BLENDER-v304",
-                8,
-                Endian::Little,
-                304,
-                BlockLayout::Legacy8,
-            ),
-            (
-                b"BLENDER_v280",
-                4,
-                Endian::Little,
-                280,
-                BlockLayout::Legacy4,
-            ),
+            (b"BLENDER-v304", 8, Endian::Little, 304, BlockLayout::Legacy8),
+            (b"BLENDER_v280", 4, Endian::Little, 280, BlockLayout::Legacy4),
             (b"BLENDER-V249", 8, Endian::Big, 249, BlockLayout::Legacy8),
-            (
-                b"BLENDER17-01v0500",
-                8,
-                Endian::Little,
-                500,
-                BlockLayout::Large8,
-            ),
-            (
-                b"BLENDER17-01v0502",
-                8,
-                Endian::Little,
-                502,
-                BlockLayout::Large8,
-            ),
+            (b"BLENDER17-01v0500", 8, Endian::Little, 500, BlockLayout::Large8),
+            (b"BLENDER17-01v0502", 8, Endian::Little, 502, BlockLayout::Large8),
         ];
         for (bytes, ptr, endian, version, layout) in cases {
             let h = Header::parse(bytes).unwrap_or_else(|e| panic!("{bytes:?}: {e}"));
-            assert_eq!(
-                (h.pointer_size, h.endian, h.version, h.layout),
-                (*ptr, *endian, *version, *layout)
-            );
+            assert_eq!((h.pointer_size, h.endian, h.version, h.layout), (*ptr, *endian, *version, *layout));
         }
     }
 
     #[test]
     fn unknown_headers_after_blender_say_newer_or_unknown_format() {
-        for bytes in [
-            &b"BLENDER18-01v0600"[..],
-            b"BLENDER17-02v0600",
-            b"BLENDER-x304",
-            b"BLENDERXYZ",
-            b"BLENDER-v3a4",
-        ] {
-            assert!(
-                matches!(
-                    Header::parse(bytes),
-                    Err(AnalyzeError::UnknownFormat { .. })
-                ),
-                "{bytes:?}"
-            );
+        for bytes in [&b"BLENDER18-01v0600"[..], b"BLENDER17-02v0600", b"BLENDER-x304", b"BLENDERXYZ", b"BLENDER-v3a4"]
+        {
+            assert!(matches!(Header::parse(bytes), Err(AnalyzeError::UnknownFormat { .. })), "{bytes:?}");
         }
     }
 }

@@ -104,25 +104,19 @@ fn decode(prop: &StructView<'_>, depth: usize, budget: &mut usize) -> IdProperty
     };
     let value = match ty {
         kind::INT => val_at(4).and_then(|b| e.i32(b, 0)).map(IdValue::Int),
-        kind::BOOLEAN => val_at(4)
-            .and_then(|b| e.i32(b, 0))
-            .map(|v| IdValue::Bool(v != 0)),
+        kind::BOOLEAN => val_at(4).and_then(|b| e.i32(b, 0)).map(|v| IdValue::Bool(v != 0)),
         kind::FLOAT => val_at(4).and_then(|b| e.f32(b, 0)).map(IdValue::Float),
         kind::DOUBLE => val_at(8).and_then(|b| e.f64(b, 0)).map(IdValue::Double),
         kind::STRING => {
             let ptr = data.and_then(|d| d.ptr("pointer")).unwrap_or(0);
             let bytes = prop.file().deref_bytes(ptr).unwrap_or(&[]);
             // `len` counts the trailing NUL; the block may be shorter in a damaged file.
-            let len = prop
-                .int("len")
-                .and_then(|l| usize::try_from(l).ok())
-                .unwrap_or(0);
+            let len = prop.int("len").and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
             Some(IdValue::String(c_string(bytes.get(..len).unwrap_or(bytes))))
         }
-        kind::ARRAY => Some(IdValue::Array {
-            subtype: prop.int("subtype").unwrap_or(-1),
-            len: prop.int("len").unwrap_or(0),
-        }),
+        kind::ARRAY => {
+            Some(IdValue::Array { subtype: prop.int("subtype").unwrap_or(-1), len: prop.int("len").unwrap_or(0) })
+        }
         kind::GROUP => {
             let mut children = Vec::new();
             if depth < MAX_DEPTH
@@ -139,8 +133,5 @@ fn decode(prop: &StructView<'_>, depth: usize, budget: &mut usize) -> IdProperty
         }
         other => Some(IdValue::Other(other)),
     };
-    IdProperty {
-        name,
-        value: value.unwrap_or(IdValue::Other(ty)),
-    }
+    IdProperty { name, value: value.unwrap_or(IdValue::Other(ty)) }
 }

@@ -52,9 +52,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 pub use analysis::{
-    Analysis, Dependency, DependencyKind, DependencyStatus, FileVersion, MAX_SCENES,
-    NEWEST_KNOWN_VERSION, OutputSettings, RenderConfig, SceneInfo, ViewLayerInfo, Warning,
-    WarningCode,
+    Analysis, Dependency, DependencyKind, DependencyStatus, FileVersion, MAX_SCENES, NEWEST_KNOWN_VERSION,
+    OutputSettings, RenderConfig, SceneInfo, ViewLayerInfo, Warning, WarningCode,
 };
 pub use compression::Compression;
 pub use error::AnalyzeError;
@@ -72,9 +71,7 @@ pub struct AnalyzeOptions {
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        AnalyzeOptions {
-            max_decompressed_bytes: 2 * 1024 * 1024 * 1024,
-        }
+        AnalyzeOptions { max_decompressed_bytes: 2 * 1024 * 1024 * 1024 }
     }
 }
 
@@ -85,16 +82,9 @@ impl Default for AnalyzeOptions {
 /// dependencies looked up inside the archive. A plain `.blend` has its relative dependencies
 /// looked up beside it on disk: an upload stored alone will list them as `missing`, which is the
 /// truth about what the farm has.
-pub fn analyze_path(
-    path: &Path,
-    file_name: &str,
-    opts: &AnalyzeOptions,
-) -> Result<Analysis, AnalyzeError> {
+pub fn analyze_path(path: &Path, file_name: &str, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let start = Instant::now();
-    let io_err = |source| AnalyzeError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| AnalyzeError::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io_err)?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
@@ -105,17 +95,10 @@ pub fn analyze_path(
     // A .blend is held in memory whole; a compressed one larger than the cap cannot fit in it
     // once inflated either.
     if size > opts.max_decompressed_bytes {
-        return Err(AnalyzeError::TooLarge {
-            limit: opts.max_decompressed_bytes,
-        });
+        return Err(AnalyzeError::TooLarge { limit: opts.max_decompressed_bytes });
     }
     let mut bytes = Vec::new();
-    file.rewind()
-        .and_then(|()| {
-            file.take(opts.max_decompressed_bytes)
-                .read_to_end(&mut bytes)
-        })
-        .map_err(io_err)?;
+    file.rewind().and_then(|()| file.take(opts.max_decompressed_bytes).read_to_end(&mut bytes)).map_err(io_err)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut analysis = analyze_blend_bytes(&bytes, Resolver::Dir(dir), opts)?;
     finish(&mut analysis, file_name, &bytes, start);
@@ -125,11 +108,7 @@ pub fn analyze_path(
 /// Analyse `.blend` bytes (plain, gzip or zstd). There is no directory to look in, so relative
 /// dependencies are reported `missing`. `.zip` bytes are refused with
 /// [`AnalyzeError::ZipInMemory`]; use [`analyze_path`].
-pub fn analyze_bytes(
-    bytes: &[u8],
-    file_name: &str,
-    opts: &AnalyzeOptions,
-) -> Result<Analysis, AnalyzeError> {
+pub fn analyze_bytes(bytes: &[u8], file_name: &str, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let start = Instant::now();
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return Err(AnalyzeError::ZipInMemory);
@@ -159,10 +138,7 @@ fn finish(analysis: &mut Analysis, file_name: &str, bytes: &[u8], start: Instant
 
 /// Size and hex SHA-256 of a file, read in chunks (archives can be gigabytes).
 pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), AnalyzeError> {
-    let io_err = |source| AnalyzeError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| AnalyzeError::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io_err)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -182,9 +158,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), AnalyzeError> {
 
 /// Zip by the user's file name or by the local-header / empty-archive signature.
 fn is_zip(file_name: &str, magic: &[u8]) -> bool {
-    file_name.to_ascii_lowercase().ends_with(".zip")
-        || magic == b"PK\x03\x04"
-        || magic == b"PK\x05\x06"
+    file_name.to_ascii_lowercase().ends_with(".zip") || magic == b"PK\x03\x04" || magic == b"PK\x05\x06"
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

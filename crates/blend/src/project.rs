@@ -52,35 +52,23 @@ impl ZipProject {
     /// Open and check a zip: rejects zip-slip (`..`, absolute paths, drive letters), symlinks, too
     /// many entries (cap 10_000), declared or actual uncompressed size over a cap; chooses the main
     /// .blend: the shallowest, then alphabetical (or `main_file` if Some).
-    pub fn open(
-        path: &Path,
-        main_file: Option<&str>,
-        opts: &AnalyzeOptions,
-    ) -> Result<ZipProject, AnalyzeError> {
+    pub fn open(path: &Path, main_file: Option<&str>, opts: &AnalyzeOptions) -> Result<ZipProject, AnalyzeError> {
         let limit = opts.max_decompressed_bytes;
         // The zip reader loads the whole central directory; refuse an absurd entry count before
         // it allocates for millions of entries.
         if let Some(count) = declared_entry_count(path)?
             && count > MAX_ENTRIES
         {
-            return Err(AnalyzeError::ZipTooManyEntries {
-                count,
-                limit: MAX_ENTRIES,
-            });
+            return Err(AnalyzeError::ZipTooManyEntries { count, limit: MAX_ENTRIES });
         }
         let archive = open_archive(path)?;
         let count = archive.len() as u64;
         if count > MAX_ENTRIES {
-            return Err(AnalyzeError::ZipTooManyEntries {
-                count,
-                limit: MAX_ENTRIES,
-            });
+            return Err(AnalyzeError::ZipTooManyEntries { count, limit: MAX_ENTRIES });
         }
         if archive.has_duplicate_names() {
             // The reader keeps one entry per name, so which name was repeated is not known here.
-            return Err(AnalyzeError::ZipInvalid {
-                reason: "two entries have the same name".into(),
-            });
+            return Err(AnalyzeError::ZipInvalid { reason: "two entries have the same name".into() });
         }
         let mut entries = Vec::with_capacity(archive.len());
         let mut names = HashSet::new();
@@ -101,15 +89,10 @@ impl ZipProject {
                     });
                 }
                 let method = entry.compression();
-                if !matches!(
-                    method,
-                    CompressionMethod::Stored | CompressionMethod::Deflated
-                ) {
+                if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
                     return Err(AnalyzeError::ZipUnsupportedEntry {
                         entry: raw_name,
-                        reason: format!(
-                            "compression method {method:?} is not supported (use Deflate or Store)"
-                        ),
+                        reason: format!("compression method {method:?} is not supported (use Deflate or Store)"),
                     });
                 }
                 declared_total = declared_total.saturating_add(entry.size());
@@ -133,19 +116,9 @@ impl ZipProject {
                 method: entry.compression(),
             });
         }
-        let files: HashSet<String> = entries
-            .iter()
-            .filter(|e| !e.is_dir)
-            .map(|e| e.name.clone())
-            .collect();
+        let files: HashSet<String> = entries.iter().filter(|e| !e.is_dir).map(|e| e.name.clone()).collect();
         let main_file = choose_main(&entries, &files, main_file)?;
-        Ok(ZipProject {
-            path: path.to_path_buf(),
-            main_file,
-            entries,
-            files,
-            limit,
-        })
+        Ok(ZipProject { path: path.to_path_buf(), main_file, entries, files, limit })
     }
 
     /// The main `.blend`'s path inside the archive (normalised, `/`-separated).
@@ -173,9 +146,7 @@ impl ZipProject {
             let target = dir.join(&entry.name);
             // A link already on disk (e.g. left in a reused directory) would redirect the write.
             if fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(AnalyzeError::ZipSymlink {
-                    entry: entry.raw_name.clone(),
-                });
+                return Err(AnalyzeError::ZipSymlink { entry: entry.raw_name.clone() });
             }
             if entry.is_dir {
                 fs::create_dir_all(&target).map_err(io_err(&target))?;
@@ -185,8 +156,7 @@ impl ZipProject {
                 fs::create_dir_all(parent).map_err(io_err(parent))?;
             }
             let mut out = io::BufWriter::new(File::create(&target).map_err(io_err(&target))?);
-            let written =
-                inflate_entry(&mut archive, entry, budget, self.limit, &mut out, &target)?;
+            let written = inflate_entry(&mut archive, entry, budget, self.limit, &mut out, &target)?;
             out.flush().map_err(io_err(&target))?;
             budget = budget.saturating_sub(written);
         }
@@ -195,18 +165,11 @@ impl ZipProject {
 
     /// Analyse the main `.blend`, resolving its relative dependencies inside the archive.
     /// `file_name` is the user's name for the archive; size and hash are the archive's.
-    pub fn analyze(
-        &self,
-        file_name: &str,
-        opts: &AnalyzeOptions,
-    ) -> Result<Analysis, AnalyzeError> {
+    pub fn analyze(&self, file_name: &str, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         let start = Instant::now();
         let bytes = self.read_main()?;
         let main_dir = self.main_file.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let resolver = Resolver::Archive {
-            main_dir,
-            entries: &self.files,
-        };
+        let resolver = Resolver::Archive { main_dir, entries: &self.files };
         let mut analysis = analyze_blend_bytes(&bytes, resolver, opts)?;
         let (size, sha256) = hash_file(&self.path)?;
         analysis.file_name = file_name.to_string();
@@ -222,28 +185,16 @@ impl ZipProject {
             .entries
             .iter()
             .find(|e| !e.is_dir && e.name == self.main_file)
-            .ok_or_else(|| AnalyzeError::ZipMainFileNotFound {
-                name: self.main_file.clone(),
-            })?;
+            .ok_or_else(|| AnalyzeError::ZipMainFileNotFound { name: self.main_file.clone() })?;
         let mut archive = open_archive(&self.path)?;
         let mut out = Vec::new();
-        inflate_entry(
-            &mut archive,
-            entry,
-            self.limit,
-            self.limit,
-            &mut out,
-            &self.path,
-        )?;
+        inflate_entry(&mut archive, entry, self.limit, self.limit, &mut out, &self.path)?;
         Ok(out)
     }
 }
 
 fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>, AnalyzeError> {
-    let file = File::open(path).map_err(|source| AnalyzeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| AnalyzeError::Io { path: path.to_path_buf(), source })?;
     ZipArchive::new(BufReader::new(file)).map_err(zip_invalid)
 }
 
@@ -251,10 +202,7 @@ fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>, AnalyzeError
 /// field is saturated); `None` when the record cannot be found, which the zip reader then reports.
 fn declared_entry_count(path: &Path) -> Result<Option<u64>, AnalyzeError> {
     use std::io::{Seek, SeekFrom};
-    let io_err = |source| AnalyzeError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| AnalyzeError::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     // The record is 22 bytes plus a comment of at most 65535 bytes, at the very end.
@@ -264,18 +212,12 @@ fn declared_entry_count(path: &Path) -> Result<Option<u64>, AnalyzeError> {
     file.seek(SeekFrom::Start(tail_start))
         .and_then(|_| (&mut file).take(tail_len).read_to_end(&mut tail))
         .map_err(io_err)?;
-    let Some(eocd) = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail.get(i..i + 4) == Some(b"PK\x05\x06"))
+    let Some(eocd) = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail.get(i..i + 4) == Some(b"PK\x05\x06"))
     else {
         return Ok(None);
     };
-    let le16 = |b: &[u8], at: usize| b.get(at..at + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
-    let le64 = |b: &[u8], at: usize| {
-        b.get(at..at + 8)
-            .and_then(|x| x.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
+    let le16 = |b: &[u8], at: usize| b.get(at..).and_then(|x| x.first_chunk::<2>()).map(|x| u16::from_le_bytes(*x));
+    let le64 = |b: &[u8], at: usize| b.get(at..at + 8).and_then(|x| x.try_into().ok()).map(u64::from_le_bytes);
     let Some(count) = le16(&tail, eocd + 10) else {
         return Ok(None);
     };
@@ -304,16 +246,12 @@ fn declared_entry_count(path: &Path) -> Result<Option<u64>, AnalyzeError> {
 }
 
 fn zip_invalid(e: zip::result::ZipError) -> AnalyzeError {
-    AnalyzeError::ZipInvalid {
-        reason: e.to_string(),
-    }
+    AnalyzeError::ZipInvalid { reason: e.to_string() }
 }
 
 /// The entry's name as safe relative segments, or why it is not safe.
 fn safe_name(raw: &str) -> Result<String, AnalyzeError> {
-    let slip = || AnalyzeError::ZipSlip {
-        entry: raw.to_string(),
-    };
+    let slip = || AnalyzeError::ZipSlip { entry: raw.to_string() };
     let name = raw.replace('\\', "/");
     let drive = matches!(name.as_bytes(), [l, b':', ..] if l.is_ascii_alphabetic());
     if name.starts_with('/') || drive || name.contains('\0') {
@@ -333,15 +271,9 @@ fn safe_name(raw: &str) -> Result<String, AnalyzeError> {
 }
 
 /// The main file: the one asked for, or the shallowest `.blend`, then the first alphabetically.
-fn choose_main(
-    entries: &[Entry],
-    files: &HashSet<String>,
-    wanted: Option<&str>,
-) -> Result<String, AnalyzeError> {
+fn choose_main(entries: &[Entry], files: &HashSet<String>, wanted: Option<&str>) -> Result<String, AnalyzeError> {
     if let Some(wanted) = wanted {
-        let not_found = || AnalyzeError::ZipMainFileNotFound {
-            name: wanted.to_string(),
-        };
+        let not_found = || AnalyzeError::ZipMainFileNotFound { name: wanted.to_string() };
         let name = safe_name(wanted).map_err(|_| not_found())?;
         if is_blend(&name) && files.contains(&name) {
             return Ok(name);
@@ -360,9 +292,7 @@ fn choose_main(
 /// A `.blend` that is not macOS resource-fork debris (`__MACOSX/`, `._name.blend`).
 fn is_blend(name: &str) -> bool {
     let file = name.rsplit('/').next().unwrap_or(name);
-    name.to_ascii_lowercase().ends_with(".blend")
-        && !file.starts_with("._")
-        && !name.starts_with("__MACOSX/")
+    name.to_ascii_lowercase().ends_with(".blend") && !file.starts_with("._") && !name.starts_with("__MACOSX/")
 }
 
 /// Inflates one entry into `out`, refusing more bytes than it declares or than `budget`, and
@@ -375,10 +305,7 @@ fn inflate_entry<R: Read + io::Seek>(
     out: &mut impl Write,
     out_path: &Path,
 ) -> Result<u64, AnalyzeError> {
-    let corrupt = |reason: String| AnalyzeError::ZipCorruptEntry {
-        entry: entry.raw_name.clone(),
-        reason,
-    };
+    let corrupt = |reason: String| AnalyzeError::ZipCorruptEntry { entry: entry.raw_name.clone(), reason };
     // The raw (still compressed) stream: inflating it here rather than through the zip reader lets
     // the byte count be checked against the declaration as it grows.
     let raw = archive.by_index_raw(entry.index).map_err(zip_invalid)?;
@@ -413,23 +340,14 @@ fn inflate_entry<R: Read + io::Seek>(
             });
         }
         if total > budget {
-            return Err(AnalyzeError::ZipBomb {
-                detail: "the entries inflate beyond the limit".into(),
-                limit,
-            });
+            return Err(AnalyzeError::ZipBomb { detail: "the entries inflate beyond the limit".into(), limit });
         }
         let chunk = buf.get(..n).unwrap_or(&[]);
         crc.update(chunk);
-        out.write_all(chunk).map_err(|source| AnalyzeError::Io {
-            path: out_path.to_path_buf(),
-            source,
-        })?;
+        out.write_all(chunk).map_err(|source| AnalyzeError::Io { path: out_path.to_path_buf(), source })?;
     }
     if total != entry.declared_size {
-        return Err(corrupt(format!(
-            "it holds {total} bytes but declares {}",
-            entry.declared_size
-        )));
+        return Err(corrupt(format!("it holds {total} bytes but declares {}", entry.declared_size)));
     }
     if crc.finish() != entry.crc32 {
         return Err(corrupt("its checksum does not match".into()));
@@ -449,11 +367,7 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
             k += 1;
         }
         table[i] = c;
@@ -492,23 +406,10 @@ mod tests {
 
     #[test]
     fn entry_names_that_leave_the_directory_are_zip_slip() {
-        for raw in [
-            "../evil.blend",
-            "a/../../evil",
-            "/etc/passwd",
-            "C:/evil.blend",
-            "c:evil",
-            "a\\..\\..\\x",
-            "a/b:c",
-        ] {
-            assert!(
-                matches!(safe_name(raw), Err(AnalyzeError::ZipSlip { .. })),
-                "{raw}"
-            );
+        for raw in ["../evil.blend", "a/../../evil", "/etc/passwd", "C:/evil.blend", "c:evil", "a\\..\\..\\x", "a/b:c"]
+        {
+            assert!(matches!(safe_name(raw), Err(AnalyzeError::ZipSlip { .. })), "{raw}");
         }
-        assert_eq!(
-            safe_name("./shot//main.blend").ok().as_deref(),
-            Some("shot/main.blend")
-        );
+        assert_eq!(safe_name("./shot//main.blend").ok().as_deref(), Some("shot/main.blend"));
     }
 }

@@ -37,20 +37,13 @@ impl<'a> BlendFile<'a> {
     pub fn parse(data: &'a [u8]) -> Result<BlendFile<'a>, AnalyzeError> {
         let header = Header::parse(data)?;
         let blocks = BlockIndex::parse(data, &header)?;
-        let dna = blocks.with_code(b"DNA1").next().ok_or_else(|| {
-            AnalyzeError::corrupt("the file has no DNA1 block describing its structs")
-        })?;
-        let body = data
-            .get(dna.offset..dna.offset.saturating_add(dna.len))
-            .unwrap_or(&[]);
+        let dna = blocks
+            .with_code(b"DNA1")
+            .next()
+            .ok_or_else(|| AnalyzeError::corrupt("the file has no DNA1 block describing its structs"))?;
+        let body = data.get(dna.offset..dna.offset.saturating_add(dna.len)).unwrap_or(&[]);
         let sdna = Sdna::parse(body, header.endian, header.pointer_size)?;
-        Ok(BlendFile {
-            data,
-            header,
-            blocks,
-            sdna,
-            list_steps: Cell::new(MAX_LIST_STEPS),
-        })
+        Ok(BlendFile { data, header, blocks, sdna, list_steps: Cell::new(MAX_LIST_STEPS) })
     }
 
     /// The byte order of the file.
@@ -61,9 +54,7 @@ impl<'a> BlendFile<'a> {
     /// The data bytes of a block.
     pub fn block_data(&self, block: &Block) -> &'a [u8] {
         // BlockIndex::parse checked offset + len against the data, so this never falls back.
-        self.data
-            .get(block.offset..block.offset.saturating_add(block.len))
-            .unwrap_or(&[])
+        self.data.get(block.offset..block.offset.saturating_add(block.len)).unwrap_or(&[])
     }
 
     /// The block's first struct, read as `struct_name` whatever the block's DNA index says.
@@ -85,11 +76,7 @@ impl<'a> BlendFile<'a> {
 
     fn view<'f>(&'f self, def: &'f StructDef, bytes: &'f [u8]) -> Option<StructView<'f>> {
         let bytes = bytes.get(..def.size)?;
-        Some(StructView {
-            file: self,
-            def,
-            bytes,
-        })
+        Some(StructView { file: self, def, bytes })
     }
 }
 
@@ -113,9 +100,7 @@ impl std::fmt::Debug for StructView<'_> {
 /// Primitive types whose integers are signed. Everything else that is an integer-sized non-struct
 /// (`char`, `uchar`, `ushort`, 5.x C++ enum types such as `MediaType`) is read unsigned: Blender
 /// stores small non-negative enum values and flags in them.
-const SIGNED: &[&str] = &[
-    "short", "int", "long", "int8_t", "int16_t", "int32_t", "int64_t",
-];
+const SIGNED: &[&str] = &["short", "int", "long", "int8_t", "int16_t", "int32_t", "int64_t"];
 
 impl<'f> StructView<'f> {
     /// The file this struct belongs to.
@@ -146,21 +131,14 @@ impl<'f> StructView<'f> {
             return None;
         }
         let def = self.file.sdna.struct_by_name(self.type_name(f)?)?;
-        Some(StructView {
-            file: self.file,
-            def,
-            bytes: bytes.get(..def.size)?,
-        })
+        Some(StructView { file: self.file, def, bytes: bytes.get(..def.size)? })
     }
 
     /// An integer field (first element of an array), sign-extended by its DNA type.
     pub fn int(&self, name: &str) -> Option<i64> {
         let (f, bytes) = self.field(name)?;
         let ty = self.type_name(f)?;
-        if f.is_pointer
-            || matches!(ty, "float" | "double")
-            || self.file.sdna.struct_by_name(ty).is_some()
-        {
+        if f.is_pointer || matches!(ty, "float" | "double") || self.file.sdna.struct_by_name(ty).is_some() {
             return None;
         }
         let elem = f.size.checked_div(f.array_len)?;
@@ -253,7 +231,5 @@ pub fn id_name(view: &StructView<'_>) -> Option<String> {
 /// Whether an ID block is linked from a library (`id.lib` set): such blocks are placeholders
 /// whose data lives in the other file.
 pub fn is_linked(view: &StructView<'_>) -> bool {
-    view.sub("id")
-        .and_then(|id| id.ptr("lib"))
-        .is_some_and(|lib| lib != 0)
+    view.sub("id").and_then(|id| id.ptr("lib")).is_some_and(|lib| lib != 0)
 }

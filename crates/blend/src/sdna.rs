@@ -71,11 +71,7 @@ pub struct Sdna {
 impl Sdna {
     /// Decodes the body of a `DNA1` block. `pointer_size` comes from the file header.
     pub fn parse(body: &[u8], endian: Endian, pointer_size: usize) -> Result<Sdna, AnalyzeError> {
-        let mut r = Cursor {
-            data: body,
-            pos: 0,
-            endian,
-        };
+        let mut r = Cursor { data: body, pos: 0, endian };
         r.tag(b"SDNA")?;
         r.tag(b"NAME")?;
         let n_names = r.count("name count")?;
@@ -104,31 +100,19 @@ impl Sdna {
         for _ in 0..n_structs {
             let type_idx = usize::from(r.u16()?);
             let n_fields = usize::from(r.u16()?);
-            let size = types
-                .get(type_idx)
-                .ok_or_else(|| bad_index("struct type", type_idx))?
-                .size;
+            let size = types.get(type_idx).ok_or_else(|| bad_index("struct type", type_idx))?.size;
             let mut fields = Vec::with_capacity(n_fields.min(r.remaining() / 4));
             let mut offset = 0usize;
             for _ in 0..n_fields {
                 let ftype = usize::from(r.u16()?);
                 let fname = usize::from(r.u16()?);
-                let type_size = types
-                    .get(ftype)
-                    .ok_or_else(|| bad_index("field type", ftype))?
-                    .size;
-                let raw = names
-                    .get(fname)
-                    .ok_or_else(|| bad_index("field name", fname))?;
+                let type_size = types.get(ftype).ok_or_else(|| bad_index("field type", ftype))?.size;
+                let raw = names.get(fname).ok_or_else(|| bad_index("field name", fname))?;
                 let parsed = parse_name(raw)?;
-                let elem = if parsed.is_pointer {
-                    pointer_size
-                } else {
-                    type_size
-                };
-                let fsize = elem.checked_mul(parsed.array_len).ok_or_else(|| {
-                    AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large"))
-                })?;
+                let elem = if parsed.is_pointer { pointer_size } else { type_size };
+                let fsize = elem
+                    .checked_mul(parsed.array_len)
+                    .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large")))?;
                 fields.push(FieldDef {
                     name: parsed.name,
                     type_idx: ftype,
@@ -137,15 +121,10 @@ impl Sdna {
                     offset,
                     size: fsize,
                 });
-                offset = offset
-                    .checked_add(fsize)
-                    .ok_or_else(|| AnalyzeError::corrupt("DNA struct is impossibly large"))?;
+                offset =
+                    offset.checked_add(fsize).ok_or_else(|| AnalyzeError::corrupt("DNA struct is impossibly large"))?;
             }
-            structs.push(StructDef {
-                type_idx,
-                size,
-                fields,
-            });
+            structs.push(StructDef { type_idx, size, fields });
         }
         let mut by_name = HashMap::with_capacity(structs.len());
         for (i, s) in structs.iter().enumerate() {
@@ -153,11 +132,7 @@ impl Sdna {
                 by_name.entry(t.name.clone()).or_insert(i);
             }
         }
-        Ok(Sdna {
-            types,
-            structs,
-            by_name,
-        })
+        Ok(Sdna { types, structs, by_name })
     }
 
     /// The struct called `name` (`Scene`, `IDProperty`, ...).
@@ -196,25 +171,19 @@ fn parse_name(raw: &str) -> Result<ParsedName, AnalyzeError> {
     let mut rest = bare.get(end..).unwrap_or("");
     while let Some(open) = rest.find('[') {
         let after = rest.get(open + 1..).unwrap_or("");
-        let close = after.find(']').ok_or_else(|| {
-            AnalyzeError::corrupt(format!("DNA field name {raw:?} has an unclosed '['"))
-        })?;
+        let close = after
+            .find(']')
+            .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field name {raw:?} has an unclosed '['")))?;
         let n: usize = after
             .get(..close)
             .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| {
-                AnalyzeError::corrupt(format!("DNA field name {raw:?} has a bad array size"))
-            })?;
-        array_len = array_len.checked_mul(n).ok_or_else(|| {
-            AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large"))
-        })?;
+            .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field name {raw:?} has a bad array size")))?;
+        array_len = array_len
+            .checked_mul(n)
+            .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large")))?;
         rest = after.get(close + 1..).unwrap_or("");
     }
-    Ok(ParsedName {
-        name,
-        is_pointer,
-        array_len,
-    })
+    Ok(ParsedName { name, is_pointer, array_len })
 }
 
 /// A bounds-checked reader over the DNA block.
@@ -230,17 +199,11 @@ impl Cursor<'_> {
     }
 
     fn short(&self, what: &'static str) -> AnalyzeError {
-        AnalyzeError::corrupt(format!(
-            "the DNA block ends inside its {what} (byte {})",
-            self.pos
-        ))
+        AnalyzeError::corrupt(format!("the DNA block ends inside its {what} (byte {})", self.pos))
     }
 
     fn tag(&mut self, tag: &[u8; 4]) -> Result<(), AnalyzeError> {
-        let end = self
-            .pos
-            .checked_add(4)
-            .ok_or_else(|| self.short("section tags"))?;
+        let end = self.pos.checked_add(4).ok_or_else(|| self.short("section tags"))?;
         match self.data.get(self.pos..end) {
             Some(got) if got == tag => {
                 self.pos = end;
@@ -255,35 +218,24 @@ impl Cursor<'_> {
     }
 
     fn u16(&mut self) -> Result<u16, AnalyzeError> {
-        let v = self
-            .endian
-            .u16(self.data, self.pos)
-            .ok_or_else(|| self.short("tables"))?;
+        let v = self.endian.u16(self.data, self.pos).ok_or_else(|| self.short("tables"))?;
         self.pos += 2;
         Ok(v)
     }
 
     /// A non-negative count that cannot exceed the bytes left (each item takes at least one).
     fn count(&mut self, what: &'static str) -> Result<usize, AnalyzeError> {
-        let v = self
-            .endian
-            .i32(self.data, self.pos)
-            .ok_or_else(|| self.short(what))?;
+        let v = self.endian.i32(self.data, self.pos).ok_or_else(|| self.short(what))?;
         self.pos += 4;
         usize::try_from(v)
             .ok()
             .filter(|&n| n <= self.remaining())
-            .ok_or_else(|| {
-                AnalyzeError::corrupt(format!("the DNA {what} {v} does not fit the block"))
-            })
+            .ok_or_else(|| AnalyzeError::corrupt(format!("the DNA {what} {v} does not fit the block")))
     }
 
     fn cstr(&mut self) -> Result<String, AnalyzeError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or_else(|| self.short("names"))?;
+        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
         let s = String::from_utf8_lossy(rest.get(..len).unwrap_or(&[])).into_owned();
         self.pos += len + 1;
         Ok(s)
@@ -311,21 +263,14 @@ mod tests {
         ];
         for (raw, name, ptr, len) in cases {
             let p = parse_name(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
-            assert_eq!(
-                (p.name.as_str(), p.is_pointer, p.array_len),
-                (name, ptr, len),
-                "{raw}"
-            );
+            assert_eq!((p.name.as_str(), p.is_pointer, p.array_len), (name, ptr, len), "{raw}");
         }
     }
 
     #[test]
     fn malformed_field_names_are_corrupt_not_panics() {
         for raw in ["name[66", "name[x]", "a[99999999999][99999999999]"] {
-            assert!(
-                matches!(parse_name(raw), Err(AnalyzeError::Corrupt { .. })),
-                "{raw}"
-            );
+            assert!(matches!(parse_name(raw), Err(AnalyzeError::Corrupt { .. })), "{raw}");
         }
     }
 }

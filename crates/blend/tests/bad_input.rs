@@ -43,32 +43,16 @@ fn unreadable_bytes_get_the_specific_error() {
         a
     };
     let cases: Vec<(&str, Vec<u8>, u64, Check)> = vec![
-        (
-            "an empty file is not a blend file",
-            Vec::new(),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::NotBlend),
-        ),
-        (
-            "text is not a blend file",
-            b"hello, world".to_vec(),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::NotBlend),
-        ),
-        (
-            "BLENDER alone is truncated",
-            b"BLENDER".to_vec(),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::Truncated { .. }),
-        ),
+        ("an empty file is not a blend file", Vec::new(), 2048 * MIB, |e| matches!(e, AnalyzeError::NotBlend)),
+        ("text is not a blend file", b"hello, world".to_vec(), 2048 * MIB, |e| matches!(e, AnalyzeError::NotBlend)),
+        ("BLENDER alone is truncated", b"BLENDER".to_vec(), 2048 * MIB, |e| {
+            matches!(e, AnalyzeError::Truncated { .. })
+        }),
         (
             "BLENDER followed by junk is a newer or unknown format",
             b"BLENDER junk junk junk".to_vec(),
             2048 * MIB,
-            |e| {
-                matches!(e, AnalyzeError::UnknownFormat { .. })
-                    && e.to_string().contains("newer or unknown format")
-            },
+            |e| matches!(e, AnalyzeError::UnknownFormat { .. }) && e.to_string().contains("newer or unknown format"),
         ),
         (
             "a 17-byte header of another format version is newer or unknown",
@@ -76,18 +60,12 @@ fn unreadable_bytes_get_the_specific_error() {
             2048 * MIB,
             |e| matches!(e, AnalyzeError::UnknownFormat { .. }),
         ),
-        (
-            "a header without blocks is truncated",
-            legacy_header(),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::Truncated { .. }),
-        ),
-        (
-            "a header and a partial block header is truncated",
-            with(legacy_header(), b"SC\0\0\x10"),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::Truncated { .. }),
-        ),
+        ("a header without blocks is truncated", legacy_header(), 2048 * MIB, |e| {
+            matches!(e, AnalyzeError::Truncated { .. })
+        }),
+        ("a header and a partial block header is truncated", with(legacy_header(), b"SC\0\0\x10"), 2048 * MIB, |e| {
+            matches!(e, AnalyzeError::Truncated { .. })
+        }),
         (
             "a file ending right after ENDB without DNA is corrupt",
             with(legacy_header(), &block_header(b"ENDB", 0)),
@@ -124,33 +102,18 @@ fn unreadable_bytes_get_the_specific_error() {
             MIB,
             |e| matches!(e, AnalyzeError::TooLarge { limit } if *limit == MIB),
         ),
-        (
-            "a gzip stream inflating beyond the cap is too large",
-            gzip(&vec![0; 4 * MIB as usize]),
-            MIB,
-            |e| matches!(e, AnalyzeError::TooLarge { .. }),
-        ),
-        (
-            "an uncompressed file over the cap is too large",
-            fixture_bytes("cube_uncompressed.blend"),
-            100_000,
-            |e| matches!(e, AnalyzeError::TooLarge { .. }),
-        ),
-        (
-            "zip bytes are refused by analyze_bytes",
-            fixture_bytes("project.zip"),
-            2048 * MIB,
-            |e| matches!(e, AnalyzeError::ZipInMemory),
-        ),
+        ("a gzip stream inflating beyond the cap is too large", gzip(&vec![0; 4 * MIB as usize]), MIB, |e| {
+            matches!(e, AnalyzeError::TooLarge { .. })
+        }),
+        ("an uncompressed file over the cap is too large", fixture_bytes("cube_uncompressed.blend"), 100_000, |e| {
+            matches!(e, AnalyzeError::TooLarge { .. })
+        }),
+        ("zip bytes are refused by analyze_bytes", fixture_bytes("project.zip"), 2048 * MIB, |e| {
+            matches!(e, AnalyzeError::ZipInMemory)
+        }),
     ];
     for (sentence, bytes, cap, check) in cases {
-        let res = analyze_bytes(
-            &bytes,
-            "input.blend",
-            &AnalyzeOptions {
-                max_decompressed_bytes: cap,
-            },
-        );
+        let res = analyze_bytes(&bytes, "input.blend", &AnalyzeOptions { max_decompressed_bytes: cap });
         match res {
             Err(ref e) if check(e) => {
                 assert!(!e.to_string().is_empty(), "{sentence}: empty message")
@@ -202,15 +165,6 @@ fn a_file_that_does_not_exist_is_an_io_error_naming_it() {
 
 #[test]
 fn analyze_path_refuses_a_file_over_the_cap_before_reading_it() {
-    let res = analyze_path(
-        &fixture("cube.blend"),
-        "cube.blend",
-        &AnalyzeOptions {
-            max_decompressed_bytes: 1000,
-        },
-    );
-    assert!(
-        matches!(res, Err(AnalyzeError::TooLarge { limit: 1000 })),
-        "{res:?}"
-    );
+    let res = analyze_path(&fixture("cube.blend"), "cube.blend", &AnalyzeOptions { max_decompressed_bytes: 1000 });
+    assert!(matches!(res, Err(AnalyzeError::TooLarge { limit: 1000 })), "{res:?}");
 }

@@ -15,14 +15,7 @@ struct Layout {
 
 /// Struct definitions: (name, fields as (type, DNA field name)).
 const STRUCTS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "ID",
-        &[
-            ("char", "name[66]"),
-            ("void", "*lib"),
-            ("void", "*properties"),
-        ],
-    ),
+    ("ID", &[("char", "name[66]"), ("void", "*lib"), ("void", "*properties")]),
     ("ListBase", &[("void", "*first"), ("void", "*last")]),
     (
         "ImageFormatData",
@@ -51,43 +44,16 @@ const STRUCTS: &[(&str, &[(&str, &str)])] = &[
             ("char", "pic[64]"),
         ],
     ),
-    (
-        "Scene",
-        &[
-            ("ID", "id"),
-            ("void", "*camera"),
-            ("RenderData", "r"),
-            ("ListBase", "view_layers"),
-        ],
-    ),
+    ("Scene", &[("ID", "id"), ("void", "*camera"), ("RenderData", "r"), ("ListBase", "view_layers")]),
     ("Object", &[("ID", "id")]),
     (
         "FileGlobal",
-        &[
-            ("short", "subversion"),
-            ("short", "minversion"),
-            ("short", "minsubversion"),
-            ("void", "*curscene"),
-        ],
+        &[("short", "subversion"), ("short", "minversion"), ("short", "minsubversion"), ("void", "*curscene")],
     ),
-    (
-        "ViewLayer",
-        &[
-            ("void", "*next"),
-            ("void", "*prev"),
-            ("char", "name[64]"),
-            ("short", "flag"),
-        ],
-    ),
+    ("ViewLayer", &[("void", "*next"), ("void", "*prev"), ("char", "name[64]"), ("short", "flag")]),
 ];
 
-const PRIMITIVES: &[(&str, usize)] = &[
-    ("char", 1),
-    ("short", 2),
-    ("int", 4),
-    ("float", 4),
-    ("void", 0),
-];
+const PRIMITIVES: &[(&str, usize)] = &[("char", 1), ("short", 2), ("int", 4), ("float", 4), ("void", 0)];
 
 struct Dna {
     ptr: usize,
@@ -95,40 +61,22 @@ struct Dna {
 
 impl Dna {
     fn fields(&self, name: &str) -> &'static [(&'static str, &'static str)] {
-        STRUCTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| *f)
-            .unwrap_or(&[])
+        STRUCTS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).unwrap_or(&[])
     }
 
     fn type_size(&self, ty: &str) -> usize {
-        PRIMITIVES
-            .iter()
-            .find(|(n, _)| *n == ty)
-            .map(|(_, s)| *s)
-            .unwrap_or_else(|| self.struct_size(ty))
+        PRIMITIVES.iter().find(|(n, _)| *n == ty).map(|(_, s)| *s).unwrap_or_else(|| self.struct_size(ty))
     }
 
     fn field_size(&self, ty: &str, raw: &str) -> usize {
-        let count: usize = raw
-            .split('[')
-            .skip(1)
-            .map(|p| p.trim_end_matches(']').parse::<usize>().unwrap_or(1))
-            .product();
-        let elem = if raw.starts_with('*') {
-            self.ptr
-        } else {
-            self.type_size(ty)
-        };
+        let count: usize =
+            raw.split('[').skip(1).map(|p| p.trim_end_matches(']').parse::<usize>().unwrap_or(1)).product();
+        let elem = if raw.starts_with('*') { self.ptr } else { self.type_size(ty) };
         elem * count
     }
 
     fn struct_size(&self, name: &str) -> usize {
-        self.fields(name)
-            .iter()
-            .map(|(t, n)| self.field_size(t, n))
-            .sum()
+        self.fields(name).iter().map(|(t, n)| self.field_size(t, n)).sum()
     }
 
     /// Offset of a `.`-separated field path, and the size of the last field.
@@ -197,12 +145,7 @@ struct Fill<'a> {
 
 impl<'a> Fill<'a> {
     fn new(dna: &'a Dna, w: &'a Writer, strct: &'static str) -> Self {
-        Fill {
-            dna,
-            w,
-            strct,
-            bytes: vec![0; dna.struct_size(strct)],
-        }
+        Fill { dna, w, strct, bytes: vec![0; dna.struct_size(strct)] }
     }
 
     fn num(mut self, path: &str, v: u64) -> Self {
@@ -287,14 +230,8 @@ fn build(layout: Layout) -> Vec<u8> {
         h.extend(b"304");
         h
     };
-    let mut w = Writer {
-        layout,
-        out: header,
-    };
-    let glob = Fill::new(&dna, &w, "FileGlobal")
-        .num("subversion", 7)
-        .num("minversion", 300)
-        .num("curscene", 0x2000);
+    let mut w = Writer { layout, out: header };
+    let glob = Fill::new(&dna, &w, "FileGlobal").num("subversion", 7).num("minversion", 300).num("curscene", 0x2000);
     let scene = Fill::new(&dna, &w, "Scene")
         .text("id.name", "SCSynth")
         .num("camera", 0x3000)
@@ -318,10 +255,7 @@ fn build(layout: Layout) -> Vec<u8> {
         .num("view_layers.last", 0x4000);
     let camera = Fill::new(&dna, &w, "Object").text("id.name", "OBCam");
     // The layer's `next` points at itself: the list walk must notice the loop and stop.
-    let layer = Fill::new(&dna, &w, "ViewLayer")
-        .num("next", 0x4000)
-        .text("name", "Layer")
-        .num("flag", 1);
+    let layer = Fill::new(&dna, &w, "ViewLayer").num("next", 0x4000).text("name", "Layer").num("flag", 1);
     let (glob, scene, camera, layer) = (glob.bytes, scene.bytes, camera.bytes, layer.bytes);
     let sdna = sdna_block(&dna, &w);
     w.block(b"GLOB", struct_index("FileGlobal"), 0x1000, &glob);
@@ -336,31 +270,11 @@ fn build(layout: Layout) -> Vec<u8> {
 #[test]
 fn every_pointer_size_byte_order_and_header_layout_reads_the_same_scene() {
     let layouts = [
-        Layout {
-            ptr: 8,
-            big: false,
-            large: false,
-        },
-        Layout {
-            ptr: 4,
-            big: false,
-            large: false,
-        },
-        Layout {
-            ptr: 8,
-            big: true,
-            large: false,
-        },
-        Layout {
-            ptr: 4,
-            big: true,
-            large: false,
-        },
-        Layout {
-            ptr: 8,
-            big: false,
-            large: true,
-        },
+        Layout { ptr: 8, big: false, large: false },
+        Layout { ptr: 4, big: false, large: false },
+        Layout { ptr: 8, big: true, large: false },
+        Layout { ptr: 4, big: true, large: false },
+        Layout { ptr: 8, big: false, large: true },
     ];
     for layout in layouts {
         let bytes = build(layout);
@@ -373,37 +287,21 @@ fn every_pointer_size_byte_order_and_header_layout_reads_the_same_scene() {
         assert_eq!(a.active_scene.as_deref(), Some("Synth"), "{layout:?}");
         let s = &a.scenes[0];
         let rc = &s.render_config;
-        assert_eq!(
-            (s.frame_start, s.frame_end, s.frame_step),
-            (5, 42, 3),
-            "{layout:?}"
-        );
-        assert_eq!(
-            (rc.resolution, rc.resolution_percentage),
-            ([640, 360], 50),
-            "{layout:?}"
-        );
+        assert_eq!((s.frame_start, s.frame_end, s.frame_step), (5, 42, 3), "{layout:?}");
+        assert_eq!((rc.resolution, rc.resolution_percentage), ([640, 360], 50), "{layout:?}");
         assert_eq!(s.fps, 25.0, "{layout:?}");
         assert_eq!(rc.render_engine, "BLENDER_WORKBENCH", "{layout:?}");
         assert_eq!(rc.sample_count, None, "{layout:?}");
         assert_eq!(rc.output_format, "OPEN_EXR", "{layout:?}");
         let os = &rc.output_settings;
         assert_eq!(
-            (
-                os.color_mode.as_deref(),
-                os.color_depth.as_deref(),
-                os.exr_codec.as_deref()
-            ),
+            (os.color_mode.as_deref(), os.color_depth.as_deref(), os.exr_codec.as_deref()),
             (Some("RGBA"), Some("32"), Some("PIZ")),
             "{layout:?}"
         );
         assert_eq!(s.camera.as_deref(), Some("Cam"), "{layout:?}");
         assert_eq!(s.output_path, "//out/####", "{layout:?}");
-        assert_eq!(
-            s.view_layers.len(),
-            1,
-            "{layout:?}: the looping list is walked once"
-        );
+        assert_eq!(s.view_layers.len(), 1, "{layout:?}: the looping list is walked once");
         assert!(s.view_layers[0].use_for_render, "{layout:?}");
     }
 }

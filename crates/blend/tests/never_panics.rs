@@ -10,9 +10,7 @@ use common::{XorShift, block_offsets, fixture_bytes};
 
 /// Small cap: damaged lengths must hit the limit quickly rather than allocate.
 fn opts() -> AnalyzeOptions {
-    AnalyzeOptions {
-        max_decompressed_bytes: 8 * 1024 * 1024,
-    }
+    AnalyzeOptions { max_decompressed_bytes: 8 * 1024 * 1024 }
 }
 
 /// Whether analysing `bytes` panicked (rather than returning `Ok` or `Err`).
@@ -27,18 +25,9 @@ fn panicked(bytes: &[u8]) -> bool {
 fn truncating_at_every_block_boundary_never_panics() {
     let data = fixture_bytes("cube_uncompressed.blend");
     let offsets = block_offsets(&data);
-    assert!(
-        offsets.len() > 100,
-        "expected a real file, found {} blocks",
-        offsets.len()
-    );
-    let cuts = offsets
-        .iter()
-        .flat_map(|&o| [o, o + 4, o + 24])
-        .chain(0..16);
-    let failed: Vec<usize> = cuts
-        .filter(|&cut| panicked(&data[..cut.min(data.len())]))
-        .collect();
+    assert!(offsets.len() > 100, "expected a real file, found {} blocks", offsets.len());
+    let cuts = offsets.iter().flat_map(|&o| [o, o + 4, o + 24]).chain(0..16);
+    let failed: Vec<usize> = cuts.filter(|&cut| panicked(&data[..cut.min(data.len())])).collect();
     assert!(failed.is_empty(), "panicked when cut at {failed:?}");
 }
 

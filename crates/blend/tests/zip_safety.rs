@@ -23,13 +23,11 @@ fn build_zip(items: Vec<Item<'_>>) -> Vec<u8> {
     for item in items {
         match item {
             Item::File(name, data) => {
-                w.start_file(name, opts)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                w.start_file(name, opts).unwrap_or_else(|e| panic!("{name}: {e}"));
                 w.write_all(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             Item::Symlink(name, target) => {
-                w.add_symlink(name, target, opts)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                w.add_symlink(name, target, opts).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         }
     }
@@ -72,10 +70,7 @@ fn hostile_archives_are_refused_when_opened_with_the_specific_error() {
     let cases: Vec<(&str, Vec<u8>, u64, Check)> = vec![
         (
             "an entry climbing out with ../ is zip slip",
-            build_zip(vec![
-                Item::File("main.blend", blend()),
-                Item::File("../evil.blend", b"x".to_vec()),
-            ]),
+            build_zip(vec![Item::File("main.blend", blend()), Item::File("../evil.blend", b"x".to_vec())]),
             2048 * MIB,
             |e| matches!(e, AnalyzeError::ZipSlip { entry } if entry == "../evil.blend"),
         ),
@@ -99,19 +94,13 @@ fn hostile_archives_are_refused_when_opened_with_the_specific_error() {
         ),
         (
             "a symbolic link entry is refused",
-            build_zip(vec![
-                Item::File("main.blend", blend()),
-                Item::Symlink("tex.png", "/etc/passwd"),
-            ]),
+            build_zip(vec![Item::File("main.blend", blend()), Item::Symlink("tex.png", "/etc/passwd")]),
             2048 * MIB,
             |e| matches!(e, AnalyzeError::ZipSymlink { entry } if entry == "tex.png"),
         ),
         (
             "entries declaring more than the cap are a bomb",
-            build_zip(vec![
-                Item::File("main.blend", blend()),
-                Item::File("big.bin", vec![0; 3 * MIB as usize]),
-            ]),
+            build_zip(vec![Item::File("main.blend", blend()), Item::File("big.bin", vec![0; 3 * MIB as usize])]),
             2 * MIB,
             |e| matches!(e, AnalyzeError::ZipBomb { .. }),
         ),
@@ -130,9 +119,7 @@ fn hostile_archives_are_refused_when_opened_with_the_specific_error() {
     ];
     for (i, (sentence, bytes, cap, check)) in cases.into_iter().enumerate() {
         let path = write(&format!("hostile_{i}"), &bytes);
-        let opts = AnalyzeOptions {
-            max_decompressed_bytes: cap,
-        };
+        let opts = AnalyzeOptions { max_decompressed_bytes: cap };
         let res = ZipProject::open(&path, None, &opts);
         match res {
             Err(ref e) if check(e) => {}
@@ -140,10 +127,7 @@ fn hostile_archives_are_refused_when_opened_with_the_specific_error() {
         }
         // analyze_path refuses it the same way.
         let res = analyze_path(&path, "project.zip", &opts);
-        assert!(
-            matches!(res, Err(ref e) if check(e)),
-            "{sentence} (analyze_path): got {res:?}"
-        );
+        assert!(matches!(res, Err(ref e) if check(e)), "{sentence} (analyze_path): got {res:?}");
     }
 }
 
@@ -163,34 +147,17 @@ fn more_entries_than_the_cap_are_refused() {
 #[test]
 fn an_entry_inflating_beyond_its_declared_size_is_a_bomb_when_read_or_extracted() {
     // 3 MiB of zeros deflate to a few KiB, and the archive claims 100 bytes.
-    let zip = lie_about_sizes(
-        build_zip(vec![Item::File("bomb.blend", vec![0; 3 * MIB as usize])]),
-        100,
-    );
+    let zip = lie_about_sizes(build_zip(vec![Item::File("bomb.blend", vec![0; 3 * MIB as usize])]), 100);
     let path = write("lying_bomb", &zip);
-    let opts = AnalyzeOptions {
-        max_decompressed_bytes: MIB,
-    };
-    let project = ZipProject::open(&path, None, &opts)
-        .unwrap_or_else(|e| panic!("the declaration looks fine: {e}"));
+    let opts = AnalyzeOptions { max_decompressed_bytes: MIB };
+    let project = ZipProject::open(&path, None, &opts).unwrap_or_else(|e| panic!("the declaration looks fine: {e}"));
     let dir = scratch_dir("lying_bomb_out");
     let res = project.extract_to(&dir);
-    assert!(
-        matches!(res, Err(AnalyzeError::ZipBomb { .. })),
-        "extract: {res:?}"
-    );
-    let written = std::fs::metadata(dir.join("bomb.blend"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    assert!(
-        written <= 100,
-        "extraction stopped at the declared size, wrote {written}"
-    );
+    assert!(matches!(res, Err(AnalyzeError::ZipBomb { .. })), "extract: {res:?}");
+    let written = std::fs::metadata(dir.join("bomb.blend")).map(|m| m.len()).unwrap_or(0);
+    assert!(written <= 100, "extraction stopped at the declared size, wrote {written}");
     let res = analyze_path(&path, "project.zip", &opts);
-    assert!(
-        matches!(res, Err(AnalyzeError::ZipBomb { .. })),
-        "analyze: {res:?}"
-    );
+    assert!(matches!(res, Err(AnalyzeError::ZipBomb { .. })), "analyze: {res:?}");
 }
 
 #[test]
@@ -203,8 +170,7 @@ fn the_shallowest_blend_is_the_main_file_then_the_first_alphabetically() {
         Item::File("notes.txt", b"hi".to_vec()),
     ]);
     let path = write("main_choice", &zip);
-    let project =
-        ZipProject::open(&path, None, &AnalyzeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let project = ZipProject::open(&path, None, &AnalyzeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(project.main_file(), "shot/b.blend");
 }
 
@@ -215,14 +181,10 @@ fn extraction_writes_every_entry_under_the_directory() {
         Item::File("shot/textures/wood.png", b"png".to_vec()),
     ]);
     let path = write("extract_all", &zip);
-    let project =
-        ZipProject::open(&path, None, &AnalyzeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let project = ZipProject::open(&path, None, &AnalyzeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let dir = scratch_dir("extract_all_out");
     let main = project.extract_to(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(main, dir.join("shot/main.blend"));
     assert_eq!(std::fs::read(&main).ok(), Some(blend()));
-    assert_eq!(
-        std::fs::read(dir.join("shot/textures/wood.png")).ok(),
-        Some(b"png".to_vec())
-    );
+    assert_eq!(std::fs::read(dir.join("shot/textures/wood.png")).ok(), Some(b"png".to_vec()));
 }

@@ -32,14 +32,12 @@ pub const OUTPUT_FORMATS: &[&str] = &[
     "WEBP",
 ];
 /// Render engines Orchard schedules.
-pub const RENDER_ENGINES: &[&str] =
-    &["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"];
+pub const RENDER_ENGINES: &[&str] = &["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"];
 const COMPUTE_DEVICE_TYPES: &[&str] = &["NONE", "CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"];
 const DENOISERS: &[&str] = &["OPTIX", "OPENIMAGEDENOISE"];
 const COLOR_MODES: &[&str] = &["BW", "RGB", "RGBA"];
 const COLOR_DEPTHS: &[&str] = &["8", "10", "12", "16", "32"];
-const EXR_CODECS: &[&str] =
-    &["NONE", "PXR24", "ZIP", "PIZ", "RLE", "ZIPS", "B44", "B44A", "DWAA", "DWAB"];
+const EXR_CODECS: &[&str] = &["NONE", "PXR24", "ZIP", "PIZ", "RLE", "ZIPS", "B44", "B44A", "DWAA", "DWAB"];
 const TIFF_CODECS: &[&str] = &["NONE", "DEFLATE", "LZW", "PACKBITS"];
 const PRESETS: &[&str] = &["default", "aces"];
 /// Largest output side in pixels after the percentage is applied (Blender's own limit is 65536).
@@ -242,7 +240,12 @@ impl RequestedConfig {
                 for (idx, item) in items.iter().enumerate() {
                     match item {
                         Value::String(s) => ranges.push(s.clone()),
-                        _ => return Err(ConfigError::new(&format!("frameRanges[{idx}]"), "must be a string such as \"1-250\"")),
+                        _ => {
+                            return Err(ConfigError::new(
+                                &format!("frameRanges[{idx}]"),
+                                "must be a string such as \"1-250\"",
+                            ));
+                        }
                     }
                 }
                 FrameSet::parse(&ranges).map_err(|e: FrameError| ConfigError::new("frameRanges", e.to_string()))?;
@@ -266,7 +269,14 @@ impl RequestedConfig {
             None | Some(Value::Null) => None,
             Some(Value::Object(inner)) => {
                 let fields = Fields { object: inner, prefix: "outputSettings." };
-                fields.refuse_unknown(&["colorMode", "colorDepth", "exrCodec", "tiffCodec", "compression", "quality"])?;
+                fields.refuse_unknown(&[
+                    "colorMode",
+                    "colorDepth",
+                    "exrCodec",
+                    "tiffCodec",
+                    "compression",
+                    "quality",
+                ])?;
                 Some(OutputSettings {
                     color_mode: fields.enum_str("colorMode", COLOR_MODES)?,
                     color_depth: fields.enum_str("colorDepth", COLOR_DEPTHS)?,
@@ -281,7 +291,10 @@ impl RequestedConfig {
         if let Some(Value::String(format)) = object.get("outputFormat")
             && format == "FFMPEG"
         {
-            return Err(ConfigError::new("outputFormat", "video (FFMPEG) output is not supported: render image frames"));
+            return Err(ConfigError::new(
+                "outputFormat",
+                "video (FFMPEG) output is not supported: render image frames",
+            ));
         }
         Ok(RequestedConfig {
             color_management_preset,
@@ -335,8 +348,9 @@ impl RenderConfig {
             color_management_preset: requested.color_management_preset.clone(),
             frame_ranges: frames.to_ranges(),
             notes: requested.notes.clone(),
-            render_engine: pick(&requested.render_engine, &detected.render_engine)
-                .ok_or_else(|| ConfigError::new("renderEngine", "the scene has no engine Orchard can render; set renderEngine"))?,
+            render_engine: pick(&requested.render_engine, &detected.render_engine).ok_or_else(|| {
+                ConfigError::new("renderEngine", "the scene has no engine Orchard can render; set renderEngine")
+            })?,
             compositor_device: pick(&requested.compositor_device, &detected.compositor_device),
             compute_device_type: pick(&requested.compute_device_type, &detected.compute_device_type),
             gpu_count: pick(&requested.gpu_count, &detected.gpu_count),
@@ -345,9 +359,14 @@ impl RenderConfig {
             denoiser_type: pick(&requested.denoiser_type, &detected.denoiser_type),
             resolution: pick(&requested.resolution, &detected.resolution)
                 .ok_or_else(|| ConfigError::new("resolution", "the scene has no resolution; set resolution"))?,
-            resolution_percentage: pick(&requested.resolution_percentage, &detected.resolution_percentage).unwrap_or(100),
-            output_format: pick(&requested.output_format, &detected.output_format)
-                .ok_or_else(|| ConfigError::new("outputFormat", "the scene's output format cannot be rendered to frames; set outputFormat"))?,
+            resolution_percentage: pick(&requested.resolution_percentage, &detected.resolution_percentage)
+                .unwrap_or(100),
+            output_format: pick(&requested.output_format, &detected.output_format).ok_or_else(|| {
+                ConfigError::new(
+                    "outputFormat",
+                    "the scene's output format cannot be rendered to frames; set outputFormat",
+                )
+            })?,
             fps: pick(&requested.fps, &detected.fps),
             use_tiling: pick(&requested.use_tiling, &detected.use_tiling),
             tile_size: pick(&requested.tile_size, &detected.tile_size),
@@ -398,10 +417,16 @@ impl RenderConfig {
             ));
         }
         if !OUTPUT_FORMATS.contains(&self.output_format.as_str()) {
-            return Err(ConfigError::new("outputFormat", format!("{} cannot be rendered to frames", self.output_format)));
+            return Err(ConfigError::new(
+                "outputFormat",
+                format!("{} cannot be rendered to frames", self.output_format),
+            ));
         }
         if !RENDER_ENGINES.contains(&self.render_engine.as_str()) {
-            return Err(ConfigError::new("renderEngine", format!("{} is not an engine Orchard renders", self.render_engine)));
+            return Err(ConfigError::new(
+                "renderEngine",
+                format!("{} is not an engine Orchard renders", self.render_engine),
+            ));
         }
         let depths: &[&str] = match self.output_format.as_str() {
             "PNG" | "TIFF" => &["8", "16"],
@@ -421,7 +446,8 @@ impl RenderConfig {
             ));
         }
         let no_alpha = ["JPEG", "BMP", "CINEON", "HDR", "DPX"];
-        if self.output_settings.color_mode.as_deref() == Some("RGBA") && no_alpha.contains(&self.output_format.as_str()) {
+        if self.output_settings.color_mode.as_deref() == Some("RGBA") && no_alpha.contains(&self.output_format.as_str())
+        {
             return Err(ConfigError::new(
                 "outputSettings.colorMode",
                 format!("{} cannot store alpha; use RGB or BW", self.output_format),
@@ -460,7 +486,9 @@ impl Fields<'_> {
         match self.object.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.chars().count() <= max_chars => Ok(Some(s.clone())),
-            Some(Value::String(_)) => Err(ConfigError::new(&self.path(name), format!("must be at most {max_chars} characters"))),
+            Some(Value::String(_)) => {
+                Err(ConfigError::new(&self.path(name), format!("must be at most {max_chars} characters")))
+            }
             Some(_) => Err(ConfigError::new(&self.path(name), "must be a string")),
         }
     }
@@ -535,7 +563,10 @@ mod tests {
             (json!({"colorManagementPreset": "default", "frameRanges": ["9-1"]}), "frameRanges"),
             (json!({"colorManagementPreset": "default", "frameRanges": [1]}), "frameRanges[0]"),
             (json!({"colorManagementPreset": "default", "denoisingEnabled": "yes"}), "denoisingEnabled"),
-            (json!({"colorManagementPreset": "default", "outputSettings": {"colorDepth": 8}}), "outputSettings.colorDepth"),
+            (
+                json!({"colorManagementPreset": "default", "outputSettings": {"colorDepth": 8}}),
+                "outputSettings.colorDepth",
+            ),
             (json!({"colorManagementPreset": "default", "outputSettings": {"quality": 101}}), "outputSettings.quality"),
             (json!({"colorManagementPreset": "default", "outputSettings": {"gamma": 2}}), "outputSettings.gamma"),
             (json!({"colorManagementPreset": "default", "samples": 4}), "samples"),
@@ -582,7 +613,10 @@ mod tests {
         let scene = FrameSet::parse(&["1"]).unwrap();
         for (request, field) in [
             (json!({"colorManagementPreset": "default", "outputFormat": "JPEG"}), "outputSettings.colorMode"),
-            (json!({"colorManagementPreset": "default", "outputSettings": {"colorDepth": "32"}}), "outputSettings.colorDepth"),
+            (
+                json!({"colorManagementPreset": "default", "outputSettings": {"colorDepth": "32"}}),
+                "outputSettings.colorDepth",
+            ),
             (json!({"colorManagementPreset": "default", "resolutionPercentage": 10000}), "resolutionPercentage"),
         ] {
             let requested = RequestedConfig::parse(&request).unwrap();

@@ -86,10 +86,7 @@ impl FrameSet {
 
     /// Splits into consecutive chunks of at most `chunk_size` frames, in order.
     pub fn chunks(&self, chunk_size: usize) -> Vec<FrameSet> {
-        self.0
-            .chunks(chunk_size.max(1))
-            .map(|it| FrameSet(it.to_vec()))
-            .collect()
+        self.0.chunks(chunk_size.max(1)).map(|it| FrameSet(it.to_vec())).collect()
     }
 
     /// The shortest range strings that name exactly these frames (`["1-3", "7"]`).

@@ -130,10 +130,7 @@ impl JobStatus {
                 _ => S::Canceled,
             },
             (from, event) => {
-                return Err(IllegalTransition {
-                    from: from.to_string(),
-                    event: format!("{event:?}"),
-                });
+                return Err(IllegalTransition { from: from.to_string(), event: format!("{event:?}") });
             }
         };
         Ok(next)
@@ -190,15 +187,9 @@ impl TaskStatus {
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<TaskStatus> {
-        [
-            TaskStatus::Queued,
-            TaskStatus::Running,
-            TaskStatus::Completed,
-            TaskStatus::Failed,
-            TaskStatus::Canceled,
-        ]
-        .into_iter()
-        .find(|it| it.as_str() == s)
+        [TaskStatus::Queued, TaskStatus::Running, TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Canceled]
+            .into_iter()
+            .find(|it| it.as_str() == s)
     }
 
     /// The one transition function for tasks.
@@ -212,10 +203,7 @@ impl TaskStatus {
             (S::Running | S::Queued, E::Failed) => S::Failed,
             (S::Running | S::Queued, E::Canceled) => S::Canceled,
             (from, event) => {
-                return Err(IllegalTransition {
-                    from: from.as_str().to_string(),
-                    event: format!("{event:?}"),
-                });
+                return Err(IllegalTransition { from: from.as_str().to_string(), event: format!("{event:?}") });
             }
         };
         Ok(next)

@@ -88,7 +88,10 @@ impl Farm {
 
 impl Drop for Farm {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -141,10 +144,13 @@ async fn a_job_renders_three_frames_with_real_blender() {
     }
     let farm = Farm::start();
     let client = farm.client();
-    let id = submit(&client, json!({
-        "colorManagementPreset": "default", "frameRanges": ["1-3"], "resolution": [64, 48],
-        "resolutionPercentage": 100, "renderEngine": "CYCLES", "sampleCount": 2, "denoisingEnabled": false
-    }))
+    let id = submit(
+        &client,
+        json!({
+            "colorManagementPreset": "default", "frameRanges": ["1-3"], "resolution": [64, 48],
+            "resolutionPercentage": 100, "renderEngine": "CYCLES", "sampleCount": 2, "denoisingEnabled": false
+        }),
+    )
     .await;
     let job = eventually("the job to complete", Duration::from_secs(180), || async {
         let job = client.get_job(&id).await.unwrap();
@@ -184,10 +190,13 @@ async fn cancel_stops_blender_and_leaves_no_process() {
     let farm = Farm::start();
     let client = farm.client();
     // Far more samples than the test will wait for.
-    let id = submit(&client, json!({
-        "colorManagementPreset": "default", "frameRanges": ["1-2"], "resolution": [640, 480],
-        "resolutionPercentage": 100, "sampleCount": 100000, "denoisingEnabled": false
-    }))
+    let id = submit(
+        &client,
+        json!({
+            "colorManagementPreset": "default", "frameRanges": ["1-2"], "resolution": [640, 480],
+            "resolutionPercentage": 100, "sampleCount": 100000, "denoisingEnabled": false
+        }),
+    )
     .await;
     eventually("Blender to start rendering", Duration::from_secs(60), || async {
         let job = client.get_job(&id).await.unwrap();
@@ -265,7 +274,8 @@ fn analyze_prints_the_analysis_object_and_refuses_garbage() {
 #[test]
 fn keys_create_prints_the_key_as_the_last_line() {
     let dir = tempfile::tempdir().unwrap();
-    let output = orchard().args(["keys", "create", "--workspace", "studio", "--data"]).arg(dir.path()).output().unwrap();
+    let output =
+        orchard().args(["keys", "create", "--workspace", "studio", "--data"]).arg(dir.path()).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let key = stdout.lines().last().unwrap();
@@ -274,4 +284,3 @@ fn keys_create_prints_the_key_as_the_last_line() {
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(listed.contains("studio/api") && listed.contains(&key[..11]) && !listed.contains(key), "{listed}");
 }
-

@@ -90,7 +90,10 @@ impl Blobs {
 
     /// Stores bytes at `key`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-        self.store.put(&ObjectPath::from(key), PutPayload::from(bytes)).await.with_context(|| format!("storing {key}"))?;
+        self.store
+            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+            .await
+            .with_context(|| format!("storing {key}"))?;
         Ok(())
     }
 
@@ -98,7 +101,8 @@ impl Blobs {
     pub async fn put_file(&self, key: &str, file: &Path) -> anyhow::Result<u64> {
         let handle = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(handle, 1 << 20);
-        let written = self.put_stream(key, stream, u64::MAX).await.map_err(|e| anyhow::anyhow!("storing {key}: {e}"))?;
+        let written =
+            self.put_stream(key, stream, u64::MAX).await.map_err(|e| anyhow::anyhow!("storing {key}: {e}"))?;
         Ok(written.size)
     }
 

@@ -41,9 +41,8 @@ pub struct Server {
 /// Opens the metadata store named by `database_url`.
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(database_url)
-            .await
-            .with_context(|| format!("opening the database {database_url}"))?;
+        let store =
+            SqliteStore::connect(database_url).await.with_context(|| format!("opening the database {database_url}"))?;
         return Ok(Arc::new(store));
     }
     if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
@@ -57,7 +56,9 @@ fn storage_dir(config: &ServerConfig) -> anyhow::Result<PathBuf> {
         None => Ok(config.data_dir.join("storage")),
         Some(url) => match url.strip_prefix("file://") {
             Some(dir) => Ok(PathBuf::from(dir)),
-            None if url.starts_with("s3://") => anyhow::bail!("S3 storage is not supported by this build yet; use file://DIR"),
+            None if url.starts_with("s3://") => {
+                anyhow::bail!("S3 storage is not supported by this build yet; use file://DIR")
+            }
             None => anyhow::bail!("unknown storage {url:?}: use file://DIR"),
         },
     }

@@ -39,7 +39,10 @@ pub async fn validate(state: &AppState, job: Job) -> Result<Job, ApiError> {
             let id = Uuid::now_v7();
             let mut analysis = analysis;
             analysis["id"] = json!(id.to_string());
-            (validating.apply(JobEvent::ValidationSucceeded), JobPatch { analysis: Some((id, analysis)), ..Default::default() })
+            (
+                validating.apply(JobEvent::ValidationSucceeded),
+                JobPatch { analysis: Some((id, analysis)), ..Default::default() },
+            )
         }
         Err(AnalyzeFailure::Unreadable(message)) => {
             info!(job = %job.id, %message, "scene refused");
@@ -48,7 +51,8 @@ pub async fn validate(state: &AppState, job: Job) -> Result<Job, ApiError> {
         }
         Err(AnalyzeFailure::Internal(error)) => {
             // Put the job back so that the client can retry once storage works again.
-            let _ = state.store.transition_job(job.id, validating, JobStatus::Created, JobPatch::default(), now_ms()).await;
+            let _ =
+                state.store.transition_job(job.id, validating, JobStatus::Created, JobPatch::default(), now_ms()).await;
             return Err(ApiError::Internal(error));
         }
     };
@@ -68,11 +72,7 @@ async fn analyze(state: &AppState, job: &Job) -> Result<Value, AnalyzeFailure> {
     let tmp_dir = state.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| AnalyzeFailure::Internal(e.into()))?;
     let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| AnalyzeFailure::Internal(e.into()))?;
-    state
-        .blobs
-        .get_to_file(&job.object_key, tmp.path())
-        .await
-        .map_err(AnalyzeFailure::Internal)?;
+    state.blobs.get_to_file(&job.object_key, tmp.path()).await.map_err(AnalyzeFailure::Internal)?;
     let file_name = job.file_name.clone();
     let main_file = job.main_file.clone();
     let is_zip = job.file_type == "zip";
@@ -114,10 +114,14 @@ pub async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(J
     let analysis = job.analysis.clone().unwrap_or(Value::Null);
     let (detected, scene_frames) = detected_config(&analysis)?;
     let config = RenderConfig::overlay(&detected, &requested, &scene_frames).map_err(config_error)?;
-    let frames = config.frames().map_err(|e| config_error(orchard_domain::ConfigError { field: "frameRanges".into(), reason: e.to_string() }))?;
+    let frames = config.frames().map_err(|e| {
+        config_error(orchard_domain::ConfigError { field: "frameRanges".into(), reason: e.to_string() })
+    })?;
     let chunks = frames.chunks(scheduler::chunk_size(frames.len()));
     let start = StartRender {
-        requested_config: serde_json::to_value(&requested).context("encoding the request").map_err(ApiError::Internal)?,
+        requested_config: serde_json::to_value(&requested)
+            .context("encoding the request")
+            .map_err(ApiError::Internal)?,
         final_config: serde_json::to_value(&config).context("encoding the config").map_err(ApiError::Internal)?,
         chunks,
     };
@@ -166,8 +170,14 @@ fn detected_config(analysis: &Value) -> Result<(RequestedConfig, FrameSet), ApiE
         detected.output_format = None;
     }
     let int = |key: &str| scene[key].as_i64().map(|it| it as i32);
-    let frames = FrameSet::from_scene_range(int("frameStart").unwrap_or(1), int("frameEnd").unwrap_or(1), int("frameStep").unwrap_or(1))
-        .map_err(|e| ApiError::bad_request("invalid_scene_range", format!("the scene's frame range: {e}; set frameRanges")))?;
+    let frames = FrameSet::from_scene_range(
+        int("frameStart").unwrap_or(1),
+        int("frameEnd").unwrap_or(1),
+        int("frameStep").unwrap_or(1),
+    )
+    .map_err(|e| {
+        ApiError::bad_request("invalid_scene_range", format!("the scene's frame range: {e}; set frameRanges"))
+    })?;
     Ok((detected, frames))
 }
 
@@ -228,9 +238,8 @@ fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> 
     let file = std::fs::File::create(path)?;
     let mut zip = zip::ZipWriter::new(file);
     // Frames are already compressed images: store them, don't deflate them again.
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
     for (name, local) in files {
         zip.start_file(name.as_str(), options)?;
         let mut input = std::fs::File::open(local)?;

@@ -56,7 +56,14 @@ impl UrlSigner {
     }
 
     /// Checks a signature in constant time, then the expiry against `now` (unix seconds).
-    pub fn verify(&self, method: &str, path: &str, expires: i64, signature: &str, now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        method: &str,
+        path: &str,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> Result<(), SignatureError> {
         let bytes = hex::decode(signature).map_err(|_| SignatureError::Invalid)?;
         self.mac(method, path, expires).verify_slice(&bytes).map_err(|_| SignatureError::Invalid)?;
         if now > expires {

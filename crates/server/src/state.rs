@@ -52,9 +52,7 @@ impl ServerConfig {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("orchard.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("orchard.db").display()))
     }
 }
 
@@ -82,7 +80,5 @@ pub fn now_ms() -> i64 {
 
 /// ISO 8601 (UTC, milliseconds) for a unix-milliseconds time.
 pub fn iso8601(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -78,13 +78,24 @@ pub trait Store: Send + Sync + 'static {
     /// A job, whoever owns it (internal use: workers, background duties).
     async fn get_job_internal(&self, job_id: Uuid) -> Result<Option<Job>>;
     /// One page of a workspace's jobs, newest first, and the total count.
-    async fn list_jobs(&self, workspace_id: Uuid, statuses: &[JobStatus], page: u32, page_size: u32)
-    -> Result<(Vec<Job>, u64)>;
+    async fn list_jobs(
+        &self,
+        workspace_id: Uuid,
+        statuses: &[JobStatus],
+        page: u32,
+        page_size: u32,
+    ) -> Result<(Vec<Job>, u64)>;
     /// Jobs of a workspace in the given statuses (at most `limit`).
     async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>>;
     /// Moves a job from `from` to `to` and applies `patch`; false if it was no longer in `from`.
-    async fn transition_job(&self, job_id: Uuid, from: JobStatus, to: JobStatus, patch: JobPatch, now: i64)
-    -> Result<bool>;
+    async fn transition_job(
+        &self,
+        job_id: Uuid,
+        from: JobStatus,
+        to: JobStatus,
+        patch: JobPatch,
+        now: i64,
+    ) -> Result<bool>;
     /// Sets the preview image key.
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
 
@@ -112,7 +123,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// Checks that a claimed task's frames decode; a stored task always holds a valid set.
 pub fn task_frames(frames_json: &str) -> Result<FrameSet> {
-    let frames: Vec<i32> = serde_json::from_str(frames_json)
-        .map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })?;
+    let frames: Vec<i32> =
+        serde_json::from_str(frames_json).map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })?;
     FrameSet::from_frames(frames).map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })
 }

@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::{
-    ClaimedTask, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output,
-    Result, StartRender, Store, StoreError, Task, TaskDone, Upload, task_frames,
+    ClaimedTask, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output, Result,
+    StartRender, Store, StoreError, Task, TaskDone, Upload, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -182,15 +182,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let parse = |s: &str| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt { table: "workspaces", reason: e.to_string() });
+        let parse = |s: &str| {
+            Uuid::parse_str(s).map_err(|e| StoreError::Corrupt { table: "workspaces", reason: e.to_string() })
+        };
         Ok(KeyOwner { key_id, workspace_id: parse(&workspace_id)?, user_id: parse(&user_id)? })
     }
 
     async fn find_key(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
-        let row = sqlx::query("select id, workspace_id, user_id from api_keys where key_hash = ? and revoked_at is null")
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("select id, workspace_id, user_id from api_keys where key_hash = ? and revoked_at is null")
+                .bind(key_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| {
             Ok(KeyOwner {
                 key_id: uuid_col(&row, "id", "api_keys")?,
@@ -224,12 +227,13 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("update api_keys set revoked_at = ? where (id = ? or prefix = ?) and revoked_at is null")
-            .bind(now)
-            .bind(id_or_prefix)
-            .bind(id_or_prefix)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("update api_keys set revoked_at = ? where (id = ? or prefix = ?) and revoked_at is null")
+                .bind(now)
+                .bind(id_or_prefix)
+                .bind(id_or_prefix)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -257,7 +261,10 @@ impl Store for SqliteStore {
     }
 
     async fn upload_has_job(&self, slug: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("select count(*) from jobs where upload_slug = ?").bind(slug).fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("select count(*) from jobs where upload_slug = ?")
+            .bind(slug)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n > 0)
     }
 
@@ -303,11 +310,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, workspace_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {
-        let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where id = ? and workspace_id = ?")))
-            .bind(job_id.to_string())
-            .bind(workspace_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where id = ? and workspace_id = ?")))
+                .bind(job_id.to_string())
+                .bind(workspace_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
@@ -332,10 +340,9 @@ impl Store for SqliteStore {
             let (list, names) = status_list(statuses);
             (format!(" and status in {list}"), names)
         };
-        let mut count = sqlx::query_scalar(AssertSqlSafe(format!(
-            "select count(*) from jobs where workspace_id = ?{filter}"
-        )))
-        .bind(workspace_id.to_string());
+        let mut count =
+            sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from jobs where workspace_id = ?{filter}")))
+                .bind(workspace_id.to_string());
         for name in &names {
             count = count.bind(*name);
         }
@@ -372,7 +379,14 @@ impl Store for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn transition_job(&self, job_id: Uuid, from: JobStatus, to: JobStatus, patch: JobPatch, now: i64) -> Result<bool> {
+    async fn transition_job(
+        &self,
+        job_id: Uuid,
+        from: JobStatus,
+        to: JobStatus,
+        patch: JobPatch,
+        now: i64,
+    ) -> Result<bool> {
         let (analysis_id, analysis) = match patch.analysis {
             Some((id, value)) => (Some(id.to_string()), Some(value.to_string())),
             None => (None, None),
@@ -630,10 +644,8 @@ impl Store for SqliteStore {
         .await?;
         if failed_for_good {
             let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
-            let message = format!(
-                "frames {} failed {max_attempts} times; last error: {error}",
-                frames.to_ranges().join(", ")
-            );
+            let message =
+                format!("frames {} failed {max_attempts} times; last error: {error}", frames.to_ranges().join(", "));
             for from in [JobStatus::Booting, JobStatus::Rendering] {
                 let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
                 sqlx::query(
@@ -686,17 +698,16 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "update jobs set status = ?, updated_at = ?, frames_rendering = 0 where id = ? and status = ?",
-        )
-        .bind(canceled)
-        .bind(now)
-        .bind(job_id.to_string())
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let moved =
+            sqlx::query("update jobs set status = ?, updated_at = ?, frames_rendering = 0 where id = ? and status = ?")
+                .bind(canceled)
+                .bind(now)
+                .bind(job_id.to_string())
+                .bind(from.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if moved {
             sqlx::query("update tasks set status = ?, lease_expires_at = null where job_id = ? and status in (?, ?)")
                 .bind(TaskStatus::Canceled.as_str())

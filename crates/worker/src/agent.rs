@@ -227,7 +227,11 @@ impl<C: Coordinator> Worker<C> {
             return Ok(project.join(main));
         }
         let extracted = tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
-            let zip = orchard_blend::ZipProject::open(&file, main_file.as_deref(), &orchard_blend::AnalyzeOptions::default())?;
+            let zip = orchard_blend::ZipProject::open(
+                &file,
+                main_file.as_deref(),
+                &orchard_blend::AnalyzeOptions::default(),
+            )?;
             Ok(zip.extract_to(&project)?)
         })
         .await??;

@@ -95,12 +95,7 @@ impl RunningBlender {
     /// Starts Blender in a new process group.
     pub fn spawn(invocation: &Invocation<'_>) -> std::io::Result<RunningBlender> {
         let mut command = invocation.command();
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
         let mut child = command.spawn()?;
         let pgid = child.id().map(|it| it as i32);
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
@@ -170,6 +165,24 @@ async fn read_lines(
     }
 }
 
+/// The Blender to use: `explicit` if given, else `blender` on `PATH`.
+pub fn find(explicit: Option<&Path>) -> Result<std::path::PathBuf, String> {
+    if let Some(path) = explicit {
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        return Err(format!("no Blender at {}", path.display()));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("blender");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err("Blender was not found on PATH: install it (`apt-get install blender` on Debian) or pass --blender PATH".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,8 +190,10 @@ mod tests {
     #[test]
     fn driver_events_parse() {
         let cases = [
-            (r#"{"event": "frame", "frame": 3, "path": "/o/0003.png", "seconds": 0.5}"#,
-             DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5 }),
+            (
+                r#"{"event": "frame", "frame": 3, "path": "/o/0003.png", "seconds": 0.5}"#,
+                DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5 },
+            ),
             (r#"{"event": "done"}"#, DriverEvent::Done),
             (r#"{"event": "error", "message": "no"}"#, DriverEvent::Error { message: "no".into() }),
         ];
@@ -198,24 +213,21 @@ mod tests {
         };
         let command = invocation.command();
         let args: Vec<_> = command.as_std().get_args().map(|it| it.to_string_lossy().into_owned()).collect();
-        assert_eq!(args, ["-b", "--disable-autoexec", "--factory-startup", "-noaudio", "s.blend", "-t", "2", "--python", "d.py", "--", "t.json"]);
+        assert_eq!(
+            args,
+            [
+                "-b",
+                "--disable-autoexec",
+                "--factory-startup",
+                "-noaudio",
+                "s.blend",
+                "-t",
+                "2",
+                "--python",
+                "d.py",
+                "--",
+                "t.json"
+            ]
+        );
     }
-}
-
-/// The Blender to use: `explicit` if given, else `blender` on `PATH`.
-pub fn find(explicit: Option<&Path>) -> Result<std::path::PathBuf, String> {
-    if let Some(path) = explicit {
-        if path.is_file() {
-            return Ok(path.to_path_buf());
-        }
-        return Err(format!("no Blender at {}", path.display()));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("blender");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err("Blender was not found on PATH: install it (`apt-get install blender` on Debian) or pass --blender PATH".into())
 }

@@ -61,10 +61,17 @@ pub fn check_frame(frame: i32, path: &Path, expected: (u32, u32)) -> Result<(), 
     if !matches!(ext.as_str(), "png" | "jpg" | "jpeg") {
         return Ok(());
     }
-    let image = image::open(path).map_err(|e| OutputError::Undecodable { frame, path: shown, reason: e.to_string() })?;
+    let image =
+        image::open(path).map_err(|e| OutputError::Undecodable { frame, path: shown, reason: e.to_string() })?;
     let (actual_w, actual_h) = (image.width(), image.height());
     if (actual_w, actual_h) != expected {
-        return Err(OutputError::WrongSize { frame, actual_w, actual_h, expected_w: expected.0, expected_h: expected.1 });
+        return Err(OutputError::WrongSize {
+            frame,
+            actual_w,
+            actual_h,
+            expected_w: expected.0,
+            expected_h: expected.1,
+        });
     }
     Ok(())
 }

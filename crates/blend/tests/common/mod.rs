@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A committed fixture, by file name.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// A fixture's bytes.
@@ -18,9 +16,7 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
 
 /// A fresh, empty directory for one test under cargo's per-target temporary directory.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("orchard-blend")
-        .join(test);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("orchard-blend").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir

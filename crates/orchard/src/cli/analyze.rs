@@ -25,8 +25,13 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let value = serde_json::to_value(&analysis)?;
-    println!("{} — Blender {} ({} compression), analysed in {} ms", file_name, value["blenderVersion"].as_str().unwrap_or("?"),
-        value["compression"].as_str().unwrap_or("?"), value["durationMs"]);
+    println!(
+        "{} — Blender {} ({} compression), analysed in {} ms",
+        file_name,
+        value["blenderVersion"].as_str().unwrap_or("?"),
+        value["compression"].as_str().unwrap_or("?"),
+        value["durationMs"]
+    );
     let active = value["activeScene"].as_str().unwrap_or("");
     for scene in value["scenes"].as_array().into_iter().flatten() {
         let config = &scene["renderConfig"];
@@ -34,16 +39,25 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{marker} scene {:?}: frames {}–{} step {}, {} {}×{} at {}%, {} samples, {} output, camera {}",
             scene["name"].as_str().unwrap_or(""),
-            scene["frameStart"], scene["frameEnd"], scene["frameStep"],
+            scene["frameStart"],
+            scene["frameEnd"],
+            scene["frameStep"],
             config["renderEngine"].as_str().unwrap_or("?"),
-            config["resolution"][0], config["resolution"][1], config["resolutionPercentage"],
-            config["sampleCount"], config["outputFormat"].as_str().unwrap_or("?"),
+            config["resolution"][0],
+            config["resolution"][1],
+            config["resolutionPercentage"],
+            config["sampleCount"],
+            config["outputFormat"].as_str().unwrap_or("?"),
             scene["camera"].as_str().unwrap_or("none"),
         );
     }
     for dependency in value["dependencies"].as_array().into_iter().flatten() {
-        println!("  {} {} ({})", dependency["kind"].as_str().unwrap_or(""), dependency["path"].as_str().unwrap_or(""),
-            dependency["status"].as_str().unwrap_or(""));
+        println!(
+            "  {} {} ({})",
+            dependency["kind"].as_str().unwrap_or(""),
+            dependency["path"].as_str().unwrap_or(""),
+            dependency["status"].as_str().unwrap_or("")
+        );
     }
     for warning in value["warnings"].as_array().into_iter().flatten() {
         println!("warning[{}]: {}", warning["code"].as_str().unwrap_or(""), warning["message"].as_str().unwrap_or(""));

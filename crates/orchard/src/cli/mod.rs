@@ -65,9 +65,7 @@ pub struct StorageArgs {
 impl StorageArgs {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data.join("orchard.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data.join("orchard.db").display()))
     }
 }
 

@@ -97,7 +97,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         server.spawn_local_worker(index, blender.clone(), args.threads);
     }
     let (key, created) = admin_key(&server, &data).await?;
-    println!("Orchard is up at {} with {} local worker(s) (Blender: {}).", server.url(), args.workers, blender.display());
+    println!(
+        "Orchard is up at {} with {} local worker(s) (Blender: {}).",
+        server.url(),
+        args.workers,
+        blender.display()
+    );
     if created {
         println!("Admin API key (also in {}):\n{key}", data.join("admin.key").display());
     } else {

@@ -40,7 +40,8 @@ pub async fn get_downloads(
         composite_node_name: String::new(),
     };
     let frame_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "frame").map(to_file).collect();
-    let composite_node_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "composite").map(to_file).collect();
+    let composite_node_outputs: Vec<OutputFile> =
+        outputs.iter().filter(|it| it.kind == "composite").map(to_file).collect();
     let frames_zip_outputs = match &job.frames_zip_key {
         Some(key) => OutputFile {
             url: signed_file_url(&state, &base, key, now),

@@ -42,11 +42,8 @@ impl FromRequestParts<AppState> for Caller {
         if !key.starts_with("RJ-") {
             return Err(ApiError::Unauthorized("API keys start with RJ-"));
         }
-        let owner = state
-            .store
-            .find_key(&key_hash(key))
-            .await?
-            .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+        let owner =
+            state.store.find_key(&key_hash(key)).await?.ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
         Ok(Caller { workspace_id: owner.workspace_id, user_id: owner.user_id })
     }
 }

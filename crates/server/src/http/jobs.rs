@@ -58,12 +58,18 @@ pub async fn create_job(
         if now_ms() > upload.expires_at {
             return Err(ApiError::bad_request("upload_expired", "the upload URL expired before a file arrived"));
         }
-        return Err(ApiError::bad_request("upload_incomplete", "no file was uploaded to this slug yet: PUT it to uploadUrl"));
+        return Err(ApiError::bad_request(
+            "upload_incomplete",
+            "no file was uploaded to this slug yet: PUT it to uploadUrl",
+        ));
     }
     if let Some(main) = &body.main_file
         && upload.file_type != "zip"
     {
-        return Err(ApiError::bad_request("invalid_main_file", format!("mainFile {main:?} applies to .zip uploads only")));
+        return Err(ApiError::bad_request(
+            "invalid_main_file",
+            format!("mainFile {main:?} applies to .zip uploads only"),
+        ));
     }
     let (job, created) = state
         .store
@@ -182,7 +188,8 @@ pub async fn render_job(
     let value = if body.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?
     };
     let value = if value.is_null() { serde_json::json!({}) } else { value };
     let (job, replay) = lifecycle::start_render(&state, job, &value).await?;

@@ -89,13 +89,10 @@ pub struct SignedQuery {
 
 /// Checks a signed URL; a wrong or expired one is a 403.
 pub fn check_signature(state: &AppState, method: &str, path: &str, query: &SignedQuery) -> Result<(), ApiError> {
-    state
-        .signer
-        .verify(method, path, query.expires, &query.signature, now_ms() / 1000)
-        .map_err(|e| match e {
-            SignatureError::Invalid => ApiError::Forbidden { code: "invalid_signature", message: e.to_string() },
-            SignatureError::Expired => ApiError::Forbidden { code: "url_expired", message: e.to_string() },
-        })
+    state.signer.verify(method, path, query.expires, &query.signature, now_ms() / 1000).map_err(|e| match e {
+        SignatureError::Invalid => ApiError::Forbidden { code: "invalid_signature", message: e.to_string() },
+        SignatureError::Expired => ApiError::Forbidden { code: "url_expired", message: e.to_string() },
+    })
 }
 
 /// Receive an upload's bytes: one `PUT`, streamed to storage, never whole in memory.
@@ -127,11 +124,8 @@ pub async fn put_upload(
     {
         return Err(too_large());
     }
-    let written = state
-        .blobs
-        .put_stream(&upload.object_key, body.into_data_stream(), limit)
-        .await
-        .map_err(|e| match e {
+    let written =
+        state.blobs.put_stream(&upload.object_key, body.into_data_stream(), limit).await.map_err(|e| match e {
             WriteError::TooLarge { .. } => too_large(),
             WriteError::Stream(message) => ApiError::bad_request("upload_interrupted", message),
             WriteError::Storage(cause) => ApiError::Internal(cause),

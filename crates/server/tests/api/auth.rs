@@ -60,7 +60,8 @@ async fn another_workspaces_job_is_a_404_on_every_endpoint() {
 async fn a_slug_from_another_workspace_makes_no_job() {
     let app = spawn_app().await;
     let slug = app.upload("shot.blend", "blend", crate::helpers::example_scene()).await;
-    let (status, body) = parts(app.call(Method::POST, "/jobs", Some(&app.other_key), Some(json!({"slug": slug}))).await).await;
+    let (status, body) =
+        parts(app.call(Method::POST, "/jobs", Some(&app.other_key), Some(json!({"slug": slug}))).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(error_code(&body), "unknown_slug");
 }

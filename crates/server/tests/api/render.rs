@@ -9,7 +9,12 @@ use crate::helpers::{error_code, example_scene, spawn_app};
 async fn render_is_refused_before_validation_and_without_a_config() {
     let app = spawn_app().await;
     let created = app.created_job(example_scene()).await;
-    let (status, body) = app.post(&format!("/jobs/{created}/render"), json!({"requestedRenderConfig": {"colorManagementPreset": "default"}})).await;
+    let (status, body) = app
+        .post(
+            &format!("/jobs/{created}/render"),
+            json!({"requestedRenderConfig": {"colorManagementPreset": "default"}}),
+        )
+        .await;
     assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_status"));
 
     let id = app.validated_job().await;
@@ -19,9 +24,18 @@ async fn render_is_refused_before_validation_and_without_a_config() {
         (json!({"requestedRenderConfig": null}), "requestedRenderConfig"),
         (json!({"requestedRenderConfig": {"sampleCount": 2}}), "colorManagementPreset"),
         (json!({"requestedRenderConfig": {"colorManagementPreset": "default", "resolution": [64]}}), "resolution"),
-        (json!({"requestedRenderConfig": {"colorManagementPreset": "default", "outputSettings": {"colorDepth": "7"}}}), "outputSettings.colorDepth"),
-        (json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["10-1"]}}), "frameRanges"),
-        (json!({"requestedRenderConfig": {"colorManagementPreset": "default", "outputFormat": "JPEG", "outputSettings": {"colorMode": "RGBA"}}}), "outputSettings.colorMode"),
+        (
+            json!({"requestedRenderConfig": {"colorManagementPreset": "default", "outputSettings": {"colorDepth": "7"}}}),
+            "outputSettings.colorDepth",
+        ),
+        (
+            json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["10-1"]}}),
+            "frameRanges",
+        ),
+        (
+            json!({"requestedRenderConfig": {"colorManagementPreset": "default", "outputFormat": "JPEG", "outputSettings": {"colorMode": "RGBA"}}}),
+            "outputSettings.colorMode",
+        ),
     ] {
         let (status, response) = app.post(&format!("/jobs/{id}/render"), body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {response}");
@@ -29,7 +43,10 @@ async fn render_is_refused_before_validation_and_without_a_config() {
         assert_eq!(response["error"]["details"]["field"], field, "{body}: {response}");
     }
     let (status, response) = app.post_empty(&format!("/jobs/{id}/render")).await;
-    assert_eq!((status, response["error"]["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("requestedRenderConfig")));
+    assert_eq!(
+        (status, response["error"]["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("requestedRenderConfig"))
+    );
     // Refusals changed nothing.
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["data"]["status"], "validated");
@@ -43,7 +60,8 @@ async fn render_merges_the_request_into_the_detected_settings_and_replays() {
         "colorManagementPreset": "default", "frameRanges": ["1-3"], "resolution": [64, 48],
         "resolutionPercentage": 100, "sampleCount": 2, "denoisingEnabled": false, "renderEngine": "CYCLES"
     }});
-    let first = app.call(reqwest::Method::POST, &format!("/jobs/{id}/render"), Some(&app.key), Some(request.clone())).await;
+    let first =
+        app.call(reqwest::Method::POST, &format!("/jobs/{id}/render"), Some(&app.key), Some(request.clone())).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert!(first.headers().get("x-idempotent-replay").is_none());
     let job: serde_json::Value = first.json().await.unwrap();
@@ -79,7 +97,9 @@ async fn render_merges_the_request_into_the_detected_settings_and_replays() {
 async fn the_scene_range_is_rendered_when_no_frames_are_asked() {
     let app = spawn_app().await;
     let id = app.validated_job().await;
-    let (status, job) = app.post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": {"colorManagementPreset": "default"}})).await;
+    let (status, job) = app
+        .post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": {"colorManagementPreset": "default"}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{job}");
     let scene = &job["analysis"]["scenes"][0];
     let expected = format!("{}-{}", scene["frameStart"], scene["frameEnd"]);
@@ -114,7 +134,11 @@ async fn cancel_works_from_any_live_status_and_is_refused_once_terminal() {
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("canceled")));
 
     let id = app.validated_job().await;
-    app.post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1"]}})).await;
+    app.post(
+        &format!("/jobs/{id}/render"),
+        json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1"]}}),
+    )
+    .await;
     let (status, body) = app.post_empty(&format!("/jobs/{id}/cancel")).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("canceled")));
     let (status, body) = app.post_empty(&format!("/jobs/{id}/cancel")).await;

@@ -35,7 +35,15 @@ async fn bad_upload_requests_are_refused_with_a_reason() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {response}");
         assert_eq!(error_code(&response), code, "{body}");
     }
-    let response = app.http.post(app.api("/uploads")).bearer_auth(&app.key).body("{not json").header("content-type", "application/json").send().await.unwrap();
+    let response = app
+        .http
+        .post(app.api("/uploads"))
+        .bearer_auth(&app.key)
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = parts(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&body), "invalid_json");
@@ -75,7 +83,8 @@ async fn an_expired_upload_url_is_403() {
     let path = format!("/blobs/uploads/{slug}");
     let past = orchard_server::state::now_ms() / 1000 - 3600;
     let query = app.server.state.signer.sign("PUT", &path, past);
-    let (status, response) = parts(app.http.put(format!("{}{path}?{query}", app.base)).body("x").send().await.unwrap()).await;
+    let (status, response) =
+        parts(app.http.put(format!("{}{path}?{query}", app.base)).body("x").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{response}");
     assert_eq!(error_code(&response), "url_expired");
 }

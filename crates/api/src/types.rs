@@ -115,6 +115,9 @@ pub struct Job {
     /// The scene file: name, type, size, sha256.
     #[schema(value_type = Object)]
     pub scene_file: Value,
+    /// Orchard extension: why the job is not progressing (no connected worker can render it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 /// `GET /jobs/{id}` response.
@@ -269,6 +272,9 @@ pub struct Assignment {
     /// The job's `finalConfig`.
     #[schema(value_type = Object)]
     pub config: Value,
+    /// The Blender version (as the worker reported it) the scheduler chose for this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blender_version: Option<String>,
 }
 
 /// The scene file of an assignment: enough to fetch it once and cache it by content.
@@ -287,4 +293,139 @@ pub struct SceneRef {
     /// The scene to render (the file's active scene).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene_name: Option<String>,
+}
+
+/// Worker protocol: one Blender a worker offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlenderBuild {
+    /// `bpy.app.version_string`, such as `3.4.1`.
+    pub version: String,
+    /// Built with OpenImageDenoise.
+    pub oidn: bool,
+    /// Can render EEVEE (a GPU, or the operator allowed software rendering).
+    pub eevee: bool,
+    /// Cycles GPU backends with at least one device (`CUDA`, `OPTIX`, `HIP`, `ONEAPI`, `METAL`).
+    pub gpu_backends: Vec<String>,
+}
+
+/// Worker protocol: what a worker can render.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerCapabilities {
+    /// The Blenders it offers.
+    pub blenders: Vec<BlenderBuild>,
+    /// CPU threads.
+    pub cpu_threads: u32,
+    /// Memory, in GiB.
+    pub ram_gib: f64,
+    /// Free-form tags set by the operator.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Worker protocol: `POST /workers/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    /// Stable id the worker keeps across restarts.
+    pub worker_id: String,
+    /// For people.
+    pub name: String,
+    /// What it can render.
+    pub capabilities: WorkerCapabilities,
+    /// Its speed relative to the reference machine (from rendering the reference scene).
+    pub speed_factor: f64,
+}
+
+/// Worker protocol: the answer to registration.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    /// The worker's id.
+    pub worker_id: String,
+    /// A task is requeued when its worker is silent this long.
+    pub lease_ttl_seconds: u64,
+    /// How often to heartbeat while rendering.
+    pub heartbeat_seconds: u64,
+}
+
+/// Worker protocol: `POST /workers/{id}/claim`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRequest {
+    /// A job whose scene the worker has loaded: its tasks come first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_job: Option<String>,
+    /// Seconds to wait for work before answering 204 (at most 30).
+    #[serde(default)]
+    pub wait_seconds: u64,
+}
+
+/// Worker protocol: a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRequest {
+    /// The attempt held.
+    pub attempt: i64,
+    /// Frames of the task finished so far.
+    pub frames_done: usize,
+}
+
+/// Worker protocol: where to PUT a task's outputs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputUrlsRequest {
+    /// The attempt held.
+    pub attempt: i64,
+    /// File names (`0001.png`).
+    pub files: Vec<String>,
+}
+
+/// Worker protocol: one signed PUT URL per file.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputUrlsResponse {
+    /// File name → URL.
+    pub urls: std::collections::BTreeMap<String, String>,
+}
+
+/// Worker protocol: a frame delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveredFrame {
+    /// Frame number.
+    pub frame: i32,
+    /// The file name it was uploaded under.
+    pub file_name: String,
+}
+
+/// Worker protocol: every frame of the task is uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteRequest {
+    /// The attempt held.
+    pub attempt: i64,
+    /// The frames.
+    pub frames: Vec<DeliveredFrame>,
+    /// Seconds Blender spent rendering them.
+    pub render_seconds: f64,
+}
+
+/// Worker protocol: the attempt failed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailRequest {
+    /// The attempt held.
+    pub attempt: i64,
+    /// What went wrong, with Blender's log tail.
+    pub error: String,
+}
+
+/// Worker protocol: whether the worker keeps its task.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseResponse {
+    /// `held`: go on. (A lost lease is a 409 `lease_lost`.)
+    pub lease: String,
 }

@@ -22,7 +22,10 @@ pub async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
         }
         match state.store.requeue_expired(now_ms()).await {
             Ok(0) => {}
-            Ok(n) => info!(tasks = n, "requeued tasks whose lease expired"),
+            Ok(n) => {
+                info!(tasks = n, "requeued tasks whose lease expired");
+                state.work_available.notify_waiters();
+            }
             Err(error) => warn!(%error, "lease reaper failed; retrying"),
         }
     }

@@ -121,6 +121,15 @@ impl Blobs {
         Ok(size)
     }
 
+    /// The size of `key`, or `None` if there is no such object.
+    pub async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("looking up {key}")),
+        }
+    }
+
     /// Reads `key` whole (small objects only: previews).
     pub async fn get_bytes(&self, key: &str) -> anyhow::Result<Bytes> {
         let result = self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("reading {key}"))?;

@@ -1,4 +1,5 @@
-//! API keys: `RJ-` followed by 192 random bits, shown once, stored as a sha256.
+//! API keys (`RJ-…`) and worker tokens (`OW-…`): 192 random bits each, shown once, stored as
+//! a sha256. They are distinct so that a render node's token never opens the client API.
 
 use orchard_store::{KeyOwner, NewKey, Store};
 use rand::RngCore;
@@ -26,4 +27,13 @@ pub async fn create_key(store: &dyn Store, workspace: &str, user: &str) -> anyho
     };
     let owner = store.create_key(new, now_ms()).await?;
     Ok((key, owner))
+}
+
+/// Creates a worker token (`OW-` and 192 random bits) and returns it; only its sha256 is kept.
+pub async fn create_worker_token(store: &dyn Store) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("OW-{}", hex::encode(bytes));
+    store.create_worker_token(&key_hash(&token), &token[..PREFIX_LEN], now_ms()).await?;
+    Ok(token)
 }

@@ -1,9 +1,8 @@
 //! Orchard's server: the Renderjuice-compatible API, the scheduler, and background duties.
 //!
 //! [`start`] opens the store and the blob storage, binds the listener and spawns the
-//! HTTP server, the lease reaper and the finalizer; [`Server`] is the handle to all of it.
-//! [`Server::spawn_local_worker`] adds a worker that talks to the scheduler in-process
-//! (what `orchard up` does).
+//! HTTP server, the lease reaper, the matchmaker and the finalizer; [`Server`] is the handle
+//! to all of it. Workers, local or remote, reach it only through the HTTP worker protocol.
 
 pub mod background;
 pub mod blobs;
@@ -22,7 +21,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orchard_store::{SqliteStore, Store};
-use orchard_worker::{Worker, WorkerConfig};
 use rand::RngCore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +84,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         signer: signing::UrlSigner::new(secret.as_bytes()),
         config: Arc::new(config),
         finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
+        work_available: Arc::new(tokio::sync::Notify::new()),
         local_addr,
     };
     let shutdown = CancellationToken::new();
@@ -100,6 +99,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     });
     tasks.spawn(background::lease_reaper(state.clone(), shutdown.clone()));
     tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));
+    tasks.spawn(scheduler::matchmaker(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })
 }
@@ -116,26 +116,6 @@ impl Server {
             Some(url) => url.clone(),
             None => format!("http://{}", self.addr()),
         }
-    }
-
-    /// Adds a worker that claims tasks in-process and renders with `blender`.
-    pub fn spawn_local_worker(&mut self, index: usize, blender: PathBuf, threads: Option<u32>) {
-        let coordinator = Arc::new(scheduler::LocalCoordinator::new(self.state.clone()));
-        let config = WorkerConfig {
-            id: format!("local-{index}"),
-            blender,
-            work_dir: self.state.config.data_dir.join("worker").join(format!("local-{index}")),
-            threads,
-            idle_poll: Duration::from_millis(250),
-            heartbeat_every: Duration::from_secs(1),
-        };
-        let worker = Worker::new(coordinator, config);
-        let stop = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            if let Err(error) = worker.run(stop).await {
-                warn!(error = format!("{error:#}"), "worker stopped");
-            }
-        });
     }
 
     /// Stops everything: HTTP drains, duties and workers end (Blender processes are killed).

@@ -1,23 +1,29 @@
-//! Splitting jobs into tasks, and handing tasks to workers.
+//! Splitting jobs into tasks, matching jobs to workers, and handing out tasks.
 //!
-//! [`LocalCoordinator`] is the worker protocol served in-process: `orchard up`'s workers call
-//! it directly. Each method is one worker-protocol call (claim, heartbeat, complete, fail),
-//! so serving it over HTTP adds transport, not behaviour.
+//! Matching reads the job's analysis and final config: the Blender must be at least the
+//! file's version, OpenImageDenoise and EEVEE only where the build has them, a GPU backend
+//! only on workers that have it, `minimumRam` only on workers with that much. A worker that
+//! failed 3 attempts of a job is blocklisted for it. A job no connected worker can take
+//! carries a `waitingReason` saying why, instead of waiting silently; a job every capable
+//! worker is blocklisted from fails with the last error.
 
-use std::path::Path;
+use std::time::Duration;
 
-use anyhow::Context;
-use async_trait::async_trait;
-use orchard_api::{Assignment, SceneRef};
-use orchard_store::{Lease, LeaseState, NewOutput, TaskDone};
-use orchard_worker::{Coordinator, LeaseStatus, RenderedFrame};
-use tracing::warn;
+use orchard_api::{Assignment, SceneRef, WorkerCapabilities};
+use orchard_domain::{JobEvent, JobStatus, RenderConfig};
+use orchard_store::{FailedReason, Job, JobPatch, WorkerRecord};
+use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::http::error::ApiError;
 use crate::state::{AppState, now_ms};
 
-/// Attempts a task gets before it fails its job.
-pub const MAX_ATTEMPTS: u32 = 3;
+/// Different workers that must fail a task before it fails its job.
+pub const MAX_FAILING_WORKERS: u32 = 3;
+/// Failed attempts after which a worker is blocklisted for a job.
+pub const BLOCKLIST_AFTER: i64 = 3;
+/// Jobs considered per claim (oldest first).
+const CLAIM_WINDOW: u32 = 200;
 
 /// Frames per task. Blender's start-up (≈1.3 s) is paid once per task, so tasks hold several
 /// frames; a job still splits into about 8 tasks so that several workers share it.
@@ -25,113 +31,234 @@ pub fn chunk_size(n_frames: usize) -> usize {
     n_frames.div_ceil(8).clamp(1, 20)
 }
 
-/// The worker protocol, served in-process.
-#[derive(Clone)]
-pub struct LocalCoordinator {
-    state: AppState,
+/// What a job needs from a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirements {
+    /// The file's Blender version (major, minor): workers need at least this.
+    pub min_version: (u32, u32),
+    /// Cycles denoising with OpenImageDenoise.
+    pub oidn: bool,
+    /// An EEVEE engine.
+    pub eevee: bool,
+    /// A Cycles GPU backend (`CUDA`, `OPTIX`, …); OptiX denoising needs `OPTIX`.
+    pub gpu_backend: Option<String>,
+    /// GiB of RAM.
+    pub ram_gib: Option<u32>,
 }
 
-impl LocalCoordinator {
-    /// A coordinator over the server's state.
-    pub fn new(state: AppState) -> LocalCoordinator {
-        LocalCoordinator { state }
-    }
-}
-
-fn lease_of(assignment: &Assignment) -> anyhow::Result<Lease> {
-    Ok(Lease { task_id: Uuid::parse_str(&assignment.task_id)?, attempt: assignment.attempt })
-}
-
-fn status_of(state: LeaseState) -> LeaseStatus {
-    match state {
-        LeaseState::Held => LeaseStatus::Held,
-        LeaseState::Lost => LeaseStatus::Lost,
-    }
-}
-
-#[async_trait]
-impl Coordinator for LocalCoordinator {
-    async fn claim(&self, worker_id: &str) -> anyhow::Result<Option<Assignment>> {
-        let lease_ms = self.state.config.lease_ttl.as_millis() as i64;
-        let Some(task) = self.state.store.claim_task(worker_id, lease_ms, now_ms()).await? else {
-            return Ok(None);
+impl Requirements {
+    /// Reads a job's requirements from its analysis and final config.
+    pub fn of(job: &Job) -> Requirements {
+        let analysis = job.analysis.clone().unwrap_or_default();
+        let version = &analysis["fileVersion"];
+        let min_version = (version["major"].as_u64().unwrap_or(0) as u32, version["minor"].as_u64().unwrap_or(0) as u32);
+        let config: Option<RenderConfig> = job.final_config.clone().and_then(|it| serde_json::from_value(it).ok());
+        let Some(config) = config else {
+            return Requirements { min_version, oidn: false, eevee: false, gpu_backend: None, ram_gib: None };
         };
-        let analysis = task.analysis.unwrap_or_default();
-        let text = |key: &str| analysis[key].as_str().map(str::to_string);
-        Ok(Some(Assignment {
-            task_id: task.lease.task_id.to_string(),
-            attempt: task.lease.attempt,
-            job_id: task.job_id.to_string(),
-            frames: task.frames.frames().to_vec(),
-            scene: SceneRef {
-                file_name: task.file_name,
-                file_type: task.file_type,
-                sha256: text("sha256").unwrap_or_default(),
-                main_file: text("mainFile"),
-                scene_name: text("activeScene"),
-            },
-            config: task.final_config,
-        }))
-    }
-
-    async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()> {
-        let job_id = Uuid::parse_str(&assignment.job_id)?;
-        let job = self.state.store.get_job_internal(job_id).await?.context("the task's job is gone")?;
-        self.state.blobs.get_to_file(&job.object_key, dest).await?;
-        Ok(())
-    }
-
-    async fn heartbeat(&self, assignment: &Assignment, _frames_done: usize) -> anyhow::Result<LeaseStatus> {
-        let lease_ms = self.state.config.lease_ttl.as_millis() as i64;
-        let state = self.state.store.heartbeat(&lease_of(assignment)?, lease_ms, now_ms()).await?;
-        Ok(status_of(state))
-    }
-
-    async fn complete(
-        &self,
-        assignment: &Assignment,
-        frames: Vec<RenderedFrame>,
-        render_seconds: f64,
-    ) -> anyhow::Result<LeaseStatus> {
-        let job_id = Uuid::parse_str(&assignment.job_id)?;
-        let mut outputs = Vec::with_capacity(frames.len());
-        for frame in &frames {
-            let key = format!("jobs/{job_id}/frames/{}", frame.file_name);
-            let size = self.state.blobs.put_file(&key, &frame.path).await?;
-            outputs.push(NewOutput {
-                kind: "frame".into(),
-                frame: Some(frame.frame),
-                file_name: frame.file_name.clone(),
-                object_key: key,
-                size: size as i64,
-            });
+        let cycles = config.render_engine == "CYCLES";
+        // Cycles denoises unless told not to, with OpenImageDenoise unless told otherwise.
+        let denoising = cycles && config.denoising_enabled != Some(false);
+        let denoiser = config.denoiser_type.as_deref().unwrap_or("OPENIMAGEDENOISE");
+        let mut gpu_backend = config.compute_device_type.clone().filter(|it| it != "NONE");
+        if denoising && denoiser == "OPTIX" {
+            gpu_backend = Some("OPTIX".into());
         }
-        // Speed factors come with worker registration (a reference render); until a worker
-        // has one, it counts as the reference.
-        let done = TaskDone { outputs, render_seconds, speed_factor: 1.0 };
-        let state = self.state.store.complete_task(&lease_of(assignment)?, done, now_ms()).await?;
-        if state == LeaseState::Held {
-            if let Some(last) = frames.last() {
-                match crate::previews::make_preview(&self.state, job_id, &last.path).await {
-                    Ok(Some(key)) => self.state.store.set_preview(job_id, &key, now_ms()).await?,
-                    Ok(None) => {}
-                    Err(error) => warn!(job = %job_id, error = format!("{error:#}"), "no preview"),
+        Requirements {
+            min_version,
+            oidn: denoising && denoiser == "OPENIMAGEDENOISE",
+            eevee: config.render_engine.starts_with("BLENDER_EEVEE"),
+            gpu_backend,
+            ram_gib: config.minimum_ram,
+        }
+    }
+
+    /// The Blender (by version) of `capabilities` that best fits, or why none does.
+    /// The oldest fitting version wins: it reads the file most faithfully.
+    pub fn choose(&self, capabilities: &WorkerCapabilities) -> Result<String, String> {
+        if let Some(ram) = self.ram_gib
+            && capabilities.ram_gib + 0.5 < f64::from(ram)
+        {
+            return Err(format!("has {:.1} GiB of RAM, the job needs {ram}", capabilities.ram_gib));
+        }
+        let mut builds: Vec<_> = capabilities.blenders.iter().collect();
+        builds.sort_by_key(|it| version_of(&it.version));
+        let mut reasons = Vec::new();
+        for build in builds {
+            let (major, minor) = version_of(&build.version);
+            if (major, minor) < self.min_version {
+                reasons.push(format!("Blender {} is older than the file ({}.{})", build.version, self.min_version.0, self.min_version.1));
+            } else if self.oidn && !build.oidn {
+                reasons.push(format!("Blender {} has no OpenImageDenoise (the scene denoises with it)", build.version));
+            } else if self.eevee && !build.eevee {
+                reasons.push(format!("Blender {} cannot render EEVEE here (no GPU; --allow-cpu-eevee allows it)", build.version));
+            } else if let Some(backend) = &self.gpu_backend
+                && !build.gpu_backends.contains(backend)
+            {
+                reasons.push(format!("Blender {} has no {backend} device", build.version));
+            } else {
+                return Ok(build.version.clone());
+            }
+        }
+        Err(reasons.join("; "))
+    }
+}
+
+fn version_of(text: &str) -> (u32, u32) {
+    let mut parts = text.split(|it: char| !it.is_ascii_digit()).filter(|it| !it.is_empty());
+    let major = parts.next().and_then(|it| it.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|it| it.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+fn capabilities_of(worker: &WorkerRecord) -> Option<WorkerCapabilities> {
+    serde_json::from_value(worker.capabilities.clone()).ok()
+}
+
+/// Claims a task for `worker`: the oldest runnable job it can render and is not blocklisted
+/// from, `prefer`'s first.
+pub async fn claim_for(state: &AppState, worker: &WorkerRecord, prefer: Option<Uuid>) -> Result<Option<Assignment>, ApiError> {
+    let Some(capabilities) = capabilities_of(worker) else {
+        return Ok(None);
+    };
+    let jobs = state.store.runnable_jobs(CLAIM_WINDOW).await?;
+    let mut eligible = Vec::new();
+    let mut versions = Vec::new();
+    for job in &jobs {
+        let Ok(version) = Requirements::of(job).choose(&capabilities) else { continue };
+        let blocked = state
+            .store
+            .job_failures_by_worker(job.id)
+            .await?
+            .iter()
+            .any(|(id, n)| id == &worker.id && *n >= BLOCKLIST_AFTER);
+        if !blocked {
+            eligible.push(job.id);
+            versions.push((job.id, version));
+        }
+    }
+    let lease_ms = state.config.lease_ttl.as_millis() as i64;
+    let Some(task) = state.store.claim_task(&worker.id, &eligible, prefer, lease_ms, now_ms()).await? else {
+        return Ok(None);
+    };
+    let analysis = task.analysis.unwrap_or_default();
+    let text = |key: &str| analysis[key].as_str().map(str::to_string);
+    let blender_version = versions.into_iter().find(|(id, _)| *id == task.job_id).map(|(_, version)| version);
+    Ok(Some(Assignment {
+        task_id: task.lease.task_id.to_string(),
+        attempt: task.lease.attempt,
+        job_id: task.job_id.to_string(),
+        frames: task.frames.frames().to_vec(),
+        scene: SceneRef {
+            file_name: task.file_name,
+            file_type: task.file_type,
+            sha256: text("sha256").unwrap_or_default(),
+            main_file: text("mainFile"),
+            scene_name: text("activeScene"),
+        },
+        config: task.final_config,
+        blender_version,
+    }))
+}
+
+/// Workers that called in recently enough to count as connected.
+async fn connected_workers(state: &AppState) -> Result<Vec<WorkerRecord>, ApiError> {
+    let window = (state.config.lease_ttl * 2).max(Duration::from_secs(45));
+    Ok(state.store.live_workers(now_ms() - window.as_millis() as i64).await?)
+}
+
+/// Decides whether `job_id` can progress: clears or sets its waiting reason, and fails it
+/// when every capable worker is blocklisted from it.
+pub async fn review_job(state: &AppState, job_id: Uuid) -> Result<(), ApiError> {
+    let Some(job) = state.store.get_job_internal(job_id).await? else { return Ok(()) };
+    if !matches!(job.status, JobStatus::Booting | JobStatus::Rendering) {
+        return Ok(());
+    }
+    let workers = connected_workers(state).await?;
+    if workers.is_empty() {
+        let reason = "no worker is connected: start `orchard worker` (or `orchard up`)";
+        state.store.set_waiting_reason(job.id, Some(reason)).await?;
+        return Ok(());
+    }
+    let requirements = Requirements::of(&job);
+    let failures = state.store.job_failures_by_worker(job.id).await?;
+    let mut capable = 0;
+    let mut reasons = Vec::new();
+    for worker in &workers {
+        let Some(capabilities) = capabilities_of(worker) else { continue };
+        match requirements.choose(&capabilities) {
+            Ok(_) => {
+                capable += 1;
+                if !failures.iter().any(|(id, n)| id == &worker.id && *n >= BLOCKLIST_AFTER) {
+                    state.store.set_waiting_reason(job.id, None).await?;
+                    return Ok(());
                 }
             }
-            self.state.finalize_wakeup.notify_one();
+            Err(reason) => reasons.push(format!("{}: {reason}", worker.name)),
         }
-        Ok(status_of(state))
     }
+    if capable > 0 {
+        let last = state.store.last_job_failure(job.id).await?.unwrap_or_default();
+        let message = format!(
+            "every worker that can render this job failed it {BLOCKLIST_AFTER} times; last error: {last}"
+        );
+        let failed = job.status.apply(JobEvent::Failed).map_err(|e| ApiError::Internal(e.into()))?;
+        let patch = JobPatch {
+            failed_reason: Some(FailedReason { name: "task_failed".into(), kind: "render".into(), message }),
+            ..Default::default()
+        };
+        if state.store.transition_job(job.id, job.status, failed, patch, now_ms()).await? {
+            info!(job = %job.id, "job failed: no worker left to try");
+        }
+        return Ok(());
+    }
+    let reason = format!("no connected worker can render this job: {}", reasons.join("; "));
+    state.store.set_waiting_reason(job.id, Some(&reason)).await?;
+    Ok(())
+}
 
-    async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()> {
-        // Keep the tail: that is where Blender says what went wrong.
-        let error = tail_chars(error, 4000);
-        self.state.store.fail_task(&lease_of(assignment)?, error, MAX_ATTEMPTS, now_ms()).await?;
-        Ok(())
+/// Reviews every runnable job, every two seconds.
+pub async fn matchmaker(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        match state.store.runnable_jobs(CLAIM_WINDOW).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    if let Err(error) = review_job(&state, job.id).await {
+                        warn!(job = %job.id, %error, "reviewing a job failed");
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "matchmaker failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 
-fn tail_chars(text: &str, max: usize) -> &str {
+/// Makes the job's preview from a stored frame (latest finished); failures only log.
+pub async fn update_preview(state: &AppState, job_id: Uuid, frame_key: &str) {
+    let result = async {
+        let tmp_dir = state.config.data_dir.join("tmp");
+        tokio::fs::create_dir_all(&tmp_dir).await?;
+        let work = tempfile::tempdir_in(&tmp_dir)?;
+        let name = frame_key.rsplit('/').next().unwrap_or("frame");
+        let local = work.path().join(name);
+        state.blobs.get_to_file(frame_key, &local).await?;
+        if let Some(key) = crate::previews::make_preview(state, job_id, &local).await? {
+            state.store.set_preview(job_id, &key, now_ms()).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        warn!(job = %job_id, error = format!("{error:#}"), "no preview");
+    }
+}
+
+/// The last `max` characters of `text` (where Blender says what went wrong).
+pub fn tail_chars(text: &str, max: usize) -> &str {
     let n = text.chars().count();
     if n <= max {
         return text;
@@ -142,7 +269,46 @@ fn tail_chars(text: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use orchard_api::BlenderBuild;
+
     use super::*;
+
+    fn build(version: &str, oidn: bool, eevee: bool, gpus: &[&str]) -> BlenderBuild {
+        BlenderBuild { version: version.into(), oidn, eevee, gpu_backends: gpus.iter().map(|it| it.to_string()).collect() }
+    }
+
+    fn caps(blenders: Vec<BlenderBuild>, ram: f64) -> WorkerCapabilities {
+        WorkerCapabilities { blenders, cpu_threads: 8, ram_gib: ram, tags: vec![] }
+    }
+
+    fn needs(version: (u32, u32)) -> Requirements {
+        Requirements { min_version: version, oidn: false, eevee: false, gpu_backend: None, ram_gib: None }
+    }
+
+    #[test]
+    fn the_oldest_blender_that_reads_the_file_is_chosen() {
+        let worker = caps(vec![build("5.0.1", true, true, &[]), build("4.5.3", true, true, &[]), build("3.4.1", false, false, &[])], 32.0);
+        assert_eq!(needs((3, 4)).choose(&worker), Ok("3.4.1".into()));
+        assert_eq!(needs((4, 2)).choose(&worker), Ok("4.5.3".into()));
+        assert!(needs((5, 1)).choose(&worker).unwrap_err().contains("older than the file"));
+    }
+
+    #[test]
+    fn each_capability_is_required_where_the_job_needs_it() {
+        let debian = caps(vec![build("3.4.1", false, false, &[])], 16.0);
+        let gpu = caps(vec![build("4.5.3", true, true, &["CUDA", "OPTIX"])], 64.0);
+        let cases = [
+            (Requirements { oidn: true, ..needs((3, 4)) }, "OpenImageDenoise"),
+            (Requirements { eevee: true, ..needs((3, 4)) }, "EEVEE"),
+            (Requirements { gpu_backend: Some("OPTIX".into()), ..needs((3, 4)) }, "OPTIX"),
+            (Requirements { ram_gib: Some(32), ..needs((3, 4)) }, "RAM"),
+        ];
+        for (requirements, word) in cases {
+            let reason = requirements.choose(&debian).unwrap_err();
+            assert!(reason.contains(word), "{word}: {reason}");
+            assert_eq!(requirements.choose(&gpu), Ok("4.5.3".into()));
+        }
+    }
 
     #[test]
     fn chunks_stay_between_one_and_twenty_frames() {

@@ -69,6 +69,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Wakes the finalizer when a job's last task completes, instead of waiting for its poll.
     pub finalize_wakeup: Arc<Notify>,
+    /// Wakes long-polling claims when tasks become claimable (a render starts, a task is requeued).
+    pub work_available: Arc<Notify>,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub local_addr: SocketAddr,
 }

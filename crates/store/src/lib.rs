@@ -5,9 +5,11 @@
 //! against the status the caller read, computed by `orchard-domain`'s transition functions,
 //! so two servers (or two requests) can never both move a job out of the same status.
 //!
-//! [`SqliteStore`] is the embedded implementation. A PostgreSQL implementation is a second
-//! `impl Store` beside it with its own migration set; nothing above this crate changes.
+//! [`SqliteStore`] is the embedded implementation; [`PgStore`] is the one several servers
+//! share. Each has its own migration set (`migrations/sqlite`, `migrations/postgres`) with the
+//! same tables and columns; one conformance suite (`tests/`) runs on both.
 
+mod postgres;
 mod records;
 mod sqlite;
 
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use orchard_domain::{FrameSet, JobStatus};
 use uuid::Uuid;
 
+pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
@@ -103,14 +106,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves a job from `validated` to `booting` with its configs and tasks, in one transaction.
     async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
-    /// Leases the oldest queued task of a running job to `worker_id`.
-    async fn claim_task(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<ClaimedTask>>;
+    /// Jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
+    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>>;
+    /// Leases the oldest queued task among `job_ids` to `worker_id`, preferring `prefer`'s
+    /// tasks (the job whose scene the worker has loaded).
+    async fn claim_task(
+        &self,
+        worker_id: &str,
+        job_ids: &[Uuid],
+        prefer: Option<Uuid>,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<ClaimedTask>>;
     /// Extends a lease; says whether the worker should go on.
     async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState>;
     /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState>;
-    /// Records a failed attempt: requeued, or the task and its job fail after `max_attempts`.
-    async fn fail_task(&self, lease: &Lease, error: &str, max_attempts: u32, now: i64) -> Result<LeaseState>;
+    /// Records a failed attempt by `worker_id`: the task is requeued, or, once
+    /// `max_workers` different workers failed it, it fails and so does its job.
+    async fn fail_task(&self, lease: &Lease, worker_id: &str, error: &str, max_workers: u32, now: i64)
+    -> Result<FailOutcome>;
+    /// Failed attempts on a job, per worker: what blocklists a worker for the job.
+    async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>>;
+    /// The most recent failure message of a job, if any.
+    async fn last_job_failure(&self, job_id: Uuid) -> Result<Option<String>>;
+    /// Sets or clears why a job is not progressing.
+    async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
     /// Requeues tasks whose lease expired before `now`; returns how many.
     async fn requeue_expired(&self, now: i64) -> Result<u64>;
     /// Cancels a job and its unfinished tasks; false if it was already terminal.
@@ -119,6 +140,23 @@ pub trait Store: Send + Sync + 'static {
     async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>>;
     /// A job's tasks, in order.
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
+    /// One task.
+    async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>>;
+
+    // Workers.
+
+    /// Records a worker token (its sha256 and visible prefix).
+    async fn create_worker_token(&self, token_hash: &str, prefix: &str, now: i64) -> Result<Uuid>;
+    /// The id of an unrevoked worker token.
+    async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>>;
+    /// Registers a worker, or updates it when it registers again (after a restart).
+    async fn register_worker(&self, worker: &WorkerRecord) -> Result<()>;
+    /// A registered worker.
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>>;
+    /// Notes that a worker called in.
+    async fn touch_worker(&self, worker_id: &str, now: i64) -> Result<()>;
+    /// Workers seen at or after `since`.
+    async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>>;
 }
 
 /// Checks that a claimed task's frames decode; a stored task always holds a valid set.

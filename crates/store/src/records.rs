@@ -147,6 +147,8 @@ pub struct Job {
     pub frames_failed: i64,
     /// When the first task started.
     pub render_started_at: Option<i64>,
+    /// Why the job is not progressing, when no worker can take it.
+    pub waiting_reason: Option<String>,
 }
 
 /// Columns a transition may set alongside the status.
@@ -192,6 +194,8 @@ pub struct Task {
     pub failures: i64,
     /// The last failure's message and log tail.
     pub last_error: Option<String>,
+    /// The worker holding it, while running.
+    pub worker_id: Option<String>,
 }
 
 /// The lease a worker holds: every call it makes names the task and the attempt.
@@ -274,4 +278,34 @@ pub struct Output {
     pub size: i64,
     /// When it was stored.
     pub created_at: i64,
+}
+
+/// How a failed attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// The task waits for another attempt.
+    Requeued,
+    /// Enough different workers failed it: the task and its job failed.
+    JobFailed,
+    /// The attempt was no longer current; nothing changed.
+    Lost,
+}
+
+/// A registered render node.
+#[derive(Debug, Clone)]
+pub struct WorkerRecord {
+    /// Stable id chosen by the worker (kept in its data directory).
+    pub id: String,
+    /// Name for people (the host name by default).
+    pub name: String,
+    /// The token it registered with.
+    pub token_id: Uuid,
+    /// What it reported it can render (JSON).
+    pub capabilities: Value,
+    /// Speed relative to the reference machine.
+    pub speed_factor: f64,
+    /// First registration.
+    pub registered_at: i64,
+    /// Last call.
+    pub last_seen_at: i64,
 }

@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::{
-    ClaimedTask, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output, Result,
-    StartRender, Store, StoreError, Task, TaskDone, Upload, task_frames,
+    ClaimedTask, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output, Result,
+    StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -29,7 +29,7 @@ pub struct SqliteStore {
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
     main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, requested_config, final_config, \
     analysis, analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
-    frames_rendering, frames_failed, render_started_at";
+    frames_rendering, frames_failed, render_started_at, waiting_reason";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and migrates it.
@@ -101,6 +101,35 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
         frames_rendering: row.try_get("frames_rendering")?,
         frames_failed: row.try_get("frames_failed")?,
         render_started_at: row.try_get("render_started_at")?,
+        waiting_reason: row.try_get("waiting_reason")?,
+    })
+}
+
+fn task_from_row(row: &SqliteRow) -> Result<Task> {
+    let status: String = row.try_get("status")?;
+    Ok(Task {
+        id: uuid_col(row, "id", "tasks")?,
+        job_id: uuid_col(row, "job_id", "tasks")?,
+        seq: row.try_get("seq")?,
+        frames: task_frames(&row.try_get::<String, _>("frames")?)?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("status {status:?}") })?,
+        attempt: row.try_get("attempt")?,
+        failures: row.try_get("failures")?,
+        last_error: row.try_get("last_error")?,
+        worker_id: row.try_get("worker_id")?,
+    })
+}
+
+fn worker_from_row(row: &SqliteRow) -> Result<WorkerRecord> {
+    Ok(WorkerRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        token_id: uuid_col(row, "token_id", "workers")?,
+        capabilities: json_col(row, "capabilities", "workers")?.unwrap_or(Value::Null),
+        speed_factor: row.try_get("speed_factor")?,
+        registered_at: row.try_get("registered_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
     })
 }
 
@@ -466,21 +495,50 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn claim_task(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<ClaimedTask>> {
+    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "select {JOB_COLUMNS} from jobs j where status in (?, ?)
+               and exists (select 1 from tasks t where t.job_id = j.id and t.status = ?)
+             order by created_at limit ?"
+        )))
+        .bind(JobStatus::Booting.as_str())
+        .bind(JobStatus::Rendering.as_str())
+        .bind(TaskStatus::Queued.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn claim_task(
+        &self,
+        worker_id: &str,
+        job_ids: &[Uuid],
+        prefer: Option<Uuid>,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<ClaimedTask>> {
+        if job_ids.is_empty() {
+            return Ok(None);
+        }
+        let marks = vec!["?"; job_ids.len()].join(", ");
         let mut tx = self.write().await?;
-        // Oldest job first, then task order: a farm finishes shots in the order they came.
-        let row = sqlx::query(
+        // The preferred job first (its scene is loaded on the worker), then oldest job first and
+        // task order: a farm finishes shots in the order they came.
+        let mut select = sqlx::query(AssertSqlSafe(format!(
             "select t.id, t.job_id, t.frames, t.n_frames, t.attempt, j.status as job_status, j.object_key,
                     j.file_type, j.file_name, j.analysis, j.final_config
              from tasks t join jobs j on j.id = t.job_id
-             where t.status = ? and j.status in (?, ?)
-             order by j.created_at, t.seq limit 1",
-        )
+             where t.status = ? and j.status in (?, ?) and t.job_id in ({marks})
+             order by case when t.job_id = ? then 0 else 1 end, j.created_at, t.seq limit 1"
+        )))
         .bind(TaskStatus::Queued.as_str())
         .bind(JobStatus::Booting.as_str())
-        .bind(JobStatus::Rendering.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        .bind(JobStatus::Rendering.as_str());
+        for id in job_ids {
+            select = select.bind(id.to_string());
+        }
+        let row = select.bind(prefer.map(|it| it.to_string()).unwrap_or_default()).fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -608,30 +666,56 @@ impl Store for SqliteStore {
         Ok(LeaseState::Held)
     }
 
-    async fn fail_task(&self, lease: &Lease, error: &str, max_attempts: u32, now: i64) -> Result<LeaseState> {
+    async fn fail_task(
+        &self,
+        lease: &Lease,
+        worker_id: &str,
+        error: &str,
+        max_workers: u32,
+        now: i64,
+    ) -> Result<FailOutcome> {
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "update tasks set failures = failures + 1, last_error = ?, worker_id = null, lease_expires_at = null,
-                status = case when failures + 1 >= ? then ? else ? end, finished_at = ?
-             where id = ? and attempt = ? and status = ? returning job_id, n_frames, status, frames",
+            "select job_id, n_frames, frames from tasks where id = ? and attempt = ? and status = ?",
         )
-        .bind(error)
-        .bind(i64::from(max_attempts))
-        .bind(TaskStatus::Failed.as_str())
-        .bind(TaskStatus::Queued.as_str())
-        .bind(now)
         .bind(lease.task_id.to_string())
         .bind(lease.attempt)
         .bind(TaskStatus::Running.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            return Ok(LeaseState::Lost);
+            return Ok(FailOutcome::Lost);
         };
         let job_id: String = row.try_get("job_id")?;
         let n_frames: i64 = row.try_get("n_frames")?;
-        let status: String = row.try_get("status")?;
-        let failed_for_good = status == TaskStatus::Failed.as_str();
+        sqlx::query(
+            "insert into task_failures (id, task_id, job_id, worker_id, attempt, error, at) values (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(lease.task_id.to_string())
+        .bind(&job_id)
+        .bind(worker_id)
+        .bind(lease.attempt)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let n_workers: i64 = sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = ?")
+            .bind(lease.task_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let failed_for_good = n_workers >= i64::from(max_workers);
+        let status = if failed_for_good { TaskStatus::Failed } else { TaskStatus::Queued };
+        sqlx::query(
+            "update tasks set status = ?, failures = failures + 1, last_error = ?, worker_id = null,
+                lease_expires_at = null, finished_at = ? where id = ?",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now)
+        .bind(lease.task_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "update jobs set frames_rendering = max(0, frames_rendering - ?), frames_failed = frames_failed + ?,
                 updated_at = ? where id = ?",
@@ -645,7 +729,7 @@ impl Store for SqliteStore {
         if failed_for_good {
             let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
             let message =
-                format!("frames {} failed {max_attempts} times; last error: {error}", frames.to_ranges().join(", "));
+                format!("frames {} failed on {n_workers} different workers; last error: {error}", frames.to_ranges().join(", "));
             for from in [JobStatus::Booting, JobStatus::Rendering] {
                 let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
                 sqlx::query(
@@ -668,7 +752,32 @@ impl Store for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
-        Ok(LeaseState::Held)
+        Ok(if failed_for_good { FailOutcome::JobFailed } else { FailOutcome::Requeued })
+    }
+
+    async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("select worker_id, count(*) as n from task_failures where job_id = ? group by worker_id")
+            .bind(job_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("worker_id")?, row.try_get("n")?))).collect()
+    }
+
+    async fn last_job_failure(&self, job_id: Uuid) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("select error from task_failures where job_id = ? order by at desc, id desc limit 1")
+            .bind(job_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()> {
+        sqlx::query("update jobs set waiting_reason = ? where id = ? and waiting_reason is not ?")
+            .bind(reason)
+            .bind(job_id.to_string())
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn requeue_expired(&self, now: i64) -> Result<u64> {
@@ -745,26 +854,86 @@ impl Store for SqliteStore {
 
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>> {
         let rows = sqlx::query(
-            "select id, job_id, seq, frames, status, attempt, failures, last_error from tasks where job_id = ? order by seq",
+            "select id, job_id, seq, frames, status, attempt, failures, last_error, worker_id from tasks
+             where job_id = ? order by seq",
         )
         .bind(job_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get("status")?;
-                Ok(Task {
-                    id: uuid_col(row, "id", "tasks")?,
-                    job_id: uuid_col(row, "job_id", "tasks")?,
-                    seq: row.try_get("seq")?,
-                    frames: task_frames(&row.try_get::<String, _>("frames")?)?,
-                    status: TaskStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("status {status:?}") })?,
-                    attempt: row.try_get("attempt")?,
-                    failures: row.try_get("failures")?,
-                    last_error: row.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>> {
+        let row = sqlx::query(
+            "select id, job_id, seq, frames, status, attempt, failures, last_error, worker_id from tasks where id = ?",
+        )
+        .bind(task_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn create_worker_token(&self, token_hash: &str, prefix: &str, now: i64) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        sqlx::query("insert into worker_tokens (id, token_hash, prefix, created_at) values (?, ?, ?, ?)")
+            .bind(id.to_string())
+            .bind(token_hash)
+            .bind(prefix)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>> {
+        let id: Option<String> =
+            sqlx::query_scalar("select id from worker_tokens where token_hash = ? and revoked_at is null")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        id.map(|it| Uuid::parse_str(&it).map_err(|e| StoreError::Corrupt { table: "worker_tokens", reason: e.to_string() }))
+            .transpose()
+    }
+
+    async fn register_worker(&self, worker: &WorkerRecord) -> Result<()> {
+        sqlx::query(
+            "insert into workers (id, name, token_id, capabilities, speed_factor, registered_at, last_seen_at)
+             values (?, ?, ?, ?, ?, ?, ?)
+             on conflict (id) do update set name = excluded.name, token_id = excluded.token_id,
+                capabilities = excluded.capabilities, speed_factor = excluded.speed_factor,
+                last_seen_at = excluded.last_seen_at",
+        )
+        .bind(&worker.id)
+        .bind(&worker.name)
+        .bind(worker.token_id.to_string())
+        .bind(worker.capabilities.to_string())
+        .bind(worker.speed_factor)
+        .bind(worker.registered_at)
+        .bind(worker.last_seen_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
+        let row = sqlx::query("select * from workers where id = ?").bind(worker_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
+    async fn touch_worker(&self, worker_id: &str, now: i64) -> Result<()> {
+        sqlx::query("update workers set last_seen_at = ? where id = ?")
+            .bind(now)
+            .bind(worker_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>> {
+        let rows = sqlx::query("select * from workers where last_seen_at >= ? order by registered_at")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(worker_from_row).collect()
     }
 }

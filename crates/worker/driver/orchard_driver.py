@@ -12,6 +12,14 @@ and prints one JSON line per event on stdout, prefixed with ``ORCHARD ``:
     ORCHARD {"event": "done"}
     ORCHARD {"event": "error", "message": "…"}     (then exit status 3)
 
+Warm sessions: when the task has ``"warm": true``, Blender stays open after ``done`` with the
+scene loaded and the config applied, and reads further tasks of the same job from stdin, one
+JSON object a line (``{"frames": [...], "outputDir": "..."}``); each ends with ``done``.
+End of input, or ``{"cmd": "quit"}``, exits.
+
+Probe: ``blender -b --factory-startup --python orchard_driver.py -- --probe`` prints
+``{"event": "capabilities", "version": ..., "oidn": ..., "gpuBackends": [...]}``.
+
 Blender's own output is not parsed: its format changes between versions.
 """
 
@@ -162,19 +170,30 @@ def apply_config(scene, config):
     render.use_placeholder = False
 
 
-def main(argv):
-    task_path = argv[argv.index("--") + 1]
-    with open(task_path, encoding="utf-8") as f:
-        task = json.load(f)
-    scene_name = task.get("scene")
-    scene = bpy.data.scenes.get(scene_name) if scene_name else bpy.context.scene
-    if scene is None:
-        raise ConfigError(f"scene {scene_name!r} is not in this file")
-    apply_config(scene, task["config"])
-    emit("started", blender=bpy.app.version_string, scene=scene.name)
-    out_dir = task["outputDir"]
+def probe():
+    """What this Blender can do, without touching the GPU module (it crashes 3.4 in -b)."""
+    import _cycles
+
+    backends = []
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for backend in ("CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"):
+        try:
+            devices = prefs.get_devices_for_type(backend)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if any(device.type == backend for device in devices):
+            backends.append(backend)
+    emit(
+        "capabilities",
+        version=bpy.app.version_string,
+        oidn=bool(getattr(_cycles, "with_openimagedenoise", False)),
+        gpuBackends=backends,
+    )
+
+
+def render_frames(scene, frames, out_dir):
     ext = scene.render.file_extension
-    for frame in task["frames"]:
+    for frame in frames:
         started = time.monotonic()
         scene.frame_set(frame)
         scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
@@ -182,6 +201,32 @@ def main(argv):
         path = os.path.join(out_dir, "%04d%s" % (frame, ext))
         emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3))
     emit("done")
+
+
+def main(argv):
+    args = argv[argv.index("--") + 1 :]
+    if args and args[0] == "--probe":
+        probe()
+        return
+    with open(args[0], encoding="utf-8") as f:
+        task = json.load(f)
+    scene_name = task.get("scene")
+    scene = bpy.data.scenes.get(scene_name) if scene_name else bpy.context.scene
+    if scene is None:
+        raise ConfigError(f"scene {scene_name!r} is not in this file")
+    apply_config(scene, task["config"])
+    emit("started", blender=bpy.app.version_string, scene=scene.name)
+    render_frames(scene, task["frames"], task["outputDir"])
+    if not task.get("warm"):
+        return
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        command = json.loads(line)
+        if command.get("cmd") == "quit":
+            return
+        render_frames(scene, command["frames"], command["outputDir"])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
 //! The worker's loop: claim, render, report.
+//!
+//! A task of the job whose scene is already loaded goes to the same Blender (a warm
+//! session): the driver reads the next frames from stdin, so Blender's start-up and the
+//! scene load are paid once per job, not once per task. A crash ends the session; the next
+//! task starts a fresh one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,25 +25,38 @@ use crate::{Coordinator, LeaseStatus, RenderedFrame};
 pub struct WorkerConfig {
     /// Stable id, reported with every claim.
     pub id: String,
-    /// The Blender executable.
-    pub blender: PathBuf,
+    /// The Blenders offered: (version as the probe reported it, executable).
+    pub blenders: Vec<(String, PathBuf)>,
     /// Scene cache and task scratch space.
     pub work_dir: PathBuf,
     /// Render threads; `None` for every core.
     pub threads: Option<u32>,
-    /// Wait between claims when there is no work.
-    pub idle_poll: Duration,
     /// Heartbeat period while Blender runs; cancel reaches Blender within about this long.
     pub heartbeat_every: Duration,
+    /// A task that finishes no frame for this long is declared hung and killed.
+    pub hang_timeout: Duration,
+    /// Keep Blender open between tasks of the same job.
+    pub warm_sessions: bool,
+    /// Close a warm session after this long without a task for it.
+    pub warm_idle: Duration,
 }
 
 /// A worker bound to a coordinator.
 pub struct Worker<C: Coordinator> {
     coordinator: Arc<C>,
     config: WorkerConfig,
+    driver: PathBuf,
 }
 
-/// How one task ended, for the log.
+/// A Blender kept open with a job's scene loaded.
+struct Session {
+    job_id: String,
+    blender: PathBuf,
+    running: RunningBlender,
+    idle_since: Instant,
+}
+
+/// How one task ended.
 enum Outcome {
     Completed,
     Failed(String),
@@ -49,55 +67,74 @@ enum Outcome {
 impl<C: Coordinator> Worker<C> {
     /// A worker that asks `coordinator` for work.
     pub fn new(coordinator: Arc<C>, config: WorkerConfig) -> Worker<C> {
-        Worker { coordinator, config }
+        let driver = config.work_dir.join("orchard_driver.py");
+        Worker { coordinator, config, driver }
+    }
+
+    /// Writes the driver where Blender can read it.
+    pub async fn install_driver(work_dir: &Path) -> anyhow::Result<PathBuf> {
+        tokio::fs::create_dir_all(work_dir).await.with_context(|| format!("creating {}", work_dir.display()))?;
+        let driver = work_dir.join("orchard_driver.py");
+        tokio::fs::write(&driver, DRIVER).await.with_context(|| format!("writing {}", driver.display()))?;
+        Ok(driver)
     }
 
     /// Runs until `shutdown` is canceled. A task in progress is abandoned then: its lease
     /// expires and another worker takes it.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let driver = self.config.work_dir.join("orchard_driver.py");
-        tokio::fs::create_dir_all(&self.config.work_dir)
-            .await
-            .with_context(|| format!("creating {}", self.config.work_dir.display()))?;
-        tokio::fs::write(&driver, DRIVER).await.with_context(|| format!("writing {}", driver.display()))?;
-        info!(worker = %self.config.id, blender = %self.config.blender.display(), "worker started");
+        Self::install_driver(&self.config.work_dir).await?;
+        info!(worker = %self.config.id, "worker started");
+        let mut session: Option<Session> = None;
         while !shutdown.is_cancelled() {
-            let claimed = self.coordinator.claim(&self.config.id).await;
+            if let Some(open) = &session
+                && open.idle_since.elapsed() > self.config.warm_idle
+                && let Some(mut closed) = session.take()
+            {
+                closed.running.kill().await;
+            }
+            let prefer = session.as_ref().map(|it| it.job_id.clone());
+            let claimed = tokio::select! {
+                claimed = self.coordinator.claim(&self.config.id, prefer.as_deref()) => claimed,
+                _ = shutdown.cancelled() => break,
+            };
             match claimed {
                 Ok(Some(assignment)) => {
                     let task_id = assignment.task_id.clone();
-                    let outcome = self.run_task(&assignment, &driver, &shutdown).await;
-                    match outcome {
+                    match self.run_task(&assignment, &mut session, &shutdown).await {
                         Outcome::Completed => info!(task = %task_id, "task completed"),
                         Outcome::Failed(error) => warn!(task = %task_id, %error, "task failed"),
                         Outcome::Lost => info!(task = %task_id, "task stopped: canceled or reassigned"),
                         Outcome::Shutdown => info!(task = %task_id, "task abandoned at shutdown"),
                     }
                 }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.idle_poll) => {}
-                        _ = shutdown.cancelled() => {}
-                    }
-                }
+                Ok(None) => {}
                 Err(error) => {
                     warn!(error = format!("{error:#}"), "claim failed; retrying");
                     tokio::select! {
-                        _ = tokio::time::sleep(self.config.idle_poll * 4) => {}
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                         _ = shutdown.cancelled() => {}
                     }
                 }
             }
         }
+        if let Some(mut open) = session.take() {
+            open.running.kill().await;
+        }
         Ok(())
     }
 
-    async fn run_task(&self, assignment: &Assignment, driver: &Path, shutdown: &CancellationToken) -> Outcome {
+    async fn run_task(&self, assignment: &Assignment, session: &mut Option<Session>, shutdown: &CancellationToken) -> Outcome {
         let scratch = self.config.work_dir.join("tasks").join(format!("{}-{}", assignment.task_id, assignment.attempt));
-        let outcome = match self.render(assignment, driver, &scratch, shutdown).await {
+        let outcome = match self.render(assignment, session, &scratch, shutdown).await {
             Ok(outcome) => outcome,
             Err(error) => Outcome::Failed(format!("{error:#}")),
         };
+        if !matches!(outcome, Outcome::Completed) {
+            // A failed, lost or abandoned task leaves its Blender in an unknown state.
+            if let Some(mut open) = session.take() {
+                open.running.kill().await;
+            }
+        }
         if let Outcome::Failed(error) = &outcome
             && let Err(report) = self.coordinator.fail(assignment, error).await
         {
@@ -107,92 +144,134 @@ impl<C: Coordinator> Worker<C> {
         outcome
     }
 
+    fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
+        let chosen = match &assignment.blender_version {
+            Some(version) => self.config.blenders.iter().find(|(it, _)| it == version),
+            None => self.config.blenders.first(),
+        };
+        chosen.map(|(_, path)| path.clone()).context("this worker has no Blender of the version the task needs")
+    }
+
     async fn render(
         &self,
         assignment: &Assignment,
-        driver: &Path,
+        session: &mut Option<Session>,
         scratch: &Path,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
         let config: RenderConfig =
             serde_json::from_value(assignment.config.clone()).context("the task's render config does not parse")?;
-        let scene = self.scene_file(assignment).await?;
+        let blender = self.blender_for(assignment)?;
         let out_dir = scratch.join("out");
         tokio::fs::create_dir_all(&out_dir).await.with_context(|| format!("creating {}", out_dir.display()))?;
-        let task_file = scratch.join("task.json");
-        let task = json!({
-            "frames": assignment.frames,
-            "outputDir": out_dir,
-            "scene": assignment.scene.scene_name,
-            "config": assignment.config,
-        });
-        tokio::fs::write(&task_file, task.to_string()).await.context("writing the task file")?;
 
-        let invocation = Invocation {
-            blender: &self.config.blender,
-            scene: &scene,
-            driver,
-            task: &task_file,
-            threads: self.config.threads,
+        let reuse = session.as_ref().is_some_and(|it| it.job_id == assignment.job_id && it.blender == blender);
+        if !reuse && let Some(mut old) = session.take() {
+            old.running.kill().await;
+        }
+        if reuse && let Some(open) = session.as_mut() {
+            open.running.clear_log();
+            let command = json!({"frames": assignment.frames, "outputDir": out_dir});
+            if open.running.send_line(&command.to_string()).await.is_err() {
+                // The session died while idle; start afresh.
+                if let Some(mut dead) = session.take() {
+                    dead.running.kill().await;
+                }
+            }
+        }
+        if session.is_none() {
+            let scene = self.scene_file(assignment).await?;
+            let task_file = scratch.join("task.json");
+            let task = json!({
+                "frames": assignment.frames,
+                "outputDir": out_dir,
+                "scene": assignment.scene.scene_name,
+                "config": assignment.config,
+                "warm": self.config.warm_sessions,
+            });
+            tokio::fs::write(&task_file, task.to_string()).await.context("writing the task file")?;
+            let invocation = Invocation {
+                blender: &blender,
+                scene: Some(&scene),
+                driver: &self.driver,
+                task: task_file.as_os_str(),
+                threads: self.config.threads,
+            };
+            let running = RunningBlender::spawn(&invocation)
+                .with_context(|| format!("could not start Blender at {}", blender.display()))?;
+            *session = Some(Session { job_id: assignment.job_id.clone(), blender: blender.clone(), running, idle_since: Instant::now() });
+        }
+        let Some(open) = session.as_mut() else {
+            anyhow::bail!("no Blender session");
         };
+
         let started = Instant::now();
-        let mut blender = RunningBlender::spawn(&invocation)
-            .with_context(|| format!("could not start Blender at {}", self.config.blender.display()))?;
         let mut frames: Vec<RenderedFrame> = Vec::new();
-        let mut driver_error: Option<String> = None;
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_every);
         heartbeat.tick().await;
-        loop {
+        let mut last_progress = tokio::time::Instant::now();
+        let finished = loop {
+            let hang_at = last_progress + self.config.hang_timeout;
             tokio::select! {
-                event = blender.next_event() => match event {
+                event = open.running.next_event() => match event {
                     Some(DriverEvent::Frame { frame, path, .. }) => {
+                        last_progress = tokio::time::Instant::now();
                         let path = PathBuf::from(path);
                         let file_name = path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
                         frames.push(RenderedFrame { frame, path, file_name });
                     }
-                    Some(DriverEvent::Error { message }) => driver_error = Some(message),
-                    Some(DriverEvent::Started { .. } | DriverEvent::Done) => {}
-                    None => break,
+                    Some(DriverEvent::Error { message }) => {
+                        return Ok(Outcome::Failed(format!("{message}\n--- Blender log ---\n{}", open.running.log_tail())));
+                    }
+                    Some(DriverEvent::Done) => break true,
+                    Some(DriverEvent::Started { .. } | DriverEvent::Capabilities { .. }) => {}
+                    None => break false,
                 },
                 _ = heartbeat.tick() => {
                     match self.coordinator.heartbeat(assignment, frames.len()).await {
                         Ok(LeaseStatus::Held) => {}
-                        Ok(LeaseStatus::Lost) => {
-                            blender.kill().await;
-                            return Ok(Outcome::Lost);
-                        }
+                        Ok(LeaseStatus::Lost) => return Ok(Outcome::Lost),
                         Err(error) => warn!(error = format!("{error:#}"), "heartbeat failed; rendering on"),
                     }
                 }
-                _ = shutdown.cancelled() => {
-                    blender.kill().await;
-                    return Ok(Outcome::Shutdown);
+                _ = tokio::time::sleep_until(hang_at) => {
+                    return Ok(Outcome::Failed(format!(
+                        "Blender hung: no frame finished for {} s\n--- Blender log ---\n{}",
+                        self.config.hang_timeout.as_secs(),
+                        open.running.log_tail()
+                    )));
                 }
+                _ = shutdown.cancelled() => return Ok(Outcome::Shutdown),
             }
-        }
-        let status = blender.wait().await.context("waiting for Blender")?;
+        };
         let render_seconds = started.elapsed().as_secs_f64();
-        if let Some(message) = driver_error {
-            return Ok(Outcome::Failed(format!("{message}\n--- Blender log ---\n{}", blender.log_tail())));
-        }
-        if !status.success() {
+        if !finished {
+            let status = open.running.wait().await.context("waiting for Blender")?;
             let how = match status.code() {
+                Some(0) => "Blender exited before finishing the task".to_string(),
                 Some(code) => format!("Blender exited with status {code}"),
-                None => "Blender was killed by a signal (crash)".to_string(),
+                None => "Blender crashed (killed by a signal)".to_string(),
             };
-            return Ok(Outcome::Failed(format!("{how}\n--- Blender log ---\n{}", blender.log_tail())));
+            return Ok(Outcome::Failed(format!("{how}\n--- Blender log ---\n{}", open.running.log_tail())));
         }
+        if !self.config.warm_sessions {
+            let _ = open.running.wait().await;
+        }
+        open.idle_since = Instant::now();
         let expected = config.output_size();
         for frame in &assignment.frames {
             let Some(rendered) = frames.iter().find(|it| it.frame == *frame) else {
                 return Ok(Outcome::Failed(format!(
                     "frame {frame} was not rendered\n--- Blender log ---\n{}",
-                    blender.log_tail()
+                    open.running.log_tail()
                 )));
             };
             if let Err(error) = check_frame(*frame, &rendered.path, expected) {
                 return Ok(Outcome::Failed(error.to_string()));
             }
+        }
+        if !self.config.warm_sessions {
+            *session = None;
         }
         match self.coordinator.complete(assignment, frames, render_seconds).await? {
             LeaseStatus::Held => Ok(Outcome::Completed),
@@ -226,12 +305,10 @@ impl<C: Coordinator> Worker<C> {
             let main = main_file.context("a zip scene needs its main file")?;
             return Ok(project.join(main));
         }
+        let _ = tokio::fs::remove_dir_all(&project).await;
         let extracted = tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
-            let zip = orchard_blend::ZipProject::open(
-                &file,
-                main_file.as_deref(),
-                &orchard_blend::AnalyzeOptions::default(),
-            )?;
+            let zip =
+                orchard_blend::ZipProject::open(&file, main_file.as_deref(), &orchard_blend::AnalyzeOptions::default())?;
             Ok(zip.extract_to(&project)?)
         })
         .await??;

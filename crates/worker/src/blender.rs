@@ -53,19 +53,29 @@ pub enum DriverEvent {
         /// Why.
         message: String,
     },
+    /// The answer to `--probe`.
+    Capabilities {
+        /// `bpy.app.version_string`.
+        version: String,
+        /// Built with OpenImageDenoise.
+        oidn: bool,
+        /// Cycles GPU backends with a device.
+        #[serde(rename = "gpuBackends")]
+        gpu_backends: Vec<String>,
+    },
 }
 
-/// How to start Blender for one task.
+/// How to start Blender.
 #[derive(Debug, Clone)]
 pub struct Invocation<'a> {
     /// The Blender executable.
     pub blender: &'a Path,
-    /// The scene file.
-    pub scene: &'a Path,
+    /// The scene file; `None` for a probe.
+    pub scene: Option<&'a Path>,
     /// The driver script on disk.
     pub driver: &'a Path,
-    /// The task description the driver reads.
-    pub task: &'a Path,
+    /// The driver's argument: the task file, or `--probe`.
+    pub task: &'a std::ffi::OsStr,
     /// Render threads; `None` lets Blender use every core.
     pub threads: Option<u32>,
 }
@@ -74,7 +84,10 @@ impl Invocation<'_> {
     /// The command line. Options apply left to right, so the scene loads before the driver runs.
     pub fn command(&self) -> Command {
         let mut command = Command::new(self.blender);
-        command.args(["-b", "--disable-autoexec", "--factory-startup", "-noaudio"]).arg(self.scene);
+        command.args(["-b", "--disable-autoexec", "--factory-startup", "-noaudio"]);
+        if let Some(scene) = self.scene {
+            command.arg(scene);
+        }
         if let Some(threads) = self.threads {
             command.arg("-t").arg(threads.to_string());
         }
@@ -86,6 +99,7 @@ impl Invocation<'_> {
 /// A running Blender.
 pub struct RunningBlender {
     child: Child,
+    stdin: Option<tokio::process::ChildStdin>,
     pgid: Option<i32>,
     events: mpsc::Receiver<DriverEvent>,
     log: Arc<Mutex<VecDeque<String>>>,
@@ -95,8 +109,9 @@ impl RunningBlender {
     /// Starts Blender in a new process group.
     pub fn spawn(invocation: &Invocation<'_>) -> std::io::Result<RunningBlender> {
         let mut command = invocation.command();
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
         let mut child = command.spawn()?;
+        let stdin = child.stdin.take();
         let pgid = child.id().map(|it| it as i32);
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
         let (tx, events) = mpsc::channel(256);
@@ -106,7 +121,23 @@ impl RunningBlender {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(read_lines(stderr, log.clone(), None));
         }
-        Ok(RunningBlender { child, pgid, events, log })
+        Ok(RunningBlender { child, stdin, pgid, events, log })
+    }
+
+    /// Sends one line to the driver (a warm session's next task).
+    pub async fn send_line(&mut self, line: &str) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.stdin.as_mut().ok_or_else(|| std::io::Error::other("Blender's input is closed"))?;
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.write_all(b"\n").await?;
+        stdin.flush().await
+    }
+
+    /// Clears the log tail, so that a failure report shows only the current task's lines.
+    pub fn clear_log(&self) {
+        if let Ok(mut log) = self.log.lock() {
+            log.clear();
+        }
     }
 
     /// The next driver event; `None` once Blender closed its output.
@@ -206,9 +237,9 @@ mod tests {
     fn blender_never_runs_scripts_from_the_file() {
         let invocation = Invocation {
             blender: Path::new("blender"),
-            scene: Path::new("s.blend"),
+            scene: Some(Path::new("s.blend")),
             driver: Path::new("d.py"),
-            task: Path::new("t.json"),
+            task: std::ffi::OsStr::new("t.json"),
             threads: Some(2),
         };
         let command = invocation.command();

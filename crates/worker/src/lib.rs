@@ -8,13 +8,18 @@
 //! - [`blender`]: one Blender process: command line, structured progress, killing its
 //!   process group.
 //! - [`outputs`]: checks that a frame exists, decodes, and has the expected size.
+//! - [`probe`]: what a Blender can do, and this machine's speed factor.
+//! - [`remote`]: the worker protocol over HTTP ([`remote::HttpCoordinator`]).
 //!
-//! In `orchard up` the coordinator is the server itself, called in-process; a remote worker
-//! implements the same trait over HTTP. Nothing in this crate knows which.
+//! The agent talks to the farm only through [`Coordinator`]; `orchard worker` and
+//! `orchard up`'s local workers both use [`remote::HttpCoordinator`].
 
 pub mod agent;
+pub mod node;
 pub mod blender;
 pub mod outputs;
+pub mod probe;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +51,9 @@ pub struct RenderedFrame {
 /// What a worker needs from the farm.
 #[async_trait]
 pub trait Coordinator: Send + Sync + 'static {
-    /// The next task for `worker_id`, if any.
-    async fn claim(&self, worker_id: &str) -> anyhow::Result<Option<Assignment>>;
+    /// The next task for `worker_id`, if any; tasks of `prefer_job` (loaded in a warm
+    /// session) first. May wait a while for work to appear.
+    async fn claim(&self, worker_id: &str, prefer_job: Option<&str>) -> anyhow::Result<Option<Assignment>>;
     /// Writes the assignment's scene file to `dest`.
     async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()>;
     /// Extends the lease; `frames_done` of the task's frames are finished.

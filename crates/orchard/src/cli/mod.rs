@@ -5,6 +5,7 @@ mod analyze;
 mod keys;
 mod render;
 mod up;
+mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,11 @@ enum Command {
     Up(up::UpArgs),
     /// Server only: API, scheduler and background duties.
     Serve(up::ServeArgs),
+    /// A render node: registers with a server, pulls tasks, runs Blender, uploads frames.
+    Worker(worker::WorkerArgs),
+    /// Manage render nodes (worker tokens).
+    #[command(subcommand)]
+    Workers(worker::WorkersCommand),
     /// Upload a .blend or .zip, render it, and download the frames to ./renders/<job>/.
     Render(render::RenderArgs),
     /// Analyse a .blend or .zip natively (no Blender) and print what a render would use.
@@ -96,6 +102,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             init_logs(cli.log_format, "info,tower_http=warn");
             up::serve(args).await
+        }
+        Command::Worker(args) => {
+            init_logs(cli.log_format, "info");
+            worker::worker(args).await
+        }
+        Command::Workers(command) => {
+            init_logs(cli.log_format, "warn");
+            worker::workers(command).await
         }
         Command::Render(args) => {
             // The progress bars and the final report say what matters; logs would garble them.

@@ -10,6 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use orchard_api::{Client, Job};
 use serde_json::{Value, json};
 
+use tokio_util::sync::CancellationToken;
+
+use super::worker::NodeArgs;
 use super::{DEFAULT_LISTEN, StorageArgs};
 
 #[derive(Debug, Args)]
@@ -46,18 +49,15 @@ pub struct RenderArgs {
     /// Embedded farm: its state directory (also where a local `orchard up` keeps admin.key).
     #[command(flatten)]
     storage: StorageArgs,
-    /// Embedded farm: the Blender executable (default: `blender` on PATH).
-    #[arg(long, env = "ORCHARD_BLENDER")]
-    blender: Option<PathBuf>,
-    /// Embedded farm: render threads (default: every core).
-    #[arg(long, env = "ORCHARD_THREADS")]
-    threads: Option<u32>,
+    /// Embedded farm: its worker.
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 /// The farm a render runs on.
 enum Farm {
     Remote,
-    Embedded(Box<orchard_server::Server>),
+    Embedded { server: Box<orchard_server::Server>, workers: Vec<tokio::task::JoinHandle<()>>, stop: CancellationToken },
 }
 
 pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
@@ -72,7 +72,11 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let config = requested_config(&args)?;
     let (client, farm) = connect(&args).await?;
     let result = run_flow(&client, &args, &file, &file_name, file_type, size, config).await;
-    if let Farm::Embedded(server) = farm {
+    if let Farm::Embedded { server, workers, stop } = farm {
+        stop.cancel();
+        for worker in workers {
+            let _ = worker.await;
+        }
         server.shutdown().await;
     }
     result
@@ -120,15 +124,17 @@ async fn connect(args: &RenderArgs) -> anyhow::Result<(Client, Farm)> {
             return Ok((client, Farm::Remote));
         }
     }
-    let blender = orchard_worker::blender::find(args.blender.as_deref()).map_err(anyhow::Error::msg)?;
+    let blenders = args.node.blenders()?;
     let mut config = orchard_server::ServerConfig::new("127.0.0.1:0".parse()?, args.storage.data.clone());
     config.database_url = args.storage.database_url.clone();
     config.storage = args.storage.storage.clone();
-    let mut server = orchard_server::start(config).await?;
-    server.spawn_local_worker(0, blender.clone(), args.threads);
+    let server = orchard_server::start(config).await?;
+    let stop = CancellationToken::new();
+    let workers = super::up::spawn_local_workers(&server, &args.storage.data, 1, &args.node, &stop).await?;
     let (key, _) = super::up::admin_key(&server, &args.storage.data).await?;
-    eprintln!("Started an embedded farm (Blender: {}).", blender.display());
-    Ok((Client::new(&server.url(), &key), Farm::Embedded(Box::new(server))))
+    eprintln!("Started an embedded farm (Blender: {}).", blenders[0].display());
+    let client = Client::new(&server.url(), &key);
+    Ok((client, Farm::Embedded { server: Box::new(server), workers, stop }))
 }
 
 fn bar(len: u64, template: &str) -> ProgressBar {

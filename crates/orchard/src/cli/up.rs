@@ -1,7 +1,7 @@
 //! `orchard up` (server and local workers) and `orchard serve` (server only).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,6 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use orchard_server::{Server, ServerConfig};
 
+use tokio_util::sync::CancellationToken;
+
+use super::worker::NodeArgs;
 use super::{DEFAULT_LISTEN, StorageArgs, parse_listen};
 
 /// Server settings shared by `up` and `serve`.
@@ -53,12 +56,8 @@ pub struct UpArgs {
     /// Local workers to run.
     #[arg(long, env = "ORCHARD_WORKERS", default_value_t = 1)]
     workers: usize,
-    /// The Blender executable (default: `blender` on PATH).
-    #[arg(long, env = "ORCHARD_BLENDER")]
-    blender: Option<PathBuf>,
-    /// Render threads per worker (default: every core).
-    #[arg(long, env = "ORCHARD_THREADS")]
-    threads: Option<u32>,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -89,20 +88,54 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     writeln!(file, "{text}")
 }
 
-pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let blender = orchard_worker::blender::find(args.blender.as_deref()).map_err(anyhow::Error::msg)?;
-    let data = args.server.storage.data.clone();
-    let mut server = orchard_server::start(args.server.config()).await?;
-    for index in 0..args.workers {
-        server.spawn_local_worker(index, blender.clone(), args.threads);
+/// The token of `orchard up`'s own workers, kept in DATA/worker.token (mode 0600).
+async fn local_worker_token(server: &Server, data: &Path) -> anyhow::Result<String> {
+    let path = data.join("worker.token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_string();
+        let hash = orchard_server::http::extract::key_hash(&token);
+        if server.state.store.find_worker_token(&hash).await?.is_some() {
+            return Ok(token);
+        }
     }
+    let token = orchard_server::keys::create_worker_token(server.state.store.as_ref()).await?;
+    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// Starts `n` local workers that reach `server` over HTTP, exactly as remote ones do.
+pub async fn spawn_local_workers(
+    server: &Server,
+    data: &Path,
+    n: usize,
+    node: &NodeArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let token = local_worker_token(server, data).await?;
+    let data = std::path::absolute(data)?;
+    let mut handles = Vec::new();
+    for index in 0..n {
+        let name = format!("local-{index}");
+        let options = node.options(&server.url(), &token, data.join("worker").join(&name), Some(name))?;
+        let stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            if let Err(error) = orchard_worker::node::run_node(options, stop).await {
+                tracing::error!(error = format!("{error:#}"), "local worker stopped");
+            }
+        }));
+    }
+    Ok(handles)
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let blenders = args.node.blenders()?;
+    let data = args.server.storage.data.clone();
+    let server = orchard_server::start(args.server.config()).await?;
+    let workers_stop = CancellationToken::new();
+    let workers = spawn_local_workers(&server, &data, args.workers, &args.node, &workers_stop).await?;
     let (key, created) = admin_key(&server, &data).await?;
-    println!(
-        "Orchard is up at {} with {} local worker(s) (Blender: {}).",
-        server.url(),
-        args.workers,
-        blender.display()
-    );
+    let shown: Vec<String> = blenders.iter().map(|it| it.display().to_string()).collect();
+    println!("Orchard is up at {} with {} local worker(s) (Blender: {}).", server.url(), args.workers, shown.join(", "));
     if created {
         println!("Admin API key (also in {}):\n{key}", data.join("admin.key").display());
     } else {
@@ -110,6 +143,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     wait_for_signal().await;
     println!("Shutting down…");
+    workers_stop.cancel();
+    for handle in workers {
+        let _ = handle.await;
+    }
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -122,7 +159,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
     tokio::select! {

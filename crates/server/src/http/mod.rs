@@ -9,6 +9,7 @@ pub mod progress;
 pub mod uploads;
 pub mod urls;
 pub mod wire;
+pub mod workers;
 
 use axum::Json;
 use axum::Router;
@@ -33,9 +34,10 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
+        workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
+        workers::output_urls, workers::put_output, workers::complete_task, workers::fail_task,
         healthz,
     ),
-    components(schemas(orchard_api::Assignment, orchard_api::SceneRef)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -48,6 +50,10 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("RJ-…").build()),
+        );
+        components.add_security_scheme(
+            "worker_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("OW-…").build()),
         );
     }
 }
@@ -75,10 +81,21 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/progress", get(progress::get_job_progress))
         .route("/jobs/{id}/downloads", get(downloads::get_downloads))
         .route("/openapi.json", get(openapi_json))
+        .route("/workers/register", post(workers::register_worker))
+        .route("/workers/{worker_id}/claim", post(workers::claim_task))
+        .route("/workers/{worker_id}/tasks/{task_id}/heartbeat", post(workers::heartbeat))
+        .route("/workers/{worker_id}/tasks/{task_id}/scene", get(workers::get_scene))
+        .route("/workers/{worker_id}/tasks/{task_id}/outputs", post(workers::output_urls))
+        .route("/workers/{worker_id}/tasks/{task_id}/complete", post(workers::complete_task))
+        .route("/workers/{worker_id}/tasks/{task_id}/fail", post(workers::fail_task))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let blobs = Router::new()
         .route("/blobs/uploads/{slug}", put(uploads::put_upload).layer(DefaultBodyLimit::disable()))
-        .route("/blobs/files/{*key}", get(downloads::get_file));
+        .route("/blobs/files/{*key}", get(downloads::get_file))
+        .route(
+            "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}",
+            put(workers::put_output).layer(DefaultBodyLimit::disable()),
+        );
     Router::new()
         .nest(API_PREFIX, external)
         .merge(blobs)

@@ -39,6 +39,7 @@ pub fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
             "mainFile": job.main_file,
         }),
         analysis,
+        waiting_reason: job.waiting_reason.clone(),
     }
 }
 

@@ -1,0 +1,342 @@
+//! The worker protocol (Orchard's addition under `/api/external/v1/workers`): register,
+//! claim with long-poll, heartbeat, fetch the scene, upload outputs through signed URLs,
+//! complete or fail. Every task call names `(task, attempt)`: the attempt fences out a
+//! worker whose task was requeued and claimed again (409 `lease_lost`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use orchard_api::{
+    Assignment, ClaimRequest, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest, LeaseResponse,
+    OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+};
+use orchard_store::{FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::blobs::WriteError;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery, key_hash};
+use crate::http::uploads::{SignedQuery, check_signature};
+use crate::http::urls::base_url;
+use crate::scheduler;
+use crate::state::{AppState, now_ms};
+
+/// Longest a claim waits for work.
+const MAX_CLAIM_WAIT: Duration = Duration::from_secs(30);
+
+/// The worker token of the request.
+pub struct WorkerToken(pub Uuid);
+
+impl FromRequestParts<AppState> for WorkerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<WorkerToken, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|it| it.to_str().ok())
+            .and_then(|it| it.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized("worker calls need `Authorization: Bearer OW-…`"))?;
+        if !token.starts_with("OW-") {
+            return Err(ApiError::Unauthorized("worker tokens start with OW- (create one with `orchard workers token create`)"));
+        }
+        let id = state.store.find_worker_token(&key_hash(token)).await?.ok_or(ApiError::Unauthorized("unknown or revoked worker token"))?;
+        Ok(WorkerToken(id))
+    }
+}
+
+/// The registered worker named in the path, owned by the request's token.
+async fn worker(state: &AppState, token: &WorkerToken, worker_id: &str) -> Result<WorkerRecord, ApiError> {
+    let worker = state.store.get_worker(worker_id).await?.ok_or(ApiError::NotFound("worker"))?;
+    if worker.token_id != token.0 {
+        return Err(ApiError::NotFound("worker"));
+    }
+    state.store.touch_worker(worker_id, now_ms()).await?;
+    Ok(worker)
+}
+
+fn lease(task_id: &str, attempt: i64) -> Result<Lease, ApiError> {
+    Ok(Lease { task_id: Uuid::parse_str(task_id).map_err(|_| ApiError::NotFound("task"))?, attempt })
+}
+
+fn lease_lost() -> ApiError {
+    ApiError::Conflict { code: "lease_lost", message: "this attempt no longer holds the task (canceled, or requeued after its lease expired)".into() }
+}
+
+/// Register (or re-register after a restart) with capabilities and a speed factor.
+#[utoipa::path(post, path = "/api/external/v1/workers/register", tag = "workers", request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn register_worker(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    if body.worker_id.trim().is_empty() || body.worker_id.len() > 100 {
+        return Err(ApiError::bad_request("invalid_worker_id", "workerId must be 1 to 100 characters"));
+    }
+    if body.capabilities.blenders.is_empty() {
+        return Err(ApiError::bad_request("no_blender", "a worker must offer at least one Blender"));
+    }
+    if !(body.speed_factor.is_finite() && body.speed_factor > 0.0) {
+        return Err(ApiError::bad_request("invalid_speed_factor", "speedFactor must be a positive number"));
+    }
+    if let Some(existing) = state.store.get_worker(&body.worker_id).await?
+        && existing.token_id != token.0
+    {
+        return Err(ApiError::Conflict { code: "worker_id_taken", message: "another token registered this workerId".into() });
+    }
+    let now = now_ms();
+    let record = WorkerRecord {
+        id: body.worker_id.clone(),
+        name: body.name.clone(),
+        token_id: token.0,
+        capabilities: serde_json::to_value(&body.capabilities).map_err(|e| ApiError::Internal(e.into()))?,
+        speed_factor: body.speed_factor,
+        registered_at: now,
+        last_seen_at: now,
+    };
+    state.store.register_worker(&record).await?;
+    state.work_available.notify_waiters();
+    tracing::info!(worker = %body.worker_id, name = %body.name, speed = body.speed_factor, "worker registered");
+    let lease_ttl = state.config.lease_ttl.as_secs().max(1);
+    Ok(Json(RegisterResponse {
+        worker_id: body.worker_id,
+        lease_ttl_seconds: lease_ttl,
+        heartbeat_seconds: (lease_ttl / 6).clamp(1, 10),
+    }))
+}
+
+/// Claim the next task this worker can render; waits up to `waitSeconds` for one (204 if none).
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/claim", tag = "workers", request_body = ClaimRequest,
+    params(("worker_id" = String, Path)),
+    responses((status = 200, body = Assignment), (status = 204, description = "no work"), (status = 404, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn claim_task(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    Path(worker_id): Path<String>,
+    ApiJson(body): ApiJson<ClaimRequest>,
+) -> Result<Response, ApiError> {
+    let worker = worker(&state, &token, &worker_id).await?;
+    let prefer = body.prefer_job.as_deref().and_then(|it| Uuid::parse_str(it).ok());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(body.wait_seconds).min(MAX_CLAIM_WAIT);
+    loop {
+        // Register interest before looking, so that work arriving in between still wakes us.
+        let wakeup = state.work_available.notified();
+        if let Some(assignment) = scheduler::claim_for(&state, &worker, prefer).await? {
+            return Ok(Json(assignment).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        // Another server may have queued work: look again every second even without a wakeup.
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wakeup).await;
+    }
+}
+
+/// Extend the lease of a running task.
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/heartbeat", tag = "workers",
+    request_body = HeartbeatRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = LeaseResponse), (status = 409, description = "lease lost: stop rendering", body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<HeartbeatRequest>,
+) -> Result<Json<LeaseResponse>, ApiError> {
+    worker(&state, &token, &worker_id).await?;
+    let lease = lease(&task_id, body.attempt)?;
+    let lease_ms = state.config.lease_ttl.as_millis() as i64;
+    match state.store.heartbeat(&lease, lease_ms, now_ms()).await? {
+        LeaseState::Held => Ok(Json(LeaseResponse { lease: "held".into() })),
+        LeaseState::Lost => Err(lease_lost()),
+    }
+}
+
+/// `?attempt=N` of task calls.
+#[derive(Debug, Deserialize)]
+pub struct AttemptQuery {
+    attempt: i64,
+}
+
+/// The task's scene file, streamed.
+#[utoipa::path(get, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/scene", tag = "workers",
+    params(("worker_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Query)),
+    responses((status = 200, description = "the .blend or .zip"), (status = 409, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn get_scene(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<AttemptQuery>,
+) -> Result<Response, ApiError> {
+    worker(&state, &token, &worker_id).await?;
+    let task = held_task(&state, &worker_id, &task_id, query.attempt).await?;
+    let job = state.store.get_job_internal(task.job_id).await?.ok_or(ApiError::NotFound("job"))?;
+    let (_, stream) = state.blobs.get_stream(&job.object_key).await?.ok_or(ApiError::NotFound("scene"))?;
+    Ok(Body::from_stream(stream).into_response())
+}
+
+/// The task, if `worker_id` holds it with `attempt`; 409 otherwise.
+async fn held_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<orchard_store::Task, ApiError> {
+    let lease = lease(task_id, attempt)?;
+    let task = state.store.get_task(lease.task_id).await?.ok_or(ApiError::NotFound("task"))?;
+    let held = task.attempt == attempt
+        && task.status == orchard_domain::TaskStatus::Running
+        && task.worker_id.as_deref() == Some(worker_id);
+    if !held {
+        return Err(lease_lost());
+    }
+    Ok(task)
+}
+
+fn output_key(job_id: Uuid, task_id: Uuid, attempt: i64, file_name: &str) -> String {
+    // Per attempt: a late upload from a fenced-out attempt can never overwrite the frames of
+    // the attempt that completed.
+    format!("jobs/{job_id}/tasks/{task_id}/{attempt}/{file_name}")
+}
+
+fn check_file_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name.chars().all(|it| it.is_ascii_alphanumeric() || matches!(it, '.' | '_' | '-'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(ApiError::bad_request("invalid_file_name", format!("{name:?} is not a plain output file name")));
+    }
+    Ok(())
+}
+
+/// Signed PUT URLs for the task's output files.
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/outputs", tag = "workers",
+    request_body = OutputUrlsRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = OutputUrlsResponse), (status = 409, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn output_urls(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    headers: HeaderMap,
+    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<OutputUrlsRequest>,
+) -> Result<Json<OutputUrlsResponse>, ApiError> {
+    worker(&state, &token, &worker_id).await?;
+    let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
+    let base = base_url(&state, &headers);
+    let expires = now_ms() / 1000 + state.config.lease_ttl.as_secs().max(60) as i64 * 10;
+    let mut urls = BTreeMap::new();
+    for file in &body.files {
+        check_file_name(file)?;
+        let path = format!("/blobs/outputs/{}/{}/{}/{file}", task.job_id, task.id, body.attempt);
+        urls.insert(file.clone(), format!("{base}{path}?{}", state.signer.sign("PUT", &path, expires)));
+    }
+    Ok(Json(OutputUrlsResponse { urls }))
+}
+
+/// Receive one output file behind a signed URL.
+#[utoipa::path(put, path = "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}", tag = "workers",
+    params(("job_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Path), ("file" = String, Path),
+           ("expires" = i64, Query), ("signature" = String, Query)),
+    responses((status = 200, description = "stored"), (status = 403, body = ErrorBody)))]
+pub async fn put_output(
+    State(state): State<AppState>,
+    Path((job_id, task_id, attempt, file)): Path<(Uuid, Uuid, i64, String)>,
+    ApiQuery(query): ApiQuery<SignedQuery>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let path = format!("/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}");
+    check_signature(&state, "PUT", &path, &query)?;
+    check_file_name(&file)?;
+    state
+        .blobs
+        .put_stream(&output_key(job_id, task_id, attempt, &file), body.into_data_stream(), state.config.max_upload_bytes)
+        .await
+        .map_err(|e| match e {
+            WriteError::TooLarge { limit } => ApiError::TooLarge(format!("outputs are limited to {limit} bytes")),
+            WriteError::Stream(message) => ApiError::bad_request("upload_interrupted", message),
+            WriteError::Storage(cause) => ApiError::Internal(cause),
+        })?;
+    Ok(StatusCode::OK)
+}
+
+/// Every frame is uploaded: complete the task (the job finalizes with its last task).
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/complete", tag = "workers",
+    request_body = CompleteRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = LeaseResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn complete_task(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CompleteRequest>,
+) -> Result<Json<LeaseResponse>, ApiError> {
+    let worker = worker(&state, &token, &worker_id).await?;
+    let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
+    let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    if delivered != task.frames.frames() {
+        return Err(ApiError::bad_request(
+            "wrong_frames",
+            format!("the task renders frames {:?}, the worker delivered {delivered:?}", task.frames.frames()),
+        ));
+    }
+    let mut outputs = Vec::with_capacity(body.frames.len());
+    for frame in &body.frames {
+        check_file_name(&frame.file_name)?;
+        let key = output_key(task.job_id, task.id, body.attempt, &frame.file_name);
+        let size = state.blobs.size(&key).await?.ok_or_else(|| {
+            ApiError::bad_request("output_missing", format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name))
+        })?;
+        outputs.push(NewOutput { kind: "frame".into(), frame: Some(frame.frame), file_name: frame.file_name.clone(), object_key: key, size: size as i64 });
+    }
+    let last = outputs.last().map(|it| it.object_key.clone());
+    let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };
+    match state.store.complete_task(&lease(&task_id, body.attempt)?, done, now_ms()).await? {
+        LeaseState::Lost => Err(lease_lost()),
+        LeaseState::Held => {
+            if let Some(key) = last {
+                scheduler::update_preview(&state, task.job_id, &key).await;
+            }
+            state.finalize_wakeup.notify_one();
+            Ok(Json(LeaseResponse { lease: "held".into() }))
+        }
+    }
+}
+
+/// The attempt failed: the task is requeued for another worker, or fails its job.
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/fail", tag = "workers",
+    request_body = FailRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, body = LeaseResponse), (status = 409, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub async fn fail_task(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<FailRequest>,
+) -> Result<Json<LeaseResponse>, ApiError> {
+    worker(&state, &token, &worker_id).await?;
+    let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
+    let error = scheduler::tail_chars(&body.error, 4000);
+    let outcome = state
+        .store
+        .fail_task(&lease(&task_id, body.attempt)?, &worker_id, error, scheduler::MAX_FAILING_WORKERS, now_ms())
+        .await?;
+    match outcome {
+        FailOutcome::Lost => Err(lease_lost()),
+        FailOutcome::JobFailed => Ok(Json(LeaseResponse { lease: "released".into() })),
+        FailOutcome::Requeued => {
+            // The failing worker may now be blocklisted; if no one else can take the job, say so now.
+            scheduler::review_job(&state, task.job_id).await?;
+            state.work_available.notify_waiters();
+            Ok(Json(LeaseResponse { lease: "released".into() }))
+        }
+    }
+}

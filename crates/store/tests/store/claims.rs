@@ -1,0 +1,135 @@
+//! Many claimers, completers and reapers at once: what several servers do to one database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use orchard_domain::{JobStatus, TaskStatus};
+use orchard_store::{ClaimedTask, LeaseState, Store};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner};
+
+/// Runs `n` loops that claim until nothing is left; returns every claim made.
+async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, ClaimedTask)> {
+    let mut set = JoinSet::new();
+    for idx in 0..n {
+        let store = store.clone();
+        set.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(task) = claim(store.as_ref(), &format!("w{idx}"), now).await {
+                got.push((idx, task));
+            }
+            got
+        });
+    }
+    set.join_all().await.into_iter().flatten().collect()
+}
+
+dbtest!(concurrent_claimers_claim_every_task_exactly_once, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let jobs = [booting_job(store.as_ref(), alice, 8, 2, T0).await, booting_job(store.as_ref(), alice, 8, 3, T0 + 1).await];
+
+    let claims = claim_all(&store, 32, T0 + 10).await;
+    let mut per_task: HashMap<Uuid, usize> = HashMap::new();
+    for (_, task) in &claims {
+        *per_task.entry(task.lease.task_id).or_default() += 1;
+        assert_eq!(task.lease.attempt, 1);
+    }
+    assert_eq!(per_task.len(), 16, "every task claimed");
+    assert!(per_task.values().all(|it| *it == 1), "no task claimed twice: {per_task:?}");
+    for (id, frames) in jobs.iter().zip([16, 24]) {
+        let read = job(store.as_ref(), *id).await;
+        assert_eq!((read.status, read.frames_rendering), (JobStatus::Rendering, frames));
+        for task in store.list_tasks(*id).await.unwrap() {
+            let (idx, _) = claims.iter().find(|(_, it)| it.lease.task_id == task.id).unwrap();
+            assert_eq!((task.status, task.worker_id), (TaskStatus::Running, Some(format!("w{idx}"))));
+        }
+    }
+});
+
+dbtest!(concurrent_completions_count_every_frame_and_finalize_once, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 16, 2, T0).await;
+    let claims = claim_all(&store, 8, T0 + 10).await;
+    assert_eq!(claims.len(), 16);
+
+    let mut set = JoinSet::new();
+    for (idx, (_, task)) in claims.into_iter().enumerate() {
+        let store = store.clone();
+        set.spawn(async move {
+            let done = done_for(&task, 1.0);
+            let now = T0 + 100 + idx as i64;
+            assert_eq!(store.heartbeat(&task.lease, LEASE_MS, now).await.unwrap(), LeaseState::Held);
+            store.complete_task(&task.lease, done, now).await.unwrap()
+        });
+    }
+    assert!(set.join_all().await.into_iter().all(|it| it == LeaseState::Held));
+    let read = job(store.as_ref(), id).await;
+    assert_eq!(read.status, JobStatus::Finalizing);
+    assert_eq!((read.frames_done, read.frames_rendering, read.normalized_seconds), (32, 0, 16.0));
+    assert_eq!(store.list_outputs(id).await.unwrap().len(), 32);
+});
+
+dbtest!(concurrent_reapers_requeue_each_expired_task_once, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 16, 1, T0).await;
+    assert_eq!(claim_all(&store, 4, T0).await.len(), 16);
+
+    let mut set = JoinSet::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        set.spawn(async move { store.requeue_expired(T0 + LEASE_MS + 1).await.unwrap() });
+    }
+    assert_eq!(set.join_all().await.into_iter().sum::<u64>(), 16);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!(read.frames_rendering, 0);
+    assert!(store.list_tasks(id).await.unwrap().iter().all(|it| it.status == TaskStatus::Queued && it.attempt == 1));
+
+    // Requeued tasks are claimed again, each once, with the next attempt.
+    let claims = claim_all(&store, 8, T0 + LEASE_MS + 2).await;
+    assert_eq!(claims.len(), 16);
+    assert!(claims.iter().all(|(_, it)| it.lease.attempt == 2));
+});
+
+dbtest!(a_cancel_racing_claims_and_completions_leaves_nothing_running, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 32, 1, T0).await;
+    let mut set = JoinSet::new();
+    for idx in 0..8 {
+        let store = store.clone();
+        set.spawn(async move {
+            while let Some(task) = claim(store.as_ref(), &format!("w{idx}"), T0).await {
+                store.complete_task(&task.lease, done_for(&task, 1.0), T0 + 1).await.unwrap();
+            }
+        });
+    }
+    let canceler = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            // Whatever status the workers moved it to, cancel from the one read.
+            loop {
+                let status = job(store.as_ref(), id).await.status;
+                if status.is_terminal() || status == JobStatus::Finalizing {
+                    return false;
+                }
+                if store.cancel_job(id, status, T0 + 2).await.unwrap() {
+                    return true;
+                }
+            }
+        })
+    };
+    set.join_all().await;
+    let canceled = canceler.await.unwrap();
+    let read = job(store.as_ref(), id).await;
+    let tasks = store.list_tasks(id).await.unwrap();
+    assert!(tasks.iter().all(|it| matches!(it.status, TaskStatus::Completed | TaskStatus::Canceled)), "{tasks:?}");
+    let completed = tasks.iter().filter(|it| it.status == TaskStatus::Completed).count() as i64;
+    assert_eq!(read.frames_done, completed, "counters match the tasks");
+    assert_eq!(store.list_outputs(id).await.unwrap().len() as i64, completed);
+    if canceled {
+        assert_eq!((read.status, read.frames_rendering), (JobStatus::Canceled, 0));
+    } else {
+        assert_eq!((read.status, completed), (JobStatus::Finalizing, 32));
+    }
+});

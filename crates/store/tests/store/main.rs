@@ -1,0 +1,14 @@
+//! The store conformance suite: every test body runs on SQLite (a temp file) and on
+//! PostgreSQL (a fresh, randomly named database on the server `ORCHARD_TEST_POSTGRES_URL`
+//! points at). Without that variable the PostgreSQL runs are skipped, unless
+//! `ORCHARD_REQUIRE_POSTGRES=1` (set by `dev/test`), which makes them fail instead.
+
+#[macro_use]
+mod backends;
+mod fixtures;
+
+mod accounts;
+mod claims;
+mod jobs;
+mod tasks;
+mod workers;

@@ -1,0 +1,225 @@
+//! Rendering: start, claim, heartbeat, complete, fail, lease expiry, cancel.
+
+use orchard_domain::{JobStatus, TaskStatus};
+use orchard_store::{FailOutcome, LeaseState, StartRender, TaskDone};
+use serde_json::json;
+
+use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner, validated_job};
+
+dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 3, 2, T0).await;
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_total, read.render_started_at), (JobStatus::Booting, 6, None));
+    assert_eq!(read.final_config, Some(json!({"engine": "CYCLES", "samples": 4})));
+    let tasks = store.list_tasks(id).await.unwrap();
+    assert_eq!(tasks.iter().map(|it| it.seq).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(tasks[1].frames.frames(), [3, 4]);
+    assert!(tasks.iter().all(|it| it.status == TaskStatus::Queued && it.attempt == 0 && it.worker_id.is_none()));
+
+    // A second /render finds the job no longer validated.
+    let again = StartRender { requested_config: json!({}), final_config: json!({}), chunks: vec![] };
+    assert!(!store.start_render(id, again, T0).await.unwrap());
+    assert_eq!(store.list_tasks(id).await.unwrap().len(), 3);
+
+    let first = claim(store.as_ref(), "w1", T0 + 10).await.expect("a task");
+    assert_eq!((first.job_id, first.lease.attempt, first.frames.frames()), (id, 1, &[1, 2][..]));
+    assert_eq!((first.file_type.as_str(), first.file_name.as_str()), ("blend", "shot.blend"));
+    assert_eq!(first.final_config, json!({"engine": "CYCLES", "samples": 4}));
+    assert!(first.analysis.is_some());
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_rendering, read.render_started_at), (JobStatus::Rendering, 2, Some(T0 + 10)));
+    let task = store.get_task(first.lease.task_id).await.unwrap().expect("task");
+    assert_eq!((task.status, task.attempt, task.worker_id.as_deref()), (TaskStatus::Running, 1, Some("w1")));
+
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 20).await.unwrap(), LeaseState::Held);
+    let second = claim(store.as_ref(), "w2", T0 + 30).await.expect("a task");
+    let third = claim(store.as_ref(), "w3", T0 + 30).await.expect("a task");
+    assert_eq!(third.frames.frames(), [5, 6]);
+    assert!(claim(store.as_ref(), "w4", T0 + 30).await.is_none(), "every task is leased");
+    assert_eq!(job(store.as_ref(), id).await.frames_rendering, 6);
+    assert_eq!(job(store.as_ref(), id).await.render_started_at, Some(T0 + 10), "set by the first claim only");
+
+    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 40).await.unwrap(), LeaseState::Held);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_done, read.frames_rendering), (JobStatus::Rendering, 2, 4));
+    assert_eq!(read.normalized_seconds, 2.0);
+    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 41).await.unwrap(), LeaseState::Lost);
+    assert_eq!(job(store.as_ref(), id).await.frames_done, 2, "a repeated completion counts nothing");
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42).await.unwrap(), LeaseState::Lost);
+
+    let with_speed = TaskDone { speed_factor: 0.5, ..done_for(&second, 4.0) };
+    assert_eq!(store.complete_task(&second.lease, with_speed, T0 + 50).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&third.lease, done_for(&third, 1.0), T0 + 60).await.unwrap(), LeaseState::Held);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!(read.status, JobStatus::Finalizing, "the last task moves its job on");
+    assert_eq!((read.frames_done, read.frames_rendering, read.frames_failed), (6, 0, 0));
+    assert_eq!(read.normalized_seconds, 5.0);
+    assert!(store.list_tasks(id).await.unwrap().iter().all(|it| it.status == TaskStatus::Completed));
+
+    let outputs = store.list_outputs(id).await.unwrap();
+    assert_eq!(outputs.iter().map(|it| it.frame).collect::<Vec<_>>(), (1..=6).map(Some).collect::<Vec<_>>());
+    assert_eq!(outputs[0].file_name, "0001.png");
+    assert_eq!((outputs[0].size, outputs[0].created_at), (101, T0 + 40));
+    assert!(store.runnable_jobs(10).await.unwrap().is_empty());
+});
+
+dbtest!(a_frame_is_stored_once_whatever_tasks_deliver_it, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
+    let first = claim(store.as_ref(), "w1", T0).await.unwrap();
+    let second = claim(store.as_ref(), "w2", T0).await.unwrap();
+    // Both deliver a composite with the same name, and the second repeats the first's frame.
+    let mut done = done_for(&first, 1.0);
+    done.outputs.push(orchard_store::NewOutput {
+        kind: "composite".into(),
+        frame: None,
+        file_name: "contact.png".into(),
+        object_key: "jobs/x/contact-1.png".into(),
+        size: 1,
+    });
+    let mut again = done.clone();
+    again.outputs.extend(done_for(&second, 1.0).outputs);
+    assert_eq!(store.complete_task(&first.lease, done, T0 + 1).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&second.lease, again, T0 + 2).await.unwrap(), LeaseState::Held);
+    let outputs = store.list_outputs(id).await.unwrap();
+    let names: Vec<_> = outputs.iter().map(|it| (it.kind.as_str(), it.file_name.as_str())).collect();
+    assert_eq!(names, [("composite", "contact.png"), ("frame", "0001.png"), ("frame", "0002.png")]);
+    assert_eq!(outputs[0].object_key, "jobs/x/contact-1.png", "the first delivery stays");
+    assert_eq!(job(store.as_ref(), id).await.status, JobStatus::Finalizing);
+});
+
+dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed_again, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 3, T0).await;
+    let old = claim(store.as_ref(), "w1", T0).await.unwrap();
+    assert_eq!(store.requeue_expired(T0 + LEASE_MS - 1).await.unwrap(), 0, "the lease still holds");
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, T0 + 1000).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.requeue_expired(T0 + LEASE_MS + 500).await.unwrap(), 0, "the heartbeat extended it");
+
+    let expired = T0 + 1000 + LEASE_MS + 1;
+    assert_eq!(store.requeue_expired(expired).await.unwrap(), 1);
+    assert_eq!(store.requeue_expired(expired).await.unwrap(), 0);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_rendering), (JobStatus::Rendering, 0));
+    let task = store.get_task(old.lease.task_id).await.unwrap().unwrap();
+    assert_eq!((task.status, task.attempt, task.worker_id), (TaskStatus::Queued, 1, None));
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired).await.unwrap(), LeaseState::Lost);
+
+    let new = claim(store.as_ref(), "w2", expired + 1).await.unwrap();
+    assert_eq!((new.lease.task_id, new.lease.attempt), (old.lease.task_id, 2));
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&old.lease, done_for(&old, 1.0), expired + 3).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.fail_task(&old.lease, "w1", "boom", 3, expired + 3).await.unwrap(), FailOutcome::Lost);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.frames_done, read.frames_rendering), (0, 3), "the old attempt changed nothing");
+    assert!(store.list_outputs(id).await.unwrap().is_empty());
+    assert!(store.job_failures_by_worker(id).await.unwrap().is_empty());
+
+    assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&new.lease, done_for(&new, 1.0), expired + 5).await.unwrap(), LeaseState::Held);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_done), (JobStatus::Finalizing, 3));
+});
+
+dbtest!(a_failed_task_is_requeued_until_enough_different_workers_failed_it, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 3, 2, T0).await;
+    let other = claim(store.as_ref(), "w9", T0).await.unwrap();
+    let mut now = T0;
+    // w1 fails it twice: one worker, so it goes back to the queue each time.
+    for (worker, failures) in [("w1", 1), ("w1", 2)] {
+        now += 10;
+        let task = claim(store.as_ref(), worker, now).await.unwrap();
+        assert_eq!(task.frames.frames(), [3, 4]);
+        let outcome = store.fail_task(&task.lease, worker, &format!("crash {failures}"), 2, now).await.unwrap();
+        assert_eq!(outcome, FailOutcome::Requeued);
+        let read = store.get_task(task.lease.task_id).await.unwrap().unwrap();
+        assert_eq!((read.status, read.failures, read.worker_id), (TaskStatus::Queued, failures, None));
+        assert_eq!(read.last_error.as_deref(), Some(format!("crash {failures}").as_str()));
+        assert_eq!(store.fail_task(&task.lease, worker, "again", 2, now).await.unwrap(), FailOutcome::Lost);
+    }
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_rendering, read.frames_failed), (JobStatus::Rendering, 2, 0));
+    assert_eq!(store.job_failures_by_worker(id).await.unwrap(), [("w1".to_string(), 2)]);
+    assert_eq!(store.last_job_failure(id).await.unwrap().as_deref(), Some("crash 2"));
+
+    // A second worker fails it: the task and its job fail, and the job's other tasks stop.
+    let task = claim(store.as_ref(), "w2", now + 10).await.unwrap();
+    let outcome = store.fail_task(&task.lease, "w2", "out of memory", 2, now + 10).await.unwrap();
+    assert_eq!(outcome, FailOutcome::JobFailed);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_rendering, read.frames_failed), (JobStatus::Failed, 0, 2));
+    let reason = read.failed_reason.expect("failed reason");
+    assert_eq!((reason.name.as_str(), reason.kind.as_str()), ("task_failed", "render"));
+    assert!(reason.message.contains("3-4") && reason.message.contains("out of memory"), "{}", reason.message);
+    let statuses: Vec<_> = store.list_tasks(id).await.unwrap().iter().map(|it| it.status).collect();
+    assert_eq!(statuses, [TaskStatus::Canceled, TaskStatus::Failed, TaskStatus::Canceled]);
+    let mut by_worker = store.job_failures_by_worker(id).await.unwrap();
+    by_worker.sort();
+    assert_eq!(by_worker, [("w1".to_string(), 2), ("w2".to_string(), 1)]);
+    assert_eq!(store.last_job_failure(id).await.unwrap().as_deref(), Some("out of memory"));
+
+    assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&other.lease, done_for(&other, 1.0), now + 20).await.unwrap(), LeaseState::Lost);
+    assert!(claim(store.as_ref(), "w3", now + 30).await.is_none());
+});
+
+dbtest!(a_canceled_job_cancels_its_tasks_and_fences_its_workers, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 3, 1, T0).await;
+    let running = claim(store.as_ref(), "w1", T0).await.unwrap();
+    let done = claim(store.as_ref(), "w2", T0).await.unwrap();
+    assert_eq!(store.complete_task(&done.lease, done_for(&done, 1.0), T0 + 1).await.unwrap(), LeaseState::Held);
+
+    assert!(!store.cancel_job(id, JobStatus::Booting, T0 + 2).await.unwrap(), "the job is no longer booting");
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
+    assert!(store.cancel_job(id, JobStatus::Rendering, T0 + 3).await.unwrap());
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.updated_at, read.frames_rendering), (JobStatus::Canceled, T0 + 3, 0));
+    let statuses: Vec<_> = store.list_tasks(id).await.unwrap().iter().map(|it| it.status).collect();
+    assert_eq!(statuses, [TaskStatus::Canceled, TaskStatus::Completed, TaskStatus::Canceled]);
+
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&running.lease, done_for(&running, 1.0), T0 + 4).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.fail_task(&running.lease, "w1", "killed", 3, T0 + 4).await.unwrap(), FailOutcome::Lost);
+    assert!(claim(store.as_ref(), "w3", T0 + 5).await.is_none());
+    assert!(!store.cancel_job(id, JobStatus::Canceled, T0 + 6).await.unwrap(), "terminal");
+    assert_eq!(job(store.as_ref(), id).await.updated_at, T0 + 3);
+
+    let validated = validated_job(store.as_ref(), alice, T0).await;
+    assert!(store.cancel_job(validated, JobStatus::Validated, T0 + 7).await.unwrap(), "before any task exists");
+    assert_eq!(job(store.as_ref(), validated).await.status, JobStatus::Canceled);
+});
+
+dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let old = booting_job(store.as_ref(), alice, 2, 1, T0).await;
+    let new = booting_job(store.as_ref(), alice, 2, 1, T0 + 100).await;
+    let runnable: Vec<_> = store.runnable_jobs(10).await.unwrap().iter().map(|it| it.id).collect();
+    assert_eq!(runnable, [old, new], "oldest first");
+    assert_eq!(store.runnable_jobs(1).await.unwrap().len(), 1);
+
+    let both = [old, new];
+    let task = store.claim_task("w1", &both, None, LEASE_MS, T0).await.unwrap().unwrap();
+    assert_eq!(task.job_id, old);
+    let task = store.claim_task("w1", &both, Some(new), LEASE_MS, T0).await.unwrap().unwrap();
+    assert_eq!(task.job_id, new, "the preferred job first");
+    let task = store.claim_task("w1", &[new], None, LEASE_MS, T0).await.unwrap().unwrap();
+    assert_eq!(task.job_id, new, "only allowed jobs");
+    assert!(store.claim_task("w1", &[new], None, LEASE_MS, T0).await.unwrap().is_none());
+    assert!(store.claim_task("w1", &[], None, LEASE_MS, T0).await.unwrap().is_none());
+    let runnable: Vec<_> = store.runnable_jobs(10).await.unwrap().iter().map(|it| it.id).collect();
+    assert_eq!(runnable, [old]);
+});
+
+dbtest!(a_waiting_reason_is_set_and_cleared, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 1, T0).await;
+    assert_eq!(job(store.as_ref(), id).await.waiting_reason, None);
+    store.set_waiting_reason(id, Some("no worker has Blender 4.2")).await.unwrap();
+    store.set_waiting_reason(id, Some("no worker has Blender 4.2")).await.unwrap();
+    assert_eq!(job(store.as_ref(), id).await.waiting_reason.as_deref(), Some("no worker has Blender 4.2"));
+    store.set_waiting_reason(id, None).await.unwrap();
+    assert_eq!(job(store.as_ref(), id).await.waiting_reason, None);
+});

@@ -1,0 +1,42 @@
+//! Worker tokens and registrations.
+
+use orchard_store::WorkerRecord;
+use serde_json::json;
+
+use crate::fixtures::T0;
+
+dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
+    let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
+    assert_eq!(store.find_worker_token("token-hash").await.unwrap(), Some(token));
+    assert_eq!(store.find_worker_token("other").await.unwrap(), None);
+
+    let mut worker = WorkerRecord {
+        id: "node-1".into(),
+        name: "render-01".into(),
+        token_id: token,
+        capabilities: json!({"blender": ["4.2.1"], "devices": ["CPU"]}),
+        speed_factor: 1.5,
+        registered_at: T0,
+        last_seen_at: T0,
+    };
+    store.register_worker(&worker).await.unwrap();
+    let read = store.get_worker("node-1").await.unwrap().expect("registered");
+    assert_eq!((read.name.as_str(), read.token_id, read.speed_factor), ("render-01", token, 1.5));
+    assert_eq!(read.capabilities, worker.capabilities);
+    assert!(store.get_worker("node-2").await.unwrap().is_none());
+
+    worker.name = "render-01b".into();
+    worker.registered_at = T0 + 500;
+    worker.last_seen_at = T0 + 500;
+    store.register_worker(&worker).await.unwrap();
+    let read = store.get_worker("node-1").await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.registered_at, read.last_seen_at), ("render-01b", T0, T0 + 500));
+
+    store.touch_worker("node-1", T0 + 1000).await.unwrap();
+    let other = WorkerRecord { id: "node-2".into(), last_seen_at: T0 + 10, registered_at: T0 + 10, ..worker };
+    store.register_worker(&other).await.unwrap();
+    let live: Vec<_> = store.live_workers(T0 + 10).await.unwrap().into_iter().map(|it| it.id).collect();
+    assert_eq!(live, ["node-1", "node-2"], "by registration");
+    let live: Vec<_> = store.live_workers(T0 + 11).await.unwrap().into_iter().map(|it| it.id).collect();
+    assert_eq!(live, ["node-1"]);
+});

@@ -1,0 +1,171 @@
+//! The worker protocol over HTTP: the [`Coordinator`] a worker uses to talk to a server.
+//!
+//! Every call retries transport failures and 5xx answers with backoff, so that a worker
+//! rides out a server restart and carries on with the task it holds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures::StreamExt;
+use orchard_api::{
+    API_PREFIX, Assignment, ClaimRequest, CompleteRequest, DeliveredFrame, FailRequest, HeartbeatRequest,
+    OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+};
+use reqwest::StatusCode;
+use tokio::io::AsyncWriteExt;
+use tracing::warn;
+
+use crate::{Coordinator, LeaseStatus, RenderedFrame};
+
+/// How long a call keeps retrying before it gives up.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+/// Seconds a claim waits on the server for work.
+const CLAIM_WAIT_SECONDS: u64 = 20;
+
+/// A server, reached over HTTP with a worker token.
+#[derive(Clone)]
+pub struct HttpCoordinator {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    worker_id: String,
+}
+
+impl HttpCoordinator {
+    /// Registers with the server at `base` (retrying until it answers) and returns the
+    /// coordinator and the server's lease settings.
+    pub async fn register(base: &str, token: &str, request: &RegisterRequest) -> anyhow::Result<(HttpCoordinator, RegisterResponse)> {
+        let coordinator = HttpCoordinator {
+            http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            worker_id: request.worker_id.clone(),
+        };
+        let response = coordinator
+            .send(|| coordinator.http.post(coordinator.url("/workers/register")).json(request))
+            .await
+            .context("registering with the server")?;
+        let registered: RegisterResponse = response.json().await?;
+        Ok((coordinator, registered))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{API_PREFIX}{path}", self.base)
+    }
+
+    fn task_url(&self, assignment: &Assignment, what: &str) -> String {
+        self.url(&format!("/workers/{}/tasks/{}/{what}", self.worker_id, assignment.task_id))
+    }
+
+    /// Sends a request, retrying transport errors and 5xx; returns any other answer,
+    /// turning 4xx other than 409 into errors.
+    async fn send(&self, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let result = build().bearer_auth(&self.token).send().await;
+            let retry_reason = match result {
+                Ok(response) if response.status().is_server_error() => format!("server answered {}", response.status()),
+                Ok(response) if response.status().is_client_error() && response.status() != StatusCode::CONFLICT => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    anyhow::bail!("server refused the call ({status}): {body}");
+                }
+                Ok(response) => return Ok(response),
+                Err(error) => format!("{error}"),
+            };
+            if tokio::time::Instant::now() + delay > deadline {
+                anyhow::bail!("the server is unreachable: {retry_reason}");
+            }
+            warn!(reason = %retry_reason, "server call failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn lease_of(response: &reqwest::Response) -> LeaseStatus {
+        if response.status() == StatusCode::CONFLICT { LeaseStatus::Lost } else { LeaseStatus::Held }
+    }
+}
+
+#[async_trait]
+impl Coordinator for HttpCoordinator {
+    async fn claim(&self, worker_id: &str, prefer_job: Option<&str>) -> anyhow::Result<Option<Assignment>> {
+        let body = ClaimRequest { prefer_job: prefer_job.map(str::to_string), wait_seconds: CLAIM_WAIT_SECONDS };
+        let url = self.url(&format!("/workers/{worker_id}/claim"));
+        let response = self
+            .send(|| self.http.post(&url).timeout(Duration::from_secs(CLAIM_WAIT_SECONDS + 15)).json(&body))
+            .await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Ok(Some(response.json().await?))
+    }
+
+    async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()> {
+        let url = format!("{}?attempt={}", self.task_url(assignment, "scene"), assignment.attempt);
+        let response = self.send(|| self.http.get(&url)).await?;
+        if response.status() == StatusCode::CONFLICT {
+            anyhow::bail!("the task was reassigned before its scene was fetched");
+        }
+        let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            file.write_all(&chunk?).await?;
+        }
+        file.flush().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, assignment: &Assignment, frames_done: usize) -> anyhow::Result<LeaseStatus> {
+        let body = HeartbeatRequest { attempt: assignment.attempt, frames_done };
+        let url = self.task_url(assignment, "heartbeat");
+        // A heartbeat that cannot get through is not retried for long: the next one will try again.
+        let response = build_and_send_once(self, || self.http.post(&url).json(&body)).await?;
+        Ok(Self::lease_of(&response))
+    }
+
+    async fn complete(&self, assignment: &Assignment, frames: Vec<RenderedFrame>, render_seconds: f64) -> anyhow::Result<LeaseStatus> {
+        let files: Vec<String> = frames.iter().map(|it| it.file_name.clone()).collect();
+        let request = OutputUrlsRequest { attempt: assignment.attempt, files };
+        let url = self.task_url(assignment, "outputs");
+        let response = self.send(|| self.http.post(&url).json(&request)).await?;
+        if response.status() == StatusCode::CONFLICT {
+            return Ok(LeaseStatus::Lost);
+        }
+        let urls: OutputUrlsResponse = response.json().await?;
+        for frame in &frames {
+            let target = urls.urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
+            let bytes = tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
+            self.send(|| self.http.put(target).body(bytes.clone())).await.with_context(|| format!("uploading {}", frame.file_name))?;
+        }
+        let done = CompleteRequest {
+            attempt: assignment.attempt,
+            frames: frames.iter().map(|it| DeliveredFrame { frame: it.frame, file_name: it.file_name.clone() }).collect(),
+            render_seconds,
+        };
+        let url = self.task_url(assignment, "complete");
+        let response = self.send(|| self.http.post(&url).json(&done)).await?;
+        Ok(Self::lease_of(&response))
+    }
+
+    async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()> {
+        let body = FailRequest { attempt: assignment.attempt, error: error.to_string() };
+        let url = self.task_url(assignment, "fail");
+        self.send(|| self.http.post(&url).json(&body)).await?;
+        Ok(())
+    }
+}
+
+async fn build_and_send_once(
+    coordinator: &HttpCoordinator,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> anyhow::Result<reqwest::Response> {
+    let response = build().bearer_auth(&coordinator.token).timeout(Duration::from_secs(10)).send().await?;
+    if response.status().is_success() || response.status() == StatusCode::CONFLICT {
+        return Ok(response);
+    }
+    anyhow::bail!("heartbeat answered {}", response.status())
+}

@@ -149,6 +149,11 @@ impl Client {
         self.call::<(), _>(Method::GET, &format!("/jobs/{id}/downloads"), None).await
     }
 
+    /// `GET /jobs/{id}/tasks` (Orchard extension).
+    pub async fn tasks(&self, id: &str) -> Result<Vec<crate::TaskInfo>, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/jobs/{id}/tasks"), None).await
+    }
+
     /// Fetches a signed URL into `path`, streamed.
     pub async fn download(&self, url: &str, path: &Path) -> Result<u64, ClientError> {
         use futures::StreamExt;

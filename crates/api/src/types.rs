@@ -429,3 +429,25 @@ pub struct LeaseResponse {
     /// `held`: go on. (A lost lease is a 409 `lease_lost`.)
     pub lease: String,
 }
+
+/// Orchard extension: one task of a job (`GET /jobs/{id}/tasks`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    /// Task id.
+    pub id: String,
+    /// Position in the job.
+    pub seq: i64,
+    /// Its frames, as range strings.
+    pub frames: Vec<String>,
+    /// `queued`, `running`, `completed`, `failed` or `canceled`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempt: i64,
+    /// Failed attempts so far.
+    pub failures: i64,
+    /// The worker running it (or that last ran it).
+    pub worker_id: Option<String>,
+    /// The last failure, with Blender's log tail.
+    pub last_error: Option<String>,
+}

@@ -3,35 +3,15 @@
 //! These need Blender on PATH. Without it they report a skip, unless
 //! `ORCHARD_REQUIRE_E2E=1` (set by the test script and CI), where a missing Blender fails.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use orchard_api::Client;
 use serde_json::{Value, json};
-
-fn orchard() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_orchard"))
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn example_scene() -> PathBuf {
-    repo_root().join("examples/cube.blend")
-}
-
-/// Whether Blender is here; panics when it must be and is not.
-fn blender_available() -> bool {
-    let found = orchard_worker::blender::find(None).is_ok();
-    if !found {
-        assert!(std::env::var("ORCHARD_REQUIRE_E2E").is_err(), "ORCHARD_REQUIRE_E2E is set but Blender is not on PATH");
-        eprintln!("skipped: Blender is not on PATH");
-    }
-    found
-}
 
 /// A running `orchard up` in a temporary data directory.
 struct Farm {
@@ -72,17 +52,7 @@ impl Farm {
 
     /// Blender processes started for this farm (their command line names its data directory).
     fn blender_processes(&self) -> Vec<u32> {
-        let needle = self.data.path().to_string_lossy().into_owned();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("blender") && cmdline.contains(&needle) {
-                found.push(pid);
-            }
-        }
-        found
+        blender_processes(self.data.path())
     }
 }
 
@@ -102,39 +72,6 @@ impl Drop for Farm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Polls `check` every 200 ms until it returns Some, or panics with `what` after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn submit(client: &Client, config: Value) -> String {
-    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
-    client.put_file(&upload.upload_url, &example_scene(), |_| {}).await.unwrap();
-    let job = client.create_job(&upload.slug).await.unwrap();
-    let job = client.validate(&job.id).await.unwrap();
-    assert_eq!(job.status, "validated", "{:?}", job.failed_reason);
-    let job = client.render(&job.id, config).await.unwrap();
-    assert_eq!(job.status, "booting");
-    job.id
-}
-
-async fn fetch(url: &str) -> Vec<u8> {
-    let response = reqwest::get(url).await.unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    response.bytes().await.unwrap().to_vec()
 }
 
 #[tokio::test]

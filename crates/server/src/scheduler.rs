@@ -257,14 +257,16 @@ pub async fn update_preview(state: &AppState, job_id: Uuid, frame_key: &str) {
     }
 }
 
-/// The last `max` characters of `text` (where Blender says what went wrong).
-pub fn tail_chars(text: &str, max: usize) -> &str {
+/// `text` cut to about `max` characters: a failure report says what went wrong first and
+/// ends with Blender's log, so the middle is what goes.
+pub fn shorten(text: &str, max: usize) -> String {
     let n = text.chars().count();
     if n <= max {
-        return text;
+        return text.to_string();
     }
-    let skip = text.char_indices().nth(n - max).map(|(idx, _)| idx).unwrap_or(0);
-    &text[skip..]
+    let head: String = text.chars().take(max / 4).collect();
+    let tail: String = text.chars().skip(n - (max - max / 4)).collect();
+    format!("{head}\n…\n{tail}")
 }
 
 #[cfg(test)]
@@ -319,9 +321,9 @@ mod tests {
     }
 
     #[test]
-    fn failure_messages_keep_their_tail() {
-        assert_eq!(tail_chars("abcdef", 3), "def");
-        assert_eq!(tail_chars("ab", 3), "ab");
-        assert_eq!(tail_chars("ééé", 2), "éé");
+    fn failure_messages_keep_their_reason_and_their_log_tail() {
+        assert_eq!(shorten("ab", 3), "ab");
+        assert_eq!(shorten("reason: the middle of a long log ends here", 8), "re\n…\ns here");
+        assert_eq!(shorten("éééééééé", 4), "é\n…\nééé");
     }
 }

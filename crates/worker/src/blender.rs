@@ -110,6 +110,14 @@ impl RunningBlender {
     pub fn spawn(invocation: &Invocation<'_>) -> std::io::Result<RunningBlender> {
         let mut command = invocation.command();
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+        // If the worker dies (SIGKILL, OOM), Blender must not render on as an orphan.
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe; it allocates nothing and touches no locks.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
         let mut child = command.spawn()?;
         let stdin = child.stdin.take();
         let pgid = child.id().map(|it| it as i32);

@@ -213,3 +213,31 @@ pub async fn cancel_job(
     let job = lifecycle::cancel(&state, job).await?;
     Ok(job_response(&state, &headers, &job, false))
 }
+
+/// Orchard extension: the job's tasks, with the worker that ran each and the last failure's log.
+#[utoipa::path(get, path = "/api/external/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<api::TaskInfo>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    JobId(id): JobId,
+) -> Result<Json<Vec<api::TaskInfo>>, ApiError> {
+    let job = owned_job(&state, &caller, id).await?;
+    let tasks = state.store.list_tasks(job.id).await?;
+    Ok(Json(
+        tasks
+            .into_iter()
+            .map(|task| api::TaskInfo {
+                id: task.id.to_string(),
+                seq: task.seq,
+                frames: task.frames.to_ranges(),
+                status: task.status.as_str().to_string(),
+                attempt: task.attempt,
+                failures: task.failures,
+                worker_id: task.worker_id,
+                last_error: task.last_error,
+            })
+            .collect(),
+    ))
+}

@@ -31,7 +31,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
     info(title = "Orchard", description = "A self-hosted Blender render farm speaking the Renderjuice external API v1."),
     paths(
         uploads::create_upload, uploads::put_upload,
-        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/jobs/{id}/progress", get(progress::get_job_progress))
         .route("/jobs/{id}/downloads", get(downloads::get_downloads))
+        .route("/jobs/{id}/tasks", get(jobs::list_tasks))
         .route("/openapi.json", get(openapi_json))
         .route("/workers/register", post(workers::register_worker))
         .route("/workers/{worker_id}/claim", post(workers::claim_task))

@@ -324,7 +324,9 @@ pub async fn fail_task(
 ) -> Result<Json<LeaseResponse>, ApiError> {
     worker(&state, &token, &worker_id).await?;
     let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
-    let error = scheduler::tail_chars(&body.error, 4000);
+    // Name the frames: the job's failedReason may end up being this message.
+    let error = format!("frames {}: {}", task.frames.to_ranges().join(", "), scheduler::shorten(&body.error, 4000));
+    let error = error.as_str();
     let outcome = state
         .store
         .fail_task(&lease(&task_id, body.attempt)?, &worker_id, error, scheduler::MAX_FAILING_WORKERS, now_ms())

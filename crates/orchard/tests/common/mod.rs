@@ -1,0 +1,101 @@
+//! Shared by the end-to-end suites: the binary, the example scene, Blender processes, polling.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use orchard_api::Client;
+use serde_json::Value;
+
+pub fn orchard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orchard"))
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn example_scene() -> PathBuf {
+    repo_root().join("examples/cube.blend")
+}
+
+/// Whether Blender is here; panics when it must be (`ORCHARD_REQUIRE_E2E=1`) and is not.
+pub fn blender_available() -> bool {
+    let found = orchard_worker::blender::find(None).is_ok();
+    if !found {
+        assert!(std::env::var("ORCHARD_REQUIRE_E2E").is_err(), "ORCHARD_REQUIRE_E2E is set but Blender is not on PATH");
+        eprintln!("skipped: Blender is not on PATH");
+    }
+    found
+}
+
+/// Pids of rendering Blender processes (a scene on the command line, not a capability probe)
+/// whose command line mentions `needle` (a data directory).
+pub fn blender_processes(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let renders = cmdline.contains(".blend ") && cmdline.contains("--python");
+        if cmdline.contains("blender") && renders && cmdline.contains(&needle) && !cmdline.contains("orchard worker") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics naming `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Uploads the example scene, validates it and starts a render with `config`.
+pub async fn submit(client: &Client, config: Value) -> String {
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &example_scene(), |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    let job = client.validate(&job.id).await.unwrap();
+    assert_eq!(job.status, "validated", "{:?}", job.failed_reason);
+    let job = client.render(&job.id, config).await.unwrap();
+    assert_eq!(job.status, "booting");
+    job.id
+}
+
+/// Waits for a job to reach a terminal status and returns it.
+pub async fn finished(client: &Client, id: &str, limit: Duration) -> orchard_api::Job {
+    eventually("the job to finish", limit, || async {
+        let job = client.get_job(id).await.ok()?;
+        matches!(job.status.as_str(), "completed" | "failed" | "canceled").then_some(job)
+    })
+    .await
+}
+
+pub async fn fetch(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+}
+
+/// A free local port (bound and released; the OS does not reuse it at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -1,0 +1,343 @@
+//! A farm of separate processes: `orchard serve` and `orchard worker`s over HTTP, with real
+//! Blender. Workers die, servers restart, Blender fails; every frame is stored exactly once.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+use orchard_api::Client;
+use serde_json::json;
+
+/// `orchard serve` on a fixed port and data directory, so that it can be restarted.
+struct Serve {
+    child: Child,
+    port: u16,
+    lease_ttl: u64,
+    data: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(lease_ttl: u64) -> Serve {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = spawn_serve(data.path(), port, lease_ttl);
+        let serve = Serve { child, port, lease_ttl, data };
+        serve.wait_ready();
+        serve
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("orchard serve did not start");
+    }
+
+    /// Kills the server outright and starts it again on the same port and data.
+    fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn_serve(self.data.path(), self.port, self.lease_ttl);
+        self.wait_ready();
+    }
+
+    fn client(&self) -> Client {
+        let output = orchard().args(["keys", "create", "--workspace", "farm", "--data"]).arg(self.data.path()).output().unwrap();
+        assert!(output.status.success());
+        let key = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string();
+        Client::new(&self.url(), &key)
+    }
+
+    fn worker_token(&self) -> String {
+        let output = orchard().args(["workers", "token", "create", "--data"]).arg(self.data.path()).output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string()
+    }
+
+    fn worker(&self, extra: &[&str]) -> Worker {
+        let data = tempfile::tempdir().unwrap();
+        let child = orchard()
+            .args(["worker", "--server", &self.url(), "--token", &self.worker_token(), "--threads", "1", "--speed-factor", "1"])
+            .arg("--data")
+            .arg(data.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Worker { child, data }
+    }
+}
+
+fn spawn_serve(data: &Path, port: u16, lease_ttl: u64) -> Child {
+    orchard()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lease-ttl", &lease_ttl.to_string(), "--data"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Worker {
+    child: Child,
+    data: tempfile::TempDir,
+}
+
+impl Worker {
+    fn id(&self) -> Option<String> {
+        std::fs::read_to_string(self.data.path().join("worker-id")).ok().map(|it| it.trim().to_string())
+    }
+
+    fn blenders(&self) -> Vec<u32> {
+        blender_processes(self.data.path())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn small(frames: &str) -> serde_json::Value {
+    json!({
+        "colorManagementPreset": "default", "frameRanges": [frames], "resolution": [64, 48],
+        "resolutionPercentage": 100, "sampleCount": 2, "denoisingEnabled": false
+    })
+}
+
+/// Frames that take a few seconds each on one thread.
+fn slow(frames: &str) -> serde_json::Value {
+    json!({
+        "colorManagementPreset": "default", "frameRanges": [frames], "resolution": [160, 120],
+        "resolutionPercentage": 100, "sampleCount": 400, "denoisingEnabled": false
+    })
+}
+
+async fn assert_frames_once(client: &Client, id: &str, expected: &[&str]) {
+    let downloads = client.downloads(id).await.unwrap();
+    let names: Vec<_> = downloads.frame_outputs.iter().map(|it| it.file_name.as_str()).collect();
+    assert_eq!(names, expected);
+    for url in &downloads.frames {
+        let image = image::load_from_memory(&fetch(url).await).expect("a frame decodes");
+        assert_eq!((image.width(), image.height()), (64, 48));
+    }
+}
+
+#[tokio::test]
+async fn two_workers_render_one_job_and_each_frame_is_stored_once() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let a = serve.worker(&[]);
+    let b = serve.worker(&[]);
+    let id = submit(&client, small("1-6")).await;
+    let job = finished(&client, &id, Duration::from_secs(180)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    assert_frames_once(&client, &id, &["0001.png", "0002.png", "0003.png", "0004.png", "0005.png", "0006.png"]).await;
+    let tasks = client.tasks(&id).await.unwrap();
+    assert!(tasks.iter().all(|it| it.status == "completed" && it.attempt == 1), "{tasks:?}");
+    let ids = [a.id(), b.id()];
+    assert!(tasks.iter().all(|it| ids.contains(&it.worker_id)), "{tasks:?}");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_task_loses_it_to_another_when_the_lease_expires() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(3);
+    let client = serve.client();
+    let mut doomed = serve.worker(&[]);
+    let id = submit(&client, slow("1-2")).await;
+    eventually("the first worker's Blender", Duration::from_secs(60), || async { (!doomed.blenders().is_empty()).then_some(()) }).await;
+    let orphans_of = doomed.data.path().to_path_buf();
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    // Blender dies with its worker (parent-death signal): nothing renders on unseen.
+    eventually("the orphaned Blender to exit", Duration::from_secs(10), || async {
+        blender_processes(&orphans_of).is_empty().then_some(())
+    })
+    .await;
+    let _rescuer = serve.worker(&[]);
+    let job = finished(&client, &id, Duration::from_secs(240)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let names: Vec<_> = client.downloads(&id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
+    assert_eq!(names, ["0001.png", "0002.png"]);
+    let tasks = client.tasks(&id).await.unwrap();
+    assert!(tasks.iter().any(|it| it.attempt == 2), "a task was claimed again: {tasks:?}");
+}
+
+#[tokio::test]
+async fn a_server_restarted_mid_render_loses_and_duplicates_nothing() {
+    if !blender_available() {
+        return;
+    }
+    let mut serve = Serve::start(30);
+    let client = serve.client();
+    let _worker = serve.worker(&[]);
+    let id = submit(&client, slow("1-3")).await;
+    eventually("rendering to start", Duration::from_secs(60), || async {
+        (client.get_job(&id).await.ok()?.status == "rendering").then_some(())
+    })
+    .await;
+    serve.restart();
+    let job = finished(&client, &id, Duration::from_secs(300)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let names: Vec<_> = client.downloads(&id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
+    assert_eq!(names, ["0001.png", "0002.png", "0003.png"]);
+}
+
+#[tokio::test]
+async fn a_cancel_reaches_a_remote_worker_and_stops_blender() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let worker = serve.worker(&[]);
+    let id = submit(&client, json!({"colorManagementPreset": "default", "frameRanges": ["1"], "sampleCount": 100000,
+        "resolution": [640, 480], "denoisingEnabled": false}))
+    .await;
+    eventually("Blender to render", Duration::from_secs(60), || async { (!worker.blenders().is_empty()).then_some(()) }).await;
+    assert_eq!(client.cancel(&id).await.unwrap().status, "canceled");
+    eventually("Blender to stop", Duration::from_secs(5), || async { worker.blenders().is_empty().then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn a_task_failing_everywhere_fails_the_job_with_the_frame_and_the_log() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let _a = serve.worker(&[]);
+    let _b = serve.worker(&[]);
+    // Debian's Blender ships no ACES view transform: the driver refuses, Blender exits 3.
+    let mut config = small("1");
+    config["colorManagementPreset"] = json!("aces");
+    let id = submit(&client, config).await;
+    let job = finished(&client, &id, Duration::from_secs(120)).await;
+    assert_eq!(job.status, "failed");
+    let reason = job.failed_reason.unwrap();
+    assert_eq!((reason.name.as_str(), reason.kind.as_str()), ("task_failed", "render"));
+    let message = reason.message.unwrap();
+    assert!(message.contains("frames 1"), "{message}");
+    assert!(message.contains("ACES"), "{message}");
+    assert!(message.contains("Blender log"), "{message}");
+    let tasks = client.tasks(&id).await.unwrap();
+    // Both workers tried and were blocklisted after three failures each.
+    assert!(tasks[0].failures >= 6, "{tasks:?}");
+}
+
+#[tokio::test]
+async fn a_hung_or_crashed_blender_is_detected() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let endless = || {
+        json!({"colorManagementPreset": "default", "frameRanges": ["1"], "sampleCount": 100000,
+            "resolution": [640, 480], "denoisingEnabled": false})
+    };
+    let impatient = serve.worker(&["--hang-timeout", "3"]);
+    let id = submit(&client, endless()).await;
+    let hung = eventually("a hang to be reported", Duration::from_secs(60), || async {
+        client.tasks(&id).await.ok()?[0].last_error.clone()
+    })
+    .await;
+    assert!(hung.contains("Blender hung: no frame finished for 3 s"), "{hung}");
+    client.cancel(&id).await.unwrap();
+    drop(impatient);
+
+    let patient = serve.worker(&[]);
+    let id = submit(&client, endless()).await;
+    let pid = eventually("Blender to render", Duration::from_secs(60), || async { patient.blenders().first().copied() }).await;
+    signal(pid, Signal::SIGSEGV);
+    let crashed = eventually("the crash to be reported", Duration::from_secs(60), || async {
+        client.tasks(&id).await.ok()?[0].last_error.clone()
+    })
+    .await;
+    assert!(crashed.contains("Blender crashed (killed by a signal)"), "{crashed}");
+}
+
+#[tokio::test]
+async fn jobs_go_only_to_workers_that_can_render_them() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let small_box = serve.worker(&["--ram-gib", "2"]);
+    let big_box = serve.worker(&["--ram-gib", "64"]);
+    let mut config = small("1-4");
+    config["minimumRam"] = json!(16);
+    let id = submit(&client, config).await;
+    let job = finished(&client, &id, Duration::from_secs(180)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let tasks = client.tasks(&id).await.unwrap();
+    assert!(tasks.iter().all(|it| it.worker_id == big_box.id()), "{tasks:?} (small: {:?})", small_box.id());
+
+    // Nobody has 1000 GiB, and Debian's Blender has no OpenImageDenoise: the job says so.
+    let mut config = small("1");
+    config["minimumRam"] = json!(1000);
+    let id = submit(&client, config).await;
+    let reason = eventually("a waiting reason", Duration::from_secs(30), || async { client.get_job(&id).await.ok()?.waiting_reason }).await;
+    assert!(reason.contains("RAM"), "{reason}");
+    let mut config = small("1");
+    config["denoisingEnabled"] = json!(true);
+    let id = submit(&client, config).await;
+    let reason = eventually("a waiting reason", Duration::from_secs(30), || async { client.get_job(&id).await.ok()?.waiting_reason }).await;
+    assert!(reason.contains("OpenImageDenoise"), "{reason}");
+    assert_eq!(client.get_job(&id).await.unwrap().status, "booting");
+}
+
+#[tokio::test]
+async fn a_warm_session_renders_every_task_of_a_job_in_one_blender() {
+    if !blender_available() {
+        return;
+    }
+    for (flags, expected_launches) in [(&[][..], 1usize), (&["--no-warm-sessions"][..], 4)] {
+        let serve = Serve::start(10);
+        let client = serve.client();
+        let worker = serve.worker(flags);
+        let id = submit(&client, small("1-4")).await;
+        let mut seen = std::collections::BTreeSet::new();
+        let job = eventually("the job to finish", Duration::from_secs(180), || {
+            seen.extend(worker.blenders());
+            let client = &client;
+            let id = &id;
+            async move {
+                let job = client.get_job(id).await.ok()?;
+                matches!(job.status.as_str(), "completed" | "failed").then_some(job)
+            }
+        })
+        .await;
+        assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+        assert_eq!(client.tasks(&id).await.unwrap().len(), 4);
+        assert_eq!(seen.len(), expected_launches, "Blender launches with {flags:?}: {seen:?}");
+    }
+}

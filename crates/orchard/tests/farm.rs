@@ -291,8 +291,9 @@ async fn jobs_go_only_to_workers_that_can_render_them() {
     }
     let serve = Serve::start(10);
     let client = serve.client();
-    let small_box = serve.worker(&["--ram-gib", "2"]);
-    let big_box = serve.worker(&["--ram-gib", "64"]);
+    // Both offer only Debian's Blender 3.4 (built without OpenImageDenoise).
+    let small_box = serve.worker(&["--ram-gib", "2", "--blender", "/usr/bin/blender"]);
+    let big_box = serve.worker(&["--ram-gib", "64", "--blender", "/usr/bin/blender"]);
     let mut config = small("1-4");
     config["minimumRam"] = json!(16);
     let id = submit(&client, config).await;
@@ -340,4 +341,56 @@ async fn a_warm_session_renders_every_task_of_a_job_in_one_blender() {
         assert_eq!(client.tasks(&id).await.unwrap().len(), 4);
         assert_eq!(seen.len(), expected_launches, "Blender launches with {flags:?}: {seen:?}");
     }
+}
+
+/// The `bpy` interpreter to test with (`orchard blender install 4.5` prints it), if any.
+fn bpy_python() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("ORCHARD_TEST_BPY").map(std::path::PathBuf::from);
+    if path.is_none() {
+        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "ORCHARD_REQUIRE_BPY is set but ORCHARD_TEST_BPY is not");
+        eprintln!("skipped: ORCHARD_TEST_BPY is not set");
+    }
+    path
+}
+
+#[tokio::test]
+async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
+    if !blender_available() {
+        return;
+    }
+    let Some(bpy) = bpy_python() else { return };
+    // A Blender 4.5 file that denoises with OpenImageDenoise: Debian's 3.4 can do neither.
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("shot45.blend");
+    let status = std::process::Command::new(&bpy)
+        .arg("-c")
+        .arg(
+            "import bpy, sys; s = bpy.context.scene; s.render.engine = 'CYCLES'; s.cycles.samples = 2; \
+             s.cycles.use_denoising = True; s.render.resolution_x = 64; s.render.resolution_y = 48; \
+             s.render.resolution_percentage = 100; s.frame_start = 1; s.frame_end = 2; \
+             bpy.ops.wm.save_as_mainfile(filepath=sys.argv[-1])",
+        )
+        .arg(&scene)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let debian = serve.worker(&["--blender", "/usr/bin/blender"]);
+    let module = serve.worker(&["--blender", bpy.to_str().unwrap()]);
+    let upload = client.create_upload("shot45.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    let job = client.validate(&job.id).await.unwrap();
+    assert_eq!(job.analysis["blenderVersion"], "4.5", "{}", job.analysis);
+    let job = client.render(&job.id, json!({"colorManagementPreset": "default"})).await.unwrap();
+    let done = finished(&client, &job.id, Duration::from_secs(240)).await;
+    assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
+    let tasks = client.tasks(&job.id).await.unwrap();
+    assert!(tasks.iter().all(|it| it.worker_id == module.id()), "{tasks:?} (debian: {:?})", debian.id());
+    let names: Vec<_> = client.downloads(&job.id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
+    assert_eq!(names, ["0001.png", "0002.png"]);
 }

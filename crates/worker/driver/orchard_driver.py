@@ -20,6 +20,12 @@ End of input, or ``{"cmd": "quit"}``, exits.
 Probe: ``blender -b --factory-startup --python orchard_driver.py -- --probe`` prints
 ``{"event": "capabilities", "version": ..., "oidn": ..., "gpuBackends": [...]}``.
 
+Blender as a Python module (PyPI ``bpy``) runs the same driver as a script:
+
+    python orchard_driver.py --scene SCENE.blend [--threads N] -- TASK.json
+
+It opens the scene with scripts disabled (``use_scripts=False``, as ``--disable-autoexec``).
+
 Blender's own output is not parsed: its format changes between versions.
 """
 
@@ -203,8 +209,22 @@ def render_frames(scene, frames, out_dir):
     emit("done")
 
 
+def module_mode(argv):
+    """Under PyPI ``bpy`` there is no Blender command line: open the scene ourselves."""
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    if "--scene" in own:
+        scene = own[own.index("--scene") + 1]
+        bpy.ops.wm.open_mainfile(filepath=scene, load_ui=False, use_scripts=False)
+    if "--threads" in own:
+        threads = int(own[own.index("--threads") + 1])
+        for scene in bpy.data.scenes:
+            scene.render.threads_mode = "FIXED"
+            scene.render.threads = threads
+
+
 def main(argv):
     args = argv[argv.index("--") + 1 :]
+    module_mode(argv)
     if args and args[0] == "--probe":
         probe()
         return

@@ -46,6 +46,7 @@ pub struct Worker<C: Coordinator> {
     coordinator: Arc<C>,
     config: WorkerConfig,
     driver: PathBuf,
+    temp_dir: PathBuf,
 }
 
 /// A Blender kept open with a job's scene loaded.
@@ -68,7 +69,8 @@ impl<C: Coordinator> Worker<C> {
     /// A worker that asks `coordinator` for work.
     pub fn new(coordinator: Arc<C>, config: WorkerConfig) -> Worker<C> {
         let driver = config.work_dir.join("orchard_driver.py");
-        Worker { coordinator, config, driver }
+        let temp_dir = config.work_dir.join("tmp");
+        Worker { coordinator, config, driver, temp_dir }
     }
 
     /// Writes the driver where Blender can read it.
@@ -83,6 +85,9 @@ impl<C: Coordinator> Worker<C> {
     /// expires and another worker takes it.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         Self::install_driver(&self.config.work_dir).await?;
+        // Whatever a killed Blender left behind last time goes now.
+        let _ = tokio::fs::remove_dir_all(&self.temp_dir).await;
+        tokio::fs::create_dir_all(&self.temp_dir).await.with_context(|| format!("creating {}", self.temp_dir.display()))?;
         info!(worker = %self.config.id, "worker started");
         let mut session: Option<Session> = None;
         while !shutdown.is_cancelled() {
@@ -196,6 +201,7 @@ impl<C: Coordinator> Worker<C> {
                 driver: &self.driver,
                 task: task_file.as_os_str(),
                 threads: self.config.threads,
+                temp_dir: Some(&self.temp_dir),
             };
             let running = RunningBlender::spawn(&invocation)
                 .with_context(|| format!("could not start Blender at {}", blender.display()))?;

@@ -78,11 +78,40 @@ pub struct Invocation<'a> {
     pub task: &'a std::ffi::OsStr,
     /// Render threads; `None` lets Blender use every core.
     pub threads: Option<u32>,
+    /// Blender's temporary directory: under the worker's, so that a killed Blender's leftovers
+    /// are the worker's to clean, not the machine's `/tmp`.
+    pub temp_dir: Option<&'a Path>,
+}
+
+/// Whether `blender` is a Python interpreter with the `bpy` module (PyPI's Blender) rather
+/// than a Blender executable.
+pub fn is_bpy_python(blender: &Path) -> bool {
+    blender.file_name().and_then(|it| it.to_str()).is_some_and(|it| it.starts_with("python"))
 }
 
 impl Invocation<'_> {
     /// The command line. Options apply left to right, so the scene loads before the driver runs.
     pub fn command(&self) -> Command {
+        let mut command = self.bare_command();
+        if let Some(dir) = self.temp_dir {
+            command.env("TMPDIR", dir);
+        }
+        command
+    }
+
+    fn bare_command(&self) -> Command {
+        if is_bpy_python(self.blender) {
+            let mut command = Command::new(self.blender);
+            command.arg("-I").arg(self.driver);
+            if let Some(scene) = self.scene {
+                command.arg("--scene").arg(scene);
+            }
+            if let Some(threads) = self.threads {
+                command.arg("--threads").arg(threads.to_string());
+            }
+            command.arg("--").arg(self.task);
+            return command;
+        }
         let mut command = Command::new(self.blender);
         command.args(["-b", "--disable-autoexec", "--factory-startup", "-noaudio"]);
         if let Some(scene) = self.scene {
@@ -249,6 +278,7 @@ mod tests {
             driver: Path::new("d.py"),
             task: std::ffi::OsStr::new("t.json"),
             threads: Some(2),
+            temp_dir: None,
         };
         let command = invocation.command();
         let args: Vec<_> = command.as_std().get_args().map(|it| it.to_string_lossy().into_owned()).collect();
@@ -268,5 +298,8 @@ mod tests {
                 "t.json"
             ]
         );
+        let module = Invocation { blender: Path::new("/opt/bpy/bin/python3"), ..invocation };
+        let args: Vec<_> = module.command().as_std().get_args().map(|it| it.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["-I", "d.py", "--scene", "s.blend", "--threads", "2", "--", "t.json"]);
     }
 }

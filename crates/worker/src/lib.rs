@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod node;
 pub mod blender;
+pub mod install;
 pub mod outputs;
 pub mod probe;
 pub mod remote;

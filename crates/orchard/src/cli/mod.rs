@@ -2,6 +2,7 @@
 //! infrastructure error.
 
 mod analyze;
+mod blender;
 mod keys;
 mod render;
 mod up;
@@ -52,6 +53,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// List or install the Blenders workers offer.
+    #[command(subcommand)]
+    Blender(blender::BlenderCommand),
 }
 
 /// Where the server keeps its state; shared by every command that opens it.
@@ -120,9 +124,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logs(cli.log_format, "warn");
             analyze::analyze(args)
         }
+        Command::Blender(command) => {
+            init_logs(cli.log_format, "warn");
+            blender::blender(command).await
+        }
         Command::Keys(command) => {
             init_logs(cli.log_format, "warn");
             keys::keys(command).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

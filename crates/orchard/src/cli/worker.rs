@@ -13,7 +13,8 @@ use super::StorageArgs;
 /// Render-node settings, shared by `orchard worker` and the local workers of `orchard up`.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// A Blender executable to offer; repeat for several versions (default: `blender` on PATH).
+    /// A Blender to offer: an executable, or the Python of a `bpy` install; repeat for several
+    /// (default: `blender` on PATH and every `orchard blender install`).
     #[arg(long = "blender", env = "ORCHARD_BLENDER", value_delimiter = ',')]
     pub blenders: Vec<PathBuf>,
     /// Render threads per worker (default: every core).
@@ -43,7 +44,13 @@ impl NodeArgs {
     /// The Blenders to offer, checked.
     pub fn blenders(&self) -> anyhow::Result<Vec<PathBuf>> {
         if self.blenders.is_empty() {
-            return Ok(vec![orchard_worker::blender::find(None).map_err(anyhow::Error::msg)?]);
+            let mut found: Vec<PathBuf> = orchard_worker::blender::find(None).into_iter().collect();
+            let installed = orchard_worker::install::installed(&orchard_worker::install::root());
+            found.extend(installed.into_iter().map(|(_, python)| python));
+            if found.is_empty() {
+                anyhow::bail!("no Blender: install one (`apt-get install blender`, or `orchard blender install 4.5`) or pass --blender PATH");
+            }
+            return Ok(found);
         }
         self.blenders.iter().map(|it| orchard_worker::blender::find(Some(it)).map_err(anyhow::Error::msg)).collect()
     }

@@ -39,7 +39,7 @@ pub fn blender_processes(needle: &Path) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let renders = cmdline.contains(".blend ") && cmdline.contains("--python");
+        let renders = cmdline.contains(".blend ") && (cmdline.contains("--python") || cmdline.contains("--scene"));
         if cmdline.contains("blender") && renders && cmdline.contains(&needle) && !cmdline.contains("orchard worker") {
             found.push(pid);
         }

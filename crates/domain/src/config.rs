@@ -141,6 +141,9 @@ pub struct RequestedConfig {
     /// Least RAM a worker needs, in GiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minimum_ram: Option<u32>,
+    /// Orchard extension: frames per task (default: chosen from the frame count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u32>,
 }
 
 /// The `finalConfig`: what every task of a job renders.
@@ -194,6 +197,9 @@ pub struct RenderConfig {
     /// Least RAM a worker needs, in GiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minimum_ram: Option<u32>,
+    /// Orchard extension: frames per task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u32>,
 }
 
 impl RequestedConfig {
@@ -229,6 +235,7 @@ impl RequestedConfig {
             "tileSize",
             "outputSettings",
             "minimumRam",
+            "chunkSize",
         ])?;
         let color_management_preset = fields
             .enum_str("colorManagementPreset", PRESETS)?
@@ -315,6 +322,7 @@ impl RequestedConfig {
             tile_size: fields.integer("tileSize", 8, 8192)?,
             output_settings,
             minimum_ram: fields.integer("minimumRam", 1, 4096)?,
+            chunk_size: fields.integer("chunkSize", 1, 1000)?,
         })
     }
 }
@@ -372,6 +380,7 @@ impl RenderConfig {
             tile_size: pick(&requested.tile_size, &detected.tile_size),
             output_settings,
             minimum_ram: pick(&requested.minimum_ram, &detected.minimum_ram),
+            chunk_size: requested.chunk_size,
         };
         config.check()?;
         Ok(config)
@@ -570,6 +579,7 @@ mod tests {
             (json!({"colorManagementPreset": "default", "outputSettings": {"quality": 101}}), "outputSettings.quality"),
             (json!({"colorManagementPreset": "default", "outputSettings": {"gamma": 2}}), "outputSettings.gamma"),
             (json!({"colorManagementPreset": "default", "samples": 4}), "samples"),
+            (json!({"colorManagementPreset": "default", "chunkSize": 0}), "chunkSize"),
         ];
         for (input, field) in cases {
             let err = RequestedConfig::parse(&input).unwrap_err();

@@ -1,16 +1,26 @@
 //! Blob storage through `object_store`: scene files, frames, previews, archives.
 //!
-//! Keys: `uploads/{slug}` (scene files), `jobs/{job}/frames/{file}`, `jobs/{job}/preview.png`,
+//! Keys: `uploads/{slug}` (scene files), `scenes/{slug}/{id}` (a job's copy of a scene that
+//! went straight to a bucket), `jobs/{job}/frames/{file}`, `jobs/{job}/preview.png`,
 //! `jobs/{job}/frames.zip`.
+//!
+//! Two backends: a local directory (the default), whose URLs the server signs itself and
+//! serves from its own routes (`signing.rs`), and an S3-compatible bucket, whose URLs are
+//! SigV4-presigned through `object_store`'s [`Signer`] so that clients PUT and GET straight
+//! at the bucket and no file passes through the server.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -36,6 +46,19 @@ pub enum WriteError {
 #[derive(Clone, Debug)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// Presigns URLs to the bucket; `None` for a local directory, which has no URLs of its own.
+    signer: Option<Arc<dyn Signer>>,
+    /// Where Orchard's keys start in the bucket (`s3://bucket/PREFIX`): empty, or ending in `/`.
+    prefix: String,
+}
+
+/// An HTTP method a presigned URL allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presign {
+    /// Download the object.
+    Get,
+    /// Upload (replace) the object.
+    Put,
 }
 
 /// What a streamed write stored.
@@ -54,7 +77,85 @@ impl Blobs {
         let store = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("opening storage at {}", dir.display()))?
             .with_automatic_cleanup(true);
-        Ok(Blobs { store: Arc::new(store) })
+        Ok(Blobs { store: Arc::new(store), signer: None, prefix: String::new() })
+    }
+
+    /// Blobs in an S3-compatible bucket: `s3://BUCKET[/PREFIX][?OPTION=VALUE&…]`.
+    ///
+    /// Credentials, region and endpoint come from the standard `AWS_*` variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for a
+    /// server other than AWS, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint). Query options
+    /// override them, named as `object_store` names them (`?endpoint=http://127.0.0.1:3900&region=garage`).
+    /// Requests are path-style unless `virtual_hosted_style_request=true`.
+    ///
+    /// The keys must be static (an access key and its secret): presigning then never waits
+    /// on a credential service, which is what lets [`Blobs::presigned_url_now`] sign inside
+    /// synchronous code.
+    pub fn s3(url: &str) -> anyhow::Result<Blobs> {
+        let parsed = url::Url::parse(url).with_context(|| format!("reading the storage URL {}", redact_query(url)))?;
+        anyhow::ensure!(parsed.scheme() == "s3", "the storage URL must start with s3://");
+        let bucket = parsed.host_str().filter(|it| !it.is_empty()).context("the storage URL names no bucket")?;
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (name, value) in parsed.query_pairs() {
+            let key = AmazonS3ConfigKey::from_str(&name)
+                .map_err(|_| anyhow::anyhow!("unknown S3 option {name:?} in the storage URL"))?;
+            builder = builder.with_config(key, value.into_owned());
+        }
+        for (key, variable) in [
+            (AmazonS3ConfigKey::AccessKeyId, "AWS_ACCESS_KEY_ID"),
+            (AmazonS3ConfigKey::SecretAccessKey, "AWS_SECRET_ACCESS_KEY"),
+        ] {
+            anyhow::ensure!(
+                builder.get_config_value(&key).is_some_and(|it| !it.is_empty()),
+                "S3 storage needs {variable} (static keys: presigned URLs are signed with them)"
+            );
+        }
+        let s3 = Arc::new(builder.build().with_context(|| format!("opening the bucket {bucket}"))?);
+        let prefix = parsed.path().trim_matches('/');
+        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        Ok(Blobs { store: s3.clone(), signer: Some(s3), prefix })
+    }
+
+    /// Whether clients reach files through presigned bucket URLs rather than the server.
+    pub fn is_bucket(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The object path of `key`.
+    fn path(&self, key: &str) -> ObjectPath {
+        if self.prefix.is_empty() { ObjectPath::from(key) } else { ObjectPath::from(format!("{}{key}", self.prefix)) }
+    }
+
+    /// A URL that lets whoever holds it `method` `key` straight at the bucket for `ttl`;
+    /// `None` for a local directory (the server signs its own URLs for that).
+    pub async fn presigned_url(&self, method: Presign, key: &str, ttl: Duration) -> anyhow::Result<Option<String>> {
+        let Some(signer) = &self.signer else { return Ok(None) };
+        let method = match method {
+            Presign::Get => axum::http::Method::GET,
+            Presign::Put => axum::http::Method::PUT,
+        };
+        let url = signer.signed_url(method, &self.path(key), ttl).await.with_context(|| format!("presigning {key}"))?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// [`Blobs::presigned_url`] for synchronous code: `None` for a local directory, and also
+    /// if signing would have to wait (it does not with static keys, which [`Blobs::s3`]
+    /// requires; callers then fall back to the server's own URL).
+    pub fn presigned_url_now(&self, method: Presign, key: &str, ttl: Duration) -> Option<String> {
+        match self.presigned_url(method, key, ttl).now_or_never()? {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "presigning failed");
+                None
+            }
+        }
+    }
+
+    /// Copies `from` to `to` inside the storage (server-side for a bucket: no bytes pass
+    /// through the server).
+    pub async fn copy(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.store.copy(&self.path(from), &self.path(to)).await.with_context(|| format!("copying {from} to {to}"))?;
+        Ok(())
     }
 
     /// Streams `body` to `key`, hashing as it goes; refuses past `limit` bytes and then stores nothing.
@@ -63,7 +164,7 @@ impl Blobs {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let path = ObjectPath::from(key);
+        let path = self.path(key);
         let upload = self.store.put_multipart(&path).await.context("starting a storage write")?;
         let mut writer = WriteMultipart::new(upload);
         let mut hasher = Sha256::new();
@@ -90,10 +191,7 @@ impl Blobs {
 
     /// Stores bytes at `key`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-        self.store
-            .put(&ObjectPath::from(key), PutPayload::from(bytes))
-            .await
-            .with_context(|| format!("storing {key}"))?;
+        self.store.put(&self.path(key), PutPayload::from(bytes)).await.with_context(|| format!("storing {key}"))?;
         Ok(())
     }
 
@@ -108,7 +206,7 @@ impl Blobs {
 
     /// Copies `key` into a local file.
     pub async fn get_to_file(&self, key: &str, dest: &Path) -> anyhow::Result<u64> {
-        let result = self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("reading {key}"))?;
+        let result = self.store.get(&self.path(key)).await.with_context(|| format!("reading {key}"))?;
         let mut stream = result.into_stream();
         let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
         let mut size = 0u64;
@@ -123,7 +221,7 @@ impl Blobs {
 
     /// The size of `key`, or `None` if there is no such object.
     pub async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        match self.store.head(&ObjectPath::from(key)).await {
+        match self.store.head(&self.path(key)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up {key}")),
@@ -132,7 +230,7 @@ impl Blobs {
 
     /// Reads `key` whole (small objects only: previews).
     pub async fn get_bytes(&self, key: &str) -> anyhow::Result<Bytes> {
-        let result = self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("reading {key}"))?;
+        let result = self.store.get(&self.path(key)).await.with_context(|| format!("reading {key}"))?;
         Ok(result.bytes().await?)
     }
 
@@ -141,7 +239,7 @@ impl Blobs {
         &self,
         key: &str,
     ) -> anyhow::Result<Option<(u64, impl Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static)>> {
-        match self.store.get(&ObjectPath::from(key)).await {
+        match self.store.get(&self.path(key)).await {
             Ok(result) => {
                 let size = result.meta.size;
                 Ok(Some((size, result.into_stream())))
@@ -150,4 +248,9 @@ impl Blobs {
             Err(e) => Err(e).with_context(|| format!("reading {key}")),
         }
     }
+}
+
+/// `url` without its query, which may hold S3 options and secrets.
+fn redact_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orchard_store::{SqliteStore, Store};
+use orchard_store::{PgStore, SqliteStore, Store};
 use rand::RngCore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,8 @@ pub struct Server {
     tasks: JoinSet<()>,
 }
 
-/// Opens the metadata store named by `database_url`.
+/// Opens (and migrates) the metadata store named by `database_url`: `sqlite://PATH`, or
+/// `postgres://…` / `postgresql://…` for a database that several servers share.
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         let store =
@@ -44,20 +45,41 @@ pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        anyhow::bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+        // The URL may hold a password: name only the host and database in the error.
+        let store = PgStore::connect(database_url)
+            .await
+            .with_context(|| format!("opening the PostgreSQL database {}", redact_password(database_url)))?;
+        return Ok(Arc::new(store));
     }
-    anyhow::bail!("unknown database URL {database_url:?}: use sqlite://PATH")
+    anyhow::bail!(
+        "unknown database URL {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+        redact_password(database_url)
+    )
 }
 
-fn storage_dir(config: &ServerConfig) -> anyhow::Result<PathBuf> {
+/// `url` with the password of its `user:password@` part replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|it| it + 3) else { return url.to_string() };
+    let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |it| scheme_end + it);
+    let authority = &url[scheme_end..authority_end];
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            format!("{}{user}:***@{host}{}", &url[..scheme_end], &url[authority_end..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the blob storage named by `config.storage`: `file://DIR`, `s3://BUCKET[/PREFIX]`, or
+/// by default the `storage` folder of the data directory.
+pub fn open_blobs(config: &ServerConfig) -> anyhow::Result<blobs::Blobs> {
     match &config.storage {
-        None => Ok(config.data_dir.join("storage")),
+        None => blobs::Blobs::local(&config.data_dir.join("storage")),
         Some(url) => match url.strip_prefix("file://") {
-            Some(dir) => Ok(PathBuf::from(dir)),
-            None if url.starts_with("s3://") => {
-                anyhow::bail!("S3 storage is not supported by this build yet; use file://DIR")
-            }
-            None => anyhow::bail!("unknown storage {url:?}: use file://DIR"),
+            Some(dir) => blobs::Blobs::local(&PathBuf::from(dir)),
+            None if url.starts_with("s3://") => blobs::Blobs::s3(url),
+            None => anyhow::bail!("unknown storage {url:?}: use file://DIR or s3://BUCKET[/PREFIX]"),
         },
     }
 }
@@ -70,7 +92,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     info!(data = %config.data_dir.display(), "starting");
     let store = open_store(&config.database_url()).await?;
     info!("store ready");
-    let blobs = blobs::Blobs::local(&storage_dir(&config)?)?;
+    let blobs = open_blobs(&config)?;
+    info!(bucket = blobs.is_bucket(), "storage ready");
     let mut fresh = [0u8; 32];
     rand::rng().fill_bytes(&mut fresh);
     let secret = store.setting_or_insert("url_signing_key", hex::encode(fresh)).await?;
@@ -128,6 +151,24 @@ impl Server {
                 next = self.tasks.join_next() => if next.is_none() { break },
                 _ = &mut deadline => { warn!("shutdown deadline passed"); self.tasks.abort_all(); break }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn a_database_password_never_reaches_a_message() {
+        for (url, shown) in [
+            ("postgres://orchard:s3cret@db:5432/orchard", "postgres://orchard:***@db:5432/orchard"),
+            ("postgres://orchard:p@ss@db/orchard?sslmode=require", "postgres://orchard:***@db/orchard?sslmode=require"),
+            ("postgres://orchard@db/orchard", "postgres://orchard@db/orchard"),
+            ("sqlite:///tmp/orchard.db", "sqlite:///tmp/orchard.db"),
+            ("nonsense", "nonsense"),
+        ] {
+            assert_eq!(redact_password(url), shown);
         }
     }
 }

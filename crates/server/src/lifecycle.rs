@@ -117,7 +117,8 @@ pub async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(J
     let frames = config.frames().map_err(|e| {
         config_error(orchard_domain::ConfigError { field: "frameRanges".into(), reason: e.to_string() })
     })?;
-    let chunks = frames.chunks(scheduler::chunk_size(frames.len()));
+    let chunk_size = config.chunk_size.map_or_else(|| scheduler::chunk_size(frames.len()), |it| it as usize);
+    let chunks = frames.chunks(chunk_size);
     let start = StartRender {
         requested_config: serde_json::to_value(&requested)
             .context("encoding the request")

@@ -18,9 +18,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Data directory: the SQLite file and the storage folder live here by default.
     pub data_dir: PathBuf,
-    /// `sqlite://PATH`; default `sqlite://{data_dir}/orchard.db`.
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default `sqlite://{data_dir}/orchard.db`.
     pub database_url: Option<String>,
-    /// `file://DIR`; default `{data_dir}/storage`.
+    /// `file://DIR`, or `s3://BUCKET[/PREFIX]` with the `AWS_*` variables; default `{data_dir}/storage`.
     pub storage: Option<String>,
     /// The URL clients reach this server at, for signed URLs; default: the request's `Host`.
     pub public_url: Option<String>,

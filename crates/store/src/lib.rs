@@ -108,8 +108,9 @@ pub trait Store: Send + Sync + 'static {
     async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
     /// Jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
     async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>>;
-    /// Leases the oldest queued task among `job_ids` to `worker_id`, preferring `prefer`'s
-    /// tasks (the job whose scene the worker has loaded).
+    /// Leases a queued task to `worker_id`: the first task of `prefer` (the job whose scene the
+    /// worker has loaded) if it is among `job_ids`, else of the first job of `job_ids` (in
+    /// priority order, oldest first) that has one.
     async fn claim_task(
         &self,
         worker_id: &str,

@@ -314,10 +314,11 @@ impl PgStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let n_workers: i64 = sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = $1")
-            .bind(lease.task_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+        let n_workers: i64 =
+            sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = $1")
+                .bind(lease.task_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
         let failed_for_good = n_workers >= i64::from(max_workers);
         let status = if failed_for_good { TaskStatus::Failed } else { TaskStatus::Queued };
         sqlx::query(
@@ -755,20 +756,30 @@ impl Store for PgStore {
             return Ok(None);
         };
         let job_ids: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
-        // One statement, committed at once. `next` locks the first queued task (the preferred
-        // job first, whose scene the worker has loaded; then oldest job, then task order) with
-        // `skip locked`: a row another claimer holds is passed over, not waited for, and a row
-        // changed since this statement's snapshot is re-checked (a task just claimed or
-        // canceled no longer matches). `claimed` leases it with the next attempt (the fencing
-        // token); `job` then counts its frames as rendering and moves a booting job on. The
-        // job row is locked after the task row, the order every other statement keeps.
+        // One statement, committed at once. `candidates` orders the allowed jobs (the
+        // preferred one first, whose scene the worker has loaded; then the oldest), and for
+        // each in turn the lateral subquery takes its first queued task by the `tasks_queue`
+        // index and locks it with `skip locked`: a row another claimer holds is passed over,
+        // not waited for, and a row changed since this statement's snapshot is re-checked (a
+        // task just claimed or canceled no longer matches). The lateral reference makes this a
+        // nested loop over `candidates` in their order, which `limit 1` stops at the first
+        // job with a free task: the cost does not grow with the number of queued tasks, and
+        // no other job's task is locked. (An `order by` outside would run the subquery for
+        // every job first, locking a task in each.) `claimed` leases the task with the next
+        // attempt (the fencing token); `job` then counts its frames as rendering and moves a
+        // booting job on. The job row is locked after the task row, the order every other
+        // statement keeps.
         let row = sqlx::query(
             "with next as (
-                select t.id from tasks t join jobs j on j.id = t.job_id
-                where t.status = $1 and j.status in ($2, $3) and t.job_id = any($4)
-                order by case when t.job_id = $5 then 0 else 1 end, j.created_at, t.seq
+                select t.id
+                from (select id from jobs where id = any($4) and status in ($2, $3)
+                      order by id is not distinct from $5 desc, created_at, id) as candidates
+                cross join lateral (
+                    select id from tasks where job_id = candidates.id and status = $1
+                    order by seq limit 1
+                    for update skip locked
+                ) as t
                 limit 1
-                for update of t skip locked
              ), claimed as (
                 update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
                     started_at = $9
@@ -842,7 +853,8 @@ impl Store for PgStore {
             object_keys.push(output.object_key.clone());
             sizes.push(output.size);
         }
-        let finalizing = status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str());
+        let finalizing =
+            status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str());
         // One statement. `done` completes the task if the attempt still holds it (the fence;
         // it locks the task row). `stored` records its outputs, each frame once whatever a
         // retried task did. `job` counts the frames and, with the last task, moves the job to

@@ -521,24 +521,30 @@ impl Store for SqliteStore {
         if job_ids.is_empty() {
             return Ok(None);
         }
-        let marks = vec!["?"; job_ids.len()].join(", ");
         let mut tx = self.write().await?;
-        // The preferred job first (its scene is loaded on the worker), then oldest job first and
-        // task order: a farm finishes shots in the order they came.
-        let mut select = sqlx::query(AssertSqlSafe(format!(
-            "select t.id, t.job_id, t.frames, t.n_frames, t.attempt, j.status as job_status, j.object_key,
-                    j.file_type, j.file_name, j.analysis, j.final_config
-             from tasks t join jobs j on j.id = t.job_id
-             where t.status = ? and j.status in (?, ?) and t.job_id in ({marks})
-             order by case when t.job_id = ? then 0 else 1 end, j.created_at, t.seq limit 1"
-        )))
-        .bind(TaskStatus::Queued.as_str())
-        .bind(JobStatus::Booting.as_str())
-        .bind(JobStatus::Rendering.as_str());
-        for id in job_ids {
-            select = select.bind(id.to_string());
+        // The preferred job first (its scene is loaded on the worker), then the jobs in the
+        // order given (oldest first), each job's first queued task by the `tasks_queue` index:
+        // a claim reads a few index entries, however many tasks wait.
+        let order = prefer.filter(|it| job_ids.contains(it)).into_iter().chain(job_ids.iter().copied());
+        let mut row = None;
+        for job_id in order {
+            row = sqlx::query(
+                "select t.id, t.job_id, t.frames, t.n_frames, t.attempt, j.status as job_status, j.object_key,
+                        j.file_type, j.file_name, j.analysis, j.final_config
+                 from tasks t join jobs j on j.id = t.job_id
+                 where t.status = ? and t.job_id = ? and j.status in (?, ?)
+                 order by t.seq limit 1",
+            )
+            .bind(TaskStatus::Queued.as_str())
+            .bind(job_id.to_string())
+            .bind(JobStatus::Booting.as_str())
+            .bind(JobStatus::Rendering.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if row.is_some() {
+                break;
+            }
         }
-        let row = select.bind(prefer.map(|it| it.to_string()).unwrap_or_default()).fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -64,10 +64,13 @@ pub struct StorageArgs {
     /// Data directory: the SQLite database and stored files live here by default.
     #[arg(long = "data", env = "ORCHARD_DATA", default_value = "./orchard-data")]
     pub data: PathBuf,
-    /// Metadata database: `sqlite://PATH` (default: DATA/orchard.db).
+    /// Metadata database: `sqlite://PATH` (default: DATA/orchard.db), or `postgres://USER@HOST/DB`
+    /// for a database several servers share.
     #[arg(long, env = "ORCHARD_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Blob storage: `file://DIR` (default: DATA/storage).
+    /// Blob storage: `file://DIR` (default: DATA/storage), or `s3://BUCKET[/PREFIX]` with the
+    /// standard AWS_* variables (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP).
     #[arg(long, env = "ORCHARD_STORAGE")]
     pub storage: Option<String>,
 }

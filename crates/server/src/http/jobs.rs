@@ -54,6 +54,8 @@ pub async fn create_job(
     if upload.workspace_id != caller.workspace_id {
         return Err(unknown());
     }
+    // With S3 the bytes went straight to the bucket: look there.
+    let upload = crate::http::uploads::received_upload(&state, upload).await?;
     if upload.uploaded_at.is_none() {
         if now_ms() > upload.expires_at {
             return Err(ApiError::bad_request("upload_expired", "the upload URL expired before a file arrived"));

@@ -10,7 +10,7 @@ use orchard_store::Upload;
 use rand::RngCore;
 use serde::Deserialize;
 
-use crate::blobs::WriteError;
+use crate::blobs::{Presign, WriteError};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::urls::{base_url, upload_path};
@@ -71,13 +71,52 @@ pub async fn create_upload(
         sha256: None,
     };
     state.store.insert_upload(&upload).await?;
-    let path = upload_path(&slug);
-    let query = state.signer.sign("PUT", &path, expires_at / 1000);
-    Ok(Json(CreateUploadResponse {
-        upload_url: format!("{}{path}?{query}", base_url(&state, &headers)),
-        slug,
-        expires_at: iso8601(expires_at),
-    }))
+    // A bucket takes the PUT itself (the bytes never pass through this server); a local
+    // directory takes it through `put_upload`, behind the server's own signature.
+    let upload_url = match state.blobs.presigned_url(Presign::Put, &upload.object_key, state.config.upload_ttl).await? {
+        Some(url) => url,
+        None => {
+            let path = upload_path(&slug);
+            let query = state.signer.sign("PUT", &path, expires_at / 1000);
+            format!("{}{path}?{query}", base_url(&state, &headers))
+        }
+    };
+    Ok(Json(CreateUploadResponse { upload_url, slug, expires_at: iso8601(expires_at) }))
+}
+
+/// The upload as a job may use it: for a bucket, where the client PUT straight to the
+/// bucket and this server saw nothing, this looks for the object and records its arrival,
+/// and gives the job a copy of its own (copied inside the bucket), so that a later PUT to
+/// the same upload URL cannot change a job's scene. Uploads received by `put_upload` come
+/// back unchanged. Call it before checking `uploaded_at`.
+pub async fn received_upload(state: &AppState, mut upload: Upload) -> Result<Upload, ApiError> {
+    if upload.uploaded_at.is_some() || !state.blobs.is_bucket() {
+        return Ok(upload);
+    }
+    if state.store.upload_has_job(&upload.slug).await? {
+        // A concurrent request received it and made the job since `upload` was read: the
+        // stored row says so, and creating the job again replays that one.
+        return Ok(state.store.get_upload(&upload.slug).await?.unwrap_or(upload));
+    }
+    let Some(size) = state.blobs.size(&upload.object_key).await? else {
+        return Ok(upload);
+    };
+    let limit = state.config.max_upload_bytes;
+    if size > limit {
+        return Err(ApiError::TooLarge(format!("uploads are limited to {limit} bytes")));
+    }
+    // A key per attempt: concurrent requests for one slug each copy, and the job that wins
+    // keeps its own copy (the others' copies are left over).
+    let frozen = format!("scenes/{}/{}", upload.slug, uuid::Uuid::now_v7().simple());
+    state.blobs.copy(&upload.object_key, &frozen).await?;
+    let now = now_ms();
+    // The bytes went to the bucket unseen: their sha256 is not known here (the analysis
+    // reports the scene's own hash).
+    state.store.mark_uploaded(&upload.slug, size as i64, "", now).await?;
+    upload.uploaded_at = Some(now);
+    upload.size = Some(size as i64);
+    upload.object_key = frozen;
+    Ok(upload)
 }
 
 /// The signature query of a server-signed URL.

@@ -2,6 +2,7 @@
 
 use axum::http::HeaderMap;
 
+use crate::blobs::Presign;
 use crate::state::AppState;
 
 /// The base URL a client used to reach us: `--public-url` if set, else the request's `Host`.
@@ -28,8 +29,13 @@ pub fn file_path(key: &str) -> String {
     format!("/blobs/files/{key}")
 }
 
-/// A signed GET URL for a stored object, valid for the configured time.
+/// A signed GET URL for a stored object, valid for the configured time: presigned at the
+/// bucket when storage is one (the file does not pass through this server), else the
+/// server's own route behind its own signature.
 pub fn signed_file_url(state: &AppState, base: &str, key: &str, now_ms: i64) -> String {
+    if let Some(url) = state.blobs.presigned_url_now(Presign::Get, key, state.config.url_ttl) {
+        return url;
+    }
     let expires = now_ms / 1000 + state.config.url_ttl.as_secs() as i64;
     let path = file_path(key);
     format!("{base}{path}?{}", state.signer.sign("GET", &path, expires))

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub other_key: String,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
 }
 
 /// The example scene (Cycles, camera, 4 frames), saved by Blender 3.4.
@@ -30,12 +31,82 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let database = match backend() {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let database = TestDatabase::create().await;
+            config.database_url = Some(database.url.clone());
+            Some(database)
+        }
+    };
     tweak(&mut config);
     let server = orchard_server::start(config).await.expect("server starts");
     let store = server.state.store.clone();
     let (key, _) = orchard_server::keys::create_key(store.as_ref(), "studio", "alice").await.unwrap();
     let (other_key, _) = orchard_server::keys::create_key(store.as_ref(), "rival", "bob").await.unwrap();
-    TestApp { base: server.url(), server, key, other_key, http: reqwest::Client::new(), _dir: dir }
+    TestApp { base: server.url(), server, key, other_key, http: reqwest::Client::new(), _dir: dir, _database: database }
+}
+
+/// Where a test server keeps its metadata.
+enum Backend {
+    /// A SQLite file in the server's temp dir (the default data dir layout).
+    Sqlite,
+    /// A fresh database on the PostgreSQL server `ORCHARD_TEST_POSTGRES_URL` points at.
+    Postgres,
+}
+
+/// This file is compiled into two test binaries: `api` (this directory) runs the suite on
+/// SQLite, and `api_postgres` (`tests/api_postgres.rs`) runs the very same tests on
+/// PostgreSQL. The crate name says which binary this is. Without
+/// `ORCHARD_TEST_POSTGRES_URL` the PostgreSQL binary runs on SQLite too, unless
+/// `ORCHARD_REQUIRE_POSTGRES=1` (set by `dev/test`) makes that a failure.
+fn backend() -> Backend {
+    if !module_path!().starts_with("api_postgres::") {
+        return Backend::Sqlite;
+    }
+    match std::env::var("ORCHARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Backend::Postgres,
+        _ => {
+            if std::env::var("ORCHARD_REQUIRE_POSTGRES").is_ok_and(|it| it == "1") {
+                panic!("ORCHARD_REQUIRE_POSTGRES=1 but ORCHARD_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("ORCHARD_TEST_POSTGRES_URL is not set: this PostgreSQL test runs on SQLite");
+            Backend::Sqlite
+        }
+    }
+}
+
+/// A randomly named database, dropped with the test app.
+struct TestDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let server = std::env::var("ORCHARD_TEST_POSTGRES_URL").expect("checked by backend()");
+        let name = format!("orchard_api_test_{}", uuid::Uuid::new_v4().simple());
+        let url = orchard_store::PgStore::create_database(&server, &name).await.expect("test database created");
+        TestDatabase { server, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot block on a future: drop the
+        // database from a thread with a runtime of its own (`with (force)` ends the
+        // server's connections).
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(orchard_store::PgStore::drop_database(&server, &name)).ok()
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
 }
 
 /// Status and JSON body of a response (Null for an empty body).

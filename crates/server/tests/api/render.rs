@@ -148,3 +148,16 @@ async fn cancel_works_from_any_live_status_and_is_refused_once_terminal() {
     let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
     assert_eq!(progress, json!([]));
 }
+
+#[tokio::test]
+async fn chunk_size_sets_the_frames_per_task() {
+    let app = spawn_app().await;
+    let id = app.validated_job().await;
+    let config = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-5"], "chunkSize": 2}});
+    let (status, body) = app.post(&format!("/jobs/{id}/render"), config).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, tasks) = app.get(&format!("/jobs/{id}/tasks")).await;
+    let frames: Vec<_> = tasks.as_array().unwrap().iter().map(|it| it["frames"].clone()).collect();
+    assert_eq!(frames, [json!(["1-2"]), json!(["3-4"]), json!(["5"])]);
+    assert!(tasks.as_array().unwrap().iter().all(|it| it["status"] == "queued"));
+}

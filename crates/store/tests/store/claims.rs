@@ -10,14 +10,22 @@ use uuid::Uuid;
 
 use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner};
 
-/// Runs `n` loops that claim until nothing is left; returns every claim made.
+/// Runs `n` loops that claim until nothing is left; returns every claim made. Each loop first
+/// takes a connection of its own (a pool opens connections lazily, and one connection alone
+/// would run every claim in turn), then they start together and claim back to back, so that
+/// their statements overlap.
 async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, ClaimedTask)> {
+    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_jobs(100).await.unwrap().iter().map(|it| it.id).collect());
+    let start = Arc::new(tokio::sync::Barrier::new(n));
     let mut set = JoinSet::new();
     for idx in 0..n {
-        let store = store.clone();
+        let (store, job_ids, start) = (store.clone(), job_ids.clone(), start.clone());
         set.spawn(async move {
+            let worker = format!("w{idx}");
             let mut got = Vec::new();
-            while let Some(task) = claim(store.as_ref(), &format!("w{idx}"), now).await {
+            store.get_task(Uuid::nil()).await.unwrap();
+            start.wait().await;
+            while let Some(task) = store.claim_task(&worker, &job_ids, None, LEASE_MS, now).await.unwrap() {
                 got.push((idx, task));
             }
             got
@@ -28,7 +36,8 @@ async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, Cl
 
 dbtest!(concurrent_claimers_claim_every_task_exactly_once, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
-    let jobs = [booting_job(store.as_ref(), alice, 8, 2, T0).await, booting_job(store.as_ref(), alice, 8, 3, T0 + 1).await];
+    let jobs =
+        [booting_job(store.as_ref(), alice, 8, 2, T0).await, booting_job(store.as_ref(), alice, 8, 3, T0 + 1).await];
 
     let claims = claim_all(&store, 32, T0 + 10).await;
     let mut per_task: HashMap<Uuid, usize> = HashMap::new();

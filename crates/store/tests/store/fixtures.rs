@@ -1,9 +1,7 @@
 //! Rows the tests build on: a key's owner, uploads, jobs in a given status.
 
 use orchard_domain::{FrameSet, JobStatus};
-use orchard_store::{
-    ClaimedTask, JobPatch, KeyOwner, NewJob, NewKey, NewOutput, StartRender, Store, TaskDone, Upload,
-};
+use orchard_store::{ClaimedTask, JobPatch, KeyOwner, NewJob, NewKey, NewOutput, StartRender, Store, TaskDone, Upload};
 use serde_json::json;
 use uuid::Uuid;
 

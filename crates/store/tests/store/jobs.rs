@@ -115,7 +115,9 @@ dbtest!(a_transition_is_a_compare_and_set_on_the_status_read, |store| {
     assert!(!store.transition_job(id, JobStatus::Validating, JobStatus::Validated, patch.clone(), T0).await.unwrap());
     assert_eq!(job(store.as_ref(), id).await.analysis, None, "a refused transition changes nothing");
 
-    assert!(store.transition_job(id, JobStatus::Created, JobStatus::Validating, JobPatch::default(), T0 + 1).await.unwrap());
+    assert!(
+        store.transition_job(id, JobStatus::Created, JobStatus::Validating, JobPatch::default(), T0 + 1).await.unwrap()
+    );
     assert!(store.transition_job(id, JobStatus::Validating, JobStatus::Validated, patch, T0 + 2).await.unwrap());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.updated_at), (JobStatus::Validated, T0 + 2));

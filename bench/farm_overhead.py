@@ -1,0 +1,111 @@
+"""Farm overhead: a job's wall time on Orchard against one `blender -b -a` over the same
+frames with the same threads, measured in the same run, with warm sessions on and off.
+
+    python3 bench/farm_overhead.py [--frames 24] [--threads 2]
+
+Needs a release build (`cargo build --release -p orchard`) and Blender on PATH. The job's
+wall time runs from the render request to `completed` (polled every 50 ms): scheduling,
+Blender start-up, rendering, output checks and uploads, and finalizing (the frames zip).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ORCHARD = os.path.join(ROOT, "target", "release", "orchard")
+SCENE = os.path.join(ROOT, "examples", "cube.blend")
+WIDTH, HEIGHT, SAMPLES = 320, 240, 64
+
+
+def baseline(frames, threads, out):
+    expr = (
+        "import bpy; s = bpy.context.scene; s.render.engine = 'CYCLES'; "
+        f"s.render.resolution_x = {WIDTH}; s.render.resolution_y = {HEIGHT}; s.render.resolution_percentage = 100; "
+        f"s.cycles.samples = {SAMPLES}; s.cycles.use_denoising = False; s.cycles.device = 'CPU'"
+    )
+    started = time.monotonic()
+    subprocess.run(
+        ["blender", "-b", "--factory-startup", SCENE, "--python-expr", expr, "-o", os.path.join(out, "####"),
+         "-F", "PNG", "-t", str(threads), "-s", "1", "-e", str(frames), "-a"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return time.monotonic() - started
+
+
+def call(base, key, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + "/api/external/v1" + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"null")
+
+
+def farm(frames, threads, warm):
+    data = tempfile.mkdtemp(prefix="orchard-bench-")
+    port = 7931 if warm else 7932
+    args = [ORCHARD, "up", "--listen", f"127.0.0.1:{port}", "--data", data, "--workers", "1",
+            "--threads", str(threads), "--speed-factor", "1", "--blender", shutil.which("blender")]
+    if not warm:
+        args.append("--no-warm-sessions")
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        server.stdout.readline()
+        key = open(os.path.join(data, "admin.key")).read().strip()
+        base = f"http://127.0.0.1:{port}"
+        upload = call(base, key, "POST", "/uploads", {"fileName": "cube.blend", "fileType": "blend"})
+        with open(SCENE, "rb") as f:
+            urllib.request.urlopen(urllib.request.Request(upload["uploadUrl"], data=f.read(), method="PUT")).read()
+        job = call(base, key, "POST", "/jobs", {"slug": upload["slug"]})
+        call(base, key, "POST", f"/jobs/{job['id']}/validate")
+        # Let the worker finish registering (its Blender probe) before the clock starts, as on a
+        # farm that is already running.
+        time.sleep(3)
+        config = {"colorManagementPreset": "default", "frameRanges": [f"1-{frames}"], "renderEngine": "CYCLES",
+                  "resolution": [WIDTH, HEIGHT], "resolutionPercentage": 100, "sampleCount": SAMPLES,
+                  "denoisingEnabled": False, "outputFormat": "PNG"}
+        started = time.monotonic()
+        call(base, key, "POST", f"/jobs/{job['id']}/render", {"requestedRenderConfig": config})
+        while True:
+            status = call(base, key, "GET", f"/jobs/{job['id']}")["data"]["status"]
+            if status in ("completed", "failed", "canceled"):
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        if status != "completed":
+            sys.exit(f"the job {status}")
+        n_tasks = len(call(base, key, "GET", f"/jobs/{job['id']}/tasks"))
+        return elapsed, n_tasks
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    out = tempfile.mkdtemp(prefix="orchard-baseline-")
+    try:
+        blender_s = baseline(args.frames, args.threads, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    warm_s, tasks = farm(args.frames, args.threads, warm=True)
+    cold_s, _ = farm(args.frames, args.threads, warm=False)
+    print(f"{args.frames} frames, {WIDTH}x{HEIGHT}, Cycles {SAMPLES} samples, {args.threads} threads, {tasks} tasks")
+    print(f"  blender -b -a              {blender_s:7.2f} s")
+    print(f"  orchard, warm sessions     {warm_s:7.2f} s   ratio {warm_s / blender_s:.3f}")
+    print(f"  orchard, Blender per task  {cold_s:7.2f} s   ratio {cold_s / blender_s:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ use orchard_store::{FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerR
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::blobs::WriteError;
+use crate::blobs::{Presign, WriteError};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, key_hash};
 use crate::http::uploads::{SignedQuery, check_signature};
@@ -183,6 +183,10 @@ pub async fn get_scene(
     worker(&state, &token, &worker_id).await?;
     let task = held_task(&state, &worker_id, &task_id, query.attempt).await?;
     let job = state.store.get_job_internal(task.job_id).await?.ok_or(ApiError::NotFound("job"))?;
+    // From a bucket, the worker downloads straight from it: the server carries no scene bytes.
+    if let Some(url) = state.blobs.presigned_url(Presign::Get, &job.object_key, state.config.url_ttl).await? {
+        return Ok(axum::response::Redirect::temporary(&url).into_response());
+    }
     let (_, stream) = state.blobs.get_stream(&job.object_key).await?.ok_or(ApiError::NotFound("scene"))?;
     Ok(Body::from_stream(stream).into_response())
 }
@@ -234,10 +238,19 @@ pub async fn output_urls(
     let base = base_url(&state, &headers);
     let expires = now_ms() / 1000 + state.config.lease_ttl.as_secs().max(60) as i64 * 10;
     let mut urls = BTreeMap::new();
+    let ttl = Duration::from_secs((expires - now_ms() / 1000).max(60) as u64);
     for file in &body.files {
         check_file_name(file)?;
-        let path = format!("/blobs/outputs/{}/{}/{}/{file}", task.job_id, task.id, body.attempt);
-        urls.insert(file.clone(), format!("{base}{path}?{}", state.signer.sign("PUT", &path, expires)));
+        // Into the bucket directly when there is one; else through the server's signed route.
+        let key = output_key(task.job_id, task.id, body.attempt, file);
+        let url = match state.blobs.presigned_url(Presign::Put, &key, ttl).await? {
+            Some(url) => url,
+            None => {
+                let path = format!("/blobs/outputs/{}/{}/{}/{file}", task.job_id, task.id, body.attempt);
+                format!("{base}{path}?{}", state.signer.sign("PUT", &path, expires))
+            }
+        };
+        urls.insert(file.clone(), url);
     }
     Ok(Json(OutputUrlsResponse { urls }))
 }

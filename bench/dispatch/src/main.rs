@@ -1,0 +1,130 @@
+//! Task dispatch throughput: one in-process `orchard` server, N simulated workers over HTTP,
+//! each looping claim → output URL → PUT a tiny frame → complete. Prints tasks per second.
+//!
+//!     cargo run --release -p dispatch-bench -- [sqlite|postgres] [WORKERS] [TASKS]
+//!
+//! `postgres` needs `ORCHARD_BENCH_POSTGRES_URL` (a server where it may create a database).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use orchard_api::{Assignment, Client};
+use orchard_server::ServerConfig;
+use orchard_store::PgStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let backend = args.get(1).map(String::as_str).unwrap_or("sqlite").to_string();
+    let n_workers: usize = args.get(2).and_then(|it| it.parse().ok()).unwrap_or(64);
+    let n_tasks: usize = args.get(3).and_then(|it| it.parse().ok()).unwrap_or(4000);
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    let mut pg = None;
+    if backend == "postgres" {
+        let admin = std::env::var("ORCHARD_BENCH_POSTGRES_URL").expect("ORCHARD_BENCH_POSTGRES_URL");
+        let name = format!("orchard_bench_{}", uuid::Uuid::new_v4().simple());
+        config.database_url = Some(PgStore::create_database(&admin, &name).await.unwrap());
+        pg = Some((admin, name));
+    }
+    let server = orchard_server::start(config).await.unwrap();
+    let store = server.state.store.clone();
+    let (key, _) = orchard_server::keys::create_key(store.as_ref(), "bench", "bench").await.unwrap();
+    let token = orchard_server::keys::create_worker_token(store.as_ref()).await.unwrap();
+
+    let client = Client::new(&server.url(), &key);
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    let scene = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    client.validate(&job.id).await.unwrap();
+    let config = json!({"colorManagementPreset": "default", "frameRanges": [format!("1-{n_tasks}")], "chunkSize": 1,
+        "resolution": [64, 48], "resolutionPercentage": 100, "denoisingEnabled": false});
+    client.render(&job.id, config).await.unwrap();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for index in 0..n_workers {
+        workers.push(tokio::spawn(worker(server.url(), token.clone(), index, done.clone())));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "{backend}: {n} tasks by {n_workers} workers in {elapsed:.2} s = {:.0} dispatches/s (claim + output upload + complete)",
+        n as f64 / elapsed
+    );
+    server.shutdown().await;
+    if let Some((admin, name)) = pg {
+        PgStore::drop_database(&admin, &name).await.unwrap();
+    }
+}
+
+async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize>) {
+    let http = reqwest::Client::new();
+    let api = format!("{base}/api/external/v1");
+    let worker_id = format!("bench-{index}");
+    let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": false, "gpuBackends": []}],
+        "cpuThreads": 2, "ramGib": 8.0, "tags": []});
+    let response = http
+        .post(format!("{api}/workers/register"))
+        .bearer_auth(&token)
+        .json(&json!({"workerId": worker_id, "name": worker_id, "capabilities": capabilities, "speedFactor": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut frame = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
+    let frame = frame.into_inner();
+    let mut empty_claims = 0;
+    loop {
+        let claim = http
+            .post(format!("{api}/workers/{worker_id}/claim"))
+            .bearer_auth(&token)
+            .json(&json!({"waitSeconds": 0}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap();
+        if claim.status() == StatusCode::NO_CONTENT {
+            empty_claims += 1;
+            if empty_claims > 3 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        empty_claims = 0;
+        let assignment: Assignment = claim.json().await.unwrap();
+        let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
+        let file = format!("{:04}.png", assignment.frames[0]);
+        let urls: Value = http
+            .post(format!("{task}/outputs"))
+            .bearer_auth(&token)
+            .json(&json!({"attempt": assignment.attempt, "files": [file]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        http.put(urls["urls"][&file].as_str().unwrap()).body(frame.clone()).send().await.unwrap();
+        let completed = http
+            .post(format!("{task}/complete"))
+            .bearer_auth(&token)
+            .json(&json!({"attempt": assignment.attempt, "frames": [{"frame": assignment.frames[0], "fileName": file}], "renderSeconds": 0.1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(completed.status(), StatusCode::OK);
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+}

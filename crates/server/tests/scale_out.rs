@@ -1,0 +1,172 @@
+//! Two servers on one PostgreSQL database and one storage folder, many workers claiming at
+//! once: each task is leased to one worker at a time, each frame is stored once, and the job
+//! finalizes once. The client talks to one server, the workers to both.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orchard_api::{Assignment, Client};
+use orchard_server::{Server, ServerConfig};
+use orchard_store::PgStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("ORCHARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("ORCHARD_REQUIRE_POSTGRES").map_or(true, |it| it != "1"),
+                "ORCHARD_REQUIRE_POSTGRES=1 but ORCHARD_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: ORCHARD_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+async fn server(database_url: &str, storage: &std::path::Path, data: &std::path::Path) -> Server {
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf());
+    config.database_url = Some(database_url.to_string());
+    config.storage = Some(format!("file://{}", storage.display()));
+    config.lease_ttl = Duration::from_secs(30);
+    orchard_server::start(config).await.unwrap()
+}
+
+fn png() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::new(64, 48).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// What the simulated workers saw, to check that no task was held twice at once.
+#[derive(Default)]
+struct Ledger {
+    in_flight: HashSet<String>,
+    claims: HashMap<String, u32>,
+    overlaps: u32,
+}
+
+async fn simulated_worker(base: String, token: String, index: usize, job_done: Arc<tokio::sync::Notify>, ledger: Arc<Mutex<Ledger>>) {
+    let http = reqwest::Client::new();
+    let api = format!("{base}/api/external/v1");
+    let worker_id = format!("sim-{index}");
+    let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": false, "gpuBackends": []}],
+        "cpuThreads": 2, "ramGib": 8.0, "tags": []});
+    let registered = http
+        .post(format!("{api}/workers/register"))
+        .bearer_auth(&token)
+        .json(&json!({"workerId": worker_id, "name": worker_id, "capabilities": capabilities, "speedFactor": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::OK);
+    let frame = png();
+    loop {
+        let claim = tokio::select! {
+            claim = http.post(format!("{api}/workers/{worker_id}/claim")).bearer_auth(&token).json(&json!({"waitSeconds": 1})).send() => claim.unwrap(),
+            _ = job_done.notified() => return,
+        };
+        if claim.status() == StatusCode::NO_CONTENT {
+            continue;
+        }
+        let assignment: Assignment = claim.json().await.unwrap();
+        {
+            let mut ledger = ledger.lock().unwrap();
+            if !ledger.in_flight.insert(assignment.task_id.clone()) {
+                ledger.overlaps += 1;
+            }
+            *ledger.claims.entry(assignment.task_id.clone()).or_default() += 1;
+        }
+        let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
+        let files: Vec<String> = assignment.frames.iter().map(|it| format!("{it:04}.png")).collect();
+        let urls: Value = http
+            .post(format!("{task}/outputs"))
+            .bearer_auth(&token)
+            .json(&json!({"attempt": assignment.attempt, "files": files}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for file in &files {
+            let put = http.put(urls["urls"][file].as_str().unwrap()).body(frame.clone()).send().await.unwrap();
+            assert_eq!(put.status(), StatusCode::OK);
+        }
+        ledger.lock().unwrap().in_flight.remove(&assignment.task_id);
+        let frames: Vec<Value> = assignment.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
+        let done = http
+            .post(format!("{task}/complete"))
+            .bearer_auth(&token)
+            .json(&json!({"attempt": assignment.attempt, "frames": frames, "renderSeconds": 0.5}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_share_the_work_and_store_each_frame_once() {
+    let Some(admin_url) = postgres_url() else { return };
+    let name = format!("orchard_scale_{}", uuid::Uuid::new_v4().simple());
+    let database_url = PgStore::create_database(&admin_url, &name).await.unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = server(&database_url, storage.path(), data_a.path()).await;
+    let b = server(&database_url, storage.path(), data_b.path()).await;
+    let (key, _) = orchard_server::keys::create_key(a.state.store.as_ref(), "studio", "alice").await.unwrap();
+    let token = orchard_server::keys::create_worker_token(a.state.store.as_ref()).await.unwrap();
+
+    let client = Client::new(&a.url(), &key);
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    let scene = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    client.validate(&job.id).await.unwrap();
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-40"], "chunkSize": 1,
+        "resolution": [64, 48], "resolutionPercentage": 100, "denoisingEnabled": false});
+    client.render(&job.id, config).await.unwrap();
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let job_done = Arc::new(tokio::sync::Notify::new());
+    let mut workers = Vec::new();
+    for index in 0..16 {
+        let base = if index % 2 == 0 { a.url() } else { b.url() };
+        workers.push(tokio::spawn(simulated_worker(base, token.clone(), index, job_done.clone(), ledger.clone())));
+    }
+    // The client watches through the other server.
+    let watcher = Client::new(&b.url(), &key);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished = loop {
+        let job = watcher.get_job(&job.id).await.unwrap();
+        if job.status == "completed" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job did not complete: {}", job.status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    job_done.notify_waiters();
+    for worker in workers {
+        worker.abort();
+    }
+    let ledger = ledger.lock().unwrap();
+    assert_eq!(ledger.overlaps, 0, "a task was leased to two workers at once");
+    assert_eq!(ledger.claims.len(), 40);
+    assert!(ledger.claims.values().all(|n| *n == 1), "a task was claimed twice: {:?}", ledger.claims);
+
+    let downloads = watcher.downloads(&finished.id).await.unwrap();
+    let names: Vec<String> = downloads.frame_outputs.iter().map(|it| it.file_name.clone()).collect();
+    let expected: Vec<String> = (1..=40).map(|it| format!("{it:04}.png")).collect();
+    assert_eq!(names, expected);
+    let zip = reqwest::get(&downloads.transforms.frames_zip).await.unwrap().bytes().await.unwrap();
+    assert_eq!(zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap().len(), 40);
+    let tasks = watcher.tasks(&finished.id).await.unwrap();
+    assert!(tasks.iter().all(|it| it.status == "completed" && it.attempt == 1));
+
+    a.shutdown().await;
+    b.shutdown().await;
+    PgStore::drop_database(&admin_url, &name).await.unwrap();
+}

@@ -108,6 +108,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         config: Arc::new(config),
         finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
         work_available: Arc::new(tokio::sync::Notify::new()),
+        scheduler: Arc::default(),
         local_addr,
     };
     let shutdown = CancellationToken::new();

@@ -7,6 +7,7 @@
 //! carries a `waitingReason` saying why, instead of waiting silently; a job every capable
 //! worker is blocklisted from fails with the last error.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use orchard_api::{Assignment, SceneRef, WorkerCapabilities};
@@ -115,26 +116,65 @@ fn capabilities_of(worker: &WorkerRecord) -> Option<WorkerCapabilities> {
     serde_json::from_value(worker.capabilities.clone()).ok()
 }
 
+/// What the scheduler remembers between claims: a job's requirements never change once it
+/// renders, so they are read from its analysis and config once, not at every claim; and when
+/// each job's preview was last made, so that previews follow the render without a thumbnail
+/// per task.
+#[derive(Debug, Default)]
+pub struct SchedulerCache {
+    requirements: std::sync::Mutex<HashMap<Uuid, Requirements>>,
+    previews: std::sync::Mutex<HashMap<Uuid, std::time::Instant>>,
+}
+
+/// Least time between two previews of a job while it renders.
+const PREVIEW_EVERY: Duration = Duration::from_secs(2);
+
+/// The requirements of each of `job_ids` (cached), dropping cache entries of jobs no longer
+/// runnable.
+async fn requirements_of(state: &AppState, job_ids: &[Uuid]) -> Result<Vec<(Uuid, Requirements)>, ApiError> {
+    let mut missing = Vec::new();
+    let mut found = Vec::with_capacity(job_ids.len());
+    {
+        let mut cache = state.scheduler.requirements.lock().unwrap_or_else(|it| it.into_inner());
+        cache.retain(|id, _| job_ids.contains(id));
+        for id in job_ids {
+            match cache.get(id) {
+                Some(requirements) => found.push((*id, requirements.clone())),
+                None => missing.push(*id),
+            }
+        }
+    }
+    for id in missing {
+        let Some(job) = state.store.get_job_internal(id).await? else { continue };
+        let requirements = Requirements::of(&job);
+        state.scheduler.requirements.lock().unwrap_or_else(|it| it.into_inner()).insert(id, requirements.clone());
+        found.push((id, requirements));
+    }
+    // Keep the store's order (oldest job first).
+    found.sort_by_key(|(id, _)| job_ids.iter().position(|it| it == id));
+    Ok(found)
+}
+
 /// Claims a task for `worker`: the oldest runnable job it can render and is not blocklisted
 /// from, `prefer`'s first.
 pub async fn claim_for(state: &AppState, worker: &WorkerRecord, prefer: Option<Uuid>) -> Result<Option<Assignment>, ApiError> {
     let Some(capabilities) = capabilities_of(worker) else {
         return Ok(None);
     };
-    let jobs = state.store.runnable_jobs(CLAIM_WINDOW).await?;
+    let runnable = state.store.runnable_job_ids(CLAIM_WINDOW).await?;
+    if runnable.is_empty() {
+        return Ok(None);
+    }
+    let blocked = state.store.blocklisted_jobs(&worker.id, BLOCKLIST_AFTER).await?;
     let mut eligible = Vec::new();
     let mut versions = Vec::new();
-    for job in &jobs {
-        let Ok(version) = Requirements::of(job).choose(&capabilities) else { continue };
-        let blocked = state
-            .store
-            .job_failures_by_worker(job.id)
-            .await?
-            .iter()
-            .any(|(id, n)| id == &worker.id && *n >= BLOCKLIST_AFTER);
-        if !blocked {
-            eligible.push(job.id);
-            versions.push((job.id, version));
+    for (id, requirements) in requirements_of(state, &runnable).await? {
+        if blocked.contains(&id) {
+            continue;
+        }
+        if let Ok(version) = requirements.choose(&capabilities) {
+            eligible.push(id);
+            versions.push((id, version));
         }
     }
     let lease_ms = state.config.lease_ttl.as_millis() as i64;
@@ -220,11 +260,11 @@ pub async fn review_job(state: &AppState, job_id: Uuid) -> Result<(), ApiError> 
 /// Reviews every runnable job, every two seconds.
 pub async fn matchmaker(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
     loop {
-        match state.store.runnable_jobs(CLAIM_WINDOW).await {
+        match state.store.runnable_job_ids(CLAIM_WINDOW).await {
             Ok(jobs) => {
-                for job in jobs {
-                    if let Err(error) = review_job(&state, job.id).await {
-                        warn!(job = %job.id, %error, "reviewing a job failed");
+                for job_id in jobs {
+                    if let Err(error) = review_job(&state, job_id).await {
+                        warn!(job = %job_id, %error, "reviewing a job failed");
                     }
                 }
             }
@@ -237,24 +277,39 @@ pub async fn matchmaker(state: AppState, shutdown: tokio_util::sync::Cancellatio
     }
 }
 
-/// Makes the job's preview from a stored frame (latest finished); failures only log.
-pub async fn update_preview(state: &AppState, job_id: Uuid, frame_key: &str) {
-    let result = async {
-        let tmp_dir = state.config.data_dir.join("tmp");
-        tokio::fs::create_dir_all(&tmp_dir).await?;
-        let work = tempfile::tempdir_in(&tmp_dir)?;
-        let name = frame_key.rsplit('/').next().unwrap_or("frame");
-        let local = work.path().join(name);
-        state.blobs.get_to_file(frame_key, &local).await?;
-        if let Some(key) = crate::previews::make_preview(state, job_id, &local).await? {
-            state.store.set_preview(job_id, &key, now_ms()).await?;
+/// Refreshes the job's preview from a stored frame (the latest finished), in the background
+/// and at most every [`PREVIEW_EVERY`] per job; failures only log.
+pub fn update_preview(state: &AppState, job_id: Uuid, frame_key: &str) {
+    {
+        let mut previews = state.scheduler.previews.lock().unwrap_or_else(|it| it.into_inner());
+        let now = std::time::Instant::now();
+        if previews.get(&job_id).is_some_and(|last| now.duration_since(*last) < PREVIEW_EVERY) {
+            return;
         }
-        anyhow::Ok(())
+        previews.insert(job_id, now);
+        // Jobs stop rendering; keep the map from growing with history.
+        previews.retain(|_, last| now.duration_since(*last) < PREVIEW_EVERY * 30);
     }
-    .await;
-    if let Err(error) = result {
-        warn!(job = %job_id, error = format!("{error:#}"), "no preview");
-    }
+    let state = state.clone();
+    let frame_key = frame_key.to_string();
+    tokio::spawn(async move {
+        let result = async {
+            let tmp_dir = state.config.data_dir.join("tmp");
+            tokio::fs::create_dir_all(&tmp_dir).await?;
+            let work = tempfile::tempdir_in(&tmp_dir)?;
+            let name = frame_key.rsplit('/').next().unwrap_or("frame");
+            let local = work.path().join(name);
+            state.blobs.get_to_file(&frame_key, &local).await?;
+            if let Some(key) = crate::previews::make_preview(&state, job_id, &local).await? {
+                state.store.set_preview(job_id, &key, now_ms()).await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            warn!(job = %job_id, error = format!("{error:#}"), "no preview");
+        }
+    });
 }
 
 /// `text` cut to about `max` characters: a failure report says what went wrong first and

@@ -71,6 +71,8 @@ pub struct AppState {
     pub finalize_wakeup: Arc<Notify>,
     /// Wakes long-polling claims when tasks become claimable (a render starts, a task is requeued).
     pub work_available: Arc<Notify>,
+    /// Per-job requirements and preview times the scheduler keeps between claims.
+    pub scheduler: Arc<crate::scheduler::SchedulerCache>,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub local_addr: SocketAddr,
 }

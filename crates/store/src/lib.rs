@@ -106,8 +106,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves a job from `validated` to `booting` with its configs and tasks, in one transaction.
     async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
-    /// Jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
-    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>>;
+    /// Ids of jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
+    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>>;
+    /// Jobs `worker_id` failed at least `threshold` attempts of: it is blocklisted for them.
+    async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>>;
     /// Leases a queued task to `worker_id`: the first task of `prefer` (the job whose scene the
     /// worker has loaded) if it is among `job_ids`, else of the first job of `job_ids` (in
     /// priority order, oldest first) that has one.

@@ -726,19 +726,32 @@ impl Store for PgStore {
         Ok(true)
     }
 
-    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "select {JOB_COLUMNS} from jobs j where status in ($1, $2)
+    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select id from jobs j where status in ($1, $2)
                and exists (select 1 from tasks t where t.job_id = j.id and t.status = $3)
-             order by created_at limit $4"
-        )))
+             order by created_at limit $4",
+        )
         .bind(JobStatus::Booting.as_str())
         .bind(JobStatus::Rendering.as_str())
         .bind(TaskStatus::Queued.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(job_from_row).collect()
+        ids.iter()
+            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "jobs", reason: e.to_string() }))
+            .collect()
+    }
+
+    async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar("select job_id from task_failures where worker_id = $1 group by job_id having count(*) >= $2")
+            .bind(worker_id)
+            .bind(threshold)
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter()
+            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() }))
+            .collect()
     }
 
     async fn claim_task(

@@ -24,6 +24,35 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One writer at a time inside this process. SQLite allows one anyway; queueing here
+    /// instead of in SQLite's busy handler (which sleeps in steps of milliseconds) keeps a busy
+    /// farm's claims and completions back to back.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction and the in-process writer slot it holds.
+struct Write {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _slot: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for Write {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl Write {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
 }
 
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
@@ -42,11 +71,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer: Default::default() })
     }
 
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write(&self) -> Result<Write> {
+        let slot = self.writer.clone().lock_owned().await;
+        Ok(Write { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _slot: slot })
     }
 }
 
@@ -495,19 +525,32 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<Job>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "select {JOB_COLUMNS} from jobs j where status in (?, ?)
+    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select id from jobs j where status in (?, ?)
                and exists (select 1 from tasks t where t.job_id = j.id and t.status = ?)
-             order by created_at limit ?"
-        )))
+             order by created_at limit ?",
+        )
         .bind(JobStatus::Booting.as_str())
         .bind(JobStatus::Rendering.as_str())
         .bind(TaskStatus::Queued.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(job_from_row).collect()
+        ids.iter()
+            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "jobs", reason: e.to_string() }))
+            .collect()
+    }
+
+    async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar("select job_id from task_failures where worker_id = ? group by job_id having count(*) >= ?")
+            .bind(worker_id)
+            .bind(threshold)
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter()
+            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() }))
+            .collect()
     }
 
     async fn claim_task(

@@ -59,7 +59,12 @@ async fn worker(state: &AppState, token: &WorkerToken, worker_id: &str) -> Resul
     if worker.token_id != token.0 {
         return Err(ApiError::NotFound("worker"));
     }
-    state.store.touch_worker(worker_id, now_ms()).await?;
+    // "Seen" needs no better than seconds; skipping the write keeps busy workers off the
+    // database's single writer.
+    let now = now_ms();
+    if now - worker.last_seen_at > 5_000 {
+        state.store.touch_worker(worker_id, now).await?;
+    }
     Ok(worker)
 }
 
@@ -316,7 +321,7 @@ pub async fn complete_task(
         LeaseState::Lost => Err(lease_lost()),
         LeaseState::Held => {
             if let Some(key) = last {
-                scheduler::update_preview(&state, task.job_id, &key).await;
+                scheduler::update_preview(&state, task.job_id, &key);
             }
             state.finalize_wakeup.notify_one();
             Ok(Json(LeaseResponse { lease: "held".into() }))

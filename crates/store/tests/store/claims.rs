@@ -15,7 +15,7 @@ use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner};
 /// would run every claim in turn), then they start together and claim back to back, so that
 /// their statements overlap.
 async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, ClaimedTask)> {
-    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_jobs(100).await.unwrap().iter().map(|it| it.id).collect());
+    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_job_ids(100).await.unwrap());
     let start = Arc::new(tokio::sync::Barrier::new(n));
     let mut set = JoinSet::new();
     for idx in 0..n {

@@ -81,8 +81,7 @@ pub async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per
 
 /// Claims from every runnable job, as a worker would.
 pub async fn claim(store: &dyn Store, worker: &str, now: i64) -> Option<ClaimedTask> {
-    let jobs = store.runnable_jobs(100).await.expect("runnable jobs");
-    let ids: Vec<Uuid> = jobs.iter().map(|it| it.id).collect();
+    let ids: Vec<Uuid> = store.runnable_job_ids(100).await.expect("runnable jobs");
     store.claim_task(worker, &ids, None, LEASE_MS, now).await.expect("claim")
 }
 

@@ -61,7 +61,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert_eq!(outputs.iter().map(|it| it.frame).collect::<Vec<_>>(), (1..=6).map(Some).collect::<Vec<_>>());
     assert_eq!(outputs[0].file_name, "0001.png");
     assert_eq!((outputs[0].size, outputs[0].created_at), (101, T0 + 40));
-    assert!(store.runnable_jobs(10).await.unwrap().is_empty());
+    assert!(store.runnable_job_ids(10).await.unwrap().is_empty());
 });
 
 dbtest!(a_frame_is_stored_once_whatever_tasks_deliver_it, |store| {
@@ -196,9 +196,9 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let old = booting_job(store.as_ref(), alice, 2, 1, T0).await;
     let new = booting_job(store.as_ref(), alice, 2, 1, T0 + 100).await;
-    let runnable: Vec<_> = store.runnable_jobs(10).await.unwrap().iter().map(|it| it.id).collect();
+    let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
     assert_eq!(runnable, [old, new], "oldest first");
-    assert_eq!(store.runnable_jobs(1).await.unwrap().len(), 1);
+    assert_eq!(store.runnable_job_ids(1).await.unwrap().len(), 1);
 
     let both = [old, new];
     let task = store.claim_task("w1", &both, None, LEASE_MS, T0).await.unwrap().unwrap();
@@ -209,7 +209,7 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     assert_eq!(task.job_id, new, "only allowed jobs");
     assert!(store.claim_task("w1", &[new], None, LEASE_MS, T0).await.unwrap().is_none());
     assert!(store.claim_task("w1", &[], None, LEASE_MS, T0).await.unwrap().is_none());
-    let runnable: Vec<_> = store.runnable_jobs(10).await.unwrap().iter().map(|it| it.id).collect();
+    let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
     assert_eq!(runnable, [old]);
 });
 
@@ -222,4 +222,18 @@ dbtest!(a_waiting_reason_is_set_and_cleared, |store| {
     assert_eq!(job(store.as_ref(), id).await.waiting_reason.as_deref(), Some("no worker has Blender 4.2"));
     store.set_waiting_reason(id, None).await.unwrap();
     assert_eq!(job(store.as_ref(), id).await.waiting_reason, None);
+});
+
+dbtest!(a_worker_is_blocklisted_for_a_job_after_three_failed_attempts, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 1, T0).await;
+    for attempt in 1..=3 {
+        let task = claim(store.as_ref(), "w1", T0 + attempt).await.expect("a task");
+        assert_eq!(task.lease.attempt, attempt);
+        let outcome = store.fail_task(&task.lease, "w1", "boom", 10, T0 + attempt).await.unwrap();
+        assert_eq!(outcome, FailOutcome::Requeued);
+        let blocked = store.blocklisted_jobs("w1", 3).await.unwrap();
+        assert_eq!(blocked.contains(&id), attempt >= 3, "after {attempt} failures");
+    }
+    assert!(store.blocklisted_jobs("w2", 3).await.unwrap().is_empty());
 });

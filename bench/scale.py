@@ -71,7 +71,8 @@ QUERIES = [
     ("GET /jobs (page 1)", "select * from jobs where workspace_id = ? order by created_at desc, id desc limit 10 offset 0",
      lambda ws: (ws,)),
     ("GET /jobs count", "select count(*) from jobs where workspace_id = ?", lambda ws: (ws,)),
-    ("GET /jobs/progress", "select * from jobs where status in (?, ?, ?) and workspace_id = ? order by created_at desc limit 1000",
+    ("GET /jobs/progress", "select * from jobs indexed by jobs_by_workspace_status where status in (?, ?, ?) "
+     "and workspace_id = ? order by created_at desc limit 1000",
      lambda ws: ("booting", "rendering", "finalizing", ws)),
     ("runnable jobs (claims)", "select * from jobs j where status in (?, ?) and exists (select 1 from tasks t where "
      "t.job_id = j.id and t.status = ?) order by created_at limit 200", lambda ws: ("booting", "rendering", "queued")),

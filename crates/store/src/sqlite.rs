@@ -424,9 +424,15 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let (list, names) = status_list(statuses);
-        let workspace_filter = if workspace_id.is_some() { " and workspace_id = ?" } else { "" };
+        // Few jobs are in any one live status, many in the workspace: without the hint SQLite
+        // prefers the index that already has the order and walks the workspace's whole history.
+        let (index, workspace_filter) = match workspace_id {
+            Some(_) => ("jobs_by_workspace_status", " and workspace_id = ?"),
+            None => ("jobs_by_status", ""),
+        };
         let mut select = sqlx::query(AssertSqlSafe(format!(
-            "select {JOB_COLUMNS} from jobs where status in {list}{workspace_filter} order by created_at desc limit ?"
+            "select {JOB_COLUMNS} from jobs indexed by {index} where status in {list}{workspace_filter}
+             order by created_at desc limit ?"
         )));
         for name in &names {
             select = select.bind(*name);

@@ -1,14 +1,13 @@
 //! The analysis object (orchard.md §5) and how it is read out of a parsed file.
 
-use std::collections::HashSet;
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
+use crate::AnalyzeOptions;
 use crate::compression::Compression;
-use crate::cycles::{self, CyclesSettings, Denoiser};
+use crate::dependencies::{self, Location, Resolver, locate};
 use crate::error::AnalyzeError;
-use crate::read::{BlendFile, MAX_LIST_ITEMS, StructView, id_name, is_linked};
+use crate::read::{BlendFile, is_linked};
+use crate::scenes::{self, EEVEE_ENGINES};
 
 /// Most scenes a file may have. Real files have a handful; the cap bounds the size of the
 /// analysis a hostile file can produce.
@@ -81,7 +80,8 @@ pub struct SceneInfo {
     pub fps: f64,
     /// Render settings, named as in Renderjuice's request.
     pub render_config: RenderConfig,
-    /// `r.pic`: `//` is relative to the `.blend`, `#` is frame-number padding.
+    /// `r.pic` (`\` turned into `/` as Blender does on load): `//` is relative to the `.blend`, `#`
+    /// is frame-number padding.
     pub output_path: String,
     /// The scene's view layers.
     pub view_layers: Vec<ViewLayerInfo>,
@@ -105,13 +105,15 @@ pub struct RenderConfig {
     pub sample_count: Option<i32>,
     /// Cycles `use_denoising`.
     pub denoising_enabled: bool,
-    /// Cycles `denoiser`: `OPENIMAGEDENOISE`, `OPTIX`, or `None` for a value this reader does not know.
+    /// Cycles `denoiser`: `OPENIMAGEDENOISE`, `OPTIX`, or `None` for a stored value the saving
+    /// Blender's add-on does not know.
     pub denoiser_type: Option<String>,
     /// Cycles `device`: `CPU` or `GPU`.
     pub device: String,
-    /// `view_settings.view_transform` (`Filmic`, `AgX`, `Standard`, ...).
+    /// `view_settings.view_transform` (`Filmic`, `AgX`, `Standard`, ...), as Blender uses it: a
+    /// name its colour configuration lacks becomes the display's default view.
     pub view_transform: String,
-    /// `view_settings.look`.
+    /// `view_settings.look`, as Blender uses it: one the view does not accept becomes `None`.
     pub look: String,
 }
 
@@ -147,13 +149,19 @@ pub struct ViewLayerInfo {
 pub struct Dependency {
     /// What refers to it.
     pub kind: DependencyKind,
-    /// The path exactly as stored in the file (`//` = relative to the `.blend`).
+    /// The path as stored, with `\` separators turned into `/` as Blender does on load (`//` =
+    /// relative to the `.blend` that stores it: the main file, or [`Dependency::library`] for data
+    /// of a linked library).
     pub path: String,
     /// Whether the farm can supply it.
     pub status: DependencyStatus,
+    /// For a dependency of a linked library (found by opening the library), that library's path
+    /// relative to the main file (`//lib/props.blend`); `None` for the main file's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
 }
 
-/// Kinds of external references the analysis follows so far.
+/// Kinds of external references (what Blender Asset Tracer v1 follows, plus texts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyKind {
@@ -161,6 +169,26 @@ pub enum DependencyKind {
     Library,
     /// An image, image sequence, movie or UDIM set (`IM` block).
     Image,
+    /// A sound (`SO` block).
+    Sound,
+    /// A font file (`VF` block; Blender's `<builtin>` font is not one).
+    Font,
+    /// A movie clip for tracking or compositing (`MC` block).
+    MovieClip,
+    /// An Alembic or USD cache (`CF` block).
+    CacheFile,
+    /// An OpenVDB volume (`VO` block).
+    Volume,
+    /// An external text or script (`TX` block, when not kept in the file).
+    Text,
+    /// A sequencer image or movie strip's file.
+    Strip,
+    /// A mesh cache modifier's `.mdd` / `.pc2` file.
+    MeshCache,
+    /// A point cache stored on disk (cloth, soft body, particles, dynamic paint): a directory.
+    PointCache,
+    /// A fluid domain's cache directory.
+    FluidCache,
 }
 
 /// Whether a dependency will be there when the file renders on the farm.
@@ -200,8 +228,12 @@ pub enum WarningCode {
     AbsolutePath,
     /// A relative dependency climbs out of the project (`//../`).
     OutsideProject,
+    /// A linked library is in the project but could not be read.
+    UnreadableLibrary,
     /// The active scene has no camera: Blender renders nothing.
     NoCamera,
+    /// The active scene renders with EEVEE, which needs a GPU worker (it crawls on a CPU).
+    EeveeNeedsGpu,
     /// The active scene denoises with OpenImageDenoise: only workers whose Blender has OIDN can run it.
     NeedsOidn,
     /// The file was saved by a Blender newer than the newest format this reader was checked against.
@@ -210,28 +242,15 @@ pub enum WarningCode {
     NoScene,
 }
 
-/// Where relative (`//`) dependency paths are looked up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Resolver<'a> {
-    /// A `.blend` on disk: relative to its directory.
-    Dir(&'a Path),
-    /// The main `.blend` of a zip: relative to its directory inside the archive.
-    Archive {
-        /// Directory of the main file inside the archive, `""` at the root.
-        main_dir: &'a str,
-        /// Every file entry's normalised name.
-        entries: &'a HashSet<String>,
-    },
-    /// Bytes with no location: nothing relative can be found.
-    Detached,
-}
-
 /// Everything that comes from the `.blend` bytes themselves; the caller adds the file's name,
-/// size, hash and the time taken.
+/// size, hash and the time taken. `main_name` is the main file's name, which Blender names disk
+/// caches after.
 pub(crate) fn analyze_file(
     file: &BlendFile<'_>,
     compression: Compression,
+    main_name: &str,
     resolver: Resolver<'_>,
+    opts: &AnalyzeOptions,
 ) -> Result<Analysis, AnalyzeError> {
     let header = file.header;
     let version = header.version;
@@ -253,19 +272,27 @@ pub(crate) fn analyze_file(
         if scenes.len() >= MAX_SCENES {
             return Err(AnalyzeError::corrupt(format!("it holds more than {MAX_SCENES} scenes")));
         }
-        let info = scene_info(&scene, version);
+        let info = scenes::read(&scene, version, subversion);
         if curscene != 0 && block.old == curscene {
             active_scene = Some(info.name.clone());
         }
         scenes.push(info);
     }
+    // Without a window to name one (`GLOB.curscene` null), Blender opens the first scene.
     if active_scene.is_none() {
         active_scene = scenes.first().map(|s| s.name.clone());
     }
 
-    let dependencies = dependencies(file, resolver);
+    let (dependencies, unreadable) = dependencies::collect(file, main_name, resolver, opts);
     let mut warnings = Vec::new();
     dependency_warnings(&dependencies, &mut warnings);
+    for (library, why) in unreadable {
+        warnings.push(Warning {
+            code: WarningCode::UnreadableLibrary,
+            message: format!("the linked library {library:?} is in the project but cannot be read: {why}"),
+            path: Some(library),
+        });
+    }
     scene_warnings(scenes.iter().find(|s| Some(&s.name) == active_scene.as_ref()), &mut warnings);
     if version > NEWEST_KNOWN_VERSION {
         warnings.push(Warning {
@@ -299,150 +326,6 @@ pub(crate) fn analyze_file(
     })
 }
 
-fn int32(v: Option<i64>, default: i32) -> i32 {
-    v.and_then(|v| i32::try_from(v).ok()).unwrap_or(default)
-}
-
-fn scene_info(scene: &StructView<'_>, version: u16) -> SceneInfo {
-    let name = id_name(scene).unwrap_or_default();
-    let r = scene.sub("r");
-    let ri = |field: &str, default: i32| int32(r.and_then(|r| r.int(field)), default);
-    // Defaults below are Blender's own, for fields an old or damaged file lacks.
-    let frs_sec = f64::from(ri("frs_sec", 24));
-    let base = r.and_then(|r| r.float("frs_sec_base")).filter(|b| b.is_finite() && *b > 0.0).unwrap_or(1.0);
-    let fps = if (frs_sec / base).is_finite() { frs_sec / base } else { frs_sec };
-    let camera = scene
-        .ptr("camera")
-        .filter(|&p| p != 0)
-        .and_then(|p| scene.file().deref_as(p, "Object"))
-        .and_then(|ob| id_name(&ob));
-    let engine = r.and_then(|r| r.string("engine")).unwrap_or_default();
-    let cycles = cycles::read(scene, version);
-    let sample_count = match engine.as_str() {
-        "CYCLES" => i32::try_from(cycles.samples).ok(),
-        "BLENDER_EEVEE" | "BLENDER_EEVEE_NEXT" => {
-            scene.sub("eevee").and_then(|e| e.int("taa_render_samples")).and_then(|v| i32::try_from(v).ok())
-        }
-        _ => None,
-    };
-    let view = scene.sub("view_settings");
-    let im = r.and_then(|r| r.sub("im_format"));
-    let view_layers = scene
-        .list("view_layers", "ViewLayer", MAX_LIST_ITEMS)
-        .iter()
-        .map(|vl| ViewLayerInfo {
-            name: vl.string("name").unwrap_or_default(),
-            // VIEW_LAYER_RENDER = 1 << 0.
-            use_for_render: vl.int("flag").is_some_and(|f| f & 1 != 0),
-        })
-        .collect();
-    SceneInfo {
-        name,
-        frame_start: ri("sfra", 1),
-        frame_end: ri("efra", 250),
-        frame_step: ri("frame_step", 1),
-        camera,
-        fps,
-        render_config: RenderConfig {
-            render_engine: engine,
-            resolution: [ri("xsch", 1920), ri("ysch", 1080)],
-            resolution_percentage: ri("size", 100),
-            output_format: output_format(im.as_ref()),
-            output_settings: output_settings(im.as_ref()),
-            sample_count,
-            denoising_enabled: cycles.use_denoising,
-            denoiser_type: cycles.denoiser.map(|d| d.identifier().to_string()),
-            device: device(&cycles).to_string(),
-            view_transform: view.and_then(|v| v.string("view_transform")).unwrap_or_default(),
-            look: view.and_then(|v| v.string("look")).unwrap_or_default(),
-        },
-        output_path: r.and_then(|r| r.string("pic")).unwrap_or_default(),
-        view_layers,
-    }
-}
-
-fn device(cycles: &CyclesSettings) -> &'static str {
-    if cycles.gpu { "GPU" } else { "CPU" }
-}
-
-/// `r.im_format.imtype` (and 5.x `media_type`) to Blender's `file_format` identifier.
-fn output_format(im: Option<&StructView<'_>>) -> String {
-    let Some(im) = im else {
-        return "PNG".to_string();
-    };
-    // 5.x splits "what kind of output" into media_type; MULTI_LAYER_IMAGE (1) is the multilayer EXR.
-    if im.int("media_type") == Some(1) {
-        return "OPEN_EXR_MULTILAYER".to_string();
-    }
-    let imtype = im.int("imtype").unwrap_or(17);
-    let id = match imtype {
-        0 => "TARGA",
-        1 => "IRIS",
-        4 => "JPEG",
-        14 => "TARGA_RAW",
-        15 => "AVI_RAW",
-        16 => "AVI_JPEG",
-        17 => "PNG",
-        20 => "BMP",
-        21 => "HDR",
-        22 => "TIFF",
-        23 => "OPEN_EXR",
-        24 => "FFMPEG",
-        26 => "CINEON",
-        27 => "DPX",
-        28 => "OPEN_EXR_MULTILAYER",
-        29 => "DDS",
-        30 => "JPEG2000",
-        34 => "PSD",
-        35 => "WEBP",
-        37 => "AVIF",
-        other => return format!("UNKNOWN_{other}"),
-    };
-    id.to_string()
-}
-
-fn output_settings(im: Option<&StructView<'_>>) -> OutputSettings {
-    let int = |f: &str| im.and_then(|im| im.int(f));
-    let color_mode = match int("planes") {
-        Some(8) => Some("BW"),
-        Some(24) => Some("RGB"),
-        Some(32) => Some("RGBA"),
-        _ => None,
-    };
-    let color_depth = match int("depth") {
-        Some(1) => Some("1"),
-        Some(2) => Some("8"),
-        Some(4) => Some("10"),
-        Some(8) => Some("12"),
-        Some(16) => Some("16"),
-        Some(32) => Some("24"),
-        Some(64) => Some("32"),
-        _ => None,
-    };
-    // The low bits hold the codec; Blender masks with OPENEXR_CODEC_MASK (0xF).
-    let exr_codec = match int("exr_codec").map(|c| c & 0xF) {
-        Some(0) => Some("NONE"),
-        Some(1) => Some("PXR24"),
-        Some(2) => Some("ZIP"),
-        Some(3) => Some("PIZ"),
-        Some(4) => Some("RLE"),
-        Some(5) => Some("ZIPS"),
-        Some(6) => Some("B44"),
-        Some(7) => Some("B44A"),
-        Some(8) => Some("DWAA"),
-        Some(9) => Some("DWAB"),
-        Some(10) => Some("HTJ2K"),
-        _ => None,
-    };
-    OutputSettings {
-        color_mode: color_mode.map(str::to_string),
-        color_depth: color_depth.map(str::to_string),
-        exr_codec: exr_codec.map(str::to_string),
-        compression: int32(int("compress"), 15),
-        quality: int32(int("quality"), 90),
-    }
-}
-
 fn scene_warnings(active: Option<&SceneInfo>, warnings: &mut Vec<Warning>) {
     let Some(scene) = active else {
         warnings.push(Warning {
@@ -460,10 +343,18 @@ fn scene_warnings(active: Option<&SceneInfo>, warnings: &mut Vec<Warning>) {
         });
     }
     let rc = &scene.render_config;
-    if rc.render_engine == "CYCLES"
-        && rc.denoising_enabled
-        && rc.denoiser_type.as_deref() == Some(Denoiser::OpenImageDenoise.identifier())
-    {
+    if EEVEE_ENGINES.contains(&rc.render_engine.as_str()) {
+        warnings.push(Warning {
+            code: WarningCode::EeveeNeedsGpu,
+            message: format!(
+                "the active scene {:?} renders with EEVEE, which needs a GPU worker: on a CPU it falls back to \
+                 software OpenGL and takes minutes per frame",
+                scene.name
+            ),
+            path: None,
+        });
+    }
+    if rc.render_engine == "CYCLES" && rc.denoising_enabled && rc.denoiser_type.as_deref() == Some("OPENIMAGEDENOISE") {
         warnings.push(Warning {
             code: WarningCode::NeedsOidn,
             message: format!(
@@ -476,194 +367,51 @@ fn scene_warnings(active: Option<&SceneInfo>, warnings: &mut Vec<Warning>) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Dependencies
-
-/// Image sources that read files (`IMA_SRC_*`): FILE 1, SEQUENCE 2, MOVIE 3, TILED 6.
-const FILE_IMAGE_SOURCES: &[i64] = &[1, 2, 3, 6];
-
-fn dependencies(file: &BlendFile<'_>, resolver: Resolver<'_>) -> Vec<Dependency> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut push = |kind: DependencyKind, path: String, packed: bool| {
-        if path.is_empty() && !packed {
-            return;
-        }
-        let status = if packed { DependencyStatus::Packed } else { resolve(&path, resolver) };
-        if seen.insert((kind, path.clone(), status)) {
-            out.push(Dependency { kind, path, status });
-        }
-    };
-    for block in file.blocks.with_code(b"LI\0\0") {
-        let Some(lib) = file.view_block_as(block, "Library") else {
-            continue;
-        };
-        // On disk the field is still called `name` (runtime name `filepath`).
-        let path = lib.string("name").unwrap_or_default();
-        push(DependencyKind::Library, path, is_packed(&lib));
-    }
-    for block in file.blocks.with_code(b"IM\0\0") {
-        let Some(image) = file.view_block_as(block, "Image") else {
-            continue;
-        };
-        // A linked image is a placeholder; its path is relative to the library, which is itself
-        // listed (and its own dependencies are the library's business).
-        if is_linked(&image) {
-            continue;
-        }
-        let source = image.int("source").unwrap_or(0);
-        if !FILE_IMAGE_SOURCES.contains(&source) {
-            continue;
-        }
-        let path = image.string("name").unwrap_or_default();
-        push(DependencyKind::Image, path, is_packed(&image));
-    }
-    out
-}
-
-/// `packedfile` set, or (5.x) a non-empty `packedfiles` list.
-fn is_packed(view: &StructView<'_>) -> bool {
-    view.ptr("packedfile").is_some_and(|p| p != 0)
-        || view.sub("packedfiles").and_then(|lb| lb.ptr("first")).is_some_and(|p| p != 0)
-}
-
-/// Where a stored path points.
-#[derive(Debug, PartialEq, Eq)]
-enum Location {
-    /// Absolute (Unix, Windows drive or UNC).
-    Absolute,
-    /// Relative to the `.blend`'s directory: its `/`-separated segments, `.` and empty ones
-    /// dropped, `..` kept for [`normalize`].
-    Relative(Vec<String>),
-}
-
-fn locate(path: &str) -> Location {
-    // A UNC path (`\\\\server\\share`) would look like Blender's `//` once separators are unified.
-    if path.starts_with("\\\\") {
-        return Location::Absolute;
-    }
-    let path = path.replace('\\', "/");
-    let rel = if let Some(rest) = path.strip_prefix("//") {
-        rest
-    } else if path.starts_with('/') || is_drive_path(&path) {
-        return Location::Absolute;
-    } else {
-        // Blender resolves a bare relative path against its working directory; the closest
-        // meaning on a farm is the directory of the .blend.
-        path.as_str()
-    };
-    let parts = rel.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_string).collect();
-    Location::Relative(parts)
-}
-
-/// `base` joined with `rel`, `..` applied; `None` when it climbs above the root of `base`.
-fn normalize(base: &[&str], rel: &[String]) -> Option<Vec<String>> {
-    let mut out: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-    for seg in rel {
-        if seg == ".." {
-            out.pop()?;
-        } else {
-            out.push(seg.clone());
-        }
-    }
-    Some(out)
-}
-
-fn is_drive_path(path: &str) -> bool {
-    let b = path.as_bytes();
-    matches!(b, [letter, b':', ..] if letter.is_ascii_alphabetic())
-}
-
-/// Names a UDIM set is checked by: its first tile. Sequences are checked by the stored frame.
-fn first_tile(segment: &str) -> String {
-    segment.replace("<UDIM>", "1001").replace("<UVTILE>", "u1_v1")
-}
-
-/// The project root is the archive for a zip and the `.blend`'s directory otherwise, so `//../`
-/// is fine inside a zip as long as it stays in the archive.
-fn resolve(path: &str, resolver: Resolver<'_>) -> DependencyStatus {
-    let Location::Relative(rel) = locate(path) else {
-        return DependencyStatus::OutsideProject;
-    };
-    let base: Vec<&str> = match resolver {
-        Resolver::Archive { main_dir, .. } => main_dir.split('/').filter(|s| !s.is_empty()).collect(),
-        Resolver::Dir(_) | Resolver::Detached => Vec::new(),
-    };
-    let Some(parts) = normalize(&base, &rel) else {
-        return DependencyStatus::OutsideProject;
-    };
-    if parts.is_empty() {
-        return DependencyStatus::Missing;
-    }
-    let joined = first_tile(&parts.join("/"));
-    let found = match resolver {
-        Resolver::Dir(dir) => dir.join(&joined).is_file(),
-        Resolver::Archive { entries, .. } => entries.contains(&joined),
-        Resolver::Detached => false,
-    };
-    if found { DependencyStatus::Present } else { DependencyStatus::Missing }
-}
-
 fn dependency_warnings(deps: &[Dependency], warnings: &mut Vec<Warning>) {
     for dep in deps {
         let what = match dep.kind {
             DependencyKind::Library => "linked library",
             DependencyKind::Image => "image",
+            DependencyKind::Sound => "sound",
+            DependencyKind::Font => "font",
+            DependencyKind::MovieClip => "movie clip",
+            DependencyKind::CacheFile => "cache file",
+            DependencyKind::Volume => "volume",
+            DependencyKind::Text => "text",
+            DependencyKind::Strip => "sequencer strip file",
+            DependencyKind::MeshCache => "mesh cache",
+            DependencyKind::PointCache => "point cache directory",
+            DependencyKind::FluidCache => "fluid cache directory",
         };
+        let whose = dep.library.as_ref().map(|l| format!(" (used by the library {l:?})")).unwrap_or_default();
+        let is_cache = matches!(dep.kind, DependencyKind::PointCache | DependencyKind::FluidCache);
         let (code, message) = match (dep.status, locate(&dep.path)) {
+            (DependencyStatus::Missing, _) if is_cache => (
+                WarningCode::MissingDependency,
+                format!(
+                    "the {what} {:?}{whose} is not in the project; every render node will simulate again \
+                     instead of reading the bake, and nodes may disagree",
+                    dep.path
+                ),
+            ),
             (DependencyStatus::Missing, _) => (
                 WarningCode::MissingDependency,
-                format!("the {what} {:?} is not in the project; frames will render without it", dep.path),
+                format!("the {what} {:?}{whose} is not in the project; frames will render without it", dep.path),
             ),
             (DependencyStatus::OutsideProject, Location::Absolute) => (
                 WarningCode::AbsolutePath,
                 format!(
-                    "the {what} {:?} has an absolute path, which will not exist on render nodes; make it \
+                    "the {what} {:?}{whose} has an absolute path, which will not exist on render nodes; make it \
                      relative and include it in the project",
                     dep.path
                 ),
             ),
             (DependencyStatus::OutsideProject, _) => (
                 WarningCode::OutsideProject,
-                format!("the {what} {:?} lies outside the project folder, so it is not uploaded", dep.path),
+                format!("the {what} {:?}{whose} lies outside the project folder, so it is not uploaded", dep.path),
             ),
             (DependencyStatus::Present | DependencyStatus::Packed, _) => continue,
         };
         warnings.push(Warning { code, message, path: Some(dep.path.clone()) });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_paths_are_classified_as_absolute_relative_or_escaping() {
-        let rel = |s: &[&str]| Location::Relative(s.iter().map(|p| p.to_string()).collect());
-        let cases = [
-            ("//textures/wood.png", rel(&["textures", "wood.png"])),
-            ("//./a/../b.png", rel(&["a", "..", "b.png"])),
-            ("//textures\\wood.png", rel(&["textures", "wood.png"])),
-            ("//../outside.png", rel(&["..", "outside.png"])),
-            ("/abs/x.png", Location::Absolute),
-            ("C:\\tex\\x.png", Location::Absolute),
-            ("\\\\server\\share\\x.png", Location::Absolute),
-            ("plain.png", rel(&["plain.png"])),
-        ];
-        for (path, want) in cases {
-            assert_eq!(locate(path), want, "{path}");
-        }
-    }
-
-    #[test]
-    fn relative_paths_resolve_inside_an_archive_relative_to_the_main_file() {
-        let entries: HashSet<String> = ["shot/textures/wood.png".to_string()].into();
-        let archive = Resolver::Archive { main_dir: "shot", entries: &entries };
-        assert_eq!(resolve("//textures/wood.png", archive), DependencyStatus::Present);
-        assert_eq!(resolve("//textures/oak.png", archive), DependencyStatus::Missing);
-        assert_eq!(resolve("//../shot/textures/wood.png", archive), DependencyStatus::Present);
-        assert_eq!(resolve("//../../wood.png", archive), DependencyStatus::OutsideProject);
-        assert_eq!(resolve("//../wood.png", Resolver::Detached), DependencyStatus::OutsideProject);
-        assert_eq!(resolve("//textures/wood.png", Resolver::Detached), DependencyStatus::Missing);
     }
 }

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use zip::{CompressionMethod, ZipArchive};
 
-use crate::analysis::{Analysis, Resolver};
+use crate::analysis::Analysis;
+use crate::dependencies::Resolver;
 use crate::error::AnalyzeError;
 use crate::{AnalyzeOptions, analyze_blend_bytes, hash_file};
 
@@ -44,6 +45,8 @@ pub struct ZipProject {
     entries: Vec<Entry>,
     /// Normalised names of the file entries, for dependency lookups.
     files: HashSet<String>,
+    /// Every directory the archive holds, named or implied by a file's path (caches are directories).
+    dirs: HashSet<String>,
     /// Cap on all entries' uncompressed bytes together.
     limit: u64,
 }
@@ -117,8 +120,21 @@ impl ZipProject {
             });
         }
         let files: HashSet<String> = entries.iter().filter(|e| !e.is_dir).map(|e| e.name.clone()).collect();
+        let mut dirs = HashSet::new();
+        for e in &entries {
+            let mut name = e.name.as_str();
+            if e.is_dir && !name.is_empty() {
+                dirs.insert(name.to_string());
+            }
+            while let Some((parent, _)) = name.rsplit_once('/') {
+                if !dirs.insert(parent.to_string()) {
+                    break;
+                }
+                name = parent;
+            }
+        }
         let main_file = choose_main(&entries, &files, main_file)?;
-        Ok(ZipProject { path: path.to_path_buf(), main_file, entries, files, limit })
+        Ok(ZipProject { path: path.to_path_buf(), main_file, entries, files, dirs, limit })
     }
 
     /// The main `.blend`'s path inside the archive (normalised, `/`-separated).
@@ -168,10 +184,16 @@ impl ZipProject {
     pub fn analyze(&self, file_name: &str, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         let start = Instant::now();
         let bytes = self.read_main()?;
-        let main_dir = self.main_file.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let resolver = Resolver::Archive { main_dir, entries: &self.files };
-        let mut analysis = analyze_blend_bytes(&bytes, resolver, opts)?;
-        let (size, sha256) = hash_file(&self.path)?;
+        let (main_dir, main_name) = self.main_file.rsplit_once('/').unwrap_or(("", &self.main_file));
+        let resolver = Resolver::Archive { main_dir, project: self };
+        // The archive is hashed from disk on a second thread while its main file is analysed.
+        let (analysis, hashed) = std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| hash_file(&self.path));
+            let analysis = analyze_blend_bytes(&bytes, main_name, resolver, opts);
+            (analysis, hasher.join().unwrap_or_else(|_| hash_file(&self.path)))
+        });
+        let mut analysis = analysis?;
+        let (size, sha256) = hashed?;
         analysis.file_name = file_name.to_string();
         analysis.file_size = size;
         analysis.sha256 = sha256;
@@ -181,11 +203,29 @@ impl ZipProject {
 
     /// The main `.blend`'s bytes, inflated under the same checks as extraction.
     fn read_main(&self) -> Result<Vec<u8>, AnalyzeError> {
+        if !self.has_file(&self.main_file) {
+            return Err(AnalyzeError::ZipMainFileNotFound { name: self.main_file.clone() });
+        }
+        self.read_entry(&self.main_file)
+    }
+
+    /// Whether the archive holds a file with this normalised name (`/`-separated, no `..`).
+    pub(crate) fn has_file(&self, name: &str) -> bool {
+        self.files.contains(name)
+    }
+
+    /// Whether the archive holds this directory, as an entry or as the parent of one.
+    pub(crate) fn has_dir(&self, name: &str) -> bool {
+        self.dirs.contains(name)
+    }
+
+    /// A file entry's bytes (a linked library, say), inflated under the same checks as extraction.
+    pub(crate) fn read_entry(&self, name: &str) -> Result<Vec<u8>, AnalyzeError> {
         let entry = self
             .entries
             .iter()
-            .find(|e| !e.is_dir && e.name == self.main_file)
-            .ok_or_else(|| AnalyzeError::ZipMainFileNotFound { name: self.main_file.clone() })?;
+            .find(|e| !e.is_dir && e.name == name)
+            .ok_or_else(|| AnalyzeError::ZipInvalid { reason: format!("it has no file entry {name:?}") })?;
         let mut archive = open_archive(&self.path)?;
         let mut out = Vec::new();
         inflate_entry(&mut archive, entry, self.limit, self.limit, &mut out, &self.path)?;

@@ -27,7 +27,7 @@ pub struct BlendFile<'a> {
     /// Every block, in file order.
     pub blocks: BlockIndex,
     /// The file's struct definitions.
-    pub sdna: Sdna,
+    pub sdna: Sdna<'a>,
     /// List steps left to take (see [`MAX_LIST_STEPS`]).
     list_steps: Cell<usize>,
 }
@@ -69,6 +69,30 @@ impl<'a> BlendFile<'a> {
         self.view_block_as(block, struct_name)
     }
 
+    /// The block's first struct, read as the struct its header names (a modifier block holds a
+    /// `ClothModifierData`, not a bare `ModifierData`).
+    pub fn view_block(&self, block: &Block) -> Option<StructView<'_>> {
+        let def = self.sdna.struct_at(usize::try_from(block.sdna).ok()?)?;
+        self.view(def, self.block_data(block))
+    }
+
+    /// Follows a saved pointer to its block, read as the struct its header names.
+    pub fn deref(&self, ptr: u64) -> Option<StructView<'_>> {
+        self.view_block(self.blocks.by_old(ptr)?)
+    }
+
+    /// Follows a saved pointer to an array of `struct_name` (the block's `nr` elements, as many as
+    /// its data holds, at most `cap`).
+    pub fn deref_array(&self, ptr: u64, struct_name: &str, cap: usize) -> Vec<StructView<'_>> {
+        let (Some(block), Some(def)) = (self.blocks.by_old(ptr), self.sdna.struct_by_name(struct_name)) else {
+            return Vec::new();
+        };
+        let data = self.block_data(block);
+        let fits = data.len().checked_div(def.size).unwrap_or(0);
+        let n = usize::try_from(block.nr).unwrap_or(usize::MAX).min(fits).min(cap);
+        (0..n).filter_map(|i| self.view(def, data.get(i * def.size..)?)).collect()
+    }
+
     /// Follows a saved pointer to its block's raw bytes.
     pub fn deref_bytes(&self, ptr: u64) -> Option<&'a [u8]> {
         self.blocks.by_old(ptr).map(|b| self.block_data(b))
@@ -108,6 +132,11 @@ impl<'f> StructView<'f> {
         self.file
     }
 
+    /// The name of the struct, e.g. `Scene`.
+    pub fn struct_name(&self) -> Option<&'f str> {
+        self.file.sdna.struct_name(self.def)
+    }
+
     /// The raw bytes of the struct.
     pub fn bytes(&self) -> &'f [u8] {
         self.bytes
@@ -115,7 +144,7 @@ impl<'f> StructView<'f> {
 
     /// The field definition and its bytes, if this version of the struct has the field.
     pub fn field(&self, name: &str) -> Option<(&'f FieldDef, &'f [u8])> {
-        let f = self.def.field(name)?;
+        let f = self.file.sdna.field(self.def, name)?;
         let bytes = self.bytes.get(f.offset..f.offset.checked_add(f.size)?)?;
         Some((f, bytes))
     }
@@ -191,11 +220,34 @@ impl<'f> StructView<'f> {
         }
     }
 
+    /// The `next` link of a list element: its own `next` field, or that of the struct it starts
+    /// with (a `ClothModifierData` begins with a `ModifierData modifier` that holds the links).
+    fn next_ptr(&self) -> Option<u64> {
+        let first = self.file.sdna.field_name(self.def.fields.first()?);
+        self.ptr("next").or_else(|| self.sub(first)?.ptr("next"))
+    }
+
+    /// A `char *` field: the text of the block it points at, up to the first NUL.
+    pub fn string_ptr(&self, name: &str) -> Option<String> {
+        let ptr = self.ptr(name).filter(|&p| p != 0)?;
+        self.file.deref_bytes(ptr).map(c_string)
+    }
+
     /// The elements of a `ListBase` field, each read as `elem`, following `next` pointers.
     ///
     /// Stops at a null or unknown pointer, at a pointer already visited (a loop), after `cap`
     /// (at most [`MAX_LIST_ITEMS`]) elements, and when the file's [`MAX_LIST_STEPS`] are spent.
     pub fn list(&self, name: &str, elem: &str, cap: usize) -> Vec<StructView<'f>> {
+        self.walk_list(name, cap, |ptr| self.file.deref_as(ptr, elem))
+    }
+
+    /// The elements of a `ListBase` field, each read as the struct its block names (a modifier
+    /// list holds `ClothModifierData`, `FluidModifierData`, ...). Stops like [`StructView::list`].
+    pub fn list_typed(&self, name: &str, cap: usize) -> Vec<StructView<'f>> {
+        self.walk_list(name, cap, |ptr| self.file.deref(ptr))
+    }
+
+    fn walk_list(&self, name: &str, cap: usize, view: impl Fn(u64) -> Option<StructView<'f>>) -> Vec<StructView<'f>> {
         let mut out = Vec::new();
         let Some(first) = self.sub(name).and_then(|lb| lb.ptr("first")) else {
             return out;
@@ -206,10 +258,10 @@ impl<'f> StructView<'f> {
         let mut next = first;
         while next != 0 && out.len() < cap && steps.get() > 0 && seen.insert(next) {
             steps.set(steps.get() - 1);
-            let Some(item) = self.file.deref_as(next, elem) else {
+            let Some(item) = view(next) else {
                 break;
             };
-            next = item.ptr("next").unwrap_or(0);
+            next = item.next_ptr().unwrap_or(0);
             out.push(item);
         }
         out

@@ -9,16 +9,17 @@
 //! pad to 4, `TLEN` + one `u16` size per type, pad to 4, `STRC` + count + per struct
 //! `(type, n_fields, n_fields × (type, name))` as `u16`s.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use crate::error::AnalyzeError;
 use crate::header::Endian;
 
 /// A type of the DNA: a primitive (`int`, `float`, ...) or a struct name.
-#[derive(Debug, Clone)]
-pub struct TypeDef {
+#[derive(Debug, Clone, Copy)]
+pub struct TypeDef<'a> {
     /// The type's name, e.g. `Scene` or `short`.
-    pub name: String,
+    pub name: &'a str,
     /// Its size in bytes (for structs, the whole struct).
     pub size: usize,
 }
@@ -26,8 +27,10 @@ pub struct TypeDef {
 /// One field of a struct, with its place worked out.
 #[derive(Debug, Clone)]
 pub struct FieldDef {
-    /// The bare name: `next` for `*next`, `name` for `name[66]`, `func` for `(*func)()`.
-    pub name: String,
+    /// Index into the DNA's names of the field's full name (`*next`, `name[66]`).
+    name_idx: usize,
+    /// Where the bare name (`next`, `name`) lies within the full one.
+    bare: (usize, usize),
     /// Index into [`Sdna::types`].
     pub type_idx: usize,
     /// Whether the field is a pointer (or an array of pointers); its bytes are then saved addresses.
@@ -40,7 +43,7 @@ pub struct FieldDef {
     pub size: usize,
 }
 
-/// One struct of the DNA.
+/// One struct of the DNA, its fields laid out.
 #[derive(Debug, Clone)]
 pub struct StructDef {
     /// Index into [`Sdna::types`] of the struct's own name.
@@ -51,26 +54,37 @@ pub struct StructDef {
     pub fields: Vec<FieldDef>,
 }
 
-impl StructDef {
-    /// The field called `name`, if the struct has one in this file's version.
-    pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| f.name == name)
-    }
+/// Where a struct's field list starts in the `STRC` section; laid out on first use.
+#[derive(Debug)]
+struct RawStruct {
+    type_idx: usize,
+    n_fields: usize,
+    /// Offset of its first `(type, name)` pair in the DNA block.
+    at: usize,
 }
 
 /// The decoded `DNA1` block.
+///
+/// A file describes some 800 structs and an analysis reads a few dozen, so the tables are indexed
+/// up front (borrowing the names from the block, no copies) and each struct's fields are laid out
+/// the first time it is asked for. A struct whose definition is broken is then simply unknown.
 #[derive(Debug)]
-pub struct Sdna {
+pub struct Sdna<'a> {
+    body: &'a [u8],
+    endian: Endian,
+    pointer_size: usize,
+    /// Every field name, as written (`*next`, `name[66]`); names that are not UTF-8 are empty.
+    names: Vec<&'a str>,
     /// Every type, primitives first.
-    pub types: Vec<TypeDef>,
-    /// Every struct; a block's `sdna` number indexes this list.
-    pub structs: Vec<StructDef>,
-    by_name: HashMap<String, usize>,
+    pub types: Vec<TypeDef<'a>>,
+    structs: Vec<RawStruct>,
+    laid_out: Vec<OnceCell<Option<StructDef>>>,
+    by_name: HashMap<&'a str, usize>,
 }
 
-impl Sdna {
+impl<'a> Sdna<'a> {
     /// Decodes the body of a `DNA1` block. `pointer_size` comes from the file header.
-    pub fn parse(body: &[u8], endian: Endian, pointer_size: usize) -> Result<Sdna, AnalyzeError> {
+    pub fn parse(body: &'a [u8], endian: Endian, pointer_size: usize) -> Result<Sdna<'a>, AnalyzeError> {
         let mut r = Cursor { data: body, pos: 0, endian };
         r.tag(b"SDNA")?;
         r.tag(b"NAME")?;
@@ -100,54 +114,78 @@ impl Sdna {
         for _ in 0..n_structs {
             let type_idx = usize::from(r.u16()?);
             let n_fields = usize::from(r.u16()?);
-            let size = types.get(type_idx).ok_or_else(|| bad_index("struct type", type_idx))?.size;
-            let mut fields = Vec::with_capacity(n_fields.min(r.remaining() / 4));
-            let mut offset = 0usize;
-            for _ in 0..n_fields {
-                let ftype = usize::from(r.u16()?);
-                let fname = usize::from(r.u16()?);
-                let type_size = types.get(ftype).ok_or_else(|| bad_index("field type", ftype))?.size;
-                let raw = names.get(fname).ok_or_else(|| bad_index("field name", fname))?;
-                let parsed = parse_name(raw)?;
-                let elem = if parsed.is_pointer { pointer_size } else { type_size };
-                let fsize = elem
-                    .checked_mul(parsed.array_len)
-                    .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large")))?;
-                fields.push(FieldDef {
-                    name: parsed.name,
-                    type_idx: ftype,
-                    is_pointer: parsed.is_pointer,
-                    array_len: parsed.array_len,
-                    offset,
-                    size: fsize,
-                });
-                offset =
-                    offset.checked_add(fsize).ok_or_else(|| AnalyzeError::corrupt("DNA struct is impossibly large"))?;
+            if type_idx >= types.len() {
+                return Err(bad_index("struct type", type_idx));
             }
-            structs.push(StructDef { type_idx, size, fields });
+            let at = r.pos;
+            r.skip(n_fields * 4, "struct fields")?;
+            structs.push(RawStruct { type_idx, n_fields, at });
         }
         let mut by_name = HashMap::with_capacity(structs.len());
         for (i, s) in structs.iter().enumerate() {
             if let Some(t) = types.get(s.type_idx) {
-                by_name.entry(t.name.clone()).or_insert(i);
+                by_name.entry(t.name).or_insert(i);
             }
         }
-        Ok(Sdna { types, structs, by_name })
+        let laid_out = (0..structs.len()).map(|_| OnceCell::new()).collect();
+        Ok(Sdna { body, endian, pointer_size, names, types, structs, laid_out, by_name })
     }
 
     /// The struct called `name` (`Scene`, `IDProperty`, ...).
     pub fn struct_by_name(&self, name: &str) -> Option<&StructDef> {
-        self.by_name.get(name).and_then(|&i| self.structs.get(i))
+        self.struct_at(*self.by_name.get(name)?)
+    }
+
+    /// The struct with this index in the `STRC` list (a block's `SDNAnr`).
+    pub fn struct_at(&self, idx: usize) -> Option<&StructDef> {
+        self.laid_out.get(idx)?.get_or_init(|| self.lay_out(self.structs.get(idx)?)).as_ref()
     }
 
     /// The name of a type by index.
-    pub fn type_name(&self, idx: usize) -> Option<&str> {
-        self.types.get(idx).map(|t| t.name.as_str())
+    pub fn type_name(&self, idx: usize) -> Option<&'a str> {
+        self.types.get(idx).map(|t| t.name)
     }
 
     /// The name of a struct, e.g. to check which struct a block holds.
-    pub fn struct_name(&self, s: &StructDef) -> Option<&str> {
+    pub fn struct_name(&self, s: &StructDef) -> Option<&'a str> {
         self.type_name(s.type_idx)
+    }
+
+    /// A field's bare name (`next` for `*next`).
+    pub fn field_name(&self, f: &FieldDef) -> &'a str {
+        self.names.get(f.name_idx).and_then(|n| n.get(f.bare.0..f.bare.1)).unwrap_or("")
+    }
+
+    /// The field called `name` in `def`, if this version of the struct has it.
+    pub fn field<'d>(&self, def: &'d StructDef, name: &str) -> Option<&'d FieldDef> {
+        def.fields.iter().find(|f| self.field_name(f) == name)
+    }
+
+    /// Works out the offsets and sizes of a struct's fields; `None` when its definition is broken.
+    fn lay_out(&self, raw: &RawStruct) -> Option<StructDef> {
+        let size = self.types.get(raw.type_idx)?.size;
+        let mut fields = Vec::with_capacity(raw.n_fields);
+        let mut offset = 0usize;
+        for i in 0..raw.n_fields {
+            let at = raw.at.checked_add(i.checked_mul(4)?)?;
+            let ftype = usize::from(self.endian.u16(self.body, at)?);
+            let name_idx = usize::from(self.endian.u16(self.body, at.checked_add(2)?)?);
+            let type_size = self.types.get(ftype)?.size;
+            let parsed = parse_name(self.names.get(name_idx)?).ok()?;
+            let elem = if parsed.is_pointer { self.pointer_size } else { type_size };
+            let fsize = elem.checked_mul(parsed.array_len)?;
+            fields.push(FieldDef {
+                name_idx,
+                bare: parsed.bare,
+                type_idx: ftype,
+                is_pointer: parsed.is_pointer,
+                array_len: parsed.array_len,
+                offset,
+                size: fsize,
+            });
+            offset = offset.checked_add(fsize)?;
+        }
+        Some(StructDef { type_idx: raw.type_idx, size, fields })
     }
 }
 
@@ -155,8 +193,10 @@ fn bad_index(what: &str, idx: usize) -> AnalyzeError {
     AnalyzeError::corrupt(format!("DNA {what} index {idx} is out of range"))
 }
 
+#[derive(Debug)]
 struct ParsedName {
-    name: String,
+    /// Byte range of the bare name within the full one.
+    bare: (usize, usize),
     is_pointer: bool,
     array_len: usize,
 }
@@ -164,9 +204,9 @@ struct ParsedName {
 /// Splits a DNA field name such as `*next`, `name[66]`, `(*func)()` or `mat[3][3]`.
 fn parse_name(raw: &str) -> Result<ParsedName, AnalyzeError> {
     let is_pointer = raw.contains('*');
-    let bare = raw.trim_start_matches(['*', '(']);
+    let start = raw.len() - raw.trim_start_matches(['*', '(']).len();
+    let bare = raw.get(start..).unwrap_or("");
     let end = bare.find(['[', ')', '(']).unwrap_or(bare.len());
-    let name = bare.get(..end).unwrap_or(bare).to_string();
     let mut array_len = 1usize;
     let mut rest = bare.get(end..).unwrap_or("");
     while let Some(open) = rest.find('[') {
@@ -183,7 +223,7 @@ fn parse_name(raw: &str) -> Result<ParsedName, AnalyzeError> {
             .ok_or_else(|| AnalyzeError::corrupt(format!("DNA field {raw:?} is impossibly large")))?;
         rest = after.get(close + 1..).unwrap_or("");
     }
-    Ok(ParsedName { name, is_pointer, array_len })
+    Ok(ParsedName { bare: (start, start + end), is_pointer, array_len })
 }
 
 /// A bounds-checked reader over the DNA block.
@@ -193,7 +233,7 @@ struct Cursor<'a> {
     endian: Endian,
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
     }
@@ -223,6 +263,14 @@ impl Cursor<'_> {
         Ok(v)
     }
 
+    fn skip(&mut self, n: usize, what: &'static str) -> Result<(), AnalyzeError> {
+        if n > self.remaining() {
+            return Err(self.short(what));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
     /// A non-negative count that cannot exceed the bytes left (each item takes at least one).
     fn count(&mut self, what: &'static str) -> Result<usize, AnalyzeError> {
         let v = self.endian.i32(self.data, self.pos).ok_or_else(|| self.short(what))?;
@@ -233,10 +281,12 @@ impl Cursor<'_> {
             .ok_or_else(|| AnalyzeError::corrupt(format!("the DNA {what} {v} does not fit the block")))
     }
 
-    fn cstr(&mut self) -> Result<String, AnalyzeError> {
+    /// A NUL-terminated name, borrowed; one that is not UTF-8 reads as empty (it can then never
+    /// match a name the reader asks for, which is all the reader needs of it).
+    fn cstr(&mut self) -> Result<&'a str, AnalyzeError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
-        let s = String::from_utf8_lossy(rest.get(..len).unwrap_or(&[])).into_owned();
+        let s = std::str::from_utf8(rest.get(..len).unwrap_or(&[])).unwrap_or("");
         self.pos += len + 1;
         Ok(s)
     }
@@ -263,7 +313,7 @@ mod tests {
         ];
         for (raw, name, ptr, len) in cases {
             let p = parse_name(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
-            assert_eq!((p.name.as_str(), p.is_pointer, p.array_len), (name, ptr, len), "{raw}");
+            assert_eq!((&raw[p.bare.0..p.bare.1], p.is_pointer, p.array_len), (name, ptr, len), "{raw}");
         }
     }
 

@@ -105,10 +105,13 @@ fn unreadable_bytes_get_the_specific_error() {
         ("a gzip stream inflating beyond the cap is too large", gzip(&vec![0; 4 * MIB as usize]), MIB, |e| {
             matches!(e, AnalyzeError::TooLarge { .. })
         }),
-        ("an uncompressed file over the cap is too large", fixture_bytes("cube_uncompressed.blend"), 100_000, |e| {
-            matches!(e, AnalyzeError::TooLarge { .. })
-        }),
-        ("zip bytes are refused by analyze_bytes", fixture_bytes("project.zip"), 2048 * MIB, |e| {
+        (
+            "an uncompressed file over the cap is too large",
+            fixture_bytes("v3_4/cube_uncompressed.blend"),
+            100_000,
+            |e| matches!(e, AnalyzeError::TooLarge { .. }),
+        ),
+        ("zip bytes are refused by analyze_bytes", fixture_bytes("v3_4/project.zip"), 2048 * MIB, |e| {
             matches!(e, AnalyzeError::ZipInMemory)
         }),
     ];
@@ -125,7 +128,7 @@ fn unreadable_bytes_get_the_specific_error() {
 
 #[test]
 fn a_gzip_wrapped_blend_reads_like_the_original() {
-    let raw = fixture_bytes("cube_uncompressed.blend");
+    let raw = fixture_bytes("v3_4/cube_uncompressed.blend");
     let opts = AnalyzeOptions::default();
     let plain = analyze_bytes(&raw, "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
     let gz = analyze_bytes(&gzip(&raw), "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
@@ -135,7 +138,7 @@ fn a_gzip_wrapped_blend_reads_like_the_original() {
 
 #[test]
 fn every_zstd_frame_is_read_including_after_a_leading_skippable_frame() {
-    let raw = fixture_bytes("cube_uncompressed.blend");
+    let raw = fixture_bytes("v3_4/cube_uncompressed.blend");
     let opts = AnalyzeOptions::default();
     let plain = analyze_bytes(&raw, "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
     // A skippable frame (magic 0x184D2A50, 4-byte length, payload), then three independent frames,
@@ -153,6 +156,61 @@ fn every_zstd_frame_is_read_including_after_a_leading_skippable_frame() {
     assert_eq!(got.scenes, plain.scenes);
 }
 
+/// `raw` with an 8 MiB `DATA` block before `ENDB` (legacy 8-byte layout), so that its zstd form is
+/// large enough to be decompressed on several threads.
+fn padded_to_eight_mib(raw: &[u8]) -> Vec<u8> {
+    let endb = raw.len() - 24;
+    assert_eq!(&raw[endb..endb + 4], b"ENDB");
+    let mut out = raw[..endb].to_vec();
+    let len: i32 = 8 * 1024 * 1024;
+    out.extend(b"DATA");
+    out.extend(len.to_le_bytes());
+    out.extend(0x0DD5_EED0_0000_0001u64.to_le_bytes());
+    out.extend(0i32.to_le_bytes());
+    out.extend(1i32.to_le_bytes());
+    out.extend((0..len).map(|i| (i % 251) as u8));
+    out.extend(&raw[endb..]);
+    out
+}
+
+/// Blender's seekable zstd: 1 MiB frames, then a skippable frame holding the seek table.
+/// `lie` adds to the decompressed size the table declares for the second frame.
+fn seekable(raw: &[u8], lie: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut table = Vec::new();
+    for (i, chunk) in raw.chunks(1024 * 1024).enumerate() {
+        let frame = zstd(chunk);
+        table.extend((frame.len() as u32).to_le_bytes());
+        table.extend((chunk.len() as u32 + if i == 1 { lie } else { 0 }).to_le_bytes());
+        out.extend(frame);
+    }
+    let n = raw.chunks(1024 * 1024).count() as u32;
+    table.extend(n.to_le_bytes());
+    table.push(0);
+    table.extend(0x8F92_EAB1u32.to_le_bytes());
+    out.extend(0x184D_2A5Eu32.to_le_bytes());
+    out.extend((table.len() as u32).to_le_bytes());
+    out.extend(table);
+    out
+}
+
+#[test]
+fn a_large_seekable_zstd_file_decompressed_frame_by_frame_reads_like_the_original() {
+    let raw = padded_to_eight_mib(&fixture_bytes("v3_4/cube_uncompressed.blend"));
+    let opts = AnalyzeOptions::default();
+    let plain = analyze_bytes(&raw, "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
+    let got = analyze_bytes(&seekable(&raw, 0), "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.compression, Compression::Zstd);
+    assert_eq!((got.scenes, got.dependencies), (plain.scenes, plain.dependencies));
+    // A seek table that lies about a frame's size is a decompression error, not a short read.
+    let res = analyze_bytes(&seekable(&raw, 1), "cube.blend", &opts);
+    assert!(matches!(res, Err(AnalyzeError::Decompress { format: "zstd", .. })), "{res:?}");
+    // The cap holds on this path too.
+    let small = AnalyzeOptions { max_decompressed_bytes: 4 * 1024 * 1024 };
+    let res = analyze_bytes(&seekable(&raw, 0), "cube.blend", &small);
+    assert!(matches!(res, Err(AnalyzeError::TooLarge { .. })), "{res:?}");
+}
+
 #[test]
 fn a_file_that_does_not_exist_is_an_io_error_naming_it() {
     let path = fixture("no_such_file.blend");
@@ -165,6 +223,6 @@ fn a_file_that_does_not_exist_is_an_io_error_naming_it() {
 
 #[test]
 fn analyze_path_refuses_a_file_over_the_cap_before_reading_it() {
-    let res = analyze_path(&fixture("cube.blend"), "cube.blend", &AnalyzeOptions { max_decompressed_bytes: 1000 });
+    let res = analyze_path(&fixture("v3_4/cube.blend"), "cube.blend", &AnalyzeOptions { max_decompressed_bytes: 1000 });
     assert!(matches!(res, Err(AnalyzeError::TooLarge { limit: 1000 })), "{res:?}");
 }

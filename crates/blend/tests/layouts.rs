@@ -305,3 +305,25 @@ fn every_pointer_size_byte_order_and_header_layout_reads_the_same_scene() {
         assert!(s.view_layers[0].use_for_render, "{layout:?}");
     }
 }
+
+/// The synthetic files, one per layout, in cargo's temporary directory: a few hundred bytes each
+/// with a complete DNA, they make fast seeds for the fuzzer (`crates/blend/fuzz/README.md`).
+#[test]
+fn synthetic_files_of_every_layout_are_written_as_fuzzing_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-seeds");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    for (i, layout) in [
+        Layout { ptr: 8, big: false, large: false },
+        Layout { ptr: 4, big: false, large: false },
+        Layout { ptr: 8, big: true, large: false },
+        Layout { ptr: 4, big: true, large: false },
+        Layout { ptr: 8, big: false, large: true },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = build(layout);
+        assert!(bytes.len() < 4096, "{layout:?}: {} bytes", bytes.len());
+        std::fs::write(dir.join(format!("synthetic_{i}.blend")), bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -59,7 +59,7 @@ fn write(dir: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn blend() -> Vec<u8> {
-    fixture_bytes("cube.blend")
+    fixture_bytes("v3_4/cube.blend")
 }
 
 const MIB: u64 = 1024 * 1024;

@@ -325,7 +325,10 @@ async fn a_warm_session_renders_every_task_of_a_job_in_one_blender() {
         let serve = Serve::start(10);
         let client = serve.client();
         let worker = serve.worker(flags);
-        let id = submit(&client, small("1-4")).await;
+        // One frame per task, fixed: four tasks, whatever the measured frame time suggests.
+        let mut config = small("1-4");
+        config["chunkSize"] = json!(1);
+        let id = submit(&client, config).await;
         let mut seen = std::collections::BTreeSet::new();
         let job = eventually("the job to finish", Duration::from_secs(180), || {
             seen.extend(worker.blenders());

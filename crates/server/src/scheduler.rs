@@ -124,6 +124,52 @@ fn capabilities_of(worker: &WorkerRecord) -> Option<WorkerCapabilities> {
 pub struct SchedulerCache {
     requirements: std::sync::Mutex<HashMap<Uuid, Requirements>>,
     previews: std::sync::Mutex<HashMap<Uuid, std::time::Instant>>,
+    adapted: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+}
+
+/// Seconds a task should take once frame times are known: long enough that a Blender
+/// start-up (≈ 1.3 s) is a few per cent of it, short enough that a lost task costs little.
+const TARGET_TASK_SECONDS: f64 = 30.0;
+
+/// Frames per task from a measured frame time, keeping at least two tasks per connected
+/// worker so that every worker has work.
+pub fn adapted_chunk(seconds_per_frame: f64, remaining_frames: usize, n_workers: usize) -> usize {
+    let by_time = (TARGET_TASK_SECONDS / seconds_per_frame.max(0.001)).ceil() as usize;
+    let by_parallelism = remaining_frames.div_ceil(2 * n_workers.max(1));
+    by_time.min(by_parallelism).clamp(1, 50)
+}
+
+/// After a job's first completed task: regroup its untouched queued tasks by the measured
+/// frame time (unless the job fixed `chunkSize`). Once per job and server; failures only log.
+pub async fn adapt_chunks(state: &AppState, job_id: Uuid, render_seconds: f64, n_frames: usize) {
+    {
+        let mut adapted = state.scheduler.adapted.lock().unwrap_or_else(|it| it.into_inner());
+        if adapted.len() > 10_000 {
+            adapted.clear();
+        }
+        if !adapted.insert(job_id) {
+            return;
+        }
+    }
+    let result = async {
+        let Some(job) = state.store.get_job_internal(job_id).await? else { return anyhow::Ok(()) };
+        let config: Option<RenderConfig> = job.final_config.clone().and_then(|it| serde_json::from_value(it).ok());
+        if config.is_none_or(|it| it.chunk_size.is_some()) {
+            return Ok(());
+        }
+        let remaining = (job.frames_total - job.frames_done - job.frames_rendering).max(0) as usize;
+        let n_workers = connected_workers(state).await.map(|it| it.len()).unwrap_or(1);
+        let chunk = adapted_chunk(render_seconds / n_frames.max(1) as f64, remaining, n_workers);
+        if chunk > chunk_size(job.frames_total.max(0) as usize) {
+            let n_tasks = state.store.rechunk_queued(job_id, chunk).await?;
+            info!(job = %job_id, chunk, tasks = n_tasks, "tasks regrouped by measured frame time");
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        warn!(job = %job_id, error = format!("{error:#}"), "could not regroup tasks");
+    }
 }
 
 /// Least time between two previews of a job while it renders.
@@ -365,6 +411,14 @@ mod tests {
             assert!(reason.contains(word), "{word}: {reason}");
             assert_eq!(requirements.choose(&gpu), Ok("4.5.3".into()));
         }
+    }
+
+    #[test]
+    fn measured_frame_times_size_tasks_to_about_thirty_seconds_while_every_worker_has_work() {
+        assert_eq!(adapted_chunk(0.5, 1000, 2), 50, "fast frames: capped at 50");
+        assert_eq!(adapted_chunk(3.0, 1000, 2), 10);
+        assert_eq!(adapted_chunk(3.0, 40, 4), 5, "40 frames for 4 workers: 8 tasks");
+        assert_eq!(adapted_chunk(120.0, 1000, 2), 1, "slow frames: one per task");
     }
 
     #[test]

@@ -135,6 +135,10 @@ pub trait Store: Send + Sync + 'static {
     async fn last_job_failure(&self, job_id: Uuid) -> Result<Option<String>>;
     /// Sets or clears why a job is not progressing.
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
+    /// Regroups a job's never-claimed queued tasks into tasks of `chunk_size` frames (same
+    /// frames, same order); returns how many tasks there are now. Tasks that ran or failed
+    /// before keep their history and are left alone.
+    async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize>;
     /// Requeues tasks whose lease expired before `now`; returns how many.
     async fn requeue_expired(&self, now: i64) -> Result<u64>;
     /// Cancels a job and its unfinished tasks; false if it was already terminal.

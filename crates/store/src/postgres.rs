@@ -954,6 +954,47 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("select frames from tasks where job_id = $1 and status = $2 and attempt = 0 order by seq for update")
+            .bind(job_id.to_string())
+            .bind(TaskStatus::Queued.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut frames = Vec::new();
+        for row in &rows {
+            frames.extend_from_slice(task_frames(&row.try_get::<String, _>("frames")?)?.frames());
+        }
+        let Ok(all) = orchard_domain::FrameSet::from_frames(frames) else { return Ok(0) };
+        let chunks = all.chunks(chunk_size);
+        if chunks.len() >= rows.len() {
+            return Ok(rows.len());
+        }
+        let next_seq: i64 = sqlx::query_scalar("select coalesce(max(seq), -1) + 1 from tasks where job_id = $1")
+            .bind(job_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("delete from tasks where job_id = $1 and status = $2 and attempt = 0")
+            .bind(job_id.to_string())
+            .bind(TaskStatus::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for (idx, chunk) in chunks.iter().enumerate() {
+            let frames = serde_json::to_string(chunk.frames()).unwrap_or_else(|_| "[]".to_string());
+            sqlx::query("insert into tasks (id, job_id, seq, frames, n_frames, status) values ($1, $2, $3, $4, $5, $6)")
+                .bind(Uuid::now_v7().to_string())
+                .bind(job_id.to_string())
+                .bind(next_seq + idx as i64)
+                .bind(frames)
+                .bind(chunk.len() as i64)
+                .bind(TaskStatus::Queued.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(chunks.len())
+    }
+
     async fn requeue_expired(&self, now: i64) -> Result<u64> {
         // One statement, safe when every server runs it: `expired` locks the tasks whose lease
         // ran out with `skip locked`, so two reapers split the rows instead of waiting on each

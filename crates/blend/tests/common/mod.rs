@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod truth;
+
 use std::path::{Path, PathBuf};
 
 /// A committed fixture, by file name.
@@ -41,18 +43,24 @@ impl XorShift {
     }
 }
 
-/// Offsets of every block header in an uncompressed, little-endian, 8-byte-pointer legacy file
-/// (12-byte file header, 24-byte block headers), `ENDB` included.
+/// Offsets of every block header in an uncompressed little-endian file, `ENDB` included: the
+/// legacy layout with 8-byte pointers (12-byte file header, 24-byte block headers, `len` at +4) or
+/// Blender 5.0's (17-byte file header, 32-byte block headers, `len` an i64 at +16).
 pub fn block_offsets(data: &[u8]) -> Vec<usize> {
+    let large = data.get(7).is_some_and(u8::is_ascii_digit);
+    let (mut pos, head) = if large { (17, 32) } else { (12, 24) };
     let mut out = Vec::new();
-    let mut pos = 12;
-    while pos + 24 <= data.len() {
+    while pos + head <= data.len() {
         out.push(pos);
         if &data[pos..pos + 4] == b"ENDB" {
             break;
         }
-        let len = i32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        pos += 24 + len;
+        let len = if large {
+            i64::from_le_bytes(data[pos + 16..pos + 24].try_into().unwrap()) as usize
+        } else {
+            i32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize
+        };
+        pos += head + len;
     }
     out
 }

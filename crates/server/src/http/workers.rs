@@ -323,6 +323,7 @@ pub async fn complete_task(
             if let Some(key) = last {
                 scheduler::update_preview(&state, task.job_id, &key);
             }
+            scheduler::adapt_chunks(&state, task.job_id, body.render_seconds, task.frames.len()).await;
             state.finalize_wakeup.notify_one();
             Ok(Json(LeaseResponse { lease: "held".into() }))
         }

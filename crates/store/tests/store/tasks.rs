@@ -237,3 +237,20 @@ dbtest!(a_worker_is_blocklisted_for_a_job_after_three_failed_attempts, |store| {
     }
     assert!(store.blocklisted_jobs("w2", 3).await.unwrap().is_empty());
 });
+
+dbtest!(queued_tasks_regroup_into_bigger_chunks_and_keep_every_frame_once, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 6, 1, T0).await;
+    let first = claim(store.as_ref(), "w1", T0 + 1).await.expect("a task");
+    assert_eq!(store.rechunk_queued(id, 2).await.unwrap(), 3, "frames 2-6 in tasks of 2");
+    let tasks = store.list_tasks(id).await.unwrap();
+    let queued: Vec<Vec<i32>> =
+        tasks.iter().filter(|it| it.status == TaskStatus::Queued).map(|it| it.frames.frames().to_vec()).collect();
+    assert_eq!(queued, [vec![2, 3], vec![4, 5], vec![6]]);
+    assert_eq!(tasks.iter().filter(|it| it.status == TaskStatus::Running).count(), 1, "the claimed task stays");
+    assert_eq!(job(store.as_ref(), id).await.frames_total, 6);
+    // Smaller chunks than now: nothing changes.
+    assert_eq!(store.rechunk_queued(id, 1).await.unwrap(), 3);
+    assert_eq!(store.list_tasks(id).await.unwrap().len(), 4);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
+});

@@ -1,0 +1,576 @@
+//! External files a `.blend` refers to (what Blender Asset Tracer v1 follows, blend-format.md
+//! §1.8), each with whether the farm will have it, and the linked libraries' own, recursively.
+//!
+//! Paths are reported as stored (with Windows separators turned into `/`, as Blender does when it
+//! loads a file), so `//` means "beside the `.blend` that stores the path":
+//! for data inside a linked library that is the library, which [`Dependency::library`] names. Status
+//! is decided on the project: the `.blend`'s directory on disk, or the `.zip` archive.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::analysis::{Dependency, DependencyKind, DependencyStatus};
+use crate::error::AnalyzeError;
+use crate::project::ZipProject;
+use crate::read::{BlendFile, MAX_LIST_ITEMS, StructView, is_linked};
+use crate::scenes::blender_path;
+use crate::{AnalyzeOptions, compression};
+
+/// Most linked libraries opened while following libraries of libraries. Each is parsed and
+/// dropped in turn, so this bounds time, not memory.
+pub const MAX_LIBRARIES: usize = 1_000;
+
+/// Most dependencies reported for one project: a hostile file cannot make the analysis huge.
+pub const MAX_DEPENDENCIES: usize = 100_000;
+
+/// Image sources that read files (`IMA_SRC_*`): FILE 1, SEQUENCE 2, MOVIE 3, TILED 6.
+const FILE_IMAGE_SOURCES: &[i64] = &[1, 2, 3, 6];
+const IMAGE_SOURCE_TILED: i64 = 6;
+/// `Sequence.type`: IMAGE 0, META 1, MOVIE 3.
+const STRIP_IMAGE: i64 = 0;
+const STRIP_META: i64 = 1;
+const STRIP_MOVIE: i64 = 3;
+/// Meta strips nest; real edits go a few levels deep.
+const MAX_META_DEPTH: usize = 32;
+/// `Text.flags & TXT_ISMEM`: the text lives only in the file.
+const TEXT_IN_MEMORY: i64 = 1 << 2;
+/// `PointCache.flag`: PTCACHE_DISK_CACHE, PTCACHE_EXTERNAL.
+const PTCACHE_DISK_CACHE: i64 = 64;
+const PTCACHE_EXTERNAL: i64 = 512;
+/// `FluidModifierData.type & MOD_FLUID_TYPE_DOMAIN`.
+const FLUID_DOMAIN: i64 = 1;
+
+/// Where relative (`//`) dependency paths are looked up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Resolver<'a> {
+    /// A `.blend` on disk: the project is its directory.
+    Dir(&'a Path),
+    /// The main `.blend` of a zip: the project is the archive.
+    Archive {
+        /// Directory of the main file inside the archive, `""` at the root.
+        main_dir: &'a str,
+        /// The archive, for entry lookups and to read linked libraries.
+        project: &'a ZipProject,
+    },
+    /// Bytes with no location: nothing relative can be found.
+    Detached,
+}
+
+/// What a path must be to count as present.
+enum Check {
+    /// Stored inside the `.blend`.
+    Packed,
+    /// A regular file.
+    File,
+    /// A directory (caches).
+    Dir,
+    /// Every UDIM tile, `<UDIM>` replaced by each number.
+    Tiles(Vec<i64>),
+}
+
+/// The `.blend` whose paths are being read.
+struct Holder {
+    /// Its directory, as segments from the project root.
+    dir: Vec<String>,
+    /// `None` for the main file; for a library, its path relative to the main file (`//lib/x.blend`).
+    label: Option<String>,
+    /// Its file name without `.blend`, which Blender names disk caches after.
+    stem: String,
+}
+
+/// The analysis-wide state: where the project is, and what has been found.
+struct Walk<'a> {
+    resolver: Resolver<'a>,
+    opts: &'a AnalyzeOptions,
+    main_dir: Vec<String>,
+    out: Vec<Dependency>,
+    seen: HashSet<(DependencyKind, String, Option<String>)>,
+    /// Project locations of every library already listed, so a library reached twice is listed once.
+    libraries: HashSet<Vec<String>>,
+    /// Libraries found present, to open in turn: (location, label).
+    queue: VecDeque<(Vec<String>, String)>,
+    /// Libraries that exist but could not be read: (label, why).
+    unreadable: Vec<(String, String)>,
+}
+
+/// Dependencies of the main file and, when the project holds them, of its linked libraries.
+///
+/// `main_name` is the main file's name (Blender names disk caches after it). Returns the
+/// dependencies and the libraries that exist but could not be read, with the reason.
+pub(crate) fn collect(
+    file: &BlendFile<'_>,
+    main_name: &str,
+    resolver: Resolver<'_>,
+    opts: &AnalyzeOptions,
+) -> (Vec<Dependency>, Vec<(String, String)>) {
+    let main_stem = stem_of(main_name);
+    let main_dir: Vec<String> = match resolver {
+        Resolver::Archive { main_dir, .. } => segments(main_dir),
+        Resolver::Dir(_) | Resolver::Detached => Vec::new(),
+    };
+    let mut walk = Walk {
+        resolver,
+        opts,
+        main_dir: main_dir.clone(),
+        out: Vec::new(),
+        seen: HashSet::new(),
+        // A library that links the main file back is not a dependency to open again.
+        libraries: HashSet::from([main_dir.iter().cloned().chain([main_name.to_string()]).collect()]),
+        queue: VecDeque::new(),
+        unreadable: Vec::new(),
+    };
+    walk.file(file, &Holder { dir: main_dir, label: None, stem: main_stem });
+    let mut opened = 0;
+    while let Some((location, label)) = walk.queue.pop_front() {
+        if opened >= MAX_LIBRARIES {
+            break;
+        }
+        opened += 1;
+        match walk.read_library(&location) {
+            Ok(bytes) => {
+                let stem = location.last().map(|n| stem_of(n)).unwrap_or_default();
+                let dir = location.get(..location.len().saturating_sub(1)).unwrap_or(&[]).to_vec();
+                let holder = Holder { dir, label: Some(label.clone()), stem };
+                match parse_library(&bytes, opts) {
+                    Ok(data) => match BlendFile::parse(&data) {
+                        Ok(lib) => walk.file(&lib, &holder),
+                        Err(e) => walk.unreadable.push((label, e.to_string())),
+                    },
+                    Err(e) => walk.unreadable.push((label, e.to_string())),
+                }
+            }
+            Err(e) => walk.unreadable.push((label, e.to_string())),
+        }
+    }
+    (walk.out, walk.unreadable)
+}
+
+fn parse_library<'b>(bytes: &'b [u8], opts: &AnalyzeOptions) -> Result<std::borrow::Cow<'b, [u8]>, AnalyzeError> {
+    compression::decompress(bytes, opts.max_decompressed_bytes).map(|(_, data)| data)
+}
+
+/// `shot.blend` → `shot`.
+pub(crate) fn stem_of(name: &str) -> String {
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".blend") { file.get(..file.len() - 6).unwrap_or(file).to_string() } else { file.to_string() }
+}
+
+impl Walk<'_> {
+    /// Every dependency one `.blend` stores.
+    fn file(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        self.libraries_of(file, holder);
+        self.images(file, holder);
+        self.simple(file, holder, b"SO\0\0", "bSound", "name", DependencyKind::Sound);
+        self.simple(file, holder, b"VF\0\0", "VFont", "name", DependencyKind::Font);
+        self.simple(file, holder, b"MC\0\0", "MovieClip", "name", DependencyKind::MovieClip);
+        self.simple(file, holder, b"CF\0\0", "CacheFile", "filepath", DependencyKind::CacheFile);
+        self.simple(file, holder, b"VO\0\0", "Volume", "filepath", DependencyKind::Volume);
+        self.texts(file, holder);
+        self.strips(file, holder);
+        self.objects(file, holder);
+    }
+
+    fn push(&mut self, kind: DependencyKind, path: String, check: Check, holder: &Holder) {
+        if path.is_empty() && !matches!(check, Check::Packed) || self.out.len() >= MAX_DEPENDENCIES {
+            return;
+        }
+        // Reported as Blender reads it (`\` becomes `/`), judged as stored (a UNC path stays absolute).
+        let shown = blender_path(&path);
+        if !self.seen.insert((kind, shown.clone(), holder.label.clone())) {
+            return;
+        }
+        let status = self.status(&path, &check, holder);
+        self.out.push(Dependency { kind, path: shown, status, library: holder.label.clone() });
+    }
+
+    fn libraries_of(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"LI\0\0") {
+            let Some(lib) = file.view_block_as(block, "Library") else {
+                continue;
+            };
+            // On disk the field is still called `name` (runtime name `filepath`). 5.0's archive
+            // libraries hold packed linked data inside the file itself.
+            let path = lib.string("name").unwrap_or_default();
+            let packed = is_packed(&lib) || lib.ptr("archive_parent_library").is_some_and(|p| p != 0);
+            let location = (!packed).then(|| self.locate_in_project(&path, holder)).flatten();
+            if let Some(loc) = &location
+                && !self.libraries.insert(loc.clone())
+            {
+                // Reached before (the main file links it directly, or another library does).
+                continue;
+            }
+            let check = if packed { Check::Packed } else { Check::File };
+            let before = self.out.len();
+            self.push(DependencyKind::Library, path, check, holder);
+            let listed_present = self.out.get(before).is_some_and(|d| d.status == DependencyStatus::Present);
+            if let Some(loc) = location
+                && listed_present
+            {
+                let label = self.label(&loc);
+                self.queue.push_back((loc, label));
+            }
+        }
+    }
+
+    fn images(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"IM\0\0") {
+            let Some(image) = file.view_block_as(block, "Image") else {
+                continue;
+            };
+            // A linked image is a placeholder: the library lists it (relative to itself).
+            if is_linked(&image) {
+                continue;
+            }
+            let source = image.int("source").unwrap_or(0);
+            if !FILE_IMAGE_SOURCES.contains(&source) {
+                continue;
+            }
+            let path = image.string("name").unwrap_or_default();
+            let check = if is_packed(&image) {
+                Check::Packed
+            } else if source == IMAGE_SOURCE_TILED {
+                let tiles = image.list("tiles", "ImageTile", MAX_LIST_ITEMS);
+                Check::Tiles(tiles.iter().filter_map(|t| t.int("tile_number")).collect())
+            } else {
+                Check::File
+            };
+            self.push(DependencyKind::Image, path, check, holder);
+        }
+    }
+
+    /// An ID type with one path field and an optional `packedfile`.
+    fn simple(
+        &mut self,
+        file: &BlendFile<'_>,
+        holder: &Holder,
+        code: &[u8; 4],
+        struct_name: &str,
+        field: &str,
+        kind: DependencyKind,
+    ) {
+        for block in file.blocks.with_code(code) {
+            let Some(id) = file.view_block_as(block, struct_name) else {
+                continue;
+            };
+            if is_linked(&id) {
+                continue;
+            }
+            let path = id.string(field).unwrap_or_default();
+            // Text objects without a font file of their own use Blender's built-in font.
+            if kind == DependencyKind::Font && path == "<builtin>" {
+                continue;
+            }
+            let check = if is_packed(&id) { Check::Packed } else { Check::File };
+            self.push(kind, path, check, holder);
+        }
+    }
+
+    fn texts(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"TX\0\0") {
+            let Some(text) = file.view_block_as(block, "Text") else {
+                continue;
+            };
+            if is_linked(&text) || text.int("flags").is_some_and(|f| f & TEXT_IN_MEMORY != 0) {
+                continue;
+            }
+            // `Text.name` (runtime `filepath`) is a `char *`, not an array.
+            let path = text.string_ptr("name").unwrap_or_default();
+            self.push(DependencyKind::Text, path, Check::File, holder);
+        }
+    }
+
+    /// Image and movie strips of every local scene's sequencer (sound strips use `SO` sounds).
+    fn strips(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"SC\0\0") {
+            let Some(scene) = file.view_block_as(block, "Scene") else {
+                continue;
+            };
+            if is_linked(&scene) {
+                continue;
+            }
+            let Some(ed) = scene.ptr("ed").filter(|&p| p != 0).and_then(|p| file.deref_as(p, "Editing")) else {
+                continue;
+            };
+            let mut paths = Vec::new();
+            strip_paths(&ed, 0, &mut paths);
+            for path in paths {
+                self.push(DependencyKind::Strip, path, Check::File, holder);
+            }
+        }
+    }
+
+    /// Disk caches and cache files of local objects' modifiers and particle systems.
+    fn objects(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"OB\0\0") {
+            let Some(ob) = file.view_block_as(block, "Object") else {
+                continue;
+            };
+            if is_linked(&ob) {
+                continue;
+            }
+            let mut caches = Vec::new();
+            for m in ob.list_typed("modifiers", MAX_LIST_ITEMS) {
+                match m.struct_name().unwrap_or("") {
+                    "ClothModifierData" => caches.extend(m.ptr("point_cache")),
+                    "SoftbodyModifierData" => {
+                        let soft = ob.ptr("soft").and_then(|p| file.deref_as(p, "SoftBody"));
+                        let shared =
+                            soft.and_then(|s| s.ptr("shared")).and_then(|p| file.deref_as(p, "SoftBody_Shared"));
+                        caches.extend(shared.or(soft).and_then(|s| s.ptr("pointcache")));
+                    }
+                    "DynamicPaintModifierData" => {
+                        let canvas = m.ptr("canvas").and_then(|p| file.deref_as(p, "DynamicPaintCanvasSettings"));
+                        for surface in
+                            canvas.map(|c| c.list("surfaces", "DynamicPaintSurface", 1_000)).unwrap_or_default()
+                        {
+                            caches.extend(surface.ptr("pointcache"));
+                        }
+                    }
+                    "FluidModifierData" if m.int("type").is_some_and(|t| t & FLUID_DOMAIN != 0) => {
+                        let domain = m.ptr("domain").and_then(|p| file.deref_as(p, "FluidDomainSettings"));
+                        let dir = domain.and_then(|d| d.string("cache_directory")).unwrap_or_default();
+                        self.push(DependencyKind::FluidCache, dir, Check::Dir, holder);
+                    }
+                    "MeshCacheModifierData" => {
+                        let path = m.string("filepath").unwrap_or_default();
+                        self.push(DependencyKind::MeshCache, path, Check::File, holder);
+                    }
+                    _ => {}
+                }
+            }
+            for psys in ob.list("particlesystem", "ParticleSystem", MAX_LIST_ITEMS) {
+                caches.extend(psys.ptr("pointcache"));
+            }
+            for ptr in caches {
+                let Some(pc) = file.deref_as(ptr, "PointCache") else {
+                    continue;
+                };
+                let flag = pc.int("flag").unwrap_or(0);
+                if flag & PTCACHE_DISK_CACHE == 0 {
+                    continue;
+                }
+                // Blender's `ptcache_path`: an external cache names its directory, otherwise it
+                // is `blendcache_<file name>` beside the .blend that owns the object.
+                let path = if flag & PTCACHE_EXTERNAL != 0 {
+                    pc.string("path").unwrap_or_default()
+                } else {
+                    format!("//blendcache_{}/", holder.stem)
+                };
+                self.push(DependencyKind::PointCache, path, Check::Dir, holder);
+            }
+        }
+    }
+
+    /// Where a stored path points in the project, as segments from its root; `None` for an
+    /// absolute path or one that climbs out of the project.
+    fn locate_in_project(&self, path: &str, holder: &Holder) -> Option<Vec<String>> {
+        let Location::Relative(rel) = locate(path) else {
+            return None;
+        };
+        normalize(&holder.dir, &rel)
+    }
+
+    fn status(&self, path: &str, check: &Check, holder: &Holder) -> DependencyStatus {
+        if matches!(check, Check::Packed) {
+            return DependencyStatus::Packed;
+        }
+        let Some(parts) = self.locate_in_project(path, holder) else {
+            return DependencyStatus::OutsideProject;
+        };
+        if parts.is_empty() {
+            return DependencyStatus::Missing;
+        }
+        let joined = parts.join("/");
+        let found = match check {
+            Check::Packed => true,
+            Check::File => self.has_file(&joined),
+            Check::Dir => self.has_dir(&joined),
+            Check::Tiles(tiles) => !tiles.is_empty() && tiles.iter().all(|&t| self.has_file(&tile_path(&joined, t))),
+        };
+        if found { DependencyStatus::Present } else { DependencyStatus::Missing }
+    }
+
+    fn has_file(&self, rel: &str) -> bool {
+        match self.resolver {
+            Resolver::Dir(dir) => dir.join(rel).is_file(),
+            Resolver::Archive { project, .. } => project.has_file(rel),
+            Resolver::Detached => false,
+        }
+    }
+
+    fn has_dir(&self, rel: &str) -> bool {
+        match self.resolver {
+            Resolver::Dir(dir) => dir.join(rel).is_dir(),
+            Resolver::Archive { project, .. } => project.has_dir(rel),
+            Resolver::Detached => false,
+        }
+    }
+
+    /// A library's bytes, under the same size cap as the main file.
+    fn read_library(&self, location: &[String]) -> Result<Vec<u8>, AnalyzeError> {
+        let rel = location.join("/");
+        match self.resolver {
+            Resolver::Dir(dir) => {
+                let path = dir.join(&rel);
+                let io_err = |source| AnalyzeError::Io { path: path.clone(), source };
+                let file = File::open(&path).map_err(io_err)?;
+                let limit = self.opts.max_decompressed_bytes;
+                if file.metadata().map_err(io_err)?.len() > limit {
+                    return Err(AnalyzeError::TooLarge { limit });
+                }
+                let mut bytes = Vec::new();
+                file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
+                Ok(bytes)
+            }
+            Resolver::Archive { project, .. } => project.read_entry(&rel),
+            Resolver::Detached => Err(AnalyzeError::corrupt("no project to read the library from")),
+        }
+    }
+
+    /// A project location as a path relative to the main file: `//lib/x.blend`, `//../libs/x.blend`.
+    fn label(&self, location: &[String]) -> String {
+        let common = self.main_dir.iter().zip(location).take_while(|(a, b)| a == b).count();
+        let ups = self.main_dir.len().saturating_sub(common);
+        let mut parts: Vec<&str> = vec![".."; ups];
+        parts.extend(location.iter().skip(common).map(String::as_str));
+        format!("//{}", parts.join("/"))
+    }
+}
+
+/// Paths of the image and movie strips in an `Editing` (or a meta strip), meta strips included.
+fn strip_paths(owner: &StructView<'_>, depth: usize, out: &mut Vec<String>) {
+    let file = owner.file();
+    for seq in owner.list("seqbase", "Sequence", MAX_LIST_ITEMS) {
+        let kind = seq.int("type").unwrap_or(-1);
+        if kind == STRIP_META && depth < MAX_META_DEPTH {
+            strip_paths(&seq, depth + 1, out);
+            continue;
+        }
+        if kind != STRIP_IMAGE && kind != STRIP_MOVIE {
+            continue;
+        }
+        let Some(strip) = seq.ptr("strip").and_then(|p| file.deref_as(p, "Strip")) else {
+            continue;
+        };
+        let dir = strip.string("dir").unwrap_or_default();
+        let cap = if kind == STRIP_MOVIE { 1 } else { MAX_LIST_ITEMS };
+        for elem in strip.ptr("stripdata").map(|p| file.deref_array(p, "StripElem", cap)).unwrap_or_default() {
+            let name = elem.string("name").unwrap_or_default();
+            if !name.is_empty() {
+                out.push(format!("{dir}{name}"));
+            }
+        }
+    }
+}
+
+/// `packedfile` set, or (5.x) a non-empty `packedfiles` list.
+fn is_packed(view: &StructView<'_>) -> bool {
+    view.ptr("packedfile").is_some_and(|p| p != 0)
+        || view.sub("packedfiles").and_then(|lb| lb.ptr("first")).is_some_and(|p| p != 0)
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_string).collect()
+}
+
+/// Where a stored path points.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// Absolute (Unix, Windows drive or UNC).
+    Absolute,
+    /// Relative to the `.blend`'s directory: its `/`-separated segments, `.` and empty ones
+    /// dropped, `..` kept for [`normalize`].
+    Relative(Vec<String>),
+}
+
+pub(crate) fn locate(path: &str) -> Location {
+    // A UNC path (`\\\\server\\share`) would look like Blender's `//` once separators are unified.
+    if path.starts_with("\\\\") {
+        return Location::Absolute;
+    }
+    let path = path.replace('\\', "/");
+    let rel = if let Some(rest) = path.strip_prefix("//") {
+        rest
+    } else if path.starts_with('/') || is_drive_path(&path) {
+        return Location::Absolute;
+    } else {
+        // Blender resolves a bare relative path against its working directory; the closest
+        // meaning on a farm is the directory of the .blend.
+        path.as_str()
+    };
+    Location::Relative(segments(rel))
+}
+
+/// `base` joined with `rel`, `..` applied; `None` when it climbs above the root of `base`.
+fn normalize(base: &[String], rel: &[String]) -> Option<Vec<String>> {
+    let mut out: Vec<String> = base.to_vec();
+    for seg in rel {
+        if seg == ".." {
+            out.pop()?;
+        } else {
+            out.push(seg.clone());
+        }
+    }
+    Some(out)
+}
+
+fn is_drive_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    matches!(b, [letter, b':', ..] if letter.is_ascii_alphabetic())
+}
+
+/// A UDIM tile's file: `<UDIM>` is the tile number (1001, 1002, ...), `<UVTILE>` its `u<col>_v<row>`
+/// form (1001 is `u1_v1`, 1012 is `u2_v2`).
+fn tile_path(path: &str, tile: i64) -> String {
+    let index = tile - 1001;
+    let uv = format!("u{}_v{}", index.rem_euclid(10) + 1, index.div_euclid(10) + 1);
+    path.replace("<UDIM>", &tile.to_string()).replace("<UVTILE>", &uv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_paths_are_classified_as_absolute_relative_or_escaping() {
+        let rel = |s: &[&str]| Location::Relative(s.iter().map(|p| p.to_string()).collect());
+        let cases = [
+            ("//textures/wood.png", rel(&["textures", "wood.png"])),
+            ("//./a/../b.png", rel(&["a", "..", "b.png"])),
+            ("//textures\\wood.png", rel(&["textures", "wood.png"])),
+            ("//../outside.png", rel(&["..", "outside.png"])),
+            ("/abs/x.png", Location::Absolute),
+            ("C:\\tex\\x.png", Location::Absolute),
+            ("\\\\server\\share\\x.png", Location::Absolute),
+            ("plain.png", rel(&["plain.png"])),
+        ];
+        for (path, want) in cases {
+            assert_eq!(locate(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn paths_climbing_above_the_project_root_do_not_normalise() {
+        let s = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(normalize(&s(&["shot"]), &s(&["..", "tex", "a.png"])), Some(s(&["tex", "a.png"])));
+        assert_eq!(normalize(&s(&["shot"]), &s(&["..", "..", "a.png"])), None);
+        assert_eq!(normalize(&[], &s(&["..", "a.png"])), None);
+    }
+
+    #[test]
+    fn udim_tiles_name_their_files_by_number_or_by_uv() {
+        assert_eq!(tile_path("t/<UDIM>.png", 1002), "t/1002.png");
+        assert_eq!(tile_path("t/<UVTILE>.png", 1001), "t/u1_v1.png");
+        assert_eq!(tile_path("t/<UVTILE>.png", 1012), "t/u2_v2.png");
+    }
+
+    #[test]
+    fn a_blend_files_stem_drops_the_extension_whatever_its_case() {
+        assert_eq!(stem_of("shot/main.blend"), "main");
+        assert_eq!(stem_of("A.BLEND"), "A");
+        assert_eq!(stem_of("noext"), "noext");
+    }
+}

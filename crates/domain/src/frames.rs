@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 pub const MAX_FRAME: i64 = 1_048_574;
 /// Most frames one job may render; a typo like `1-9999999` should be an error, not a million tasks.
 pub const MAX_FRAMES_PER_JOB: usize = 100_000;
+/// Most range strings in one selection.
+pub const MAX_RANGES: usize = 1_000;
 
 /// A sorted set of distinct frame numbers, never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,20 +34,31 @@ pub enum FrameError {
     /// More frames than one job may hold.
     #[error("{0} frames selected; one job renders at most {MAX_FRAMES_PER_JOB}")]
     TooMany(usize),
+    /// More range strings than one selection may hold.
+    #[error("{0} ranges given; at most {MAX_RANGES}")]
+    TooManyRanges(usize),
 }
 
 impl FrameSet {
     /// Parses a union of range strings.
     pub fn parse<S: AsRef<str>>(ranges: &[S]) -> Result<FrameSet, FrameError> {
+        if ranges.len() > MAX_RANGES {
+            return Err(FrameError::TooManyRanges(ranges.len()));
+        }
         let mut frames = BTreeSet::new();
+        // Overlapping ranges repeat frames: bound the work by what was walked, not only by
+        // what was kept.
+        let mut walked = 0usize;
         for range in ranges {
             let (start, end, step) = parse_one(range.as_ref())?;
             let mut frame = start;
             while frame <= end {
                 frames.insert(frame as i32);
-                if frames.len() > MAX_FRAMES_PER_JOB {
-                    return Err(FrameError::TooMany(frames.len()));
+                walked += 1;
+                if frames.len() > MAX_FRAMES_PER_JOB || walked > 4 * MAX_FRAMES_PER_JOB {
+                    return Err(FrameError::TooMany(frames.len().max(walked)));
                 }
+                // Steps are at most 2 × MAX_FRAME (checked in parse_one): no overflow.
                 frame += step;
             }
         }
@@ -131,6 +144,9 @@ fn parse_one(text: &str) -> Result<(i64, i64, i64), FrameError> {
     if step < 0 {
         return Err(syntax());
     }
+    if step > 2 * MAX_FRAME {
+        return Err(FrameError::OutOfRange(text.to_string()));
+    }
     if start.abs() > MAX_FRAME || end.abs() > MAX_FRAME {
         return Err(FrameError::OutOfRange(text.to_string()));
     }
@@ -174,6 +190,14 @@ mod tests {
             assert_eq!(FrameSet::parse(input).unwrap_err(), *expected, "{input:?}");
         }
         assert!(matches!(FrameSet::parse(&["0-200000"]), Err(FrameError::TooMany(_))));
+        assert_eq!(
+            FrameSet::parse(&["1-10x9223372036854775807"]).unwrap_err(),
+            FrameError::OutOfRange("1-10x9223372036854775807".into())
+        );
+        let repeated = vec!["1-99999"; 50];
+        assert!(matches!(FrameSet::parse(&repeated), Err(FrameError::TooMany(_))), "repeats cost work too");
+        let many = vec!["1"; 1001];
+        assert_eq!(FrameSet::parse(&many).unwrap_err(), FrameError::TooManyRanges(1001));
     }
 
     #[test]

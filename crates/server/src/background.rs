@@ -31,15 +31,25 @@ pub async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
     }
 }
 
+/// Attempts at packaging a job's outputs before it fails.
+const FINALIZE_ATTEMPTS: u32 = 5;
+
 /// Packages jobs whose frames are all done. Woken by the last task's completion, and polls
 /// in case another server completed it.
 pub async fn finalizer(state: AppState, shutdown: CancellationToken) {
+    // Failures per job: a job whose outputs cannot be packaged fails instead of retrying forever.
+    let mut failures: std::collections::HashMap<uuid::Uuid, u32> = Default::default();
     loop {
         match state.store.jobs_in_status(None, &[JobStatus::Finalizing], 16).await {
             Ok(jobs) => {
+                failures.retain(|id, _| jobs.iter().any(|it| it.id == *id));
                 for job in jobs {
-                    if let Err(error) = lifecycle::finalize(&state, &job).await {
-                        warn!(job = %job.id, error = format!("{error:#}"), "finalizing failed; retrying");
+                    let Err(error) = lifecycle::finalize(&state, &job).await else { continue };
+                    let n = failures.entry(job.id).or_default();
+                    *n += 1;
+                    warn!(job = %job.id, attempt = *n, error = format!("{error:#}"), "finalizing failed");
+                    if *n >= FINALIZE_ATTEMPTS {
+                        lifecycle::fail_finalizing(&state, &job, &format!("{error:#}")).await;
                     }
                 }
             }

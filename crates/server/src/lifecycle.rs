@@ -33,7 +33,18 @@ pub async fn validate(state: &AppState, job: Job) -> Result<Job, ApiError> {
         let current = reload(state, job.id).await?;
         return Err(invalid(current.status, "validate is allowed only from created"));
     }
-    let outcome = analyze(state, &job).await;
+    // The analysis finishes even if the client hangs up: a job must not stay `validating`.
+    let task_state = state.clone();
+    let task_job = job.clone();
+    tokio::spawn(async move { finish_validation(&task_state, &task_job, validating).await })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
+    reload(state, job.id).await
+}
+
+/// Analyses the scene of a `validating` job and moves it to `validated` or `failed`.
+async fn finish_validation(state: &AppState, job: &Job, validating: JobStatus) -> Result<(), ApiError> {
+    let outcome = analyze(state, job).await;
     let (to, patch) = match outcome {
         Ok(analysis) => {
             let id = Uuid::now_v7();
@@ -58,7 +69,7 @@ pub async fn validate(state: &AppState, job: Job) -> Result<Job, ApiError> {
     };
     let to = to.map_err(|e| ApiError::Internal(e.into()))?;
     state.store.transition_job(job.id, validating, to, patch, now_ms()).await?;
-    reload(state, job.id).await
+    Ok(())
 }
 
 enum AnalyzeFailure {
@@ -251,4 +262,17 @@ fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> 
     }
     zip.finish()?;
     Ok(())
+}
+
+/// Fails a job whose outputs could not be packaged.
+pub async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
+    let Ok(failed) = JobStatus::Finalizing.apply(JobEvent::Failed) else { return };
+    let message = format!("packaging the outputs failed: {error}");
+    let patch = JobPatch {
+        failed_reason: Some(FailedReason { name: "finalize_failed".into(), kind: "internal".into(), message }),
+        ..Default::default()
+    };
+    if let Err(error) = state.store.transition_job(job.id, JobStatus::Finalizing, failed, patch, now_ms()).await {
+        warn!(job = %job.id, %error, "could not fail the job");
+    }
 }

@@ -294,6 +294,7 @@ pub async fn review_job(state: &AppState, job_id: Uuid) -> Result<(), ApiError> 
             ..Default::default()
         };
         if state.store.transition_job(job.id, job.status, failed, patch, now_ms()).await? {
+            state.store.cancel_tasks(job.id).await?;
             info!(job = %job.id, "job failed: no worker left to try");
         }
         return Ok(());

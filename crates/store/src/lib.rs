@@ -141,6 +141,8 @@ pub trait Store: Send + Sync + 'static {
     async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize>;
     /// Requeues tasks whose lease expired before `now`; returns how many.
     async fn requeue_expired(&self, now: i64) -> Result<u64>;
+    /// Cancels the unfinished tasks of a job that just failed; their workers lose their leases.
+    async fn cancel_tasks(&self, job_id: Uuid) -> Result<()>;
     /// Cancels a job and its unfinished tasks; false if it was already terminal.
     async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool>;
     /// A job's stored outputs, by frame.

@@ -1023,6 +1023,21 @@ impl Store for PgStore {
         Ok(requeued.max(0) as u64)
     }
 
+    async fn cancel_tasks(&self, job_id: Uuid) -> Result<()> {
+        sqlx::query("update tasks set status = $1, lease_expires_at = null where job_id = $2 and status in ($3, $4)")
+            .bind(TaskStatus::Canceled.as_str())
+            .bind(job_id.to_string())
+            .bind(TaskStatus::Queued.as_str())
+            .bind(TaskStatus::Running.as_str())
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("update jobs set frames_rendering = 0 where id = $1")
+            .bind(job_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool> {
         let Some(canceled) = status_after(from, JobEvent::Canceled) else {
             return Ok(false);

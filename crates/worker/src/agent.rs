@@ -20,6 +20,9 @@ use crate::blender::{DRIVER, DriverEvent, Invocation, RunningBlender};
 use crate::outputs::check_frame;
 use crate::{Coordinator, LeaseStatus, RenderedFrame};
 
+/// How long Blender may take to exit once it has said it is done.
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
 /// A worker's settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -251,8 +254,17 @@ impl<C: Coordinator> Worker<C> {
             }
         };
         let render_seconds = started.elapsed().as_secs_f64();
+        // Checking and uploading big frames takes time too: keep the lease alive until the
+        // server has them.
+        let _keepalive = self.keep_lease(assignment).drop_guard();
         if !finished {
-            let status = open.running.wait().await.context("waiting for Blender")?;
+            let status = match tokio::time::timeout(EXIT_WAIT, open.running.wait()).await {
+                Ok(status) => status.context("waiting for Blender")?,
+                Err(_) => {
+                    open.running.kill().await;
+                    return Ok(Outcome::Failed("Blender closed its output but did not exit".into()));
+                }
+            };
             let how = match status.code() {
                 Some(0) => "Blender exited before finishing the task".to_string(),
                 Some(code) => format!("Blender exited with status {code}"),
@@ -260,8 +272,9 @@ impl<C: Coordinator> Worker<C> {
             };
             return Ok(Outcome::Failed(format!("{how}\n--- Blender log ---\n{}", open.running.log_tail())));
         }
-        if !self.config.warm_sessions {
-            let _ = open.running.wait().await;
+        if !self.config.warm_sessions && tokio::time::timeout(EXIT_WAIT, open.running.wait()).await.is_err() {
+            // The frames are written; a Blender that hangs on exit is not the task's problem.
+            open.running.kill().await;
         }
         open.idle_since = Instant::now();
         let expected = config.output_size();
@@ -285,6 +298,26 @@ impl<C: Coordinator> Worker<C> {
         }
     }
 
+    /// Heartbeats in the background until the returned token is canceled.
+    fn keep_lease(&self, assignment: &Assignment) -> CancellationToken {
+        let stop = CancellationToken::new();
+        let (coordinator, assignment, every, token) =
+            (self.coordinator.clone(), assignment.clone(), self.config.heartbeat_every, stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {
+                        if let Ok(LeaseStatus::Lost) = coordinator.heartbeat(&assignment, assignment.frames.len()).await {
+                            return;
+                        }
+                    }
+                    _ = token.cancelled() => return,
+                }
+            }
+        });
+        stop
+    }
+
     /// The scene on local disk, fetched once per content hash (a zip is extracted once).
     async fn scene_file(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
         let scene = &assignment.scene;
@@ -299,6 +332,13 @@ impl<C: Coordinator> Worker<C> {
             tokio::fs::create_dir_all(&dir).await?;
             let partial = dir.join(format!("{file_name}.partial-{}", uuid::Uuid::new_v4()));
             self.coordinator.fetch_scene(assignment, &partial).await.context("fetching the scene")?;
+            // The cache is keyed by content: a damaged download must not stay under that key.
+            let check = partial.clone();
+            let actual = tokio::task::spawn_blocking(move || sha256_of(&check)).await??;
+            if actual != hash.to_ascii_lowercase() {
+                let _ = tokio::fs::remove_file(&partial).await;
+                anyhow::bail!("the downloaded scene is damaged (sha256 {actual}, expected {hash})");
+            }
             tokio::fs::rename(&partial, &file).await?;
         }
         if scene.file_type != "zip" {
@@ -320,5 +360,20 @@ impl<C: Coordinator> Worker<C> {
         .await??;
         tokio::fs::write(&done_marker, b"").await?;
         Ok(extracted)
+    }
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..n]);
     }
 }

@@ -59,13 +59,26 @@ impl HttpCoordinator {
         self.url(&format!("/workers/{}/tasks/{}/{what}", self.worker_id, assignment.task_id))
     }
 
-    /// Sends a request, retrying transport errors and 5xx; returns any other answer,
-    /// turning 4xx other than 409 into errors.
+    /// Sends an API request (with the worker token), retrying transport errors and 5xx;
+    /// returns any other answer, turning 4xx other than 409 into errors.
     async fn send(&self, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        self.send_with(true, build).await
+    }
+
+    /// As [`Self::send`], for a signed URL: the URL is the credential, so the token is not
+    /// sent (a bucket must never see it, and S3 refuses a signed URL with an `Authorization`).
+    async fn send_signed(&self, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        self.send_with(false, build).await
+    }
+
+    async fn send_with(&self, with_token: bool, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
         let deadline = tokio::time::Instant::now() + RETRY_FOR;
         let mut delay = Duration::from_millis(250);
         loop {
-            let result = build().bearer_auth(&self.token).send().await;
+            let request = if with_token { build().bearer_auth(&self.token) } else { build() };
+            // Errors never carry the URL: signed URLs are credentials, and these messages end
+            // up in logs and in task failure reports.
+            let result = request.send().await.map_err(reqwest::Error::without_url);
             let retry_reason = match result {
                 Ok(response) if response.status().is_server_error() => format!("server answered {}", response.status()),
                 Ok(response) if response.status().is_client_error() && response.status() != StatusCode::CONFLICT => {
@@ -139,7 +152,9 @@ impl Coordinator for HttpCoordinator {
         for frame in &frames {
             let target = urls.urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
             let bytes = tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
-            self.send(|| self.http.put(target).body(bytes.clone())).await.with_context(|| format!("uploading {}", frame.file_name))?;
+            self.send_signed(|| self.http.put(target).body(bytes.clone()))
+                .await
+                .with_context(|| format!("uploading {}", frame.file_name))?;
         }
         let done = CompleteRequest {
             attempt: assignment.attempt,
@@ -163,7 +178,12 @@ async fn build_and_send_once(
     coordinator: &HttpCoordinator,
     build: impl Fn() -> reqwest::RequestBuilder,
 ) -> anyhow::Result<reqwest::Response> {
-    let response = build().bearer_auth(&coordinator.token).timeout(Duration::from_secs(10)).send().await?;
+    let response = build()
+        .bearer_auth(&coordinator.token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)?;
     if response.status().is_success() || response.status() == StatusCode::CONFLICT {
         return Ok(response);
     }

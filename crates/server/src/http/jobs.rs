@@ -182,9 +182,13 @@ pub async fn render_job(
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, &caller, id).await?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the body is larger than 1 MiB".into()),
+        _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+    })?;
     // Parse after the ownership check so that another workspace learns nothing; an empty
     // body is the same as a missing config.
     let value = if body.is_empty() {

@@ -161,3 +161,15 @@ async fn chunk_size_sets_the_frames_per_task() {
     assert_eq!(frames, [json!(["1-2"]), json!(["3-4"]), json!(["5"])]);
     assert!(tasks.as_array().unwrap().iter().all(|it| it["status"] == "queued"));
 }
+
+#[tokio::test]
+async fn an_oversized_json_body_is_a_413_in_the_error_shape() {
+    let app = spawn_app().await;
+    let id = app.validated_job().await;
+    let notes = "x".repeat(2 * 1024 * 1024);
+    let body = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "notes": notes}});
+    let (status, response) = app.post(&format!("/jobs/{id}/render"), body.clone()).await;
+    assert_eq!((status, error_code(&response).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+    let (status, response) = app.post("/uploads", json!({"fileName": notes, "fileType": "blend"})).await;
+    assert_eq!((status, error_code(&response).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+}

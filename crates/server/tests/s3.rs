@@ -267,3 +267,53 @@ async fn a_bucket_upload_that_never_arrived_stays_unreceived() {
     assert_eq!((received.uploaded_at, received.object_key), (None, upload.object_key));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
+    use orchard_api::{BlenderBuild, RegisterRequest, WorkerCapabilities};
+    use orchard_worker::remote::HttpCoordinator;
+    use orchard_worker::{Coordinator, LeaseStatus, RenderedFrame};
+
+    let s3 = S3Server::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let (server, key) = spawn_server(&s3, data.path()).await;
+    let client = orchard_api::Client::new(&server.url(), &key);
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &scene_path, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    assert_eq!(client.validate(&job.id).await.unwrap().status, "validated");
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "resolution": [64, 48],
+        "resolutionPercentage": 100, "denoisingEnabled": false});
+    client.render(&job.id, config).await.unwrap();
+
+    let token = orchard_server::keys::create_worker_token(server.state.store.as_ref()).await.unwrap();
+    let build = BlenderBuild { version: "3.4.1".into(), oidn: false, eevee: false, gpu_backends: vec![] };
+    let request = RegisterRequest {
+        worker_id: "w1".into(),
+        name: "w1".into(),
+        capabilities: WorkerCapabilities { blenders: vec![build], cpu_threads: 1, ram_gib: 8.0, tags: vec![] },
+        speed_factor: 1.0,
+    };
+    let (worker, _) = HttpCoordinator::register(&server.url(), &token, &request).await.unwrap();
+    let assignment = worker.claim("w1", None).await.unwrap().expect("a task");
+    let scene = data.path().join("scene.blend");
+    worker.fetch_scene(&assignment, &scene).await.unwrap();
+    assert_eq!(std::fs::read(&scene).unwrap(), std::fs::read(&scene_path).unwrap());
+
+    let frame = data.path().join("0001.png");
+    image::RgbaImage::new(64, 48).save(&frame).unwrap();
+    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "0001.png".into() };
+    assert_eq!(worker.complete(&assignment, vec![rendered], 0.5).await.unwrap(), LeaseStatus::Held);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client.get_job(&job.id).await.unwrap().status != "completed" {
+        assert!(std::time::Instant::now() < deadline, "the job did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let downloads = client.downloads(&job.id).await.unwrap();
+    assert!(downloads.frames[0].starts_with(&s3.endpoint), "{}", downloads.frames[0]);
+    let fetched = reqwest::get(&downloads.frames[0]).await.unwrap().bytes().await.unwrap();
+    assert_eq!(fetched.as_ref(), std::fs::read(&frame).unwrap());
+    server.shutdown().await;
+}

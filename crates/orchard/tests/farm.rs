@@ -53,7 +53,8 @@ impl Serve {
     }
 
     fn client(&self) -> Client {
-        let output = orchard().args(["keys", "create", "--workspace", "farm", "--data"]).arg(self.data.path()).output().unwrap();
+        let output =
+            orchard().args(["keys", "create", "--workspace", "farm", "--data"]).arg(self.data.path()).output().unwrap();
         assert!(output.status.success());
         let key = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string();
         Client::new(&self.url(), &key)
@@ -68,7 +69,17 @@ impl Serve {
     fn worker(&self, extra: &[&str]) -> Worker {
         let data = tempfile::tempdir().unwrap();
         let child = orchard()
-            .args(["worker", "--server", &self.url(), "--token", &self.worker_token(), "--threads", "1", "--speed-factor", "1"])
+            .args([
+                "worker",
+                "--server",
+                &self.url(),
+                "--token",
+                &self.worker_token(),
+                "--threads",
+                "1",
+                "--speed-factor",
+                "1",
+            ])
             .arg("--data")
             .arg(data.path())
             .args(extra)
@@ -172,7 +183,10 @@ async fn a_worker_killed_mid_task_loses_it_to_another_when_the_lease_expires() {
     let client = serve.client();
     let mut doomed = serve.worker(&[]);
     let id = submit(&client, slow("1-2")).await;
-    eventually("the first worker's Blender", Duration::from_secs(60), || async { (!doomed.blenders().is_empty()).then_some(()) }).await;
+    eventually("the first worker's Blender", Duration::from_secs(60), || async {
+        (!doomed.blenders().is_empty()).then_some(())
+    })
+    .await;
     let orphans_of = doomed.data.path().to_path_buf();
     doomed.child.kill().unwrap();
     doomed.child.wait().unwrap();
@@ -218,12 +232,19 @@ async fn a_cancel_reaches_a_remote_worker_and_stops_blender() {
     let serve = Serve::start(10);
     let client = serve.client();
     let worker = serve.worker(&[]);
-    let id = submit(&client, json!({"colorManagementPreset": "default", "frameRanges": ["1"], "sampleCount": 100000,
-        "resolution": [640, 480], "denoisingEnabled": false}))
+    let id = submit(
+        &client,
+        json!({"colorManagementPreset": "default", "frameRanges": ["1"], "sampleCount": 100000,
+        "resolution": [640, 480], "denoisingEnabled": false}),
+    )
     .await;
-    eventually("Blender to render", Duration::from_secs(60), || async { (!worker.blenders().is_empty()).then_some(()) }).await;
+    eventually("Blender to render", Duration::from_secs(60), || async {
+        (!worker.blenders().is_empty()).then_some(())
+    })
+    .await;
     assert_eq!(client.cancel(&id).await.unwrap().status, "canceled");
-    eventually("Blender to stop", Duration::from_secs(5), || async { worker.blenders().is_empty().then_some(()) }).await;
+    eventually("Blender to stop", Duration::from_secs(5), || async { worker.blenders().is_empty().then_some(()) })
+        .await;
 }
 
 #[tokio::test]
@@ -275,7 +296,9 @@ async fn a_hung_or_crashed_blender_is_detected() {
 
     let patient = serve.worker(&[]);
     let id = submit(&client, endless()).await;
-    let pid = eventually("Blender to render", Duration::from_secs(60), || async { patient.blenders().first().copied() }).await;
+    let pid =
+        eventually("Blender to render", Duration::from_secs(60), || async { patient.blenders().first().copied() })
+            .await;
     signal(pid, Signal::SIGSEGV);
     let crashed = eventually("the crash to be reported", Duration::from_secs(60), || async {
         client.tasks(&id).await.ok()?[0].last_error.clone()
@@ -306,12 +329,18 @@ async fn jobs_go_only_to_workers_that_can_render_them() {
     let mut config = small("1");
     config["minimumRam"] = json!(1000);
     let id = submit(&client, config).await;
-    let reason = eventually("a waiting reason", Duration::from_secs(30), || async { client.get_job(&id).await.ok()?.waiting_reason }).await;
+    let reason = eventually("a waiting reason", Duration::from_secs(30), || async {
+        client.get_job(&id).await.ok()?.waiting_reason
+    })
+    .await;
     assert!(reason.contains("RAM"), "{reason}");
     let mut config = small("1");
     config["denoisingEnabled"] = json!(true);
     let id = submit(&client, config).await;
-    let reason = eventually("a waiting reason", Duration::from_secs(30), || async { client.get_job(&id).await.ok()?.waiting_reason }).await;
+    let reason = eventually("a waiting reason", Duration::from_secs(30), || async {
+        client.get_job(&id).await.ok()?.waiting_reason
+    })
+    .await;
     assert!(reason.contains("OpenImageDenoise"), "{reason}");
     assert_eq!(client.get_job(&id).await.unwrap().status, "booting");
 }
@@ -350,7 +379,10 @@ async fn a_warm_session_renders_every_task_of_a_job_in_one_blender() {
 fn bpy_python() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("ORCHARD_TEST_BPY").map(std::path::PathBuf::from);
     if path.is_none() {
-        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "ORCHARD_REQUIRE_BPY is set but ORCHARD_TEST_BPY is not");
+        assert!(
+            std::env::var("ORCHARD_REQUIRE_BPY").is_err(),
+            "ORCHARD_REQUIRE_BPY is set but ORCHARD_TEST_BPY is not"
+        );
         eprintln!("skipped: ORCHARD_TEST_BPY is not set");
     }
     path
@@ -394,6 +426,7 @@ async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
     assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
     let tasks = client.tasks(&job.id).await.unwrap();
     assert!(tasks.iter().all(|it| it.worker_id == module.id()), "{tasks:?} (debian: {:?})", debian.id());
-    let names: Vec<_> = client.downloads(&job.id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
+    let names: Vec<_> =
+        client.downloads(&job.id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
     assert_eq!(names, ["0001.png", "0002.png"]);
 }

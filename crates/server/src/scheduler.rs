@@ -52,7 +52,8 @@ impl Requirements {
     pub fn of(job: &Job) -> Requirements {
         let analysis = job.analysis.clone().unwrap_or_default();
         let version = &analysis["fileVersion"];
-        let min_version = (version["major"].as_u64().unwrap_or(0) as u32, version["minor"].as_u64().unwrap_or(0) as u32);
+        let min_version =
+            (version["major"].as_u64().unwrap_or(0) as u32, version["minor"].as_u64().unwrap_or(0) as u32);
         let config: Option<RenderConfig> = job.final_config.clone().and_then(|it| serde_json::from_value(it).ok());
         let Some(config) = config else {
             return Requirements { min_version, oidn: false, eevee: false, gpu_backend: None, ram_gib: None };
@@ -88,11 +89,17 @@ impl Requirements {
         for build in builds {
             let (major, minor) = version_of(&build.version);
             if (major, minor) < self.min_version {
-                reasons.push(format!("Blender {} is older than the file ({}.{})", build.version, self.min_version.0, self.min_version.1));
+                reasons.push(format!(
+                    "Blender {} is older than the file ({}.{})",
+                    build.version, self.min_version.0, self.min_version.1
+                ));
             } else if self.oidn && !build.oidn {
                 reasons.push(format!("Blender {} has no OpenImageDenoise (the scene denoises with it)", build.version));
             } else if self.eevee && !build.eevee {
-                reasons.push(format!("Blender {} cannot render EEVEE here (no GPU; --allow-cpu-eevee allows it)", build.version));
+                reasons.push(format!(
+                    "Blender {} cannot render EEVEE here (no GPU; --allow-cpu-eevee allows it)",
+                    build.version
+                ));
             } else if let Some(backend) = &self.gpu_backend
                 && !build.gpu_backends.contains(backend)
             {
@@ -203,7 +210,11 @@ async fn requirements_of(state: &AppState, job_ids: &[Uuid]) -> Result<Vec<(Uuid
 
 /// Claims a task for `worker`: the oldest runnable job it can render and is not blocklisted
 /// from, `prefer`'s first.
-pub async fn claim_for(state: &AppState, worker: &WorkerRecord, prefer: Option<Uuid>) -> Result<Option<Assignment>, ApiError> {
+pub async fn claim_for(
+    state: &AppState,
+    worker: &WorkerRecord,
+    prefer: Option<Uuid>,
+) -> Result<Option<Assignment>, ApiError> {
     let Some(capabilities) = capabilities_of(worker) else {
         return Ok(None);
     };
@@ -285,9 +296,8 @@ pub async fn review_job(state: &AppState, job_id: Uuid) -> Result<(), ApiError> 
     }
     if capable > 0 {
         let last = state.store.last_job_failure(job.id).await?.unwrap_or_default();
-        let message = format!(
-            "every worker that can render this job failed it {BLOCKLIST_AFTER} times; last error: {last}"
-        );
+        let message =
+            format!("every worker that can render this job failed it {BLOCKLIST_AFTER} times; last error: {last}");
         let failed = job.status.apply(JobEvent::Failed).map_err(|e| ApiError::Internal(e.into()))?;
         let patch = JobPatch {
             failed_reason: Some(FailedReason { name: "task_failed".into(), kind: "render".into(), message }),
@@ -378,7 +388,12 @@ mod tests {
     use super::*;
 
     fn build(version: &str, oidn: bool, eevee: bool, gpus: &[&str]) -> BlenderBuild {
-        BlenderBuild { version: version.into(), oidn, eevee, gpu_backends: gpus.iter().map(|it| it.to_string()).collect() }
+        BlenderBuild {
+            version: version.into(),
+            oidn,
+            eevee,
+            gpu_backends: gpus.iter().map(|it| it.to_string()).collect(),
+        }
     }
 
     fn caps(blenders: Vec<BlenderBuild>, ram: f64) -> WorkerCapabilities {
@@ -391,7 +406,10 @@ mod tests {
 
     #[test]
     fn the_oldest_blender_that_reads_the_file_is_chosen() {
-        let worker = caps(vec![build("5.0.1", true, true, &[]), build("4.5.3", true, true, &[]), build("3.4.1", false, false, &[])], 32.0);
+        let worker = caps(
+            vec![build("5.0.1", true, true, &[]), build("4.5.3", true, true, &[]), build("3.4.1", false, false, &[])],
+            32.0,
+        );
         assert_eq!(needs((3, 4)).choose(&worker), Ok("3.4.1".into()));
         assert_eq!(needs((4, 2)).choose(&worker), Ok("4.5.3".into()));
         assert!(needs((5, 1)).choose(&worker).unwrap_err().contains("older than the file"));

@@ -48,7 +48,13 @@ struct Ledger {
     overlaps: u32,
 }
 
-async fn simulated_worker(base: String, token: String, index: usize, job_done: Arc<tokio::sync::Notify>, ledger: Arc<Mutex<Ledger>>) {
+async fn simulated_worker(
+    base: String,
+    token: String,
+    index: usize,
+    job_done: Arc<tokio::sync::Notify>,
+    ledger: Arc<Mutex<Ledger>>,
+) {
     let http = reqwest::Client::new();
     let api = format!("{base}/api/external/v1");
     let worker_id = format!("sim-{index}");
@@ -96,7 +102,8 @@ async fn simulated_worker(base: String, token: String, index: usize, job_done: A
             assert_eq!(put.status(), StatusCode::OK);
         }
         ledger.lock().unwrap().in_flight.remove(&assignment.task_id);
-        let frames: Vec<Value> = assignment.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
+        let frames: Vec<Value> =
+            assignment.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
         let done = http
             .post(format!("{task}/complete"))
             .bearer_auth(&token)
@@ -152,10 +159,12 @@ async fn two_servers_share_the_work_and_store_each_frame_once() {
     for worker in workers {
         worker.abort();
     }
-    let ledger = ledger.lock().unwrap();
-    assert_eq!(ledger.overlaps, 0, "a task was leased to two workers at once");
-    assert_eq!(ledger.claims.len(), 40);
-    assert!(ledger.claims.values().all(|n| *n == 1), "a task was claimed twice: {:?}", ledger.claims);
+    {
+        let ledger = ledger.lock().unwrap();
+        assert_eq!(ledger.overlaps, 0, "a task was leased to two workers at once");
+        assert_eq!(ledger.claims.len(), 40);
+        assert!(ledger.claims.values().all(|n| *n == 1), "a task was claimed twice: {:?}", ledger.claims);
+    }
 
     let downloads = watcher.downloads(&finished.id).await.unwrap();
     let names: Vec<String> = downloads.frame_outputs.iter().map(|it| it.file_name.clone()).collect();

@@ -127,8 +127,14 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState>;
     /// Records a failed attempt by `worker_id`: the task is requeued, or, once
     /// `max_workers` different workers failed it, it fails and so does its job.
-    async fn fail_task(&self, lease: &Lease, worker_id: &str, error: &str, max_workers: u32, now: i64)
-    -> Result<FailOutcome>;
+    async fn fail_task(
+        &self,
+        lease: &Lease,
+        worker_id: &str,
+        error: &str,
+        max_workers: u32,
+        now: i64,
+    ) -> Result<FailOutcome>;
     /// Failed attempts on a job, per worker: what blocklists a worker for the job.
     async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>>;
     /// The most recent failure message of a job, if any.

@@ -744,13 +744,17 @@ impl Store for PgStore {
     }
 
     async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>> {
-        let ids: Vec<String> = sqlx::query_scalar("select job_id from task_failures where worker_id = $1 group by job_id having count(*) >= $2")
-            .bind(worker_id)
-            .bind(threshold)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select job_id from task_failures where worker_id = $1 group by job_id having count(*) >= $2",
+        )
+        .bind(worker_id)
+        .bind(threshold)
+        .fetch_all(&self.pool)
+        .await?;
         ids.iter()
-            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() }))
+            .map(|it| {
+                Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() })
+            })
             .collect()
     }
 
@@ -956,11 +960,13 @@ impl Store for PgStore {
 
     async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("select frames from tasks where job_id = $1 and status = $2 and attempt = 0 order by seq for update")
-            .bind(job_id.to_string())
-            .bind(TaskStatus::Queued.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(
+            "select frames from tasks where job_id = $1 and status = $2 and attempt = 0 order by seq for update",
+        )
+        .bind(job_id.to_string())
+        .bind(TaskStatus::Queued.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
         let mut frames = Vec::new();
         for row in &rows {
             frames.extend_from_slice(task_frames(&row.try_get::<String, _>("frames")?)?.frames());
@@ -981,15 +987,17 @@ impl Store for PgStore {
             .await?;
         for (idx, chunk) in chunks.iter().enumerate() {
             let frames = serde_json::to_string(chunk.frames()).unwrap_or_else(|_| "[]".to_string());
-            sqlx::query("insert into tasks (id, job_id, seq, frames, n_frames, status) values ($1, $2, $3, $4, $5, $6)")
-                .bind(Uuid::now_v7().to_string())
-                .bind(job_id.to_string())
-                .bind(next_seq + idx as i64)
-                .bind(frames)
-                .bind(chunk.len() as i64)
-                .bind(TaskStatus::Queued.as_str())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "insert into tasks (id, job_id, seq, frames, n_frames, status) values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(job_id.to_string())
+            .bind(next_seq + idx as i64)
+            .bind(frames)
+            .bind(chunk.len() as i64)
+            .bind(TaskStatus::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(chunks.len())

@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::{
-    ClaimedTask, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, Output, Result,
-    StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord, task_frames,
+    ClaimedTask, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey,
+    Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -549,13 +549,17 @@ impl Store for SqliteStore {
     }
 
     async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>> {
-        let ids: Vec<String> = sqlx::query_scalar("select job_id from task_failures where worker_id = ? group by job_id having count(*) >= ?")
-            .bind(worker_id)
-            .bind(threshold)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select job_id from task_failures where worker_id = ? group by job_id having count(*) >= ?",
+        )
+        .bind(worker_id)
+        .bind(threshold)
+        .fetch_all(&self.pool)
+        .await?;
         ids.iter()
-            .map(|it| Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() }))
+            .map(|it| {
+                Uuid::parse_str(it).map_err(|e| StoreError::Corrupt { table: "task_failures", reason: e.to_string() })
+            })
             .collect()
     }
 
@@ -730,14 +734,12 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<FailOutcome> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "select job_id, n_frames, frames from tasks where id = ? and attempt = ? and status = ?",
-        )
-        .bind(lease.task_id.to_string())
-        .bind(lease.attempt)
-        .bind(TaskStatus::Running.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = sqlx::query("select job_id, n_frames, frames from tasks where id = ? and attempt = ? and status = ?")
+            .bind(lease.task_id.to_string())
+            .bind(lease.attempt)
+            .bind(TaskStatus::Running.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else {
             return Ok(FailOutcome::Lost);
         };
@@ -755,10 +757,11 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let n_workers: i64 = sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = ?")
-            .bind(lease.task_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+        let n_workers: i64 =
+            sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = ?")
+                .bind(lease.task_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
         let failed_for_good = n_workers >= i64::from(max_workers);
         let status = if failed_for_good { TaskStatus::Failed } else { TaskStatus::Queued };
         sqlx::query(
@@ -783,8 +786,10 @@ impl Store for SqliteStore {
         .await?;
         if failed_for_good {
             let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
-            let message =
-                format!("frames {} failed on {n_workers} different workers; last error: {error}", frames.to_ranges().join(", "));
+            let message = format!(
+                "frames {} failed on {n_workers} different workers; last error: {error}",
+                frames.to_ranges().join(", ")
+            );
             for from in [JobStatus::Booting, JobStatus::Rendering] {
                 let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
                 sqlx::query(
@@ -811,10 +816,11 @@ impl Store for SqliteStore {
     }
 
     async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("select worker_id, count(*) as n from task_failures where job_id = ? group by worker_id")
-            .bind(job_id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("select worker_id, count(*) as n from task_failures where job_id = ? group by worker_id")
+                .bind(job_id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|row| Ok((row.try_get("worker_id")?, row.try_get("n")?))).collect()
     }
 
@@ -1002,8 +1008,10 @@ impl Store for SqliteStore {
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-        id.map(|it| Uuid::parse_str(&it).map_err(|e| StoreError::Corrupt { table: "worker_tokens", reason: e.to_string() }))
-            .transpose()
+        id.map(|it| {
+            Uuid::parse_str(&it).map_err(|e| StoreError::Corrupt { table: "worker_tokens", reason: e.to_string() })
+        })
+        .transpose()
     }
 
     async fn register_worker(&self, worker: &WorkerRecord) -> Result<()> {

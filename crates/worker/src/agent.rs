@@ -90,7 +90,9 @@ impl<C: Coordinator> Worker<C> {
         Self::install_driver(&self.config.work_dir).await?;
         // Whatever a killed Blender left behind last time goes now.
         let _ = tokio::fs::remove_dir_all(&self.temp_dir).await;
-        tokio::fs::create_dir_all(&self.temp_dir).await.with_context(|| format!("creating {}", self.temp_dir.display()))?;
+        tokio::fs::create_dir_all(&self.temp_dir)
+            .await
+            .with_context(|| format!("creating {}", self.temp_dir.display()))?;
         info!(worker = %self.config.id, "worker started");
         let mut session: Option<Session> = None;
         while !shutdown.is_cancelled() {
@@ -131,7 +133,12 @@ impl<C: Coordinator> Worker<C> {
         Ok(())
     }
 
-    async fn run_task(&self, assignment: &Assignment, session: &mut Option<Session>, shutdown: &CancellationToken) -> Outcome {
+    async fn run_task(
+        &self,
+        assignment: &Assignment,
+        session: &mut Option<Session>,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
         let scratch = self.config.work_dir.join("tasks").join(format!("{}-{}", assignment.task_id, assignment.attempt));
         let outcome = match self.render(assignment, session, &scratch, shutdown).await {
             Ok(outcome) => outcome,
@@ -208,7 +215,12 @@ impl<C: Coordinator> Worker<C> {
             };
             let running = RunningBlender::spawn(&invocation)
                 .with_context(|| format!("could not start Blender at {}", blender.display()))?;
-            *session = Some(Session { job_id: assignment.job_id.clone(), blender: blender.clone(), running, idle_since: Instant::now() });
+            *session = Some(Session {
+                job_id: assignment.job_id.clone(),
+                blender: blender.clone(),
+                running,
+                idle_since: Instant::now(),
+            });
         }
         let Some(open) = session.as_mut() else {
             anyhow::bail!("no Blender session");
@@ -353,8 +365,11 @@ impl<C: Coordinator> Worker<C> {
         }
         let _ = tokio::fs::remove_dir_all(&project).await;
         let extracted = tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
-            let zip =
-                orchard_blend::ZipProject::open(&file, main_file.as_deref(), &orchard_blend::AnalyzeOptions::default())?;
+            let zip = orchard_blend::ZipProject::open(
+                &file,
+                main_file.as_deref(),
+                &orchard_blend::AnalyzeOptions::default(),
+            )?;
             Ok(zip.extract_to(&project)?)
         })
         .await??;

@@ -143,9 +143,7 @@ impl RunningBlender {
         // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
         // async-signal-safe; it allocates nothing and touches no locks.
         unsafe {
-            command.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
+            command.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
         }
         let mut child = command.spawn()?;
         let stdin = child.stdin.take();

@@ -44,7 +44,10 @@ pub fn requirement(version: &str) -> anyhow::Result<String> {
     let line = parts.iter().take(2).copied().collect::<Vec<_>>().join(".");
     let numeric = parts.iter().all(|it| !it.is_empty() && it.bytes().all(|b| b.is_ascii_digit()));
     if !numeric || !(2..=3).contains(&parts.len()) || !SUPPORTED.contains(&line.as_str()) {
-        anyhow::bail!("Blender {version:?} is not installable: PyPI has bpy for Python 3.11 in lines {}", SUPPORTED.join(", "));
+        anyhow::bail!(
+            "Blender {version:?} is not installable: PyPI has bpy for Python 3.11 in lines {}",
+            SUPPORTED.join(", ")
+        );
     }
     Ok(if parts.len() == 2 { format!("bpy=={version}.*") } else { format!("bpy=={version}") })
 }
@@ -60,7 +63,10 @@ pub fn install(root: &Path, version: &str, python: &Path) -> anyhow::Result<Path
     run(Command::new(python).arg("-m").arg("venv").arg("--clear").arg(&venv), "creating the virtual environment")?;
     let pip = venv.join("bin/pip");
     // bpy's wheels were built against numpy 1.x; pip would otherwise pick 2.x.
-    run(Command::new(&pip).args(["install", "--disable-pip-version-check", &requirement, "numpy<2"]), "installing bpy")?;
+    run(
+        Command::new(&pip).args(["install", "--disable-pip-version-check", &requirement, "numpy<2"]),
+        "installing bpy",
+    )?;
     std::fs::write(dir.join("installed"), &requirement)?;
     Ok(venv.join("bin/python"))
 }

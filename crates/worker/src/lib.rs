@@ -15,9 +15,9 @@
 //! `orchard up`'s local workers both use [`remote::HttpCoordinator`].
 
 pub mod agent;
-pub mod node;
 pub mod blender;
 pub mod install;
+pub mod node;
 pub mod outputs;
 pub mod probe;
 pub mod remote;

@@ -24,8 +24,14 @@ const PROBE_LIMIT: Duration = Duration::from_secs(300);
 /// Asks `blender` for its version and build options. `eevee` is the operator's call: EEVEE
 /// runs on any GPU, and on a CPU only where software rendering is allowed.
 pub async fn probe(blender: &Path, driver: &Path, allow_cpu_eevee: bool) -> anyhow::Result<BlenderBuild> {
-    let invocation =
-        Invocation { blender, scene: None, driver, task: std::ffi::OsStr::new("--probe"), threads: None, temp_dir: None };
+    let invocation = Invocation {
+        blender,
+        scene: None,
+        driver,
+        task: std::ffi::OsStr::new("--probe"),
+        threads: None,
+        temp_dir: None,
+    };
     let mut running = RunningBlender::spawn(&invocation).with_context(|| format!("starting {}", blender.display()))?;
     let event = tokio::time::timeout(PROBE_LIMIT, async {
         while let Some(event) = running.next_event().await {
@@ -71,8 +77,14 @@ pub async fn speed_factor(
     });
     let body = json!({"frames": [1, 2], "outputDir": dir.path(), "config": config});
     std::fs::write(&task, body.to_string())?;
-    let invocation =
-        Invocation { blender, scene: Some(&scene), driver, task: task.as_os_str(), threads, temp_dir: Some(dir.path()) };
+    let invocation = Invocation {
+        blender,
+        scene: Some(&scene),
+        driver,
+        task: task.as_os_str(),
+        threads,
+        temp_dir: Some(dir.path()),
+    };
     let mut running = RunningBlender::spawn(&invocation)?;
     let measured = tokio::time::timeout(PROBE_LIMIT, async {
         let mut seconds = 0.0;

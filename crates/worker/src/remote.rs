@@ -36,7 +36,11 @@ pub struct HttpCoordinator {
 impl HttpCoordinator {
     /// Registers with the server at `base` (retrying until it answers) and returns the
     /// coordinator and the server's lease settings.
-    pub async fn register(base: &str, token: &str, request: &RegisterRequest) -> anyhow::Result<(HttpCoordinator, RegisterResponse)> {
+    pub async fn register(
+        base: &str,
+        token: &str,
+        request: &RegisterRequest,
+    ) -> anyhow::Result<(HttpCoordinator, RegisterResponse)> {
         let coordinator = HttpCoordinator {
             http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
             base: base.trim_end_matches('/').to_string(),
@@ -71,7 +75,11 @@ impl HttpCoordinator {
         self.send_with(false, build).await
     }
 
-    async fn send_with(&self, with_token: bool, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+    async fn send_with(
+        &self,
+        with_token: bool,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let deadline = tokio::time::Instant::now() + RETRY_FOR;
         let mut delay = Duration::from_millis(250);
         loop {
@@ -140,7 +148,12 @@ impl Coordinator for HttpCoordinator {
         Ok(Self::lease_of(&response))
     }
 
-    async fn complete(&self, assignment: &Assignment, frames: Vec<RenderedFrame>, render_seconds: f64) -> anyhow::Result<LeaseStatus> {
+    async fn complete(
+        &self,
+        assignment: &Assignment,
+        frames: Vec<RenderedFrame>,
+        render_seconds: f64,
+    ) -> anyhow::Result<LeaseStatus> {
         let files: Vec<String> = frames.iter().map(|it| it.file_name.clone()).collect();
         let request = OutputUrlsRequest { attempt: assignment.attempt, files };
         let url = self.task_url(assignment, "outputs");
@@ -150,15 +163,20 @@ impl Coordinator for HttpCoordinator {
         }
         let urls: OutputUrlsResponse = response.json().await?;
         for frame in &frames {
-            let target = urls.urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
-            let bytes = tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
+            let target =
+                urls.urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
+            let bytes =
+                tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
             self.send_signed(|| self.http.put(target).body(bytes.clone()))
                 .await
                 .with_context(|| format!("uploading {}", frame.file_name))?;
         }
         let done = CompleteRequest {
             attempt: assignment.attempt,
-            frames: frames.iter().map(|it| DeliveredFrame { frame: it.frame, file_name: it.file_name.clone() }).collect(),
+            frames: frames
+                .iter()
+                .map(|it| DeliveredFrame { frame: it.frame, file_name: it.file_name.clone() })
+                .collect(),
             render_seconds,
         };
         let url = self.task_url(assignment, "complete");

@@ -135,7 +135,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let workers = spawn_local_workers(&server, &data, args.workers, &args.node, &workers_stop).await?;
     let (key, created) = admin_key(&server, &data).await?;
     let shown: Vec<String> = blenders.iter().map(|it| it.display().to_string()).collect();
-    println!("Orchard is up at {} with {} local worker(s) (Blender: {}).", server.url(), args.workers, shown.join(", "));
+    println!(
+        "Orchard is up at {} with {} local worker(s) (Blender: {}).",
+        server.url(),
+        args.workers,
+        shown.join(", ")
+    );
     if created {
         println!("Admin API key (also in {}):\n{key}", data.join("admin.key").display());
     } else {

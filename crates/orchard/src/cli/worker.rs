@@ -48,7 +48,9 @@ impl NodeArgs {
             let installed = orchard_worker::install::installed(&orchard_worker::install::root());
             found.extend(installed.into_iter().map(|(_, python)| python));
             if found.is_empty() {
-                anyhow::bail!("no Blender: install one (`apt-get install blender`, or `orchard blender install 4.5`) or pass --blender PATH");
+                anyhow::bail!(
+                    "no Blender: install one (`apt-get install blender`, or `orchard blender install 4.5`) or pass --blender PATH"
+                );
             }
             return Ok(found);
         }
@@ -56,7 +58,13 @@ impl NodeArgs {
     }
 
     /// Options for a node talking to `server`.
-    pub fn options(&self, server: &str, token: &str, work_dir: PathBuf, name: Option<String>) -> anyhow::Result<NodeOptions> {
+    pub fn options(
+        &self,
+        server: &str,
+        token: &str,
+        work_dir: PathBuf,
+        name: Option<String>,
+    ) -> anyhow::Result<NodeOptions> {
         Ok(NodeOptions {
             server: server.to_string(),
             token: token.to_string(),

@@ -46,9 +46,15 @@ impl FromRequestParts<AppState> for WorkerToken {
             .map(str::trim)
             .ok_or(ApiError::Unauthorized("worker calls need `Authorization: Bearer OW-…`"))?;
         if !token.starts_with("OW-") {
-            return Err(ApiError::Unauthorized("worker tokens start with OW- (create one with `orchard workers token create`)"));
+            return Err(ApiError::Unauthorized(
+                "worker tokens start with OW- (create one with `orchard workers token create`)",
+            ));
         }
-        let id = state.store.find_worker_token(&key_hash(token)).await?.ok_or(ApiError::Unauthorized("unknown or revoked worker token"))?;
+        let id = state
+            .store
+            .find_worker_token(&key_hash(token))
+            .await?
+            .ok_or(ApiError::Unauthorized("unknown or revoked worker token"))?;
         Ok(WorkerToken(id))
     }
 }
@@ -73,7 +79,10 @@ fn lease(task_id: &str, attempt: i64) -> Result<Lease, ApiError> {
 }
 
 fn lease_lost() -> ApiError {
-    ApiError::Conflict { code: "lease_lost", message: "this attempt no longer holds the task (canceled, or requeued after its lease expired)".into() }
+    ApiError::Conflict {
+        code: "lease_lost",
+        message: "this attempt no longer holds the task (canceled, or requeued after its lease expired)".into(),
+    }
 }
 
 /// Register (or re-register after a restart) with capabilities and a speed factor.
@@ -97,7 +106,10 @@ pub async fn register_worker(
     if let Some(existing) = state.store.get_worker(&body.worker_id).await?
         && existing.token_id != token.0
     {
-        return Err(ApiError::Conflict { code: "worker_id_taken", message: "another token registered this workerId".into() });
+        return Err(ApiError::Conflict {
+            code: "worker_id_taken",
+            message: "another token registered this workerId".into(),
+        });
     }
     let now = now_ms();
     let record = WorkerRecord {
@@ -144,7 +156,8 @@ pub async fn claim_task(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
         // Another server may have queued work: look again every second even without a wakeup.
-        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wakeup).await;
+        let _ =
+            tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wakeup).await;
     }
 }
 
@@ -197,7 +210,12 @@ pub async fn get_scene(
 }
 
 /// The task, if `worker_id` holds it with `attempt`; 409 otherwise.
-async fn held_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<orchard_store::Task, ApiError> {
+async fn held_task(
+    state: &AppState,
+    worker_id: &str,
+    task_id: &str,
+    attempt: i64,
+) -> Result<orchard_store::Task, ApiError> {
     let lease = lease(task_id, attempt)?;
     let task = state.store.get_task(lease.task_id).await?.ok_or(ApiError::NotFound("task"))?;
     let held = task.attempt == attempt
@@ -276,7 +294,11 @@ pub async fn put_output(
     check_file_name(&file)?;
     state
         .blobs
-        .put_stream(&output_key(job_id, task_id, attempt, &file), body.into_data_stream(), state.config.max_upload_bytes)
+        .put_stream(
+            &output_key(job_id, task_id, attempt, &file),
+            body.into_data_stream(),
+            state.config.max_upload_bytes,
+        )
         .await
         .map_err(|e| match e {
             WriteError::TooLarge { limit } => ApiError::TooLarge(format!("outputs are limited to {limit} bytes")),
@@ -311,9 +333,18 @@ pub async fn complete_task(
         check_file_name(&frame.file_name)?;
         let key = output_key(task.job_id, task.id, body.attempt, &frame.file_name);
         let size = state.blobs.size(&key).await?.ok_or_else(|| {
-            ApiError::bad_request("output_missing", format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name))
+            ApiError::bad_request(
+                "output_missing",
+                format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name),
+            )
         })?;
-        outputs.push(NewOutput { kind: "frame".into(), frame: Some(frame.frame), file_name: frame.file_name.clone(), object_key: key, size: size as i64 });
+        outputs.push(NewOutput {
+            kind: "frame".into(),
+            frame: Some(frame.frame),
+            file_name: frame.file_name.clone(),
+            object_key: key,
+            size: size as i64,
+        });
     }
     let last = outputs.last().map(|it| it.object_key.clone());
     let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };

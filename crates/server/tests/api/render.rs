@@ -153,7 +153,8 @@ async fn cancel_works_from_any_live_status_and_is_refused_once_terminal() {
 async fn chunk_size_sets_the_frames_per_task() {
     let app = spawn_app().await;
     let id = app.validated_job().await;
-    let config = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-5"], "chunkSize": 2}});
+    let config =
+        json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-5"], "chunkSize": 2}});
     let (status, body) = app.post(&format!("/jobs/{id}/render"), config).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, tasks) = app.get(&format!("/jobs/{id}/tasks")).await;

@@ -43,7 +43,8 @@ pub struct Analysis {
     pub active_scene: Option<String>,
     /// Every local scene, in file order.
     pub scenes: Vec<SceneInfo>,
-    /// External files the scene refers to.
+    /// External files the file refers to, and those its linked libraries refer to when the
+    /// project holds them.
     pub dependencies: Vec<Dependency>,
     /// Things a person should know before rendering.
     pub warnings: Vec<Warning>,

@@ -5,6 +5,12 @@
 //! loads a file), so `//` means "beside the `.blend` that stores the path":
 //! for data inside a linked library that is the library, which [`Dependency::library`] names. Status
 //! is decided on the project: the `.blend`'s directory on disk, or the `.zip` archive.
+//!
+//! A linked library contributes every dependency of its own data, not only of what the main file
+//! uses from it (Blender and BAT expand from the linked IDs): a farm ships whole libraries, so what
+//! they need is what the project needs. Not followed yet: node-level paths (IES lights, OSL script
+//! nodes, compositor File Output nodes), Ocean and Nodes-modifier bakes, external mesh `CustomData`.
+//! An image sequence is checked by the frame its path names, a UDIM set by every tile it lists.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;

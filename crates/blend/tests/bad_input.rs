@@ -212,6 +212,24 @@ fn a_large_seekable_zstd_file_decompressed_frame_by_frame_reads_like_the_origina
 }
 
 #[test]
+fn a_large_file_on_disk_is_hashed_and_read_alike_plain_or_compressed() {
+    use sha2::Digest;
+    let raw = padded_to_eight_mib(&fixture_bytes("v3_4/cube_uncompressed.blend"));
+    let dir = common::scratch_dir("large_on_disk");
+    let opts = AnalyzeOptions::default();
+    let mut scenes = Vec::new();
+    for (name, bytes) in [("plain.blend", raw.clone()), ("seekable.blend", seekable(&raw, 0))] {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let a = analyze_path(&path, name, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.file_size, bytes.len() as u64, "{name}");
+        assert_eq!(a.sha256, hex::encode(sha2::Sha256::digest(&bytes)), "{name}");
+        scenes.push(a.scenes);
+    }
+    assert_eq!(scenes[0], scenes[1]);
+}
+
+#[test]
 fn a_file_that_does_not_exist_is_an_io_error_naming_it() {
     let path = fixture("no_such_file.blend");
     let res = analyze_path(&path, "no_such_file.blend", &AnalyzeOptions::default());

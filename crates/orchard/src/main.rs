@@ -9,18 +9,24 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: could not start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
+    // `analyze` is synchronous and measured in milliseconds: no runtime to start for it.
+    let result = match cli::run_sync(args) {
+        Ok(result) => result,
+        Err(args) => run_async(*args),
     };
-    match runtime.block_on(cli::run(args)) {
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn run_async(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("could not start the async runtime: {e}"))?;
+    runtime.block_on(cli::run(args))
 }

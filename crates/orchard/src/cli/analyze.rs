@@ -17,26 +17,43 @@ pub struct AnalyzeArgs {
 }
 
 pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    match print_analysis(args) {
+        // `orchard analyze f | head` closing the pipe early is not an error.
+        Err(error)
+            if error.downcast_ref::<std::io::Error>().is_some_and(|it| it.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        other => other,
+    }
+}
+
+fn print_analysis(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let file_name = args.file.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
     let analysis = analyze_path(&args.file, &file_name, &AnalyzeOptions::default())
         .with_context(|| format!("{}", args.file.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&analysis)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let value = serde_json::to_value(&analysis)?;
-    println!(
+    writeln!(
+        out,
         "{} — Blender {} ({} compression), analysed in {} ms",
         file_name,
         value["blenderVersion"].as_str().unwrap_or("?"),
         value["compression"].as_str().unwrap_or("?"),
         value["durationMs"]
-    );
+    )?;
     let active = value["activeScene"].as_str().unwrap_or("");
     for scene in value["scenes"].as_array().into_iter().flatten() {
         let config = &scene["renderConfig"];
         let marker = if scene["name"].as_str() == Some(active) { "*" } else { " " };
-        println!(
+        writeln!(
+            out,
             "{marker} scene {:?}: frames {}–{} step {}, {} {}×{} at {}%, {} samples, {} output, camera {}",
             scene["name"].as_str().unwrap_or(""),
             scene["frameStart"],
@@ -49,18 +66,24 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             config["sampleCount"],
             config["outputFormat"].as_str().unwrap_or("?"),
             scene["camera"].as_str().unwrap_or("none"),
-        );
+        )?;
     }
     for dependency in value["dependencies"].as_array().into_iter().flatten() {
-        println!(
+        writeln!(
+            out,
             "  {} {} ({})",
             dependency["kind"].as_str().unwrap_or(""),
             dependency["path"].as_str().unwrap_or(""),
             dependency["status"].as_str().unwrap_or("")
-        );
+        )?;
     }
     for warning in value["warnings"].as_array().into_iter().flatten() {
-        println!("warning[{}]: {}", warning["code"].as_str().unwrap_or(""), warning["message"].as_str().unwrap_or(""));
+        writeln!(
+            out,
+            "warning[{}]: {}",
+            warning["code"].as_str().unwrap_or(""),
+            warning["message"].as_str().unwrap_or("")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

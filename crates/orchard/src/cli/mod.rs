@@ -99,6 +99,17 @@ fn init_logs(format: LogFormat, default_filter: &str) {
     };
 }
 
+/// Runs the commands that need no async runtime; hands the others back.
+pub fn run_sync(cli: Cli) -> Result<anyhow::Result<ExitCode>, Box<Cli>> {
+    match cli.command {
+        Command::Analyze(args) => {
+            init_logs(cli.log_format, "warn");
+            Ok(analyze::analyze(args))
+        }
+        command => Err(Box::new(Cli { log_format: cli.log_format, command })),
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -430,3 +430,73 @@ async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
         client.downloads(&job.id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
     assert_eq!(names, ["0001.png", "0002.png"]);
 }
+
+#[tokio::test]
+async fn missing_or_undecodable_outputs_fail_the_attempt() {
+    if !blender_available() {
+        return;
+    }
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let dir = tempfile::tempdir().unwrap();
+    // Real Blender renders; then the disk "loses" or damages what it wrote, before the worker
+    // checks it (without warm sessions the worker checks once Blender has exited).
+    for (damage, expected) in [("truncate -s 100", "does not decode"), ("rm -f", "no output file")] {
+        let wrapper = dir.path().join(format!("damaging-blender-{}", damage.len()));
+        let blender = orchard_worker::blender::find(None).unwrap();
+        let script = format!(
+            "#!/bin/sh\n{} \"$@\"\nstatus=$?\nfor last; do :; done\nfor f in \"$(dirname \"$last\")\"/out/*.png; do [ -e \"$f\" ] && {damage} \"$f\"; done\nexit $status\n",
+            blender.display()
+        );
+        std::fs::write(&wrapper, script).unwrap();
+        std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
+        let worker = serve.worker(&["--no-warm-sessions", "--blender", wrapper.to_str().unwrap()]);
+        let id = submit(&client, small("1")).await;
+        let error = eventually("the damaged output to be reported", Duration::from_secs(90), || async {
+            client.tasks(&id).await.ok()?[0].last_error.clone()
+        })
+        .await;
+        assert!(error.contains("frame 1") && error.contains(expected), "{damage}: {error}");
+        client.cancel(&id).await.unwrap();
+        drop(worker);
+    }
+}
+
+#[tokio::test]
+async fn a_border_render_cropped_to_its_border_completes() {
+    if !blender_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("border.blend");
+    let expr = format!(
+        "import bpy; s = bpy.context.scene; s.render.engine = 'CYCLES'; s.cycles.samples = 2; \
+         s.cycles.use_denoising = False; s.render.resolution_x = 64; s.render.resolution_y = 48; \
+         s.render.resolution_percentage = 100; s.render.use_border = True; s.render.use_crop_to_border = True; \
+         s.render.border_min_x = 0.0; s.render.border_max_x = 0.5; s.render.border_min_y = 0.0; \
+         s.render.border_max_y = 0.5; bpy.ops.wm.save_as_mainfile(filepath={:?})",
+        scene.display().to_string()
+    );
+    let blender = orchard_worker::blender::find(None).unwrap();
+    let status = std::process::Command::new(blender)
+        .args(["-b", "--factory-startup", "--python-expr", &expr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let serve = Serve::start(10);
+    let client = serve.client();
+    let _worker = serve.worker(&["--blender", "/usr/bin/blender"]);
+    let upload = client.create_upload("border.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    client.validate(&job.id).await.unwrap();
+    client.render(&job.id, json!({"colorManagementPreset": "default", "frameRanges": ["1"]})).await.unwrap();
+    let done = finished(&client, &job.id, Duration::from_secs(120)).await;
+    assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
+    let frame = fetch(&client.downloads(&job.id).await.unwrap().frames[0]).await;
+    let image = image::load_from_memory(&frame).unwrap();
+    assert!(image.width() < 64 && image.height() < 48, "cropped: {}×{}", image.width(), image.height());
+}

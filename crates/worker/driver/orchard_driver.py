@@ -235,7 +235,9 @@ def main(argv):
     if scene is None:
         raise ConfigError(f"scene {scene_name!r} is not in this file")
     apply_config(scene, task["config"])
-    emit("started", blender=bpy.app.version_string, scene=scene.name)
+    # A border render cropped to its border writes smaller images than the resolution says.
+    cropped = bool(scene.render.use_border and scene.render.use_crop_to_border)
+    emit("started", blender=bpy.app.version_string, scene=scene.name, cropped=cropped)
     render_frames(scene, task["frames"], task["outputDir"])
     if not task.get("warm"):
         return

@@ -58,6 +58,8 @@ struct Session {
     blender: PathBuf,
     running: RunningBlender,
     idle_since: Instant,
+    /// The scene renders a cropped border: its frames have no fixed size to check.
+    cropped: bool,
 }
 
 /// How one task ended.
@@ -220,6 +222,7 @@ impl<C: Coordinator> Worker<C> {
                 blender: blender.clone(),
                 running,
                 idle_since: Instant::now(),
+                cropped: false,
             });
         }
         let Some(open) = session.as_mut() else {
@@ -245,7 +248,8 @@ impl<C: Coordinator> Worker<C> {
                         return Ok(Outcome::Failed(format!("{message}\n--- Blender log ---\n{}", open.running.log_tail())));
                     }
                     Some(DriverEvent::Done) => break true,
-                    Some(DriverEvent::Started { .. } | DriverEvent::Capabilities { .. }) => {}
+                    Some(DriverEvent::Started { cropped, .. }) => open.cropped = cropped,
+                    Some(DriverEvent::Capabilities { .. }) => {}
                     None => break false,
                 },
                 _ = heartbeat.tick() => {
@@ -289,7 +293,7 @@ impl<C: Coordinator> Worker<C> {
             open.running.kill().await;
         }
         open.idle_since = Instant::now();
-        let expected = config.output_size();
+        let expected = (!open.cropped).then(|| config.output_size());
         for frame in &assignment.frames {
             let Some(rendered) = frames.iter().find(|it| it.frame == *frame) else {
                 return Ok(Outcome::Failed(format!(

@@ -36,6 +36,9 @@ pub enum DriverEvent {
         blender: String,
         /// The scene rendered.
         scene: String,
+        /// The scene renders a border cropped to it: outputs are smaller than the resolution.
+        #[serde(default)]
+        cropped: bool,
     },
     /// A frame was written.
     Frame {

@@ -49,9 +49,10 @@ pub enum OutputError {
     },
 }
 
-/// Checks one output file. PNG and JPEG are fully decoded; other formats (EXR, TIFF, …) are
-/// checked for presence and size only, as the worker carries no decoder for them.
-pub fn check_frame(frame: i32, path: &Path, expected: (u32, u32)) -> Result<(), OutputError> {
+/// Checks one output file. PNG and JPEG are fully decoded, and their size compared with
+/// `expected` when given (a border crop has no fixed size); other formats (EXR, TIFF, …) are
+/// checked for presence and length only, as the worker carries no decoder for them.
+pub fn check_frame(frame: i32, path: &Path, expected: Option<(u32, u32)>) -> Result<(), OutputError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|_| OutputError::Missing { frame, path: shown.clone() })?;
     if meta.len() == 0 {
@@ -64,14 +65,10 @@ pub fn check_frame(frame: i32, path: &Path, expected: (u32, u32)) -> Result<(), 
     let image =
         image::open(path).map_err(|e| OutputError::Undecodable { frame, path: shown, reason: e.to_string() })?;
     let (actual_w, actual_h) = (image.width(), image.height());
-    if (actual_w, actual_h) != expected {
-        return Err(OutputError::WrongSize {
-            frame,
-            actual_w,
-            actual_h,
-            expected_w: expected.0,
-            expected_h: expected.1,
-        });
+    if let Some((expected_w, expected_h)) = expected
+        && (actual_w, actual_h) != (expected_w, expected_h)
+    {
+        return Err(OutputError::WrongSize { frame, actual_w, actual_h, expected_w, expected_h });
     }
     Ok(())
 }
@@ -85,15 +82,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("0001.png");
         image::RgbaImage::new(64, 48).save(&good).unwrap();
-        assert_eq!(check_frame(1, &good, (64, 48)), Ok(()));
-        assert!(matches!(check_frame(1, &good, (32, 24)), Err(OutputError::WrongSize { .. })));
-        assert!(matches!(check_frame(2, &dir.path().join("0002.png"), (64, 48)), Err(OutputError::Missing { .. })));
+        assert_eq!(check_frame(1, &good, Some((64, 48))), Ok(()));
+        assert!(matches!(check_frame(1, &good, Some((32, 24))), Err(OutputError::WrongSize { .. })));
+        assert!(matches!(
+            check_frame(2, &dir.path().join("0002.png"), Some((64, 48))),
+            Err(OutputError::Missing { .. })
+        ));
         let empty = dir.path().join("0003.png");
         std::fs::write(&empty, b"").unwrap();
-        assert!(matches!(check_frame(3, &empty, (64, 48)), Err(OutputError::Empty { .. })));
+        assert!(matches!(check_frame(3, &empty, Some((64, 48))), Err(OutputError::Empty { .. })));
         let truncated = dir.path().join("0004.png");
         let bytes = std::fs::read(&good).unwrap();
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(matches!(check_frame(4, &truncated, (64, 48)), Err(OutputError::Undecodable { .. })));
+        assert!(matches!(check_frame(4, &truncated, Some((64, 48))), Err(OutputError::Undecodable { .. })));
     }
 }

@@ -84,36 +84,38 @@ pub async fn create_upload(
     Ok(Json(CreateUploadResponse { upload_url, slug, expires_at: iso8601(expires_at) }))
 }
 
-/// The upload as a job may use it: for a bucket, where the client PUT straight to the
-/// bucket and this server saw nothing, this looks for the object and records its arrival,
-/// and gives the job a copy of its own (copied inside the bucket), so that a later PUT to
-/// the same upload URL cannot change a job's scene. Uploads received by `put_upload` come
-/// back unchanged. Call it before checking `uploaded_at`.
+/// The upload as a job may use it, with a copy of the scene of its own: a later PUT to the
+/// same upload URL (allowed until a job exists, and possibly already streaming) can never
+/// change what a job validated and renders. For a bucket, where the client PUT straight to
+/// the bucket and this server saw nothing, it also looks for the object and records its
+/// arrival. An upload whose bytes have not arrived comes back unchanged (no `uploaded_at`).
 pub async fn received_upload(state: &AppState, mut upload: Upload) -> Result<Upload, ApiError> {
-    if upload.uploaded_at.is_some() || !state.blobs.is_bucket() {
-        return Ok(upload);
-    }
     if state.store.upload_has_job(&upload.slug).await? {
-        // A concurrent request received it and made the job since `upload` was read: the
-        // stored row says so, and creating the job again replays that one.
-        return Ok(state.store.get_upload(&upload.slug).await?.unwrap_or(upload));
+        // Creating the job again replays the one that exists, with its own copy.
+        return Ok(upload);
     }
     let Some(size) = state.blobs.size(&upload.object_key).await? else {
         return Ok(upload);
     };
-    let limit = state.config.max_upload_bytes;
-    if size > limit {
-        return Err(ApiError::TooLarge(format!("uploads are limited to {limit} bytes")));
+    if upload.uploaded_at.is_none() {
+        if !state.blobs.is_bucket() {
+            // A PUT through this server records itself when it finishes.
+            return Ok(upload);
+        }
+        let limit = state.config.max_upload_bytes;
+        if size > limit {
+            return Err(ApiError::TooLarge(format!("uploads are limited to {limit} bytes")));
+        }
+        // The bytes went to the bucket unseen: their sha256 is not known here (the analysis
+        // reports the scene's own hash).
+        let now = now_ms();
+        state.store.mark_uploaded(&upload.slug, size as i64, "", now).await?;
+        upload.uploaded_at = Some(now);
     }
     // A key per attempt: concurrent requests for one slug each copy, and the job that wins
     // keeps its own copy (the others' copies are left over).
     let frozen = format!("scenes/{}/{}", upload.slug, uuid::Uuid::now_v7().simple());
     state.blobs.copy(&upload.object_key, &frozen).await?;
-    let now = now_ms();
-    // The bytes went to the bucket unseen: their sha256 is not known here (the analysis
-    // reports the scene's own hash).
-    state.store.mark_uploaded(&upload.slug, size as i64, "", now).await?;
-    upload.uploaded_at = Some(now);
     upload.size = Some(size as i64);
     upload.object_key = frozen;
     Ok(upload)

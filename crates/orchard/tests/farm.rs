@@ -18,14 +18,26 @@ struct Serve {
     port: u16,
     lease_ttl: u64,
     data: tempfile::TempDir,
+    key: String,
+    token: String,
+}
+
+/// Runs an `orchard` admin command on `data` and returns its last line (the secret it made).
+fn admin(args: &[&str], data: &Path) -> String {
+    let output = orchard().args(args).arg("--data").arg(data).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string()
 }
 
 impl Serve {
     fn start(lease_ttl: u64) -> Serve {
         let data = tempfile::tempdir().unwrap();
+        // Secrets first, while the database is the CLI's alone.
+        let key = admin(&["keys", "create", "--workspace", "farm"], data.path());
+        let token = admin(&["workers", "token", "create"], data.path());
         let port = free_port();
         let child = spawn_serve(data.path(), port, lease_ttl);
-        let serve = Serve { child, port, lease_ttl, data };
+        let serve = Serve { child, port, lease_ttl, data, key, token };
         serve.wait_ready();
         serve
     }
@@ -53,33 +65,13 @@ impl Serve {
     }
 
     fn client(&self) -> Client {
-        let output =
-            orchard().args(["keys", "create", "--workspace", "farm", "--data"]).arg(self.data.path()).output().unwrap();
-        assert!(output.status.success());
-        let key = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string();
-        Client::new(&self.url(), &key)
-    }
-
-    fn worker_token(&self) -> String {
-        let output = orchard().args(["workers", "token", "create", "--data"]).arg(self.data.path()).output().unwrap();
-        assert!(output.status.success());
-        String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_string()
+        Client::new(&self.url(), &self.key)
     }
 
     fn worker(&self, extra: &[&str]) -> Worker {
         let data = tempfile::tempdir().unwrap();
         let child = orchard()
-            .args([
-                "worker",
-                "--server",
-                &self.url(),
-                "--token",
-                &self.worker_token(),
-                "--threads",
-                "1",
-                "--speed-factor",
-                "1",
-            ])
+            .args(["worker", "--server", &self.url(), "--token", &self.token, "--threads", "1", "--speed-factor", "1"])
             .arg("--data")
             .arg(data.path())
             .args(extra)

@@ -1,8 +1,8 @@
 //! Blob storage through `object_store`: scene files, frames, previews, archives.
 //!
-//! Keys: `uploads/{slug}` (scene files), `scenes/{slug}/{id}` (a job's copy of a scene that
-//! went straight to a bucket), `jobs/{job}/frames/{file}`, `jobs/{job}/preview.png`,
-//! `jobs/{job}/frames.zip`.
+//! Keys: `uploads/{slug}` (what the client PUT), `scenes/{slug}/{id}` (a job's own copy of
+//! it), `jobs/{job}/tasks/{task}/{attempt}/{file}` (frames, per attempt),
+//! `jobs/{job}/preview.png`, `jobs/{job}/frames.zip`.
 //!
 //! Two backends: a local directory (the default), whose URLs the server signs itself and
 //! serves from its own routes (`signing.rs`), and an S3-compatible bucket, whose URLs are

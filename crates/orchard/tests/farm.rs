@@ -408,12 +408,9 @@ async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
     let client = serve.client();
     let debian = serve.worker(&["--blender", "/usr/bin/blender"]);
     let module = serve.worker(&["--blender", bpy.to_str().unwrap()]);
-    let upload = client.create_upload("shot45.blend", "blend").await.unwrap();
-    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
-    let job = client.create_job(&upload.slug).await.unwrap();
-    let job = client.validate(&job.id).await.unwrap();
+    let id = submit_file(&client, &scene, json!({"colorManagementPreset": "default"})).await;
+    let job = client.get_job(&id).await.unwrap();
     assert_eq!(job.analysis["blenderVersion"], "4.5", "{}", job.analysis);
-    let job = client.render(&job.id, json!({"colorManagementPreset": "default"})).await.unwrap();
     let done = finished(&client, &job.id, Duration::from_secs(240)).await;
     assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
     let tasks = client.tasks(&job.id).await.unwrap();
@@ -481,11 +478,8 @@ async fn a_border_render_cropped_to_its_border_completes() {
     let serve = Serve::start(10);
     let client = serve.client();
     let _worker = serve.worker(&["--blender", "/usr/bin/blender"]);
-    let upload = client.create_upload("border.blend", "blend").await.unwrap();
-    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
-    let job = client.create_job(&upload.slug).await.unwrap();
-    client.validate(&job.id).await.unwrap();
-    client.render(&job.id, json!({"colorManagementPreset": "default", "frameRanges": ["1"]})).await.unwrap();
+    let id = submit_file(&client, &scene, json!({"colorManagementPreset": "default", "frameRanges": ["1"]})).await;
+    let job = client.get_job(&id).await.unwrap();
     let done = finished(&client, &job.id, Duration::from_secs(120)).await;
     assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
     let frame = fetch(&client.downloads(&job.id).await.unwrap().frames[0]).await;

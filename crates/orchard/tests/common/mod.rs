@@ -65,8 +65,14 @@ where
 
 /// Uploads the example scene, validates it and starts a render with `config`.
 pub async fn submit(client: &Client, config: Value) -> String {
-    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
-    client.put_file(&upload.upload_url, &example_scene(), |_| {}).await.unwrap();
+    submit_file(client, &example_scene(), config).await
+}
+
+/// Uploads the `.blend` at `scene`, validates it and starts a render with `config`.
+pub async fn submit_file(client: &Client, scene: &Path, config: Value) -> String {
+    let name = scene.file_name().unwrap().to_string_lossy().into_owned();
+    let upload = client.create_upload(&name, "blend").await.unwrap();
+    client.put_file(&upload.upload_url, scene, |_| {}).await.unwrap();
     let job = client.create_job(&upload.slug).await.unwrap();
     let job = client.validate(&job.id).await.unwrap();
     assert_eq!(job.status, "validated", "{:?}", job.failed_reason);

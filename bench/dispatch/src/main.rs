@@ -1,5 +1,6 @@
 //! Task dispatch throughput: one in-process `orchard` server, N simulated workers over HTTP,
-//! each looping claim → output URL → PUT a tiny frame → complete. Prints tasks per second.
+//! each looping claim → PUT a tiny frame to the URL that came with the task → complete (which
+//! claims the next task, as `orchard worker` does). Prints tasks per second.
 //!
 //!     cargo run --release -p dispatch-bench -- [sqlite|postgres] [WORKERS] [TASKS]
 //!
@@ -9,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use orchard_api::{Assignment, Client};
+use orchard_api::{Assignment, Client, CompleteResponse};
 use orchard_server::ServerConfig;
 use orchard_store::PgStore;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::main]
 async fn main() {
@@ -47,11 +48,15 @@ async fn main() {
     client.render(&job.id, config).await.unwrap();
 
     let done = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
+    // Workers make their HTTP client and register before the clock starts, as real ones do
+    // once at start-up.
+    let ready = Arc::new(tokio::sync::Barrier::new(n_workers + 1));
     let mut workers = Vec::new();
     for index in 0..n_workers {
-        workers.push(tokio::spawn(worker(server.url(), token.clone(), index, done.clone())));
+        workers.push(tokio::spawn(worker(server.url(), token.clone(), index, done.clone(), ready.clone())));
     }
+    ready.wait().await;
+    let started = Instant::now();
     for worker in workers {
         worker.await.unwrap();
     }
@@ -67,7 +72,7 @@ async fn main() {
     }
 }
 
-async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize>) {
+async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize>, ready: Arc<tokio::sync::Barrier>) {
     let http = reqwest::Client::new();
     let api = format!("{base}/api/external/v1");
     let worker_id = format!("bench-{index}");
@@ -84,47 +89,51 @@ async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize
     let mut frame = std::io::Cursor::new(Vec::new());
     image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
     let frame = frame.into_inner();
+    ready.wait().await;
     let mut empty_claims = 0;
+    // As `orchard worker` does: each completion also claims the next task.
+    let mut next: Option<Assignment> = None;
     loop {
-        let claim = http
-            .post(format!("{api}/workers/{worker_id}/claim"))
-            .bearer_auth(&token)
-            .json(&json!({"waitSeconds": 0}))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .unwrap();
-        if claim.status() == StatusCode::NO_CONTENT {
-            empty_claims += 1;
-            if empty_claims > 3 {
-                return;
+        let assignment = match next.take() {
+            Some(assignment) => assignment,
+            None => {
+                let claim = http
+                    .post(format!("{api}/workers/{worker_id}/claim"))
+                    .bearer_auth(&token)
+                    .json(&json!({"waitSeconds": 0}))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await
+                    .unwrap();
+                if claim.status() == StatusCode::NO_CONTENT {
+                    empty_claims += 1;
+                    if empty_claims > 3 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                claim.json().await.unwrap()
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
+        };
         empty_claims = 0;
-        let assignment: Assignment = claim.json().await.unwrap();
         let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
         let file = format!("{:04}.png", assignment.frames[0]);
-        let urls: Value = http
-            .post(format!("{task}/outputs"))
-            .bearer_auth(&token)
-            .json(&json!({"attempt": assignment.attempt, "files": [file]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        http.put(urls["urls"][&file].as_str().unwrap()).body(frame.clone()).send().await.unwrap();
+        // The upload URL came with the task, as it does for `orchard worker`.
+        let url = assignment.output_urls.get(&file).expect("an upload URL for the frame");
+        let put = http.put(url).body(frame.clone()).send().await.unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
         let completed = http
             .post(format!("{task}/complete"))
             .bearer_auth(&token)
-            .json(&json!({"attempt": assignment.attempt, "frames": [{"frame": assignment.frames[0], "fileName": file}], "renderSeconds": 0.1}))
+            .json(&json!({"attempt": assignment.attempt, "frames": [{"frame": assignment.frames[0], "fileName": file}],
+                "renderSeconds": 0.1, "claimNext": {"preferJob": assignment.job_id}}))
             .send()
             .await
             .unwrap();
         assert_eq!(completed.status(), StatusCode::OK);
+        let answer: CompleteResponse = completed.json().await.unwrap();
+        next = answer.next;
         done.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -275,6 +275,11 @@ pub struct Assignment {
     /// The Blender version (as the worker reported it) the scheduler chose for this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blender_version: Option<String>,
+    /// Signed PUT URLs for the file names the frames are expected under (`0001.png`, …), so
+    /// that the worker need not ask for them; files named otherwise, or URLs that expired,
+    /// are asked for with `outputs`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub output_urls: std::collections::BTreeMap<String, String>,
 }
 
 /// The scene file of an assignment: enough to fetch it once and cache it by content.
@@ -410,6 +415,30 @@ pub struct CompleteRequest {
     pub frames: Vec<DeliveredFrame>,
     /// Seconds Blender spent rendering them.
     pub render_seconds: f64,
+    /// Also claim the worker's next task, in the same call (answered at once, without
+    /// waiting for work): a busy worker makes one call per task instead of two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_next: Option<ClaimNext>,
+}
+
+/// Worker protocol: the next claim, made with a completion.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimNext {
+    /// A job whose scene the worker has loaded: its tasks come first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_job: Option<String>,
+}
+
+/// Worker protocol: the task is complete.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteResponse {
+    /// `held`: the completion counted. (A lost lease is a 409 `lease_lost`.)
+    pub lease: String,
+    /// The next task, when `claimNext` asked for one and there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Assignment>,
 }
 
 /// Worker protocol: the attempt failed.

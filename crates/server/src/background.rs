@@ -24,7 +24,7 @@ pub async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => {
                 info!(tasks = n, "requeued tasks whose lease expired");
-                state.work_available.notify_waiters();
+                state.work_arrived();
             }
             Err(error) => warn!(%error, "lease reaper failed; retrying"),
         }

@@ -25,6 +25,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+/// Bodies up to this size are stored in one write; larger ones stream in parts.
+const GATHER_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Why a streamed write stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -165,27 +168,53 @@ impl Blobs {
         E: std::fmt::Display,
     {
         let path = self.path(key);
-        let upload = self.store.put_multipart(&path).await.context("starting a storage write")?;
-        let mut writer = WriteMultipart::new(upload);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
+        // Small bodies (most frames) are gathered and stored in one write: a multipart write
+        // costs several round trips to the disk's or the bucket's threads.
+        let mut gathered: Vec<Bytes> = Vec::new();
+        let mut writer = None;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    let _ = writer.abort().await;
+                    if let Some(writer) = writer {
+                        let _ = WriteMultipart::abort(writer).await;
+                    }
                     return Err(WriteError::Stream(e.to_string()));
                 }
             };
             size += chunk.len() as u64;
             if size > limit {
-                let _ = writer.abort().await;
+                if let Some(writer) = writer {
+                    let _ = WriteMultipart::abort(writer).await;
+                }
                 return Err(WriteError::TooLarge { limit });
             }
             hasher.update(&chunk);
-            writer.write(&chunk);
+            match &mut writer {
+                Some(writer) => writer.write(&chunk),
+                None if size <= GATHER_BYTES => gathered.push(chunk),
+                None => {
+                    let upload = self.store.put_multipart(&path).await.context("starting a storage write")?;
+                    let mut started = WriteMultipart::new(upload);
+                    for piece in gathered.drain(..) {
+                        started.write(&piece);
+                    }
+                    started.write(&chunk);
+                    writer = Some(started);
+                }
+            }
         }
-        writer.finish().await.context("finishing a storage write")?;
+        match writer {
+            Some(writer) => {
+                writer.finish().await.context("finishing a storage write")?;
+            }
+            None => {
+                let payload: PutPayload = gathered.into_iter().collect();
+                self.store.put(&path, payload).await.context("storing a file")?;
+            }
+        }
         Ok(Written { size, sha256: hex::encode(hasher.finalize()) })
     }
 

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod http;
 pub mod keys;
 pub mod lifecycle;
+pub mod presence;
 pub mod previews;
 pub mod scheduler;
 pub mod signing;
@@ -109,6 +110,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
         work_available: Arc::new(tokio::sync::Notify::new()),
         scheduler: Arc::default(),
+        presence: Arc::default(),
         local_addr,
     };
     let shutdown = CancellationToken::new();

@@ -139,7 +139,7 @@ pub async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(J
     };
     if state.store.start_render(job.id, start, now_ms()).await? {
         info!(job = %job.id, frames = frames.len(), "render started");
-        state.work_available.notify_waiters();
+        state.work_arrived();
         // Say at once when no connected worker can take it.
         crate::scheduler::review_job(state, job.id).await?;
         return Ok((reload(state, job.id).await?, false));

@@ -8,11 +8,12 @@
 //! worker is blocklisted from fails with the last error.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orchard_api::{Assignment, SceneRef, WorkerCapabilities};
 use orchard_domain::{JobEvent, JobStatus, RenderConfig};
-use orchard_store::{FailedReason, Job, JobPatch, WorkerRecord};
+use orchard_store::{ClaimOptions, FailedReason, Job, JobPatch, WorkerRecord};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -123,15 +124,108 @@ fn capabilities_of(worker: &WorkerRecord) -> Option<WorkerCapabilities> {
     serde_json::from_value(worker.capabilities.clone()).ok()
 }
 
-/// What the scheduler remembers between claims: a job's requirements never change once it
-/// renders, so they are read from its analysis and config once, not at every claim; and when
-/// each job's preview was last made, so that previews follow the render without a thumbnail
-/// per task.
+/// What the scheduler remembers between claims: what a claim needs of a job (its
+/// requirements, scene and config) never changes once it renders, so it is read once per job,
+/// not at every claim; the runnable jobs, for a moment; and when each job's preview was last
+/// made, so that previews follow the render without a thumbnail per task.
 #[derive(Debug, Default)]
 pub struct SchedulerCache {
-    requirements: std::sync::Mutex<HashMap<Uuid, Requirements>>,
+    jobs: std::sync::Mutex<HashMap<Uuid, Arc<JobInfo>>>,
+    runnable: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Uuid>>)>>,
     previews: std::sync::Mutex<HashMap<Uuid, std::time::Instant>>,
     adapted: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+    granted: std::sync::Mutex<HashMap<Uuid, Granted>>,
+}
+
+/// A lease this server granted, remembered until the task completes or fails here.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// The task's job.
+    pub job_id: Uuid,
+    /// The task's frames.
+    pub frames: orchard_domain::FrameSet,
+    attempt: i64,
+    worker_id: String,
+    at: std::time::Instant,
+}
+
+/// Leases remembered at most; past that the map starts over.
+const MAX_GRANTED: usize = 100_000;
+
+impl SchedulerCache {
+    /// The lease of `task_id` granted here to `worker_id` with `attempt`, if it is younger than
+    /// `ttl` (older ones are read from the store: the lease may have expired since).
+    pub fn granted(&self, task_id: Uuid, attempt: i64, worker_id: &str, ttl: Duration) -> Option<Granted> {
+        let granted = self.granted.lock().unwrap_or_else(|it| it.into_inner());
+        granted
+            .get(&task_id)
+            .filter(|it| it.attempt == attempt && it.worker_id == worker_id && it.at.elapsed() < ttl)
+            .cloned()
+    }
+
+    fn remember_granted(&self, task_id: Uuid, granted: Granted) {
+        let mut map = self.granted.lock().unwrap_or_else(|it| it.into_inner());
+        if map.len() >= MAX_GRANTED {
+            map.clear();
+        }
+        map.insert(task_id, granted);
+    }
+
+    /// Forgets a lease once its task completed or failed.
+    pub fn forget_granted(&self, task_id: Uuid) {
+        self.granted.lock().unwrap_or_else(|it| it.into_inner()).remove(&task_id);
+    }
+
+    /// Drops the remembered runnable jobs: the next claim reads them again.
+    pub fn forget_runnable(&self) {
+        *self.runnable.lock().unwrap_or_else(|it| it.into_inner()) = None;
+    }
+}
+
+/// How long the list of runnable jobs is reused. Work queued on this server refreshes it at
+/// once ([`AppState::work_arrived`]); work queued on another server is seen within this.
+const RUNNABLE_TTL: Duration = Duration::from_millis(250);
+
+/// What a claim needs of a rendering job.
+#[derive(Debug)]
+struct JobInfo {
+    requirements: Requirements,
+    scene: SceneRef,
+    config: serde_json::Value,
+    /// The extension of the frames' files (`png`), when the config can be read.
+    extension: Option<&'static str>,
+}
+
+/// A claimed task, as handed to the worker.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The task.
+    pub assignment: Assignment,
+    /// The extension of its frames' files (`png`), to name them before they exist.
+    pub extension: Option<&'static str>,
+}
+
+impl JobInfo {
+    fn of(job: &Job) -> JobInfo {
+        let analysis = job.analysis.clone().unwrap_or_default();
+        let text = |key: &str| analysis[key].as_str().map(str::to_string);
+        JobInfo {
+            requirements: Requirements::of(job),
+            scene: SceneRef {
+                file_name: job.file_name.clone(),
+                file_type: job.file_type.clone(),
+                sha256: text("sha256").unwrap_or_default(),
+                main_file: text("mainFile"),
+                scene_name: text("activeScene"),
+            },
+            config: job.final_config.clone().unwrap_or_default(),
+            extension: job
+                .final_config
+                .clone()
+                .and_then(|it| serde_json::from_value::<RenderConfig>(it).ok())
+                .map(|it| it.extension()),
+        }
+    }
 }
 
 /// Seconds a task should take once frame times are known: long enough that a Blender
@@ -182,29 +276,39 @@ pub async fn adapt_chunks(state: &AppState, job_id: Uuid, render_seconds: f64, n
 /// Least time between two previews of a job while it renders.
 const PREVIEW_EVERY: Duration = Duration::from_secs(2);
 
-/// The requirements of each of `job_ids` (cached), dropping cache entries of jobs no longer
-/// runnable.
-async fn requirements_of(state: &AppState, job_ids: &[Uuid]) -> Result<Vec<(Uuid, Requirements)>, ApiError> {
-    let mut missing = Vec::new();
-    let mut found = Vec::with_capacity(job_ids.len());
+/// Ids of runnable jobs, oldest first: remembered for [`RUNNABLE_TTL`] unless `fresh`.
+/// Says whether the list was read just now.
+async fn runnable_jobs(state: &AppState, fresh: bool) -> Result<(Arc<Vec<Uuid>>, bool), ApiError> {
+    if !fresh
+        && let Some((at, ids)) = state.scheduler.runnable.lock().unwrap_or_else(|it| it.into_inner()).as_ref()
+        && at.elapsed() < RUNNABLE_TTL
     {
-        let mut cache = state.scheduler.requirements.lock().unwrap_or_else(|it| it.into_inner());
-        cache.retain(|id, _| job_ids.contains(id));
-        for id in job_ids {
-            match cache.get(id) {
-                Some(requirements) => found.push((*id, requirements.clone())),
-                None => missing.push(*id),
+        return Ok((ids.clone(), false));
+    }
+    let ids = Arc::new(state.store.runnable_job_ids(CLAIM_WINDOW).await?);
+    // Jobs that stopped rendering leave the cache with the list.
+    state.scheduler.jobs.lock().unwrap_or_else(|it| it.into_inner()).retain(|id, _| ids.contains(id));
+    *state.scheduler.runnable.lock().unwrap_or_else(|it| it.into_inner()) =
+        Some((std::time::Instant::now(), ids.clone()));
+    Ok((ids, true))
+}
+
+/// What claims need of each of `job_ids` (cached), in their order.
+async fn job_infos(state: &AppState, job_ids: &[Uuid]) -> Result<Vec<(Uuid, Arc<JobInfo>)>, ApiError> {
+    let mut found = Vec::with_capacity(job_ids.len());
+    for id in job_ids {
+        let cached = state.scheduler.jobs.lock().unwrap_or_else(|it| it.into_inner()).get(id).cloned();
+        let info = match cached {
+            Some(info) => info,
+            None => {
+                let Some(job) = state.store.get_job_internal(*id).await? else { continue };
+                let info = Arc::new(JobInfo::of(&job));
+                state.scheduler.jobs.lock().unwrap_or_else(|it| it.into_inner()).insert(*id, info.clone());
+                info
             }
-        }
+        };
+        found.push((*id, info));
     }
-    for id in missing {
-        let Some(job) = state.store.get_job_internal(id).await? else { continue };
-        let requirements = Requirements::of(&job);
-        state.scheduler.requirements.lock().unwrap_or_else(|it| it.into_inner()).insert(id, requirements.clone());
-        found.push((id, requirements));
-    }
-    // Keep the store's order (oldest job first).
-    found.sort_by_key(|(id, _)| job_ids.iter().position(|it| it == id));
     Ok(found)
 }
 
@@ -214,48 +318,66 @@ pub async fn claim_for(
     state: &AppState,
     worker: &WorkerRecord,
     prefer: Option<Uuid>,
-) -> Result<Option<Assignment>, ApiError> {
+) -> Result<Option<Claimed>, ApiError> {
     let Some(capabilities) = capabilities_of(worker) else {
         return Ok(None);
     };
-    let runnable = state.store.runnable_job_ids(CLAIM_WINDOW).await?;
-    if runnable.is_empty() {
-        return Ok(None);
-    }
-    let blocked = state.store.blocklisted_jobs(&worker.id, BLOCKLIST_AFTER).await?;
-    let mut eligible = Vec::new();
-    let mut versions = Vec::new();
-    for (id, requirements) in requirements_of(state, &runnable).await? {
-        if blocked.contains(&id) {
+    let mut fresh = false;
+    loop {
+        let (runnable, read_now) = runnable_jobs(state, fresh).await?;
+        if runnable.is_empty() {
+            return Ok(None);
+        }
+        let mut eligible = Vec::new();
+        for (id, info) in job_infos(state, &runnable).await? {
+            if let Ok(version) = info.requirements.choose(&capabilities) {
+                eligible.push((id, info, version));
+            }
+        }
+        let ids: Vec<Uuid> = eligible.iter().map(|(id, _, _)| *id).collect();
+        let options = ClaimOptions {
+            prefer,
+            lease_ms: state.config.lease_ttl.as_millis() as i64,
+            now: now_ms(),
+            blocklist_after: BLOCKLIST_AFTER,
+        };
+        let Some(task) = state.store.claim_task(&worker.id, &ids, options).await? else {
+            if read_now {
+                return Ok(None);
+            }
+            // The remembered list may be out of date: look again with a fresh one.
+            fresh = true;
             continue;
+        };
+        if ids.first() != Some(&task.job_id) && prefer != Some(task.job_id) {
+            // Jobs before it had nothing left for this worker: the next claim reads the list again.
+            state.scheduler.forget_runnable();
         }
-        if let Ok(version) = requirements.choose(&capabilities) {
-            eligible.push(id);
-            versions.push((id, version));
-        }
+        state.scheduler.remember_granted(
+            task.lease.task_id,
+            Granted {
+                job_id: task.job_id,
+                frames: task.frames.clone(),
+                attempt: task.lease.attempt,
+                worker_id: worker.id.clone(),
+                at: std::time::Instant::now(),
+            },
+        );
+        let Some((_, info, version)) = eligible.into_iter().find(|(id, _, _)| *id == task.job_id) else {
+            return Err(ApiError::Internal(anyhow::anyhow!("claimed a task of a job not offered")));
+        };
+        let assignment = Assignment {
+            task_id: task.lease.task_id.to_string(),
+            attempt: task.lease.attempt,
+            job_id: task.job_id.to_string(),
+            frames: task.frames.frames().to_vec(),
+            scene: info.scene.clone(),
+            config: info.config.clone(),
+            blender_version: Some(version),
+            output_urls: Default::default(),
+        };
+        return Ok(Some(Claimed { assignment, extension: info.extension }));
     }
-    let lease_ms = state.config.lease_ttl.as_millis() as i64;
-    let Some(task) = state.store.claim_task(&worker.id, &eligible, prefer, lease_ms, now_ms()).await? else {
-        return Ok(None);
-    };
-    let analysis = task.analysis.unwrap_or_default();
-    let text = |key: &str| analysis[key].as_str().map(str::to_string);
-    let blender_version = versions.into_iter().find(|(id, _)| *id == task.job_id).map(|(_, version)| version);
-    Ok(Some(Assignment {
-        task_id: task.lease.task_id.to_string(),
-        attempt: task.lease.attempt,
-        job_id: task.job_id.to_string(),
-        frames: task.frames.frames().to_vec(),
-        scene: SceneRef {
-            file_name: task.file_name,
-            file_type: task.file_type,
-            sha256: text("sha256").unwrap_or_default(),
-            main_file: text("mainFile"),
-            scene_name: text("activeScene"),
-        },
-        config: task.final_config,
-        blender_version,
-    }))
 }
 
 /// Workers that called in recently enough to count as connected.

@@ -73,8 +73,19 @@ pub struct AppState {
     pub work_available: Arc<Notify>,
     /// Per-job requirements and preview times the scheduler keeps between claims.
     pub scheduler: Arc<crate::scheduler::SchedulerCache>,
+    /// Worker tokens and records, remembered between calls.
+    pub presence: Arc<crate::presence::Presence>,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub local_addr: SocketAddr,
+}
+
+impl AppState {
+    /// Tasks became claimable here (a render started, a task was requeued): claims look again
+    /// at once, with a fresh list of runnable jobs.
+    pub fn work_arrived(&self) {
+        self.scheduler.forget_runnable();
+        self.work_available.notify_waiters();
+    }
 }
 
 /// Unix milliseconds now. The one place the server reads the clock for stored times.

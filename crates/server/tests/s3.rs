@@ -304,7 +304,14 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     let frame = data.path().join("0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
     let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "0001.png".into() };
-    assert_eq!(worker.complete(&assignment, vec![rendered], 0.5).await.unwrap(), LeaseStatus::Held);
+    // The task came with a presigned bucket URL for its frame. Spoil its signature: the bucket
+    // refuses it, and the worker asks for new URLs instead of failing the task.
+    let mut spoiled = assignment.clone();
+    let url = spoiled.output_urls.get_mut("0001.png").expect("an upload URL with the task");
+    assert!(url.starts_with(&s3.endpoint), "{url}");
+    *url = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    let completed = worker.complete(&spoiled, vec![rendered], 0.5, None).await.unwrap();
+    assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while client.get_job(&job.id).await.unwrap().status != "completed" {

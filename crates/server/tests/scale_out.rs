@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use orchard_api::{Assignment, Client};
+use orchard_api::{Assignment, Client, CompleteResponse};
 use orchard_server::{Server, ServerConfig};
 use orchard_store::PgStore;
 use reqwest::StatusCode;
@@ -69,15 +69,24 @@ async fn simulated_worker(
         .unwrap();
     assert_eq!(registered.status(), StatusCode::OK);
     let frame = png();
+    // Odd workers work as `orchard worker` does: upload to the URLs that came with the task,
+    // and claim the next task with each completion. Even ones ask for URLs and claim apart.
+    let fast = index % 2 == 1;
+    let mut next: Option<Assignment> = None;
     loop {
-        let claim = tokio::select! {
-            claim = http.post(format!("{api}/workers/{worker_id}/claim")).bearer_auth(&token).json(&json!({"waitSeconds": 1})).send() => claim.unwrap(),
-            _ = job_done.notified() => return,
+        let assignment = match next.take() {
+            Some(assignment) => assignment,
+            None => {
+                let claim = tokio::select! {
+                    claim = http.post(format!("{api}/workers/{worker_id}/claim")).bearer_auth(&token).json(&json!({"waitSeconds": 1})).send() => claim.unwrap(),
+                    _ = job_done.notified() => return,
+                };
+                if claim.status() == StatusCode::NO_CONTENT {
+                    continue;
+                }
+                claim.json().await.unwrap()
+            }
         };
-        if claim.status() == StatusCode::NO_CONTENT {
-            continue;
-        }
-        let assignment: Assignment = claim.json().await.unwrap();
         {
             let mut ledger = ledger.lock().unwrap();
             if !ledger.in_flight.insert(assignment.task_id.clone()) {
@@ -87,16 +96,19 @@ async fn simulated_worker(
         }
         let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
         let files: Vec<String> = assignment.frames.iter().map(|it| format!("{it:04}.png")).collect();
-        let urls: Value = http
-            .post(format!("{task}/outputs"))
-            .bearer_auth(&token)
-            .json(&json!({"attempt": assignment.attempt, "files": files}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let urls: Value = if fast {
+            json!({"urls": assignment.output_urls})
+        } else {
+            http.post(format!("{task}/outputs"))
+                .bearer_auth(&token)
+                .json(&json!({"attempt": assignment.attempt, "files": files}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        };
         for file in &files {
             let put = http.put(urls["urls"][file].as_str().unwrap()).body(frame.clone()).send().await.unwrap();
             assert_eq!(put.status(), StatusCode::OK);
@@ -107,11 +119,15 @@ async fn simulated_worker(
         let done = http
             .post(format!("{task}/complete"))
             .bearer_auth(&token)
-            .json(&json!({"attempt": assignment.attempt, "frames": frames, "renderSeconds": 0.5}))
+            .json(&json!({"attempt": assignment.attempt, "frames": frames, "renderSeconds": 0.5,
+                "claimNext": if fast { json!({"preferJob": assignment.job_id}) } else { Value::Null }}))
             .send()
             .await
             .unwrap();
         assert_eq!(done.status(), StatusCode::OK);
+        let answer: CompleteResponse = done.json().await.unwrap();
+        assert!(fast || answer.next.is_none(), "a task claimed without claimNext");
+        next = answer.next;
     }
 }
 

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite's batching writer refused or failed.
+    #[error("database error: {0}")]
+    Sqlite(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -112,19 +115,13 @@ pub trait Store: Send + Sync + 'static {
     async fn blocklisted_jobs(&self, worker_id: &str, threshold: i64) -> Result<Vec<Uuid>>;
     /// Leases a queued task to `worker_id`: the first task of `prefer` (the job whose scene the
     /// worker has loaded) if it is among `job_ids`, else of the first job of `job_ids` (in
-    /// priority order, oldest first) that has one.
-    async fn claim_task(
-        &self,
-        worker_id: &str,
-        job_ids: &[Uuid],
-        prefer: Option<Uuid>,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<Option<ClaimedTask>>;
+    /// priority order, oldest first) that has one. Jobs `worker_id` failed `blocklist_after`
+    /// attempts of are skipped (it is blocklisted for them).
+    async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>>;
     /// Extends a lease; says whether the worker should go on.
     async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState>;
     /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
-    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState>;
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion>;
     /// Records a failed attempt by `worker_id`: the task is requeued, or, once
     /// `max_workers` different workers failed it, it fails and so does its job.
     async fn fail_task(

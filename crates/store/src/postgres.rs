@@ -24,8 +24,9 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::{
-    ClaimedTask, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey,
-    Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord, task_frames,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
+    LeaseState, NewJob, NewKey, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord,
+    task_frames,
 };
 
 /// Metadata in a PostgreSQL database, shared by every server of a deployment.
@@ -37,7 +38,9 @@ pub struct PgStore {
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
     main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, requested_config, final_config, \
     analysis, analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
-    frames_rendering, frames_failed, render_started_at, waiting_reason";
+    case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t \
+        where t.status = 'running' and t.job_id = jobs.id) else 0 end::bigint as frames_rendering, \
+    frames_failed, render_started_at, waiting_reason";
 
 /// How often a transaction aborted by a deadlock or a serialization failure is tried again.
 const RETRIES: u32 = 3;
@@ -255,16 +258,14 @@ impl PgStore {
         .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
-        let moved = sqlx::query(
-            "update jobs set status = $1, updated_at = $2, frames_rendering = 0 where id = $3 and status = $4",
-        )
-        .bind(canceled)
-        .bind(now)
-        .bind(job_id.to_string())
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let moved = sqlx::query("update jobs set status = $1, updated_at = $2 where id = $3 and status = $4")
+            .bind(canceled)
+            .bind(now)
+            .bind(job_id.to_string())
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         if moved {
             tx.commit().await?;
@@ -340,16 +341,12 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "update jobs set frames_rendering = greatest(0, frames_rendering - $1), frames_failed = frames_failed + $2,
-                updated_at = $3 where id = $4",
-        )
-        .bind(n_frames)
-        .bind(if failed_for_good { n_frames } else { 0 })
-        .bind(now)
-        .bind(&job_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("update jobs set frames_failed = frames_failed + $1, updated_at = $2 where id = $3")
+            .bind(if failed_for_good { n_frames } else { 0 })
+            .bind(now)
+            .bind(&job_id)
+            .execute(&mut *tx)
+            .await?;
         if failed_for_good {
             let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
             let message = format!(
@@ -360,7 +357,7 @@ impl PgStore {
                 let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
                 sqlx::query(
                     "update jobs set status = $1, failed_name = 'task_failed', failed_type = 'render',
-                        failed_message = $2, frames_rendering = 0 where id = $3 and status = $4",
+                        failed_message = $2 where id = $3 and status = $4",
                 )
                 .bind(failed)
                 .bind(&message)
@@ -758,14 +755,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn claim_task(
-        &self,
-        worker_id: &str,
-        job_ids: &[Uuid],
-        prefer: Option<Uuid>,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<Option<ClaimedTask>> {
+    async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>> {
         if job_ids.is_empty() {
             return Ok(None);
         }
@@ -783,13 +773,14 @@ impl Store for PgStore {
         // job with a free task: the cost does not grow with the number of queued tasks, and
         // no other job's task is locked. (An `order by` outside would run the subquery for
         // every job first, locking a task in each.) `claimed` leases the task with the next
-        // attempt (the fencing token); `job` then counts its frames as rendering and moves a
-        // booting job on. The job row is locked after the task row, the order every other
-        // statement keeps.
+        // attempt (the fencing token); `job` moves a booting job on. Only then is the job row
+        // locked (after the task row, the order every other statement keeps): claims of a
+        // rendering job never queue on its row, which every completion updates.
         let row = sqlx::query(
             "with next as (
                 select t.id
                 from (select id from jobs where id = any($4) and status in ($2, $3)
+                        and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
                       order by id is not distinct from $5 desc, created_at, id) as candidates
                 cross join lateral (
                     select id from tasks where job_id = candidates.id and status = $1
@@ -801,28 +792,24 @@ impl Store for PgStore {
                 update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
                     started_at = $9
                 from next where t.id = next.id
-                returning t.id, t.job_id, t.frames, t.n_frames, t.attempt
+                returning t.id, t.job_id, t.frames, t.attempt
              ), job as (
-                update jobs j set status = case when j.status = $2 then $10 else j.status end,
-                    frames_rendering = j.frames_rendering + claimed.n_frames, updated_at = $9,
-                    render_started_at = coalesce(j.render_started_at, $9)
-                from claimed where j.id = claimed.job_id
-                returning j.object_key, j.file_type, j.file_name, j.analysis, j.final_config
+                update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
+                from claimed where j.id = claimed.job_id and j.status = $2
              )
-             select claimed.id, claimed.job_id, claimed.frames, claimed.attempt,
-                    job.object_key, job.file_type, job.file_name, job.analysis, job.final_config
-             from claimed, job",
+             select claimed.id, claimed.job_id, claimed.frames, claimed.attempt from claimed",
         )
         .bind(TaskStatus::Queued.as_str())
         .bind(JobStatus::Booting.as_str())
         .bind(JobStatus::Rendering.as_str())
         .bind(job_ids)
-        .bind(prefer.map(|it| it.to_string()))
+        .bind(claim.prefer.map(|it| it.to_string()))
         .bind(TaskStatus::Running.as_str())
         .bind(worker_id)
-        .bind(now + lease_ms)
-        .bind(now)
+        .bind(claim.now + claim.lease_ms)
+        .bind(claim.now)
         .bind(rendering)
+        .bind(claim.blocklist_after)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -833,11 +820,6 @@ impl Store for PgStore {
             lease: Lease { task_id: uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
             job_id: uuid_col(&row, "job_id", "tasks")?,
             frames: task_frames(&frames_json)?,
-            object_key: row.try_get("object_key")?,
-            file_type: row.try_get("file_type")?,
-            file_name: row.try_get("file_name")?,
-            analysis: json_col(&row, "analysis", "jobs")?,
-            final_config: json_col(&row, "final_config", "jobs")?.unwrap_or(Value::Null),
         }))
     }
 
@@ -854,7 +836,7 @@ impl Store for PgStore {
         Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
     }
 
-    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState> {
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
         let n = done.outputs.len();
         let mut ids = Vec::with_capacity(n);
         let mut kinds = Vec::with_capacity(n);
@@ -891,14 +873,13 @@ impl Store for PgStore {
                 on conflict (job_id, kind, file_name) do nothing
              ), job as (
                 update jobs j set frames_done = j.frames_done + done.n_frames,
-                    frames_rendering = case when j.status in ($13, $14) and j.frames_done + done.n_frames >= j.frames_total
-                        then 0 else greatest(0, j.frames_rendering - done.n_frames) end,
                     status = case when j.status in ($13, $14) and j.frames_done + done.n_frames >= j.frames_total
                         then $15 else j.status end,
                     normalized_seconds = j.normalized_seconds + $16, updated_at = $2
                 from done where j.id = done.job_id
+                returning j.status
              )
-             select count(*) from done",
+             select (select count(*) from done) as completed, (select status from job) as job_status",
         )
         .bind(TaskStatus::Completed.as_str())
         .bind(now)
@@ -918,8 +899,13 @@ impl Store for PgStore {
         .bind(done.render_seconds * done.speed_factor)
         .fetch_one(&self.pool)
         .await?;
-        let completed: i64 = row.try_get(0)?;
-        Ok(if completed == 1 { LeaseState::Held } else { LeaseState::Lost })
+        let completed: i64 = row.try_get("completed")?;
+        let job_status: Option<String> = row.try_get("job_status")?;
+        Ok(match (completed, job_status) {
+            (1, Some(status)) if status == finalizing => Completion::JobFinished,
+            (1, _) => Completion::Completed,
+            _ => Completion::Lost,
+        })
     }
 
     async fn fail_task(
@@ -1007,19 +993,13 @@ impl Store for PgStore {
         // One statement, safe when every server runs it: `expired` locks the tasks whose lease
         // ran out with `skip locked`, so two reapers split the rows instead of waiting on each
         // other, and a task whose heartbeat committed meanwhile is re-checked and left alone.
-        // The frames of each job's requeued tasks leave its rendering counter.
         let requeued: i64 = sqlx::query_scalar(
             "with expired as (
                 select id from tasks where status = $2 and lease_expires_at < $3 for update skip locked
              ), requeued as (
                 update tasks t set status = $1, worker_id = null, lease_expires_at = null
                 from expired where t.id = expired.id
-                returning t.job_id, t.n_frames
-             ), per_job as (
-                select job_id, sum(n_frames)::bigint as n_frames from requeued group by job_id
-             ), counted as (
-                update jobs j set frames_rendering = greatest(0, j.frames_rendering - per_job.n_frames)
-                from per_job where j.id = per_job.job_id
+                returning t.id
              )
              select count(*) from requeued",
         )
@@ -1037,10 +1017,6 @@ impl Store for PgStore {
             .bind(job_id.to_string())
             .bind(TaskStatus::Queued.as_str())
             .bind(TaskStatus::Running.as_str())
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("update jobs set frames_rendering = 0 where id = $1")
-            .bind(job_id.to_string())
             .execute(&self.pool)
             .await?;
         Ok(())

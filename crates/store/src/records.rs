@@ -207,7 +207,21 @@ pub struct Lease {
     pub attempt: i64,
 }
 
-/// A task handed to a worker, with what it needs to render.
+/// How a claim picks and leases its task.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimOptions {
+    /// The job whose scene the worker has loaded: its tasks come first.
+    pub prefer: Option<Uuid>,
+    /// Lease length.
+    pub lease_ms: i64,
+    /// Now, unix milliseconds.
+    pub now: i64,
+    /// Failed attempts of a job after which the worker is blocklisted for it.
+    pub blocklist_after: i64,
+}
+
+/// A task handed to a worker. What the worker needs of the job (its scene, its config) does
+/// not change while the job renders, so the server reads it once per job, not per claim.
 #[derive(Debug, Clone)]
 pub struct ClaimedTask {
     /// The lease to name in every later call.
@@ -216,16 +230,6 @@ pub struct ClaimedTask {
     pub job_id: Uuid,
     /// Frames to render.
     pub frames: FrameSet,
-    /// The scene file in object storage.
-    pub object_key: String,
-    /// `blend` or `zip`.
-    pub file_type: String,
-    /// The client's file name.
-    pub file_name: String,
-    /// Main file inside a zip, from the analysis.
-    pub analysis: Option<Value>,
-    /// The final config.
-    pub final_config: Value,
 }
 
 /// Whether a lease still holds.
@@ -235,6 +239,17 @@ pub enum LeaseState {
     Held,
     /// Stop: the job was canceled, or the task was given to someone else.
     Lost,
+}
+
+/// What completing a task did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The attempt no longer held the task: nothing changed.
+    Lost,
+    /// The task completed; its job has tasks left.
+    Completed,
+    /// The task completed and it was its job's last: the job is finalizing.
+    JobFinished,
 }
 
 /// A stored output of a task.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use orchard_api::Assignment;
+use orchard_api::{Assignment, ClaimNext};
 use orchard_domain::RenderConfig;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +64,8 @@ struct Session {
 
 /// How one task ended.
 enum Outcome {
-    Completed,
+    /// With the next task when the completion claimed one.
+    Completed(Option<Box<Assignment>>),
     Failed(String),
     Lost,
     Shutdown,
@@ -97,6 +98,8 @@ impl<C: Coordinator> Worker<C> {
             .with_context(|| format!("creating {}", self.temp_dir.display()))?;
         info!(worker = %self.config.id, "worker started");
         let mut session: Option<Session> = None;
+        // The task claimed along with the last completion.
+        let mut next: Option<Assignment> = None;
         while !shutdown.is_cancelled() {
             if let Some(open) = &session
                 && open.idle_since.elapsed() > self.config.warm_idle
@@ -105,15 +108,21 @@ impl<C: Coordinator> Worker<C> {
                 closed.running.kill().await;
             }
             let prefer = session.as_ref().map(|it| it.job_id.clone());
-            let claimed = tokio::select! {
-                claimed = self.coordinator.claim(&self.config.id, prefer.as_deref()) => claimed,
-                _ = shutdown.cancelled() => break,
+            let claimed = match next.take() {
+                Some(task) => Ok(Some(task)),
+                None => tokio::select! {
+                    claimed = self.coordinator.claim(&self.config.id, prefer.as_deref()) => claimed,
+                    _ = shutdown.cancelled() => break,
+                },
             };
             match claimed {
                 Ok(Some(assignment)) => {
                     let task_id = assignment.task_id.clone();
                     match self.run_task(&assignment, &mut session, &shutdown).await {
-                        Outcome::Completed => info!(task = %task_id, "task completed"),
+                        Outcome::Completed(following) => {
+                            info!(task = %task_id, "task completed");
+                            next = following.map(|it| *it);
+                        }
                         Outcome::Failed(error) => warn!(task = %task_id, %error, "task failed"),
                         Outcome::Lost => info!(task = %task_id, "task stopped: canceled or reassigned"),
                         Outcome::Shutdown => info!(task = %task_id, "task abandoned at shutdown"),
@@ -146,7 +155,7 @@ impl<C: Coordinator> Worker<C> {
             Ok(outcome) => outcome,
             Err(error) => Outcome::Failed(format!("{error:#}")),
         };
-        if !matches!(outcome, Outcome::Completed) {
+        if !matches!(outcome, Outcome::Completed(_)) {
             // A failed, lost or abandoned task leaves its Blender in an unknown state.
             if let Some(mut open) = session.take() {
                 open.running.kill().await;
@@ -308,9 +317,12 @@ impl<C: Coordinator> Worker<C> {
         if !self.config.warm_sessions {
             *session = None;
         }
-        match self.coordinator.complete(assignment, frames, render_seconds).await? {
-            LeaseStatus::Held => Ok(Outcome::Completed),
-            LeaseStatus::Lost => Ok(Outcome::Lost),
+        // Ask for the next task in the same call, the loaded job's first.
+        let claim_next =
+            (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
+        match self.coordinator.complete(assignment, frames, render_seconds, claim_next).await? {
+            (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
+            (LeaseStatus::Lost, _) => Ok(Outcome::Lost),
         }
     }
 

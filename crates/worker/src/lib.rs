@@ -25,7 +25,7 @@ pub mod remote;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use orchard_api::Assignment;
+use orchard_api::{Assignment, ClaimNext};
 
 pub use agent::{Worker, WorkerConfig};
 
@@ -59,13 +59,15 @@ pub trait Coordinator: Send + Sync + 'static {
     async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()>;
     /// Extends the lease; `frames_done` of the task's frames are finished.
     async fn heartbeat(&self, assignment: &Assignment, frames_done: usize) -> anyhow::Result<LeaseStatus>;
-    /// Delivers every frame of the task.
+    /// Delivers every frame of the task; with `claim_next`, also claims the worker's next task
+    /// in the same call (without waiting for work).
     async fn complete(
         &self,
         assignment: &Assignment,
         frames: Vec<RenderedFrame>,
         render_seconds: f64,
-    ) -> anyhow::Result<LeaseStatus>;
+        claim_next: Option<ClaimNext>,
+    ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)>;
     /// Reports a failed attempt with the reason and Blender's log tail.
     async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()>;
 }

@@ -10,8 +10,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use futures::StreamExt;
 use orchard_api::{
-    API_PREFIX, Assignment, ClaimRequest, CompleteRequest, DeliveredFrame, FailRequest, HeartbeatRequest,
-    OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+    API_PREFIX, Assignment, ClaimNext, ClaimRequest, CompleteRequest, CompleteResponse, DeliveredFrame, FailRequest,
+    HeartbeatRequest, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
 };
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
@@ -106,6 +106,24 @@ impl HttpCoordinator {
         }
     }
 
+    /// PUTs every frame to its URL in `urls`.
+    async fn upload(
+        &self,
+        frames: &[RenderedFrame],
+        urls: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        for frame in frames {
+            let target =
+                urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
+            let bytes =
+                tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
+            self.send_signed(|| self.http.put(target).body(bytes.clone()))
+                .await
+                .with_context(|| format!("uploading {}", frame.file_name))?;
+        }
+        Ok(())
+    }
+
     fn lease_of(response: &reqwest::Response) -> LeaseStatus {
         if response.status() == StatusCode::CONFLICT { LeaseStatus::Lost } else { LeaseStatus::Held }
     }
@@ -153,23 +171,27 @@ impl Coordinator for HttpCoordinator {
         assignment: &Assignment,
         frames: Vec<RenderedFrame>,
         render_seconds: f64,
-    ) -> anyhow::Result<LeaseStatus> {
-        let files: Vec<String> = frames.iter().map(|it| it.file_name.clone()).collect();
-        let request = OutputUrlsRequest { attempt: assignment.attempt, files };
-        let url = self.task_url(assignment, "outputs");
-        let response = self.send(|| self.http.post(&url).json(&request)).await?;
-        if response.status() == StatusCode::CONFLICT {
-            return Ok(LeaseStatus::Lost);
+        claim_next: Option<ClaimNext>,
+    ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
+        // The URLs that came with the task, when they name every file; else, or when one of
+        // them is refused (expired), URLs asked for now.
+        let mut uploaded = false;
+        if frames.iter().all(|it| assignment.output_urls.contains_key(&it.file_name)) {
+            match self.upload(&frames, &assignment.output_urls).await {
+                Ok(()) => uploaded = true,
+                Err(error) => warn!(error = format!("{error:#}"), "upload refused; asking for new URLs"),
+            }
         }
-        let urls: OutputUrlsResponse = response.json().await?;
-        for frame in &frames {
-            let target =
-                urls.urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
-            let bytes =
-                tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
-            self.send_signed(|| self.http.put(target).body(bytes.clone()))
-                .await
-                .with_context(|| format!("uploading {}", frame.file_name))?;
+        if !uploaded {
+            let files: Vec<String> = frames.iter().map(|it| it.file_name.clone()).collect();
+            let request = OutputUrlsRequest { attempt: assignment.attempt, files };
+            let url = self.task_url(assignment, "outputs");
+            let response = self.send(|| self.http.post(&url).json(&request)).await?;
+            if response.status() == StatusCode::CONFLICT {
+                return Ok((LeaseStatus::Lost, None));
+            }
+            let urls: OutputUrlsResponse = response.json().await?;
+            self.upload(&frames, &urls.urls).await?;
         }
         let done = CompleteRequest {
             attempt: assignment.attempt,
@@ -178,10 +200,15 @@ impl Coordinator for HttpCoordinator {
                 .map(|it| DeliveredFrame { frame: it.frame, file_name: it.file_name.clone() })
                 .collect(),
             render_seconds,
+            claim_next,
         };
         let url = self.task_url(assignment, "complete");
         let response = self.send(|| self.http.post(&url).json(&done)).await?;
-        Ok(Self::lease_of(&response))
+        if Self::lease_of(&response) == LeaseStatus::Lost {
+            return Ok((LeaseStatus::Lost, None));
+        }
+        let answer: CompleteResponse = response.json().await.context("reading the completion's answer")?;
+        Ok((LeaseStatus::Held, answer.next))
     }
 
     async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()> {

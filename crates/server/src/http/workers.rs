@@ -13,10 +13,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{
-    Assignment, ClaimRequest, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest, LeaseResponse,
-    OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+    Assignment, ClaimRequest, CompleteRequest, CompleteResponse, ErrorBody, FailRequest, HeartbeatRequest,
+    LeaseResponse, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
 };
-use orchard_store::{FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
+use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -50,18 +50,30 @@ impl FromRequestParts<AppState> for WorkerToken {
                 "worker tokens start with OW- (create one with `orchard workers token create`)",
             ));
         }
+        let hash = key_hash(token);
+        if let Some(id) = state.presence.token(&hash) {
+            return Ok(WorkerToken(id));
+        }
         let id = state
             .store
-            .find_worker_token(&key_hash(token))
+            .find_worker_token(&hash)
             .await?
             .ok_or(ApiError::Unauthorized("unknown or revoked worker token"))?;
+        state.presence.remember_token(&hash, id);
         Ok(WorkerToken(id))
     }
 }
 
 /// The registered worker named in the path, owned by the request's token.
 async fn worker(state: &AppState, token: &WorkerToken, worker_id: &str) -> Result<WorkerRecord, ApiError> {
-    let worker = state.store.get_worker(worker_id).await?.ok_or(ApiError::NotFound("worker"))?;
+    let worker = match state.presence.worker(worker_id) {
+        Some(worker) => worker,
+        None => {
+            let worker = state.store.get_worker(worker_id).await?.ok_or(ApiError::NotFound("worker"))?;
+            state.presence.remember_worker(worker.clone());
+            worker
+        }
+    };
     if worker.token_id != token.0 {
         return Err(ApiError::NotFound("worker"));
     }
@@ -70,6 +82,7 @@ async fn worker(state: &AppState, token: &WorkerToken, worker_id: &str) -> Resul
     let now = now_ms();
     if now - worker.last_seen_at > 5_000 {
         state.store.touch_worker(worker_id, now).await?;
+        state.presence.seen(worker_id, now);
     }
     Ok(worker)
 }
@@ -122,7 +135,8 @@ pub async fn register_worker(
         last_seen_at: now,
     };
     state.store.register_worker(&record).await?;
-    state.work_available.notify_waiters();
+    state.presence.remember_worker(record);
+    state.work_arrived();
     tracing::info!(worker = %body.worker_id, name = %body.name, speed = body.speed_factor, "worker registered");
     let lease_ttl = state.config.lease_ttl.as_secs().max(1);
     Ok(Json(RegisterResponse {
@@ -140,6 +154,7 @@ pub async fn register_worker(
 pub async fn claim_task(
     State(state): State<AppState>,
     token: WorkerToken,
+    headers: HeaderMap,
     Path(worker_id): Path<String>,
     ApiJson(body): ApiJson<ClaimRequest>,
 ) -> Result<Response, ApiError> {
@@ -150,6 +165,7 @@ pub async fn claim_task(
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.work_available.notified();
         if let Some(assignment) = scheduler::claim_for(&state, &worker, prefer).await? {
+            let assignment = with_output_urls(&state, &base_url(&state, &headers), assignment).await?;
             return Ok(Json(assignment).into_response());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -210,12 +226,7 @@ pub async fn get_scene(
 }
 
 /// The task, if `worker_id` holds it with `attempt`; 409 otherwise.
-async fn held_task(
-    state: &AppState,
-    worker_id: &str,
-    task_id: &str,
-    attempt: i64,
-) -> Result<orchard_store::Task, ApiError> {
+async fn held_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Held, ApiError> {
     let lease = lease(task_id, attempt)?;
     let task = state.store.get_task(lease.task_id).await?.ok_or(ApiError::NotFound("task"))?;
     let held = task.attempt == attempt
@@ -224,13 +235,32 @@ async fn held_task(
     if !held {
         return Err(lease_lost());
     }
-    Ok(task)
+    Ok(Held { id: task.id, job_id: task.job_id, frames: task.frames })
+}
+
+/// As [`held_task`], trusting a lease this server granted recently without reading the
+/// database. For calls whose writes the attempt fences anyway: output URLs (per attempt) and
+/// completion (the store completes only the attempt that holds the task).
+async fn granted_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Held, ApiError> {
+    let lease = lease(task_id, attempt)?;
+    if let Some(granted) = state.scheduler.granted(lease.task_id, attempt, worker_id, state.config.lease_ttl) {
+        return Ok(Held { id: lease.task_id, job_id: granted.job_id, frames: granted.frames });
+    }
+    held_task(state, worker_id, task_id, attempt).await
+}
+
+/// A task a worker holds.
+struct Held {
+    id: Uuid,
+    job_id: Uuid,
+    frames: orchard_domain::FrameSet,
 }
 
 fn output_key(job_id: Uuid, task_id: Uuid, attempt: i64, file_name: &str) -> String {
     // Per attempt: a late upload from a fenced-out attempt can never overwrite the frames of
-    // the attempt that completed.
-    format!("jobs/{job_id}/tasks/{task_id}/{attempt}/{file_name}")
+    // the attempt that completed. One folder per job: on a local disk a folder per task would
+    // cost two more inodes per frame.
+    format!("jobs/{job_id}/outputs/{task_id}.{attempt}.{file_name}")
 }
 
 fn check_file_name(name: &str) -> Result<(), ApiError> {
@@ -257,25 +287,60 @@ pub async fn output_urls(
     ApiJson(body): ApiJson<OutputUrlsRequest>,
 ) -> Result<Json<OutputUrlsResponse>, ApiError> {
     worker(&state, &token, &worker_id).await?;
-    let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
+    let task = granted_task(&state, &worker_id, &task_id, body.attempt).await?;
     let base = base_url(&state, &headers);
-    let expires = now_ms() / 1000 + state.config.lease_ttl.as_secs().max(60) as i64 * 10;
-    let mut urls = BTreeMap::new();
-    let ttl = Duration::from_secs((expires - now_ms() / 1000).max(60) as u64);
     for file in &body.files {
         check_file_name(file)?;
-        // Into the bucket directly when there is one; else through the server's signed route.
-        let key = output_key(task.job_id, task.id, body.attempt, file);
+    }
+    let ttl = state.config.lease_ttl.max(Duration::from_secs(60)) * 10;
+    let urls =
+        upload_urls(&state, &base, (task.job_id, task.id), body.attempt, body.files.iter().cloned(), ttl).await?;
+    Ok(Json(OutputUrlsResponse { urls }))
+}
+
+/// Signed PUT URLs for `files` of the task's attempt: into the bucket directly when there is
+/// one, else through the server's signed route.
+async fn upload_urls(
+    state: &AppState,
+    base: &str,
+    (job_id, task_id): (Uuid, Uuid),
+    attempt: i64,
+    files: impl Iterator<Item = String>,
+    ttl: Duration,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let expires = now_ms() / 1000 + ttl.as_secs() as i64;
+    let mut urls = BTreeMap::new();
+    for file in files {
+        let key = output_key(job_id, task_id, attempt, &file);
         let url = match state.blobs.presigned_url(Presign::Put, &key, ttl).await? {
             Some(url) => url,
             None => {
-                let path = format!("/blobs/outputs/{}/{}/{}/{file}", task.job_id, task.id, body.attempt);
+                let path = format!("/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}");
                 format!("{base}{path}?{}", state.signer.sign("PUT", &path, expires))
             }
         };
-        urls.insert(file.clone(), url);
+        urls.insert(file, url);
     }
-    Ok(Json(OutputUrlsResponse { urls }))
+    Ok(urls)
+}
+
+/// How long the upload URLs handed out with a task work: long enough for slow frames; a
+/// worker whose URLs expired asks for new ones.
+const ASSIGNED_URL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The task for the worker, with upload URLs for the file names its frames are expected under.
+async fn with_output_urls(state: &AppState, base: &str, claimed: scheduler::Claimed) -> Result<Assignment, ApiError> {
+    let mut assignment = claimed.assignment;
+    let Some(extension) = claimed.extension else {
+        return Ok(assignment);
+    };
+    let (Ok(task_id), Ok(job_id)) = (Uuid::parse_str(&assignment.task_id), Uuid::parse_str(&assignment.job_id)) else {
+        return Ok(assignment);
+    };
+    let names = assignment.frames.iter().map(|frame| format!("{frame:04}.{extension}"));
+    assignment.output_urls =
+        upload_urls(state, base, (job_id, task_id), assignment.attempt, names, ASSIGNED_URL_TTL).await?;
+    Ok(assignment)
 }
 
 /// Receive one output file behind a signed URL.
@@ -311,16 +376,17 @@ pub async fn put_output(
 /// Every frame is uploaded: complete the task (the job finalizes with its last task).
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/complete", tag = "workers",
     request_body = CompleteRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = LeaseResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = CompleteResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("worker_token" = [])))]
 pub async fn complete_task(
     State(state): State<AppState>,
     token: WorkerToken,
+    headers: HeaderMap,
     Path((worker_id, task_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<CompleteRequest>,
-) -> Result<Json<LeaseResponse>, ApiError> {
+) -> Result<Json<CompleteResponse>, ApiError> {
     let worker = worker(&state, &token, &worker_id).await?;
-    let task = held_task(&state, &worker_id, &task_id, body.attempt).await?;
+    let task = granted_task(&state, &worker_id, &task_id, body.attempt).await?;
     let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
     if delivered != task.frames.frames() {
         return Err(ApiError::bad_request(
@@ -348,17 +414,29 @@ pub async fn complete_task(
     }
     let last = outputs.last().map(|it| it.object_key.clone());
     let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };
-    match state.store.complete_task(&lease(&task_id, body.attempt)?, done, now_ms()).await? {
-        LeaseState::Lost => Err(lease_lost()),
-        LeaseState::Held => {
-            if let Some(key) = last {
-                scheduler::update_preview(&state, task.job_id, &key);
-            }
-            scheduler::adapt_chunks(&state, task.job_id, body.render_seconds, task.frames.len()).await;
-            state.finalize_wakeup.notify_one();
-            Ok(Json(LeaseResponse { lease: "held".into() }))
-        }
+    let outcome = state.store.complete_task(&lease(&task_id, body.attempt)?, done, now_ms()).await?;
+    state.scheduler.forget_granted(task.id);
+    if outcome == Completion::Lost {
+        return Err(lease_lost());
     }
+    if let Some(key) = last {
+        scheduler::update_preview(&state, task.job_id, &key);
+    }
+    scheduler::adapt_chunks(&state, task.job_id, body.render_seconds, task.frames.len()).await;
+    if outcome == Completion::JobFinished {
+        state.finalize_wakeup.notify_one();
+    }
+    let next = match &body.claim_next {
+        Some(claim) => {
+            let prefer = claim.prefer_job.as_deref().and_then(|it| Uuid::parse_str(it).ok());
+            match scheduler::claim_for(&state, &worker, prefer).await? {
+                Some(next) => Some(with_output_urls(&state, &base_url(&state, &headers), next).await?),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    Ok(Json(CompleteResponse { lease: "held".into(), next }))
 }
 
 /// The attempt failed: the task is requeued for another worker, or fails its job.
@@ -377,6 +455,7 @@ pub async fn fail_task(
     // Name the frames: the job's failedReason may end up being this message.
     let error = format!("frames {}: {}", task.frames.to_ranges().join(", "), scheduler::shorten(&body.error, 4000));
     let error = error.as_str();
+    state.scheduler.forget_granted(task.id);
     let outcome = state
         .store
         .fail_task(&lease(&task_id, body.attempt)?, &worker_id, error, scheduler::MAX_FAILING_WORKERS, now_ms())
@@ -387,7 +466,7 @@ pub async fn fail_task(
         FailOutcome::Requeued => {
             // The failing worker may now be blocklisted; if no one else can take the job, say so now.
             scheduler::review_job(&state, task.job_id).await?;
-            state.work_available.notify_waiters();
+            state.work_arrived();
             Ok(Json(LeaseResponse { lease: "released".into() }))
         }
     }

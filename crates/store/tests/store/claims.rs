@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use orchard_domain::{JobStatus, TaskStatus};
-use orchard_store::{ClaimedTask, LeaseState, Store};
+use orchard_store::{ClaimedTask, Completion, LeaseState, Store};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner};
+use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner};
 
 /// Runs `n` loops that claim until nothing is left; returns every claim made. Each loop first
 /// takes a connection of its own (a pool opens connections lazily, and one connection alone
@@ -25,7 +25,7 @@ async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, Cl
             let mut got = Vec::new();
             store.get_task(Uuid::nil()).await.unwrap();
             start.wait().await;
-            while let Some(task) = store.claim_task(&worker, &job_ids, None, LEASE_MS, now).await.unwrap() {
+            while let Some(task) = store.claim_task(&worker, &job_ids, at(None, now)).await.unwrap() {
                 got.push((idx, task));
             }
             got
@@ -73,7 +73,10 @@ dbtest!(concurrent_completions_count_every_frame_and_finalize_once, |store| {
             store.complete_task(&task.lease, done, now).await.unwrap()
         });
     }
-    assert!(set.join_all().await.into_iter().all(|it| it == LeaseState::Held));
+    let outcomes = set.join_all().await;
+    assert!(outcomes.iter().all(|it| *it != Completion::Lost));
+    let finishing = outcomes.iter().filter(|it| **it == Completion::JobFinished).count();
+    assert_eq!(finishing, 1, "exactly one completion finishes the job");
     let read = job(store.as_ref(), id).await;
     assert_eq!(read.status, JobStatus::Finalizing);
     assert_eq!((read.frames_done, read.frames_rendering, read.normalized_seconds), (32, 0, 16.0));

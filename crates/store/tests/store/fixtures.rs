@@ -1,7 +1,9 @@
 //! Rows the tests build on: a key's owner, uploads, jobs in a given status.
 
 use orchard_domain::{FrameSet, JobStatus};
-use orchard_store::{ClaimedTask, JobPatch, KeyOwner, NewJob, NewKey, NewOutput, StartRender, Store, TaskDone, Upload};
+use orchard_store::{
+    ClaimOptions, ClaimedTask, JobPatch, KeyOwner, NewJob, NewKey, NewOutput, StartRender, Store, TaskDone, Upload,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -79,10 +81,15 @@ pub async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per
     id
 }
 
+/// Claim options: `prefer` first, at `now`, blocklisted after 3 failures.
+pub fn at(prefer: Option<Uuid>, now: i64) -> ClaimOptions {
+    ClaimOptions { prefer, lease_ms: LEASE_MS, now, blocklist_after: 3 }
+}
+
 /// Claims from every runnable job, as a worker would.
 pub async fn claim(store: &dyn Store, worker: &str, now: i64) -> Option<ClaimedTask> {
     let ids: Vec<Uuid> = store.runnable_job_ids(100).await.expect("runnable jobs");
-    store.claim_task(worker, &ids, None, LEASE_MS, now).await.expect("claim")
+    store.claim_task(worker, &ids, at(None, now)).await.expect("claim")
 }
 
 /// What a task delivers: one PNG per frame.

@@ -1,10 +1,10 @@
 //! Rendering: start, claim, heartbeat, complete, fail, lease expiry, cancel.
 
 use orchard_domain::{JobStatus, TaskStatus};
-use orchard_store::{FailOutcome, LeaseState, StartRender, TaskDone};
+use orchard_store::{Completion, FailOutcome, LeaseState, StartRender, TaskDone};
 use serde_json::json;
 
-use crate::fixtures::{LEASE_MS, T0, booting_job, claim, done_for, job, owner, validated_job};
+use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner, validated_job};
 
 dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
@@ -24,9 +24,6 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
 
     let first = claim(store.as_ref(), "w1", T0 + 10).await.expect("a task");
     assert_eq!((first.job_id, first.lease.attempt, first.frames.frames()), (id, 1, &[1, 2][..]));
-    assert_eq!((first.file_type.as_str(), first.file_name.as_str()), ("blend", "shot.blend"));
-    assert_eq!(first.final_config, json!({"engine": "CYCLES", "samples": 4}));
-    assert!(first.analysis.is_some());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.frames_rendering, read.render_started_at), (JobStatus::Rendering, 2, Some(T0 + 10)));
     let task = store.get_task(first.lease.task_id).await.unwrap().expect("task");
@@ -40,17 +37,20 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert_eq!(job(store.as_ref(), id).await.frames_rendering, 6);
     assert_eq!(job(store.as_ref(), id).await.render_started_at, Some(T0 + 10), "set by the first claim only");
 
-    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 40).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 40).await.unwrap(), Completion::Completed);
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.frames_done, read.frames_rendering), (JobStatus::Rendering, 2, 4));
     assert_eq!(read.normalized_seconds, 2.0);
-    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 41).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 41).await.unwrap(), Completion::Lost);
     assert_eq!(job(store.as_ref(), id).await.frames_done, 2, "a repeated completion counts nothing");
     assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42).await.unwrap(), LeaseState::Lost);
 
     let with_speed = TaskDone { speed_factor: 0.5, ..done_for(&second, 4.0) };
-    assert_eq!(store.complete_task(&second.lease, with_speed, T0 + 50).await.unwrap(), LeaseState::Held);
-    assert_eq!(store.complete_task(&third.lease, done_for(&third, 1.0), T0 + 60).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&second.lease, with_speed, T0 + 50).await.unwrap(), Completion::Completed);
+    assert_eq!(
+        store.complete_task(&third.lease, done_for(&third, 1.0), T0 + 60).await.unwrap(),
+        Completion::JobFinished
+    );
     let read = job(store.as_ref(), id).await;
     assert_eq!(read.status, JobStatus::Finalizing, "the last task moves its job on");
     assert_eq!((read.frames_done, read.frames_rendering, read.frames_failed), (6, 0, 0));
@@ -80,8 +80,8 @@ dbtest!(a_frame_is_stored_once_whatever_tasks_deliver_it, |store| {
     });
     let mut again = done.clone();
     again.outputs.extend(done_for(&second, 1.0).outputs);
-    assert_eq!(store.complete_task(&first.lease, done, T0 + 1).await.unwrap(), LeaseState::Held);
-    assert_eq!(store.complete_task(&second.lease, again, T0 + 2).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&first.lease, done, T0 + 1).await.unwrap(), Completion::Completed);
+    assert_eq!(store.complete_task(&second.lease, again, T0 + 2).await.unwrap(), Completion::JobFinished);
     let outputs = store.list_outputs(id).await.unwrap();
     let names: Vec<_> = outputs.iter().map(|it| (it.kind.as_str(), it.file_name.as_str())).collect();
     assert_eq!(names, [("composite", "contact.png"), ("frame", "0001.png"), ("frame", "0002.png")]);
@@ -109,7 +109,7 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     let new = claim(store.as_ref(), "w2", expired + 1).await.unwrap();
     assert_eq!((new.lease.task_id, new.lease.attempt), (old.lease.task_id, 2));
     assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2).await.unwrap(), LeaseState::Lost);
-    assert_eq!(store.complete_task(&old.lease, done_for(&old, 1.0), expired + 3).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&old.lease, done_for(&old, 1.0), expired + 3).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&old.lease, "w1", "boom", 3, expired + 3).await.unwrap(), FailOutcome::Lost);
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.frames_done, read.frames_rendering), (0, 3), "the old attempt changed nothing");
@@ -117,7 +117,10 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     assert!(store.job_failures_by_worker(id).await.unwrap().is_empty());
 
     assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4).await.unwrap(), LeaseState::Held);
-    assert_eq!(store.complete_task(&new.lease, done_for(&new, 1.0), expired + 5).await.unwrap(), LeaseState::Held);
+    assert_eq!(
+        store.complete_task(&new.lease, done_for(&new, 1.0), expired + 5).await.unwrap(),
+        Completion::JobFinished
+    );
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.frames_done), (JobStatus::Finalizing, 3));
 });
@@ -161,7 +164,7 @@ dbtest!(a_failed_task_is_requeued_until_enough_different_workers_failed_it, |sto
     assert_eq!(store.last_job_failure(id).await.unwrap().as_deref(), Some("out of memory"));
 
     assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20).await.unwrap(), LeaseState::Lost);
-    assert_eq!(store.complete_task(&other.lease, done_for(&other, 1.0), now + 20).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&other.lease, done_for(&other, 1.0), now + 20).await.unwrap(), Completion::Lost);
     assert!(claim(store.as_ref(), "w3", now + 30).await.is_none());
 });
 
@@ -170,7 +173,7 @@ dbtest!(a_canceled_job_cancels_its_tasks_and_fences_its_workers, |store| {
     let id = booting_job(store.as_ref(), alice, 3, 1, T0).await;
     let running = claim(store.as_ref(), "w1", T0).await.unwrap();
     let done = claim(store.as_ref(), "w2", T0).await.unwrap();
-    assert_eq!(store.complete_task(&done.lease, done_for(&done, 1.0), T0 + 1).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.complete_task(&done.lease, done_for(&done, 1.0), T0 + 1).await.unwrap(), Completion::Completed);
 
     assert!(!store.cancel_job(id, JobStatus::Booting, T0 + 2).await.unwrap(), "the job is no longer booting");
     assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
@@ -181,7 +184,7 @@ dbtest!(a_canceled_job_cancels_its_tasks_and_fences_its_workers, |store| {
     assert_eq!(statuses, [TaskStatus::Canceled, TaskStatus::Completed, TaskStatus::Canceled]);
 
     assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4).await.unwrap(), LeaseState::Lost);
-    assert_eq!(store.complete_task(&running.lease, done_for(&running, 1.0), T0 + 4).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.complete_task(&running.lease, done_for(&running, 1.0), T0 + 4).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&running.lease, "w1", "killed", 3, T0 + 4).await.unwrap(), FailOutcome::Lost);
     assert!(claim(store.as_ref(), "w3", T0 + 5).await.is_none());
     assert!(!store.cancel_job(id, JobStatus::Canceled, T0 + 6).await.unwrap(), "terminal");
@@ -201,14 +204,14 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     assert_eq!(store.runnable_job_ids(1).await.unwrap().len(), 1);
 
     let both = [old, new];
-    let task = store.claim_task("w1", &both, None, LEASE_MS, T0).await.unwrap().unwrap();
+    let task = store.claim_task("w1", &both, at(None, T0)).await.unwrap().unwrap();
     assert_eq!(task.job_id, old);
-    let task = store.claim_task("w1", &both, Some(new), LEASE_MS, T0).await.unwrap().unwrap();
+    let task = store.claim_task("w1", &both, at(Some(new), T0)).await.unwrap().unwrap();
     assert_eq!(task.job_id, new, "the preferred job first");
-    let task = store.claim_task("w1", &[new], None, LEASE_MS, T0).await.unwrap().unwrap();
+    let task = store.claim_task("w1", &[new], at(None, T0)).await.unwrap().unwrap();
     assert_eq!(task.job_id, new, "only allowed jobs");
-    assert!(store.claim_task("w1", &[new], None, LEASE_MS, T0).await.unwrap().is_none());
-    assert!(store.claim_task("w1", &[], None, LEASE_MS, T0).await.unwrap().is_none());
+    assert!(store.claim_task("w1", &[new], at(None, T0)).await.unwrap().is_none());
+    assert!(store.claim_task("w1", &[], at(None, T0)).await.unwrap().is_none());
     let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
     assert_eq!(runnable, [old]);
 });
@@ -236,6 +239,11 @@ dbtest!(a_worker_is_blocklisted_for_a_job_after_three_failed_attempts, |store| {
         assert_eq!(blocked.contains(&id), attempt >= 3, "after {attempt} failures");
     }
     assert!(store.blocklisted_jobs("w2", 3).await.unwrap().is_empty());
+    // Claims pass over the job for w1 only; w1 still gets other jobs' tasks.
+    assert!(claim(store.as_ref(), "w1", T0 + 10).await.is_none(), "w1 is blocklisted");
+    let other = booting_job(store.as_ref(), alice, 1, 1, T0 + 10).await;
+    assert_eq!(claim(store.as_ref(), "w1", T0 + 11).await.map(|it| it.job_id), Some(other));
+    assert_eq!(claim(store.as_ref(), "w2", T0 + 12).await.map(|it| it.job_id), Some(id));
 });
 
 dbtest!(queued_tasks_regroup_into_bigger_chunks_and_keep_every_frame_once, |store| {

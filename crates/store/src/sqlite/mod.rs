@@ -3,8 +3,10 @@
 //! SQLite has one writer at a time. Every write transaction starts with `BEGIN IMMEDIATE`,
 //! taking the write lock up front, so a transaction that read a row can never fail to
 //! upgrade to a write (the `SQLITE_BUSY` that deferred transactions hit under load);
-//! `busy_timeout` makes writers queue instead of failing.
+//! `busy_timeout` makes writers queue instead of failing. Claims and completions, the writes
+//! of a busy farm, are batched on a thread of their own (`hot.rs`).
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,9 +17,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
+mod hot;
+
 use crate::{
-    ClaimedTask, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey,
-    Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord, task_frames,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
+    LeaseState, NewJob, NewKey, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord,
+    task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -28,6 +33,8 @@ pub struct SqliteStore {
     /// instead of in SQLite's busy handler (which sleeps in steps of milliseconds) keeps a busy
     /// farm's claims and completions back to back.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Claims and completions, batched on a thread of their own.
+    hot: std::sync::Arc<hot::HotWriter>,
 }
 
 /// A write transaction and the in-process writer slot it holds.
@@ -58,7 +65,9 @@ impl Write {
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
     main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, requested_config, final_config, \
     analysis, analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
-    frames_rendering, frames_failed, render_started_at, waiting_reason";
+    case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t \
+        where t.status = 'running' and t.job_id = jobs.id) else 0 end as frames_rendering, \
+    frames_failed, render_started_at, waiting_reason";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and migrates it.
@@ -71,7 +80,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool, writer: Default::default() })
+        let file: String =
+            sqlx::query_scalar("select file from pragma_database_list where name = 'main'").fetch_one(&pool).await?;
+        if file.is_empty() {
+            return Err(StoreError::Sqlite("Orchard keeps SQLite in a file, not in memory".into()));
+        }
+        let writer: std::sync::Arc<tokio::sync::Mutex<()>> = Default::default();
+        let hot = std::sync::Arc::new(hot::HotWriter::start(Path::new(&file), writer.clone())?);
+        Ok(SqliteStore { pool, writer, hot })
     }
 
     async fn write(&self) -> Result<Write> {
@@ -563,88 +579,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn claim_task(
-        &self,
-        worker_id: &str,
-        job_ids: &[Uuid],
-        prefer: Option<Uuid>,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<Option<ClaimedTask>> {
+    async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>> {
         if job_ids.is_empty() {
             return Ok(None);
         }
-        let mut tx = self.write().await?;
-        // The preferred job first (its scene is loaded on the worker), then the jobs in the
-        // order given (oldest first), each job's first queued task by the `tasks_queue` index:
-        // a claim reads a few index entries, however many tasks wait.
-        let order = prefer.filter(|it| job_ids.contains(it)).into_iter().chain(job_ids.iter().copied());
-        let mut row = None;
-        for job_id in order {
-            row = sqlx::query(
-                "select t.id, t.job_id, t.frames, t.n_frames, t.attempt, j.status as job_status, j.object_key,
-                        j.file_type, j.file_name, j.analysis, j.final_config
-                 from tasks t join jobs j on j.id = t.job_id
-                 where t.status = ? and t.job_id = ? and j.status in (?, ?)
-                 order by t.seq limit 1",
-            )
-            .bind(TaskStatus::Queued.as_str())
-            .bind(job_id.to_string())
-            .bind(JobStatus::Booting.as_str())
-            .bind(JobStatus::Rendering.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if row.is_some() {
-                break;
-            }
-        }
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let task_id = uuid_col(&row, "id", "tasks")?;
-        let job_id = uuid_col(&row, "job_id", "tasks")?;
-        let attempt: i64 = row.try_get::<i64, _>("attempt")? + 1;
-        let n_frames: i64 = row.try_get("n_frames")?;
-        let job_status: String = row.try_get("job_status")?;
-        let job_status = JobStatus::parse(&job_status)
-            .ok_or_else(|| StoreError::Corrupt { table: "jobs", reason: format!("status {job_status:?}") })?;
-        let running = job_status.apply(JobEvent::TaskStarted).unwrap_or(job_status);
-        sqlx::query(
-            "update tasks set status = ?, attempt = ?, worker_id = ?, lease_expires_at = ?, started_at = ? where id = ?",
-        )
-        .bind(TaskStatus::Running.as_str())
-        .bind(attempt)
-        .bind(worker_id)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(task_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "update jobs set status = ?, frames_rendering = frames_rendering + ?, updated_at = ?,
-                render_started_at = coalesce(render_started_at, ?)
-             where id = ?",
-        )
-        .bind(running.as_str())
-        .bind(n_frames)
-        .bind(now)
-        .bind(now)
-        .bind(job_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let frames_json: String = row.try_get("frames")?;
-        let claimed = ClaimedTask {
-            lease: Lease { task_id, attempt },
-            job_id,
-            frames: task_frames(&frames_json)?,
-            object_key: row.try_get("object_key")?,
-            file_type: row.try_get("file_type")?,
-            file_name: row.try_get("file_name")?,
-            analysis: json_col(&row, "analysis", "jobs")?,
-            final_config: json_col(&row, "final_config", "jobs")?.unwrap_or(Value::Null),
-        };
-        tx.commit().await?;
-        Ok(Some(claimed))
+        self.hot.claim(worker_id, job_ids, claim).await
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
@@ -660,69 +599,8 @@ impl Store for SqliteStore {
         Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
     }
 
-    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<LeaseState> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "update tasks set status = ?, finished_at = ?, render_seconds = ?, lease_expires_at = null
-             where id = ? and attempt = ? and status = ? returning job_id, n_frames",
-        )
-        .bind(TaskStatus::Completed.as_str())
-        .bind(now)
-        .bind(done.render_seconds)
-        .bind(lease.task_id.to_string())
-        .bind(lease.attempt)
-        .bind(TaskStatus::Running.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(LeaseState::Lost);
-        };
-        let job_id: String = row.try_get("job_id")?;
-        let n_frames: i64 = row.try_get("n_frames")?;
-        for output in &done.outputs {
-            sqlx::query(
-                "insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (job_id, kind, file_name) do nothing",
-            )
-            .bind(Uuid::now_v7().to_string())
-            .bind(&job_id)
-            .bind(lease.task_id.to_string())
-            .bind(&output.kind)
-            .bind(output.frame)
-            .bind(&output.file_name)
-            .bind(&output.object_key)
-            .bind(output.size)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "update jobs set frames_done = frames_done + ?, frames_rendering = max(0, frames_rendering - ?),
-                normalized_seconds = normalized_seconds + ?, updated_at = ?
-             where id = ?",
-        )
-        .bind(n_frames)
-        .bind(n_frames)
-        .bind(done.render_seconds * done.speed_factor)
-        .bind(now)
-        .bind(&job_id)
-        .execute(&mut *tx)
-        .await?;
-        // The last task moves its job on, in the same transaction that stored its frames.
-        if let Some(finalizing) = status_after(JobStatus::Rendering, JobEvent::AllTasksDone) {
-            sqlx::query(
-                "update jobs set status = ?, frames_rendering = 0
-                 where id = ? and status in (?, ?) and frames_done >= frames_total",
-            )
-            .bind(finalizing)
-            .bind(&job_id)
-            .bind(JobStatus::Booting.as_str())
-            .bind(JobStatus::Rendering.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(LeaseState::Held)
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
+        self.hot.complete(lease, done, now).await
     }
 
     async fn fail_task(
@@ -774,16 +652,12 @@ impl Store for SqliteStore {
         .bind(lease.task_id.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "update jobs set frames_rendering = max(0, frames_rendering - ?), frames_failed = frames_failed + ?,
-                updated_at = ? where id = ?",
-        )
-        .bind(n_frames)
-        .bind(if failed_for_good { n_frames } else { 0 })
-        .bind(now)
-        .bind(&job_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("update jobs set frames_failed = frames_failed + ?, updated_at = ? where id = ?")
+            .bind(if failed_for_good { n_frames } else { 0 })
+            .bind(now)
+            .bind(&job_id)
+            .execute(&mut *tx)
+            .await?;
         if failed_for_good {
             let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
             let message = format!(
@@ -794,7 +668,7 @@ impl Store for SqliteStore {
                 let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
                 sqlx::query(
                     "update jobs set status = ?, failed_name = 'task_failed', failed_type = 'render',
-                        failed_message = ?, frames_rendering = 0 where id = ? and status = ?",
+                        failed_message = ? where id = ? and status = ?",
                 )
                 .bind(failed)
                 .bind(&message)
@@ -883,25 +757,17 @@ impl Store for SqliteStore {
     }
 
     async fn requeue_expired(&self, now: i64) -> Result<u64> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(
+        let _slot = self.writer.lock().await;
+        let requeued = sqlx::query(
             "update tasks set status = ?, worker_id = null, lease_expires_at = null
-             where status = ? and lease_expires_at < ? returning job_id, n_frames",
+             where status = ? and lease_expires_at < ?",
         )
         .bind(TaskStatus::Queued.as_str())
         .bind(TaskStatus::Running.as_str())
         .bind(now)
-        .fetch_all(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        for row in &rows {
-            sqlx::query("update jobs set frames_rendering = max(0, frames_rendering - ?) where id = ?")
-                .bind(row.try_get::<i64, _>("n_frames")?)
-                .bind(row.try_get::<String, _>("job_id")?)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(requeued.rows_affected())
     }
 
     async fn cancel_tasks(&self, job_id: Uuid) -> Result<()> {
@@ -912,10 +778,6 @@ impl Store for SqliteStore {
             .bind(TaskStatus::Running.as_str())
             .execute(&self.pool)
             .await?;
-        sqlx::query("update jobs set frames_rendering = 0 where id = ?")
-            .bind(job_id.to_string())
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -924,16 +786,15 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         let mut tx = self.write().await?;
-        let moved =
-            sqlx::query("update jobs set status = ?, updated_at = ?, frames_rendering = 0 where id = ? and status = ?")
-                .bind(canceled)
-                .bind(now)
-                .bind(job_id.to_string())
-                .bind(from.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
+        let moved = sqlx::query("update jobs set status = ?, updated_at = ? where id = ? and status = ?")
+            .bind(canceled)
+            .bind(now)
+            .bind(job_id.to_string())
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
         if moved {
             sqlx::query("update tasks set status = ?, lease_expires_at = null where job_id = ? and status in (?, ?)")
                 .bind(TaskStatus::Canceled.as_str())

@@ -1,0 +1,4 @@
+-- A job's rendering frames are counted from its running tasks when read, no longer kept on the
+-- job's row: every claim updated that row, so on PostgreSQL the claims of a busy job queued on
+-- its row lock behind each other and behind every completion.
+alter table jobs drop column frames_rendering;

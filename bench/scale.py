@@ -4,17 +4,25 @@ Prints the server's resident memory, request latencies, and the query plans that
 request paths index-backed.
 
     python3 bench/scale.py [--jobs 100000] [--tasks-per-job 10]
+    python3 bench/scale.py --backend postgres --postgres-url postgres://postgres@127.0.0.1:5432/postgres
 
-SQLite (the embedded default). Needs a release build (`cargo build --release -p orchard`).
+SQLite (the embedded default), or PostgreSQL: `--postgres-url` is an admin URL of a server where
+the script may create a database; it creates a fresh one, seeds it with `psql` (which must be
+installed), runs `vacuum analyze`, prints `explain (analyze, buffers)` of the statements the
+server runs (the PostgreSQL store's own SQL, with realistic parameters, as custom and as generic
+plans of prepared statements), and drops the database at the end. Needs a release build
+(`cargo build --release -p orchard`).
 """
 
 import argparse
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -23,8 +31,9 @@ ORCHARD = os.path.join(ROOT, "target", "release", "orchard")
 STATUSES = ["completed"] * 8 + ["failed", "canceled"]
 
 
-def orchard(*args, data):
-    out = subprocess.run([ORCHARD, *args, "--data", data], check=True, capture_output=True, text=True)
+def orchard(*args, data, database_url=None):
+    extra = ["--database-url", database_url] if database_url else []
+    out = subprocess.run([ORCHARD, *args, "--data", data, *extra], check=True, capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -98,42 +107,259 @@ def rss_mb(pid):
     return 0.0
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=100_000)
-    parser.add_argument("--tasks-per-job", type=int, default=10)
-    args = parser.parse_args()
+# PostgreSQL: the statements of crates/store/src/postgres.rs, with its JOB_COLUMNS (whose
+# `frames_rendering` is a correlated subquery over the job's running tasks).
+PG_JOB_COLUMNS = ("id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, "
+                  "main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, "
+                  "requested_config, final_config, analysis, analysis_id, preview_key, frames_zip_key, "
+                  "normalized_seconds, frames_total, frames_done, "
+                  "case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t "
+                  "where t.status = 'running' and t.job_id = jobs.id) else 0 end::bigint as frames_rendering, "
+                  "frames_failed, render_started_at, waiting_reason")
+PG_CLAIM = """with next as (
+    select t.id
+    from (select id from jobs where id = any($4) and status in ($2, $3)
+            and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
+          order by id is not distinct from $5 desc, created_at, id) as candidates
+    cross join lateral (
+        select id from tasks where job_id = candidates.id and status = $1
+        order by seq limit 1
+        for update skip locked
+    ) as t
+    limit 1
+ ), claimed as (
+    update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
+        started_at = $9
+    from next where t.id = next.id
+    returning t.id, t.job_id, t.frames, t.attempt
+ ), job as (
+    update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
+    from claimed where j.id = claimed.job_id and j.status = $2
+ )
+ select claimed.id, claimed.job_id, claimed.frames, claimed.attempt from claimed"""
+RUNNING = ["booting", "rendering", "finalizing"]
+
+# (name, statement, parameter types, parameters given the context, whether it writes: run in a
+# rolled-back transaction). Parameters are what the server binds for the timed requests.
+PG_QUERIES = [
+    ("GET /jobs (page 1)", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 "
+     "order by created_at desc, id desc limit $2 offset $3", ["text", "int8", "int8"],
+     lambda c: [c["ws"], 10, 0], False),
+    ("GET /jobs (page 5000)", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 "
+     "order by created_at desc, id desc limit $2 offset $3", ["text", "int8", "int8"],
+     lambda c: [c["ws"], 20, 4999 * 20], False),
+    ("GET /jobs count", "select count(*) from jobs where workspace_id = $1", ["text"], lambda c: [c["ws"]], False),
+    ("GET /jobs?status=rendering", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 and status = any($2) "
+     "order by created_at desc, id desc limit $3 offset $4", ["text", "text[]", "int8", "int8"],
+     lambda c: [c["ws"], ["rendering"], 100, 0], False),
+    ("GET /jobs?status=rendering count", "select count(*) from jobs where workspace_id = $1 and status = any($2)",
+     ["text", "text[]"], lambda c: [c["ws"], ["rendering"]], False),
+    ("GET /jobs?status=completed (page 1)", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 "
+     "and status = any($2) order by created_at desc, id desc limit $3 offset $4", ["text", "text[]", "int8", "int8"],
+     lambda c: [c["ws"], ["completed"], 20, 0], False),
+    ("GET /jobs/progress", f"select {PG_JOB_COLUMNS} from jobs where status = any($1) "
+     "and ($2::text is null or workspace_id = $2) order by created_at desc limit $3", ["text[]", "text", "int8"],
+     lambda c: [RUNNING, c["ws"], 1000], False),
+    ("GET /jobs/{id} (/progress)", f"select {PG_JOB_COLUMNS} from jobs where id = $1 and workspace_id = $2",
+     ["text", "text"], lambda c: [c["newest"], c["ws"]], False),
+    ("runnable jobs (claims)", "select id from jobs j where status in ($1, $2) and exists (select 1 from tasks t "
+     "where t.job_id = j.id and t.status = $3) order by created_at limit $4", ["text", "text", "text", "int8"],
+     lambda c: ["booting", "rendering", "queued", 200], False),
+    ("claim statement", PG_CLAIM,
+     ["text", "text", "text", "text[]", "text", "text", "text", "int8", "int8", "text", "int8"],
+     lambda c: ["queued", "booting", "rendering", c["runnable"], None, "running", "scale-worker",
+                c["now"] + 60_000, c["now"], "rendering", 3], True),
+]
+
+
+def pg_literal(value):
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return pg_literal("{" + ",".join('"' + v + '"' for v in value) + "}")
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url], input=sql,
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def database_url(admin_url, name):
+    return urllib.parse.urlsplit(admin_url)._replace(path="/" + name).geturl()
+
+
+def seed_postgres(url, n_jobs, tasks_per_job):
+    """The rows seed_rows makes for SQLite, made by the server itself with generate_series."""
+    workspace, user = psql(url, "select workspace_id, user_id from api_keys limit 1").strip().split("|")
+    ws, us = pg_literal(workspace), pg_literal(user)
+    now = int(time.time() * 1000)
+    statuses = "array[" + ", ".join(pg_literal(s) for s in STATUSES) + "]"
+    uid = "lpad(to_hex({}), 32, '0')::uuid::text"  # str(uuid.UUID(int=N))
+    psql(url, f"""
+begin;
+create temporary table seed on commit drop as
+    select i, {uid.format("i + 1")} as id, i >= {n_jobs} - 100 as live,
+           {now} - ({n_jobs} - i)::bigint * 1000 as created
+    from generate_series(0, {n_jobs} - 1) as i;
+insert into uploads (slug, workspace_id, user_id, file_name, file_type, object_key, expires_at, created_at,
+                     uploaded_at, size)
+    select 'slug-' || i, {ws}, {us}, 'shot.blend', 'blend', 'uploads/slug-' || i, 0, created, created, 1000 from seed;
+insert into jobs (id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, main_file,
+                  status, created_at, updated_at, frames_total, frames_done)
+    select id, {ws}, {us}, 'slug-' || i, 'shot.blend', 'blend', 'uploads/slug-' || i, 1000, null,
+           case when live then 'rendering' else ({statuses})[i % {len(STATUSES)} + 1] end, created, created,
+           {tasks_per_job}, case when live then 0 else {tasks_per_job} end
+    from seed;
+insert into tasks (id, job_id, seq, frames, n_frames, status, attempt)
+    select {uid.format("(i + 1)::bigint * 1000 + t")}, id, t, '[' || (t + 1) || ']', 1,
+           case when live then 'queued' else 'completed' end, case when live then 0 else 1 end
+    from seed cross join generate_series(0, {tasks_per_job} - 1) as t
+    order by i, t;
+commit;
+vacuum analyze;
+""")
+    newest = psql(url, "select id from jobs order by created_at desc limit 1").strip()
+    runnable = psql(url, "select id from jobs where status = 'rendering' order by created_at limit 200").split()
+    return {"ws": workspace, "newest": newest, "runnable": runnable, "now": now}
+
+
+def explain_postgres(url, context):
+    """(name, custom plan, generic plan or None where it is the same shape, findings) per statement."""
+    results = []
+    for n, (name, sql, types, params, writes) in enumerate(PG_QUERIES):
+        plans = {}
+        for mode in ["force_custom_plan", "force_generic_plan"]:
+            args = ", ".join(pg_literal(v) for v in params(context))
+            script = (f"set plan_cache_mode = {mode};\n" + ("begin;\n" if writes else "") +
+                      f"prepare q{n} ({', '.join(types)}) as {sql};\n"
+                      f"explain (analyze, buffers, format json) execute q{n} ({args});\n" +
+                      ("rollback;\n" if writes else ""))
+            plans[mode] = json.loads(psql(url, script))[0]
+        custom, generic = plans["force_custom_plan"], plans["force_generic_plan"]
+        findings = sorted(set(plan_findings(custom["Plan"])) | set(plan_findings(generic["Plan"])))
+        same = plan_shape(custom["Plan"]) == plan_shape(generic["Plan"])
+        results.append((name, condense(custom), None if same else condense(generic), findings))
+    return results
+
+
+def walk(node, depth=0):
+    yield node, depth
+    for child in node.get("Plans", []):
+        yield from walk(child, depth + 1)
+
+
+def plan_shape(plan):
+    return [(node["Node Type"], node.get("Index Name"), node.get("Relation Name"), depth) for node, depth in walk(plan)]
+
+
+def short(text):
+    """Conditions without the long literals (ids, arrays of ids)."""
+    text = re.sub(r"'[^']{24,}'", "'…'", text)
+    return re.sub(r"\(?'\{[^']*\}'::text\[\]\)?", "$array", text)
+
+
+def condense(explained):
+    """One line: the plan's nodes in order (depth as dots), then time and buffers."""
+    parts = []
+    for node, depth in walk(explained["Plan"]):
+        text = node["Node Type"]
+        if node.get("Parent Relationship") in ("SubPlan", "InitPlan"):
+            text = f"{node.get('Subplan Name', node['Parent Relationship'])}: {text}"
+        if "Index Name" in node:
+            text += f" {node['Index Name']}"
+        if "Relation Name" in node:
+            text += f" on {node['Relation Name']}"
+        for key in ["Index Cond", "Recheck Cond", "Filter", "Sort Key", "Hash Cond", "Join Filter"]:
+            if key in node:
+                value = ", ".join(node[key]) if isinstance(node[key], list) else node[key]
+                text += f" [{key.lower()}: {short(value)}]"
+        if "Sort Method" in node:
+            text += f" [{node['Sort Method']}]"
+        if node.get("Actual Loops", 1) == 0:
+            text += " (never executed)"
+        else:
+            loops = node.get("Actual Loops", 1)
+            rows = f"rows {node.get('Actual Rows', 0)}" + (f"×{loops}" if loops != 1 else "")
+            removed = node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)
+            if removed:
+                rows += f", {removed} removed"
+            if node.get("Heap Fetches"):
+                rows += f", {node['Heap Fetches']} heap fetches"
+            text += f" ({rows})"
+        parts.append("·" * depth + text)
+    top = explained["Plan"]
+    buffers = f"{top.get('Shared Hit Blocks', 0)} hit / {top.get('Shared Read Blocks', 0)} read"
+    return " → ".join(parts) + f" | {explained['Execution Time']:.2f} ms, buffers {buffers}"
+
+
+def plan_findings(plan):
+    """What makes a plan not index-backed: a scan of a whole big table, a sort of many rows, or
+    many rows read and dropped."""
+    for node, _ in walk(plan):
+        kind, table = node["Node Type"], node.get("Relation Name")
+        loops = node.get("Actual Loops", 1)
+        rows = node.get("Actual Rows", 0) * loops
+        removed = (node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)) * loops
+        if kind == "Seq Scan" and table in ("jobs", "tasks"):
+            yield f"Seq Scan on {table} ({rows} rows, {removed} removed)"
+        if kind in ("Sort", "Incremental Sort"):
+            sorted_rows = sum(c.get("Actual Rows", 0) * c.get("Actual Loops", 1) for c in node.get("Plans", []))
+            if sorted_rows > 1000:
+                yield f"{kind} of {sorted_rows} rows ({node.get('Sort Method', '?')})"
+        if table in ("jobs", "tasks") and rows + removed > 10_000:
+            yield f"{kind} on {table} reads {rows + removed} rows"
+
+
+def start_server(data, port, database_url=None):
+    extra = ["--database-url", database_url] if database_url else []
+    return subprocess.Popen([ORCHARD, "serve", "--listen", f"127.0.0.1:{port}", "--data", data, *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def measure(server, base, key):
+    """RSS after start, RSS after the requests, and the median of each request (ms)."""
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(base + "/healthz")
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"orchard serve exited with {server.returncode}")
+            time.sleep(0.1)
+    idle = rss_mb(server.pid)
+    timings = {}
+    for name, path in [("GET /jobs?page=1", "/jobs?page=1&pageSize=10"),
+                       ("GET /jobs?page=5000", "/jobs?page=5000&pageSize=20"),
+                       ("GET /jobs?status=rendering", "/jobs?status=rendering&pageSize=100"),
+                       ("GET /jobs/progress", "/jobs/progress")]:
+        samples = [get(base, key, path)[1] for _ in range(20)]
+        timings[name] = sorted(samples)[len(samples) // 2]
+    body, _ = get(base, key, "/jobs?page=1&pageSize=1")
+    job_id = body["jobs"][0]["id"]
+    timings["GET /jobs/{id}/progress"] = sorted(get(base, key, f"/jobs/{job_id}/progress")[1] for _ in range(20))[10]
+    busy = rss_mb(server.pid)
+    return idle, busy, timings
+
+
+def print_measures(idle, busy, timings):
+    print(f"server RSS: {idle:.0f} MB after start, {busy:.0f} MB after the requests")
+    for name, ms in timings.items():
+        print(f"  {name:32} median {ms:6.1f} ms")
+
+
+def run_sqlite(args, port):
     data = tempfile.mkdtemp(prefix="orchard-scale-")
     key = orchard("keys", "create", "--workspace", "studio", data=data)
     started = time.monotonic()
     plans = seed_sqlite(os.path.join(data, "orchard.db"), args.jobs, args.tasks_per_job)
     print(f"seeded {args.jobs} jobs, {args.jobs * args.tasks_per_job} tasks in {time.monotonic() - started:.0f} s (SQLite)")
-    port = 7941
-    server = subprocess.Popen([ORCHARD, "serve", "--listen", f"127.0.0.1:{port}", "--data", data],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(data, port)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        idle = rss_mb(server.pid)
-        timings = {}
-        for name, path in [("GET /jobs?page=1", "/jobs?page=1&pageSize=10"),
-                           ("GET /jobs?page=5000", "/jobs?page=5000&pageSize=20"),
-                           ("GET /jobs?status=rendering", "/jobs?status=rendering&pageSize=100"),
-                           ("GET /jobs/progress", "/jobs/progress")]:
-            samples = [get(base, key, path)[1] for _ in range(20)]
-            timings[name] = sorted(samples)[len(samples) // 2]
-        body, _ = get(base, key, "/jobs?page=1&pageSize=1")
-        job_id = body["jobs"][0]["id"]
-        timings["GET /jobs/{id}/progress"] = sorted(get(base, key, f"/jobs/{job_id}/progress")[1] for _ in range(20))[10]
-        busy = rss_mb(server.pid)
-        print(f"server RSS: {idle:.0f} MB after start, {busy:.0f} MB after the requests")
-        for name, ms in timings.items():
-            print(f"  {name:32} median {ms:6.1f} ms")
+        print_measures(*measure(server, f"http://127.0.0.1:{port}", key))
         print("query plans (SQLite):")
         for name, plan in plans.items():
             print(f"  {name}: {plan}")
@@ -141,6 +367,63 @@ def main():
         server.terminate()
         server.wait()
         subprocess.run(["rm", "-rf", data])
+
+
+def run_postgres(args, port):
+    name = f"orchard_scale_{os.getpid()}"
+    url = database_url(args.postgres_url, name)
+    data = tempfile.mkdtemp(prefix="orchard-scale-")
+    psql(args.postgres_url, f"create database {name}")
+    server = None
+    try:
+        # Creating the key migrates the new database.
+        key = orchard("keys", "create", "--workspace", "studio", data=data, database_url=url)
+        started = time.monotonic()
+        context = seed_postgres(url, args.jobs, args.tasks_per_job)
+        print(f"seeded {args.jobs} jobs, {args.jobs * args.tasks_per_job} tasks in "
+              f"{time.monotonic() - started:.0f} s (PostgreSQL, then vacuum analyze)")
+        server = start_server(data, port, url)
+        measured = measure(server, f"http://127.0.0.1:{port}", key)
+        server.terminate()
+        server.wait()
+        server = None
+        print_measures(*measured)
+        # After the server stopped, so that it does not run beside the plans.
+        version = psql(url, "show server_version").strip()
+        print(f"query plans (PostgreSQL {version}, explain (analyze, buffers) of prepared statements; "
+              "custom plan, and the generic plan where it differs):")
+        flagged = False
+        for query, custom, generic, findings in explain_postgres(url, context):
+            print(f"  {query}: {custom}")
+            if generic:
+                print(f"    generic: {generic}")
+            for finding in findings:
+                flagged = True
+                print(f"    NOT INDEX-BACKED: {finding}")
+        if not flagged:
+            print("  every plan is index-backed")
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+        psql(args.postgres_url, f"drop database if exists {name} with (force)")
+        subprocess.run(["rm", "-rf", data])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--tasks-per-job", type=int, default=10)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", help="admin URL of a PostgreSQL server where a database may be created")
+    args = parser.parse_args()
+    if args.backend == "postgres" and not args.postgres_url:
+        parser.error("--backend postgres needs --postgres-url")
+    port = 7941
+    if args.backend == "sqlite":
+        run_sqlite(args, port)
+    else:
+        run_postgres(args, port)
 
 
 if __name__ == "__main__":

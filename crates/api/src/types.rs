@@ -12,6 +12,11 @@ pub struct CreateUploadRequest {
     pub file_name: String,
     /// `blend` or `zip`.
     pub file_type: String,
+    /// Orchard extension: send the file in this many parts (1–10,000), each PUT to its own
+    /// URL, then `POST /uploads/{slug}/complete`. For files past one PUT's limit (5 GiB on
+    /// S3) or for resumable transfers. Every part but the last must be at least 5 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
 }
 
 /// `POST /uploads` response.
@@ -24,6 +29,45 @@ pub struct CreateUploadResponse {
     pub slug: String,
     /// When `uploadUrl` stops working (ISO 8601).
     pub expires_at: String,
+    /// Orchard extension, with `parts`: the PUT URL of each part, part 1 first. Each answer
+    /// carries an `ETag` header to send back with `POST /uploads/{slug}/complete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_urls: Vec<String>,
+    /// Orchard extension, with `parts` on S3 storage: the bucket's multipart upload id, to
+    /// send back with `POST /uploads/{slug}/complete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+}
+
+/// Orchard extension: `POST /uploads/{slug}/complete` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteUploadRequest {
+    /// `uploadId` from `POST /uploads`, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// Every part, part 1 first, with the `ETag` its PUT answered.
+    pub parts: Vec<UploadedPart>,
+}
+
+/// A part sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadedPart {
+    /// From 1.
+    pub part_number: u32,
+    /// The `ETag` header of the part's PUT answer.
+    pub etag: String,
+}
+
+/// Orchard extension: `POST /uploads/{slug}/complete` response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteUploadResponse {
+    /// The upload, ready for `POST /jobs`.
+    pub slug: String,
+    /// Bytes of the assembled file.
+    pub size: u64,
 }
 
 /// `POST /jobs` body.

@@ -19,8 +19,9 @@ use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::signer::Signer;
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -51,6 +52,8 @@ pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     /// Presigns URLs to the bucket; `None` for a local directory, which has no URLs of its own.
     signer: Option<Arc<dyn Signer>>,
+    /// The bucket's own multipart uploads, for clients that send a big file in parts.
+    multipart: Option<Arc<object_store::aws::AmazonS3>>,
     /// Where Orchard's keys start in the bucket (`s3://bucket/PREFIX`): empty, or ending in `/`.
     prefix: String,
 }
@@ -80,7 +83,7 @@ impl Blobs {
         let store = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("opening storage at {}", dir.display()))?
             .with_automatic_cleanup(true);
-        Ok(Blobs { store: Arc::new(store), signer: None, prefix: String::new() })
+        Ok(Blobs { store: Arc::new(store), signer: None, multipart: None, prefix: String::new() })
     }
 
     /// Blobs in an S3-compatible bucket: `s3://BUCKET[/PREFIX][?OPTION=VALUE&…]`.
@@ -116,7 +119,7 @@ impl Blobs {
         let s3 = Arc::new(builder.build().with_context(|| format!("opening the bucket {bucket}"))?);
         let prefix = parsed.path().trim_matches('/');
         let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        Ok(Blobs { store: s3.clone(), signer: Some(s3), prefix })
+        Ok(Blobs { store: s3.clone(), signer: Some(s3.clone()), multipart: Some(s3), prefix })
     }
 
     /// Whether clients reach files through presigned bucket URLs rather than the server.
@@ -151,6 +154,51 @@ impl Blobs {
                 tracing::warn!(error = format!("{error:#}"), "presigning failed");
                 None
             }
+        }
+    }
+
+    /// Starts the bucket's multipart upload of `key` and returns its id; `None` for a local
+    /// directory (the server takes the parts itself).
+    pub async fn start_multipart(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let Some(multipart) = &self.multipart else { return Ok(None) };
+        let id =
+            multipart.create_multipart(&self.path(key)).await.with_context(|| format!("starting {key} in parts"))?;
+        Ok(Some(id))
+    }
+
+    /// A presigned URL to PUT part `part_number` (from 1) of the bucket's multipart upload `id`.
+    pub async fn presigned_part_url(
+        &self,
+        key: &str,
+        id: &str,
+        part_number: u32,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let signer = self.signer.as_ref().context("local storage has no presigned part URLs")?;
+        let options = SignedUrlOptions::default()
+            .with_query([("partNumber", part_number.to_string()), ("uploadId", id.to_string())]);
+        let url = signer
+            .signed_url_opts(axum::http::Method::PUT, &self.path(key), ttl, &options)
+            .await
+            .with_context(|| format!("presigning part {part_number} of {key}"))?;
+        Ok(url.to_string())
+    }
+
+    /// Completes the bucket's multipart upload `id` of `key` from its parts' ETags, in order.
+    /// The bucket's refusal (a wrong ETag, a missing or too small part, an unknown id) is
+    /// the error's message.
+    pub async fn complete_multipart(&self, key: &str, id: &str, etags: Vec<String>) -> Result<(), String> {
+        let multipart = self.multipart.as_ref().ok_or("local storage has no multipart uploads")?;
+        let parts = etags.into_iter().map(|content_id| PartId { content_id }).collect();
+        multipart.complete_multipart(&self.path(key), &id.to_string(), parts).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Deletes `key`; a missing one is no error.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {key}")),
         }
     }
 

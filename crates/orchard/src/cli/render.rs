@@ -145,6 +145,9 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
+/// Files larger than this go up in parts of this size (one PUT to S3 stops at 5 GiB).
+const UPLOAD_PART_BYTES: u64 = 256 * 1024 * 1024;
+
 async fn run_flow(
     client: &Client,
     args: &RenderArgs,
@@ -154,13 +157,13 @@ async fn run_flow(
     size: u64,
     config: Value,
 ) -> anyhow::Result<ExitCode> {
-    let upload = client.create_upload(file_name, file_type).await?;
     let upload_bar = bar(size, "upload  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}");
     let shown = upload_bar.clone();
-    client.put_file(&upload.upload_url, file, move |sent| shown.set_position(sent)).await?;
+    let slug =
+        client.upload_file(file_name, file_type, file, UPLOAD_PART_BYTES, move |sent| shown.set_position(sent)).await?;
     upload_bar.finish();
 
-    let job = client.create_job(&upload.slug).await?;
+    let job = client.create_job(&slug).await?;
     let job = client.validate(&job.id).await?;
     if job.status == "failed" {
         return Ok(report_failure(&job));

@@ -30,7 +30,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Orchard", description = "A self-hosted Blender render farm speaking the Renderjuice external API v1."),
     paths(
-        uploads::create_upload, uploads::put_upload,
+        uploads::create_upload, uploads::put_upload, uploads::put_upload_part, uploads::complete_upload,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
@@ -72,6 +72,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 pub fn router(state: AppState) -> Router {
     let external = Router::new()
         .route("/uploads", post(uploads::create_upload))
+        .route("/uploads/{slug}/complete", post(uploads::complete_upload))
         .route("/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/jobs/progress", get(progress::get_all_progress))
         .route("/jobs/{id}", get(jobs::get_job))
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let blobs = Router::new()
         .route("/blobs/uploads/{slug}", put(uploads::put_upload).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/blobs/uploads/{slug}/parts/{part_number}",
+            put(uploads::put_upload_part).layer(DefaultBodyLimit::disable()),
+        )
         .route("/blobs/files/{*key}", get(downloads::get_file))
         .route(
             "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}",

@@ -24,6 +24,11 @@ pub fn upload_path(slug: &str) -> String {
     format!("/blobs/uploads/{slug}")
 }
 
+/// The path of a part's PUT target in a multipart upload.
+pub fn upload_part_path(slug: &str, part_number: u32) -> String {
+    format!("/blobs/uploads/{slug}/parts/{part_number}")
+}
+
 /// The path that serves a stored object.
 pub fn file_path(key: &str) -> String {
     format!("/blobs/files/{key}")

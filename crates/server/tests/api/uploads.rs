@@ -124,3 +124,147 @@ async fn an_upload_can_be_replaced_until_a_job_uses_it() {
     assert_eq!(status, StatusCode::CONFLICT, "{response}");
     assert_eq!(error_code(&response), "upload_in_use");
 }
+
+/// `POST /uploads` with `parts`: the PUT URL of each part.
+async fn multipart_target(app: &crate::helpers::TestApp, parts: u32) -> (String, Vec<String>) {
+    let (status, body) =
+        app.post("/uploads", json!({"fileName": "shot.blend", "fileType": "blend", "parts": parts})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let urls: Vec<String> = body["partUrls"].as_array().unwrap().iter().map(|it| it.as_str().unwrap().into()).collect();
+    assert_eq!(urls.len(), parts as usize, "{body}");
+    (body["slug"].as_str().unwrap().to_string(), urls)
+}
+
+/// PUTs each piece to its URL; returns the ETags answered.
+async fn put_parts(app: &crate::helpers::TestApp, urls: &[String], pieces: &[&[u8]]) -> Vec<String> {
+    let mut etags = Vec::new();
+    for (url, piece) in urls.iter().zip(pieces) {
+        let response = app.http.put(url).body(piece.to_vec()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        etags.push(response.headers()["etag"].to_str().unwrap().to_string());
+    }
+    etags
+}
+
+fn part_list(etags: &[String]) -> serde_json::Value {
+    json!(etags.iter().enumerate().map(|(i, etag)| json!({"partNumber": i + 1, "etag": etag})).collect::<Vec<_>>())
+}
+
+#[tokio::test]
+async fn a_file_sent_in_parts_becomes_one_upload_that_a_job_validates() {
+    let app = spawn_app().await;
+    let scene = example_scene();
+    let (slug, urls) = multipart_target(&app, 3).await;
+    let third = scene.len() / 3;
+    let pieces = [&scene[..third], &scene[third..2 * third], &scene[2 * third..]];
+    // Parts may arrive in any order.
+    let mut etags = put_parts(&app, &urls[2..], &pieces[2..]).await;
+    etags.splice(0..0, put_parts(&app, &urls[..2], &pieces[..2]).await);
+
+    let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not complete yet: {response}");
+    assert_eq!(error_code(&response), "upload_incomplete");
+
+    let (status, body) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": part_list(&etags)})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["size"], scene.len() as u64);
+    let (status, job) = app.post("/jobs", json!({"slug": slug})).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let (status, job) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "validated", "{job}");
+    let whole = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&scene))
+    };
+    assert_eq!(job["analysis"]["sha256"], whole, "the assembled file is the original");
+
+    let (status, response) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": part_list(&etags)})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a job uses it: {response}");
+    assert_eq!(error_code(&response), "upload_in_use");
+}
+
+#[tokio::test]
+async fn a_multipart_upload_with_wrong_missing_or_misnumbered_parts_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    let (status, response) =
+        app.post("/uploads", json!({"fileName": "a.blend", "fileType": "blend", "parts": 0})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
+    let (status, response) =
+        app.post("/uploads", json!({"fileName": "a.blend", "fileType": "blend", "parts": 10_001})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
+
+    let scene = example_scene();
+    let (slug, urls) = multipart_target(&app, 2).await;
+    let half = scene.len() / 2;
+    let etags = put_parts(&app, &urls[..1], &[&scene[..half]]).await;
+    let complete = format!("/uploads/{slug}/complete");
+    let missing = [etags[0].clone(), format!("\"{}\"", "0".repeat(64))];
+    let (status, response) = app.post(&complete, json!({"parts": part_list(&missing)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert!(response["error"]["message"].as_str().unwrap().contains("part 2 was not uploaded"), "{response}");
+
+    let etags = [etags[0].clone(), put_parts(&app, &urls[1..], &[&scene[half..]]).await.remove(0)];
+    let wrong = [etags[0].clone(), format!("\"{}\"", "0".repeat(64))];
+    let (status, response) = app.post(&complete, json!({"parts": part_list(&wrong)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert!(response["error"]["message"].as_str().unwrap().contains("part 2 does not match"), "{response}");
+    let misnumbered = json!([{"partNumber": 2, "etag": etags[1]}, {"partNumber": 1, "etag": etags[0]}]);
+    let (status, response) = app.post(&complete, json!({"parts": misnumbered})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
+    let (status, response) = app.post(&complete, json!({"parts": []})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
+    // Nothing was assembled by the refused attempts.
+    let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
+
+    // Another workspace cannot see the upload; its owner completes it.
+    let other = app
+        .http
+        .post(app.api(&complete))
+        .bearer_auth(&app.other_key)
+        .json(&json!({"parts": part_list(&etags)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let (status, body) = app.post(&complete, json!({"parts": part_list(&etags)})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["size"], scene.len() as u64);
+}
+
+#[tokio::test]
+async fn the_client_sends_a_file_bigger_than_its_part_size_in_parts() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shot.blend");
+    let scene = example_scene();
+    std::fs::write(&path, &scene).unwrap();
+    let client = orchard_api::Client::new(&app.base, &app.key);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = sent.clone();
+    let progress = move |n: u64| seen.store(n, std::sync::atomic::Ordering::Relaxed);
+    // 32 KiB parts: the example scene (about 90 KB) goes in 3.
+    let slug = client.upload_file("shot.blend", "blend", &path, 32 * 1024, progress).await.unwrap();
+    assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), scene.len() as u64);
+    let job = client.create_job(&slug).await.unwrap();
+    let job = client.validate(&job.id).await.unwrap();
+    assert_eq!(job.status, "validated");
+    let whole = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&scene))
+    };
+    assert_eq!(job.analysis["sha256"], whole);
+}
+
+#[tokio::test]
+async fn parts_that_together_pass_the_upload_limit_are_413() {
+    let app = spawn_app_with(|config| config.max_upload_bytes = 1000).await;
+    let (slug, urls) = multipart_target(&app, 2).await;
+    let etags = put_parts(&app, &urls, &[&[1u8; 600], &[2u8; 600]]).await;
+    let (status, response) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": part_list(&etags)})).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{response}");
+    let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
+}

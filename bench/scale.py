@@ -9,8 +9,9 @@ request paths index-backed.
 SQLite (the embedded default), or PostgreSQL: `--postgres-url` is an admin URL of a server where
 the script may create a database; it creates a fresh one, seeds it with `psql` (which must be
 installed), runs `vacuum analyze`, prints `explain (analyze, buffers)` of the statements the
-server runs (the PostgreSQL store's own SQL, with realistic parameters, as custom and as generic
-plans of prepared statements), and drops the database at the end. Needs a release build
+server runs (the PostgreSQL store's own SQL, with realistic parameters, as prepared statements:
+custom plan, the plan after 10 executions, generic plan; and GET /jobs/progress with 500 running
+tasks), and drops the database at the end. Needs a release build
 (`cargo build --release -p orchard`).
 """
 
@@ -227,22 +228,49 @@ vacuum analyze;
     return {"ws": workspace, "newest": newest, "runnable": runnable, "now": now}
 
 
+def explain(url, sql, types, args, mode="force_custom_plan", runs=0, before="", writes=False):
+    """explain (analyze, buffers) of `sql` as a prepared statement, after `runs` executions of it
+    (a pooled connection of the server prepares each statement once and runs it many times),
+    in a transaction rolled back when the statement writes or `before` changes rows."""
+    values = ", ".join(pg_literal(v) for v in args)
+    rollback = writes or bool(before)
+    script = (f"set plan_cache_mode = {mode};\n" + ("begin;\n" if rollback else "") + before +
+              f"prepare q ({', '.join(types)}) as {sql};\n" +
+              ("\\o /dev/null\n" + f"execute q ({values});\n" * runs + "\\o\n" if runs else "") +
+              f"explain (analyze, buffers, format json) execute q ({values});\n" +
+              ("rollback;\n" if rollback else ""))
+    return json.loads(psql(url, script))[0]
+
+
 def explain_postgres(url, context):
-    """(name, custom plan, generic plan or None where it is the same shape, findings) per statement."""
+    """Per statement: (name, custom plan, the plan after 10 executions where it differs, the
+    generic plan where it differs from both, findings)."""
     results = []
-    for n, (name, sql, types, params, writes) in enumerate(PG_QUERIES):
-        plans = {}
-        for mode in ["force_custom_plan", "force_generic_plan"]:
-            args = ", ".join(pg_literal(v) for v in params(context))
-            script = (f"set plan_cache_mode = {mode};\n" + ("begin;\n" if writes else "") +
-                      f"prepare q{n} ({', '.join(types)}) as {sql};\n"
-                      f"explain (analyze, buffers, format json) execute q{n} ({args});\n" +
-                      ("rollback;\n" if writes else ""))
-            plans[mode] = json.loads(psql(url, script))[0]
-        custom, generic = plans["force_custom_plan"], plans["force_generic_plan"]
-        findings = sorted(set(plan_findings(custom["Plan"])) | set(plan_findings(generic["Plan"])))
-        same = plan_shape(custom["Plan"]) == plan_shape(generic["Plan"])
-        results.append((name, condense(custom), None if same else condense(generic), findings))
+    for name, sql, types, params, writes in PG_QUERIES:
+        args = params(context)
+        custom = explain(url, sql, types, args, writes=writes)
+        settled = explain(url, sql, types, args, mode="auto", runs=10, writes=writes)
+        generic = explain(url, sql, types, args, mode="force_generic_plan", writes=writes)
+        shapes = [plan_shape(p["Plan"]) for p in (custom, settled, generic)]
+        findings = sorted(set(plan_findings(custom["Plan"])) | set(plan_findings(settled["Plan"])))
+        findings += [f"generic plan only: {f}" for f in sorted(set(plan_findings(generic["Plan"])) - set(findings))]
+        results.append((name, condense(custom), None if shapes[1] == shapes[0] else condense(settled),
+                        None if shapes[2] in shapes[:2] else condense(generic), findings))
+    return results
+
+
+def explain_running(url, context):
+    """frames_rendering counts the job's running tasks when a job is read. The seed has none:
+    mark half the queued tasks running (5 per rendering job), as a farm with 500 busy workers,
+    and explain GET /jobs/progress with the statistics of before (as until autovacuum analyzes
+    tasks) and after `analyze tasks`."""
+    name, sql, types, params, _ = next(q for q in PG_QUERIES if q[0] == "GET /jobs/progress")
+    running = "update tasks set status = 'running', attempt = 1 where status = 'queued' and seq < 5;\n"
+    results = []
+    for label, before in [("500 running tasks, statistics without them", running),
+                          ("500 running tasks, after analyze tasks", running + "analyze tasks;\n")]:
+        explained = explain(url, sql, types, params(context), before=before)
+        results.append((f"{name} ({label})", condense(explained), sorted(set(plan_findings(explained["Plan"])))))
     return results
 
 
@@ -286,7 +314,7 @@ def condense(explained):
             rows = f"rows {node.get('Actual Rows', 0)}" + (f"×{loops}" if loops != 1 else "")
             removed = node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)
             if removed:
-                rows += f", {removed} removed"
+                rows += f", {removed}" + (f"×{loops}" if loops != 1 else "") + " removed"
             if node.get("Heap Fetches"):
                 rows += f", {node['Heap Fetches']} heap fetches"
             text += f" ({rows})"
@@ -390,13 +418,20 @@ def run_postgres(args, port):
         print_measures(*measured)
         # After the server stopped, so that it does not run beside the plans.
         version = psql(url, "show server_version").strip()
-        print(f"query plans (PostgreSQL {version}, explain (analyze, buffers) of prepared statements; "
-              "custom plan, and the generic plan where it differs):")
+        print(f"query plans (PostgreSQL {version}, explain (analyze, buffers) of prepared statements: the "
+              "custom plan; the plan after 10 executions and the generic plan where they differ):")
         flagged = False
-        for query, custom, generic, findings in explain_postgres(url, context):
+        for query, custom, settled, generic, findings in explain_postgres(url, context):
             print(f"  {query}: {custom}")
+            if settled:
+                print(f"    after 10 executions (plan_cache_mode auto): {settled}")
             if generic:
-                print(f"    generic: {generic}")
+                print(f"    generic plan (plan_cache_mode force_generic_plan): {generic}")
+            for finding in findings:
+                flagged = flagged or not finding.startswith("generic plan only")
+                print(f"    NOT INDEX-BACKED: {finding}")
+        for query, plan, findings in explain_running(url, context):
+            print(f"  {query}: {plan}")
             for finding in findings:
                 flagged = True
                 print(f"    NOT INDEX-BACKED: {finding}")

@@ -46,6 +46,10 @@ pub struct RenderArgs {
     /// Colour management preset: `default` or `aces`.
     #[arg(long, default_value = "default")]
     color_management: String,
+    /// Files larger than this many MiB are uploaded in parts of this size (one PUT to S3
+    /// stops at 5 GiB; parts also keep a failed transfer small).
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    upload_part_mib: u64,
     /// Embedded farm: its state directory (also where a local `orchard up` keeps admin.key).
     #[command(flatten)]
     storage: StorageArgs,
@@ -145,9 +149,6 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// Files larger than this go up in parts of this size (one PUT to S3 stops at 5 GiB).
-const UPLOAD_PART_BYTES: u64 = 256 * 1024 * 1024;
-
 async fn run_flow(
     client: &Client,
     args: &RenderArgs,
@@ -160,7 +161,7 @@ async fn run_flow(
     let upload_bar = bar(size, "upload  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}");
     let shown = upload_bar.clone();
     let slug =
-        client.upload_file(file_name, file_type, file, UPLOAD_PART_BYTES, move |sent| shown.set_position(sent)).await?;
+        client.upload_file(file_name, file_type, file, args.upload_part_mib << 20, move |sent| shown.set_position(sent)).await?;
     upload_bar.finish();
 
     let job = client.create_job(&slug).await?;

@@ -160,8 +160,9 @@ async fn run_flow(
 ) -> anyhow::Result<ExitCode> {
     let upload_bar = bar(size, "upload  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}");
     let shown = upload_bar.clone();
-    let slug =
-        client.upload_file(file_name, file_type, file, args.upload_part_mib << 20, move |sent| shown.set_position(sent)).await?;
+    let slug = client
+        .upload_file(file_name, file_type, file, args.upload_part_mib << 20, move |sent| shown.set_position(sent))
+        .await?;
     upload_bar.finish();
 
     let job = client.create_job(&slug).await?;

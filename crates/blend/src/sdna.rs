@@ -73,8 +73,9 @@ pub struct Sdna<'a> {
     body: &'a [u8],
     endian: Endian,
     pointer_size: usize,
-    /// Every field name, as written (`*next`, `name[66]`); names that are not UTF-8 are empty.
-    names: Vec<&'a str>,
+    /// Every field name, as written (`*next`, `name[66]`). Kept as bytes: a file has thousands and
+    /// an analysis looks at the fields of a few dozen structs, which are checked as text then.
+    names: Vec<&'a [u8]>,
     /// Every type, primitives first.
     pub types: Vec<TypeDef<'a>>,
     structs: Vec<RawStruct>,
@@ -91,7 +92,7 @@ impl<'a> Sdna<'a> {
         let n_names = r.count("name count")?;
         let mut names = Vec::with_capacity(n_names.min(r.remaining()));
         for _ in 0..n_names {
-            names.push(r.cstr()?);
+            names.push(r.cstr_bytes()?);
         }
         r.align4();
         r.tag(b"TYPE")?;
@@ -153,12 +154,16 @@ impl<'a> Sdna<'a> {
 
     /// A field's bare name (`next` for `*next`).
     pub fn field_name(&self, f: &FieldDef) -> &'a str {
-        self.names.get(f.name_idx).and_then(|n| n.get(f.bare.0..f.bare.1)).unwrap_or("")
+        std::str::from_utf8(self.bare_name(f)).unwrap_or("")
+    }
+
+    fn bare_name(&self, f: &FieldDef) -> &'a [u8] {
+        self.names.get(f.name_idx).and_then(|n| n.get(f.bare.0..f.bare.1)).unwrap_or(&[])
     }
 
     /// The field called `name` in `def`, if this version of the struct has it.
     pub fn field<'d>(&self, def: &'d StructDef, name: &str) -> Option<&'d FieldDef> {
-        def.fields.iter().find(|f| self.field_name(f) == name)
+        def.fields.iter().find(|f| self.bare_name(f) == name.as_bytes())
     }
 
     /// Works out the offsets and sizes of a struct's fields; `None` when its definition is broken.
@@ -171,7 +176,9 @@ impl<'a> Sdna<'a> {
             let ftype = usize::from(self.endian.u16(self.body, at)?);
             let name_idx = usize::from(self.endian.u16(self.body, at.checked_add(2)?)?);
             let type_size = self.types.get(ftype)?.size;
-            let parsed = parse_name(self.names.get(name_idx)?).ok()?;
+            // A name that is not UTF-8 reads as empty: it can never match a name the reader asks for.
+            let raw = std::str::from_utf8(self.names.get(name_idx)?).unwrap_or("");
+            let parsed = parse_name(raw).ok()?;
             let elem = if parsed.is_pointer { self.pointer_size } else { type_size };
             let fsize = elem.checked_mul(parsed.array_len)?;
             fields.push(FieldDef {
@@ -284,11 +291,15 @@ impl<'a> Cursor<'a> {
     /// A NUL-terminated name, borrowed; one that is not UTF-8 reads as empty (it can then never
     /// match a name the reader asks for, which is all the reader needs of it).
     fn cstr(&mut self) -> Result<&'a str, AnalyzeError> {
+        Ok(std::str::from_utf8(self.cstr_bytes()?).unwrap_or(""))
+    }
+
+    /// A NUL-terminated name's bytes, borrowed.
+    fn cstr_bytes(&mut self) -> Result<&'a [u8], AnalyzeError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
-        let s = std::str::from_utf8(rest.get(..len).unwrap_or(&[])).unwrap_or("");
         self.pos += len + 1;
-        Ok(s)
+        Ok(rest.get(..len).unwrap_or(&[]))
     }
 
     fn align4(&mut self) {

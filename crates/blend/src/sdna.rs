@@ -297,9 +297,10 @@ impl<'a> Cursor<'a> {
     /// A NUL-terminated name's bytes, borrowed.
     fn cstr_bytes(&mut self) -> Result<&'a [u8], AnalyzeError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
-        self.pos += len + 1;
-        Ok(rest.get(..len).unwrap_or(&[]))
+        // `CStr` finds the NUL a word at a time; a file holds thousands of names.
+        let name = std::ffi::CStr::from_bytes_until_nul(rest).map_err(|_| self.short("names"))?.to_bytes();
+        self.pos += name.len() + 1;
+        Ok(name)
     }
 
     fn align4(&mut self) {

@@ -90,10 +90,7 @@ impl<'a> Sdna<'a> {
         r.tag(b"SDNA")?;
         r.tag(b"NAME")?;
         let n_names = r.count("name count")?;
-        let mut names = Vec::with_capacity(n_names.min(r.remaining()));
-        for _ in 0..n_names {
-            names.push(r.cstr_bytes()?);
-        }
+        let names = r.cstrs(n_names)?;
         r.align4();
         r.tag(b"TYPE")?;
         let n_types = r.count("type count")?;
@@ -294,13 +291,51 @@ impl<'a> Cursor<'a> {
         Ok(std::str::from_utf8(self.cstr_bytes()?).unwrap_or(""))
     }
 
+    /// `n` NUL-terminated names in a row, borrowed. A file holds thousands of short names: the
+    /// NULs are found eight bytes at a time.
+    fn cstrs(&mut self, n: usize) -> Result<Vec<&'a [u8]>, AnalyzeError> {
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let mut out = Vec::with_capacity(n.min(self.remaining()));
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let mut start = 0;
+        let mut words = rest.chunks_exact(8);
+        let mut base = 0;
+        for word in words.by_ref() {
+            if out.len() == n {
+                break;
+            }
+            let v = u64::from_le_bytes(word.try_into().unwrap_or([1; 8]));
+            // Marks every zero byte, and perhaps a 0x01 byte just after one (a borrow): each
+            // mark is checked against the byte itself.
+            let mut zeros = v.wrapping_sub(LOW) & !v & HIGH;
+            while zeros != 0 && out.len() < n {
+                let at = base + (zeros.trailing_zeros() / 8) as usize;
+                zeros &= zeros - 1;
+                if rest.get(at) == Some(&0) && at >= start {
+                    out.push(rest.get(start..at).unwrap_or(&[]));
+                    start = at + 1;
+                }
+            }
+            base += 8;
+        }
+        // The tail shorter than a word, and names past the last whole word.
+        while out.len() < n {
+            let tail = rest.get(start..).unwrap_or(&[]);
+            let len = tail.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
+            out.push(tail.get(..len).unwrap_or(&[]));
+            start += len + 1;
+        }
+        self.pos += start;
+        Ok(out)
+    }
+
     /// A NUL-terminated name's bytes, borrowed.
     fn cstr_bytes(&mut self) -> Result<&'a [u8], AnalyzeError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        // `CStr` finds the NUL a word at a time; a file holds thousands of names.
-        let name = std::ffi::CStr::from_bytes_until_nul(rest).map_err(|_| self.short("names"))?.to_bytes();
-        self.pos += name.len() + 1;
-        Ok(name)
+        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
+        self.pos += len + 1;
+        Ok(rest.get(..len).unwrap_or(&[]))
     }
 
     fn align4(&mut self) {
@@ -327,6 +362,34 @@ mod tests {
             let p = parse_name(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!((&raw[p.bare.0..p.bare.1], p.is_pointer, p.array_len), (name, ptr, len), "{raw}");
         }
+    }
+
+    #[test]
+    fn names_are_split_at_each_nul_whatever_their_length_or_place_in_a_word() {
+        let mut data = Vec::new();
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        // Empty names, 0x01 bytes after a NUL (a borrow in the word trick), names across words.
+        for (i, name) in
+            ["", "\u{1}a", "*next", "", "name[66]", "\u{1}", "a_rather_long_name_over_a_word"].iter().enumerate()
+        {
+            let name = format!("{name}{i}");
+            data.extend_from_slice(name.as_bytes());
+            data.push(0);
+            want.push(name.into_bytes());
+        }
+        for n in 0..=want.len() {
+            let mut cursor = Cursor { data: &data, pos: 0, endian: Endian::Little };
+            let got = cursor.cstrs(n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let expected: Vec<&[u8]> = want.iter().take(n).map(Vec::as_slice).collect();
+            assert_eq!(got, expected, "{n}");
+            let mut one_by_one = Cursor { data: &data, pos: 0, endian: Endian::Little };
+            for _ in 0..n {
+                let _ = one_by_one.cstr_bytes();
+            }
+            assert_eq!(cursor.pos, one_by_one.pos, "{n}");
+        }
+        let mut short = Cursor { data: b"abc\0de", pos: 0, endian: Endian::Little };
+        assert!(short.cstrs(2).is_err());
     }
 
     #[test]

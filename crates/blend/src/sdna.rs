@@ -18,8 +18,8 @@ use crate::header::Endian;
 /// A type of the DNA: a primitive (`int`, `float`, ...) or a struct name.
 #[derive(Debug, Clone, Copy)]
 pub struct TypeDef<'a> {
-    /// The type's name, e.g. `Scene` or `short`.
-    pub name: &'a str,
+    /// The type's name, e.g. `Scene` or `short`, as bytes (read as text when asked for).
+    pub name: &'a [u8],
     /// Its size in bytes (for structs, the whole struct).
     pub size: usize,
 }
@@ -80,7 +80,7 @@ pub struct Sdna<'a> {
     pub types: Vec<TypeDef<'a>>,
     structs: Vec<RawStruct>,
     laid_out: Vec<OnceCell<Option<StructDef>>>,
-    by_name: HashMap<&'a str, usize>,
+    by_name: HashMap<&'a [u8], usize>,
 }
 
 impl<'a> Sdna<'a> {
@@ -94,10 +94,7 @@ impl<'a> Sdna<'a> {
         r.align4();
         r.tag(b"TYPE")?;
         let n_types = r.count("type count")?;
-        let mut type_names = Vec::with_capacity(n_types.min(r.remaining()));
-        for _ in 0..n_types {
-            type_names.push(r.cstr()?);
-        }
+        let type_names = r.cstrs(n_types)?;
         r.align4();
         r.tag(b"TLEN")?;
         let mut types = Vec::with_capacity(type_names.len());
@@ -131,7 +128,7 @@ impl<'a> Sdna<'a> {
 
     /// The struct called `name` (`Scene`, `IDProperty`, ...).
     pub fn struct_by_name(&self, name: &str) -> Option<&StructDef> {
-        self.struct_at(*self.by_name.get(name)?)
+        self.struct_at(*self.by_name.get(name.as_bytes())?)
     }
 
     /// The struct with this index in the `STRC` list (a block's `SDNAnr`).
@@ -141,7 +138,8 @@ impl<'a> Sdna<'a> {
 
     /// The name of a type by index.
     pub fn type_name(&self, idx: usize) -> Option<&'a str> {
-        self.types.get(idx).map(|t| t.name)
+        // A name that is not UTF-8 reads as empty: it can never match a name the reader asks for.
+        self.types.get(idx).map(|t| std::str::from_utf8(t.name).unwrap_or(""))
     }
 
     /// The name of a struct, e.g. to check which struct a block holds.
@@ -285,12 +283,6 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| AnalyzeError::corrupt(format!("the DNA {what} {v} does not fit the block")))
     }
 
-    /// A NUL-terminated name, borrowed; one that is not UTF-8 reads as empty (it can then never
-    /// match a name the reader asks for, which is all the reader needs of it).
-    fn cstr(&mut self) -> Result<&'a str, AnalyzeError> {
-        Ok(std::str::from_utf8(self.cstr_bytes()?).unwrap_or(""))
-    }
-
     /// `n` NUL-terminated names in a row, borrowed. A file holds thousands of short names: the
     /// NULs are found eight bytes at a time.
     fn cstrs(&mut self, n: usize) -> Result<Vec<&'a [u8]>, AnalyzeError> {
@@ -299,9 +291,8 @@ impl<'a> Cursor<'a> {
         let mut out = Vec::with_capacity(n.min(self.remaining()));
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let mut start = 0;
-        let mut words = rest.chunks_exact(8);
         let mut base = 0;
-        for word in words.by_ref() {
+        for word in rest.chunks_exact(8) {
             if out.len() == n {
                 break;
             }
@@ -312,14 +303,14 @@ impl<'a> Cursor<'a> {
             while zeros != 0 && out.len() < n {
                 let at = base + (zeros.trailing_zeros() / 8) as usize;
                 zeros &= zeros - 1;
-                if rest.get(at) == Some(&0) && at >= start {
+                if rest.get(at) == Some(&0) {
                     out.push(rest.get(start..at).unwrap_or(&[]));
                     start = at + 1;
                 }
             }
             base += 8;
         }
-        // The tail shorter than a word, and names past the last whole word.
+        // Names in the tail shorter than a word.
         while out.len() < n {
             let tail = rest.get(start..).unwrap_or(&[]);
             let len = tail.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
@@ -328,14 +319,6 @@ impl<'a> Cursor<'a> {
         }
         self.pos += start;
         Ok(out)
-    }
-
-    /// A NUL-terminated name's bytes, borrowed.
-    fn cstr_bytes(&mut self) -> Result<&'a [u8], AnalyzeError> {
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
-        self.pos += len + 1;
-        Ok(rest.get(..len).unwrap_or(&[]))
     }
 
     fn align4(&mut self) {
@@ -382,11 +365,8 @@ mod tests {
             let got = cursor.cstrs(n).unwrap_or_else(|e| panic!("{n}: {e}"));
             let expected: Vec<&[u8]> = want.iter().take(n).map(Vec::as_slice).collect();
             assert_eq!(got, expected, "{n}");
-            let mut one_by_one = Cursor { data: &data, pos: 0, endian: Endian::Little };
-            for _ in 0..n {
-                let _ = one_by_one.cstr_bytes();
-            }
-            assert_eq!(cursor.pos, one_by_one.pos, "{n}");
+            let read: usize = expected.iter().map(|name| name.len() + 1).sum();
+            assert_eq!(cursor.pos, read, "{n}");
         }
         let mut short = Cursor { data: b"abc\0de", pos: 0, endian: Endian::Little };
         assert!(short.cstrs(2).is_err());

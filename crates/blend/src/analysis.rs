@@ -190,6 +190,16 @@ pub enum DependencyKind {
     PointCache,
     /// A fluid domain's cache directory.
     FluidCache,
+    /// An IES light profile of an IES texture node in external mode.
+    IesProfile,
+    /// An OSL shader of a script node in external mode (`.osl` or `.oso`).
+    OslScript,
+    /// A baked Ocean modifier's cache directory.
+    OceanCache,
+    /// A geometry-nodes bake (bake or simulation node) read from disk: a directory.
+    GeometryNodesBake,
+    /// Multires displacement saved to an external file (`.btx`).
+    MeshDisplacement,
 }
 
 /// Whether a dependency will be there when the file renders on the farm.
@@ -383,9 +393,20 @@ fn dependency_warnings(deps: &[Dependency], warnings: &mut Vec<Warning>) {
             DependencyKind::MeshCache => "mesh cache",
             DependencyKind::PointCache => "point cache directory",
             DependencyKind::FluidCache => "fluid cache directory",
+            DependencyKind::IesProfile => "IES light profile",
+            DependencyKind::OslScript => "OSL script",
+            DependencyKind::OceanCache => "ocean cache directory",
+            DependencyKind::GeometryNodesBake => "geometry nodes bake directory",
+            DependencyKind::MeshDisplacement => "multires displacement file",
         };
         let whose = dep.library.as_ref().map(|l| format!(" (used by the library {l:?})")).unwrap_or_default();
-        let is_cache = matches!(dep.kind, DependencyKind::PointCache | DependencyKind::FluidCache);
+        let is_cache = matches!(
+            dep.kind,
+            DependencyKind::PointCache
+                | DependencyKind::FluidCache
+                | DependencyKind::OceanCache
+                | DependencyKind::GeometryNodesBake
+        );
         let (code, message) = match (dep.status, locate(&dep.path)) {
             (DependencyStatus::Missing, _) if is_cache => (
                 WarningCode::MissingDependency,

@@ -5,8 +5,6 @@
 //! the data are those saved addresses, so following one means finding the block whose `old`
 //! matches. The run ends with an `ENDB` block.
 
-use std::collections::HashMap;
-
 use crate::error::AnalyzeError;
 use crate::header::{BlockLayout, Header};
 
@@ -35,7 +33,11 @@ pub struct Block {
 pub struct BlockIndex {
     /// The blocks up to (not including) `ENDB`.
     pub blocks: Vec<Block>,
-    by_old: HashMap<u64, usize>,
+    /// `(old, index)` for every block with an address, sorted by address, the first block of each
+    /// address only. A sorted table rather than a hash map: it is as fast to build and to search
+    /// for a file's few thousand blocks, and no choice of addresses in a hostile file can make its
+    /// lookups slow.
+    by_old: Vec<(u64, usize)>,
 }
 
 impl BlockIndex {
@@ -48,7 +50,7 @@ impl BlockIndex {
         let e = header.endian;
         let head_len = header.layout.header_len();
         let mut blocks = Vec::new();
-        let mut by_old = HashMap::new();
+        let mut by_old = Vec::new();
         let mut pos = header.len;
         loop {
             let head = match pos.checked_add(head_len).and_then(|end| data.get(pos..end)) {
@@ -95,11 +97,14 @@ impl BlockIndex {
                 return Err(AnalyzeError::truncated("block data", offset));
             };
             if old != 0 {
-                by_old.entry(old).or_insert(blocks.len());
+                by_old.push((old, blocks.len()));
             }
             blocks.push(Block { code, sdna, old, offset, len, nr });
             pos = end;
         }
+        // Sorted by address, then by position, so that the first block of an address stays.
+        by_old.sort_unstable();
+        by_old.dedup_by_key(|&mut (old, _)| old);
         Ok(BlockIndex { blocks, by_old })
     }
 
@@ -108,7 +113,8 @@ impl BlockIndex {
         if old == 0 {
             return None;
         }
-        self.by_old.get(&old).and_then(|&i| self.blocks.get(i))
+        let at = self.by_old.binary_search_by_key(&old, |&(o, _)| o).ok()?;
+        self.by_old.get(at).and_then(|&(_, i)| self.blocks.get(i))
     }
 
     /// Blocks with the given code, in file order.

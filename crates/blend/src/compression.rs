@@ -59,7 +59,7 @@ pub fn decompress(data: &[u8], limit: u64) -> Result<(Compression, Cow<'_, [u8]>
             Ok((kind, Cow::Owned(out)))
         }
         Compression::Zstd => {
-            if let Some(out) = zstd_frames_in_parallel(data, limit)? {
+            if let Some(out) = zstd_frames_in_place(data, limit)? {
                 return Ok((kind, Cow::Owned(out)));
             }
             // The streaming decoder continues across frames (and skips skippable ones) until the
@@ -80,19 +80,20 @@ const MAX_THREADS: usize = 8;
 const MAX_TRUSTED_RATIO: u64 = 100;
 
 /// Blender writes zstd in the seekable format: independent frames, listed with their sizes in a
-/// seek table at the end. Large files are decompressed frame by frame on several threads, each
-/// straight into its place in the output. Returns `None` (the caller streams instead) when there is
-/// no usable seek table or the file is small; a frame that does not decompress to the size the table
-/// declares is an error, as the streaming decoder would also fail on it.
-fn zstd_frames_in_parallel(data: &[u8], limit: u64) -> Result<Option<Vec<u8>>, AnalyzeError> {
+/// seek table at the end. Such a file is decompressed frame by frame straight into its place in the
+/// output (no window buffer to copy out of, no buffer cleared before it is written): on several
+/// threads for a large file, on this one for a small one, where starting threads would cost more
+/// than they save. Returns `None` (the caller streams instead) when there is no usable seek table;
+/// a frame that does not decompress to the size the table declares is an error, as the streaming
+/// decoder would also fail on it.
+fn zstd_frames_in_place(data: &[u8], limit: u64) -> Result<Option<Vec<u8>>, AnalyzeError> {
     let Some(table) = zstd_seek_table(data) else {
         return Ok(None);
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
     // A table claiming far more than any real file inflates to is not trusted with an allocation
     // up front; the streaming decoder then finds out what the frames really hold, under the cap.
     let plausible = table.total <= (data.len() as u64).saturating_mul(MAX_TRUSTED_RATIO);
-    if table.total < PARALLEL_MIN_BYTES || table.frames.len() < 2 || threads < 2 || !plausible {
+    if !plausible {
         return Ok(None);
     }
     if table.total > limit {
@@ -101,7 +102,7 @@ fn zstd_frames_in_parallel(data: &[u8], limit: u64) -> Result<Option<Vec<u8>>, A
     let total = usize::try_from(table.total).map_err(|_| AnalyzeError::TooLarge { limit })?;
     // Zeroed by the allocator (fresh pages), so this costs nothing until written.
     let mut out = vec![0u8; total];
-    // Cut input and output into per-frame pieces, then deal the frames out in contiguous runs.
+    // Cut input and output into per-frame pieces.
     let mut jobs: Vec<(&[u8], &mut [u8])> = Vec::with_capacity(table.frames.len());
     let (mut input, mut output) = (data, out.as_mut_slice());
     for &(compressed, decompressed) in &table.frames {
@@ -110,6 +111,12 @@ fn zstd_frames_in_parallel(data: &[u8], limit: u64) -> Result<Option<Vec<u8>>, A
         jobs.push((src, dst));
         (input, output) = (rest_in, rest_out);
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    if table.total < PARALLEL_MIN_BYTES || jobs.len() < 2 || threads < 2 {
+        decompress_frames(jobs)?;
+        return Ok(Some(out));
+    }
+    // Deal the frames out to threads in contiguous runs.
     let per_thread = jobs.len().div_ceil(threads);
     let results: Vec<Result<(), AnalyzeError>> = std::thread::scope(|scope| {
         let mut handles = Vec::new();

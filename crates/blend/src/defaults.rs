@@ -18,16 +18,18 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The generated tables. Adding a Blender version is adding its two JSON files here.
-const CYCLES: &[&str] = &[
-    include_str!("defaults/cycles_3_4.json"),
-    include_str!("defaults/cycles_4_5.json"),
-    include_str!("defaults/cycles_5_0.json"),
+/// The generated tables, each with the version (`major * 100 + minor`) it was generated with, oldest
+/// first. Adding a Blender version is adding its two JSON files here; a test checks that each
+/// version given here is the one its table records.
+const CYCLES: &[(u16, &str)] = &[
+    (304, include_str!("defaults/cycles_3_4.json")),
+    (405, include_str!("defaults/cycles_4_5.json")),
+    (500, include_str!("defaults/cycles_5_0.json")),
 ];
-const COLOR: &[&str] = &[
-    include_str!("defaults/color_3_4.json"),
-    include_str!("defaults/color_4_5.json"),
-    include_str!("defaults/color_5_0.json"),
+const COLOR: &[(u16, &str)] = &[
+    (304, include_str!("defaults/color_3_4.json")),
+    (405, include_str!("defaults/color_4_5.json")),
+    (500, include_str!("defaults/color_5_0.json")),
 ];
 
 /// The defaults of one Blender version.
@@ -118,40 +120,57 @@ impl ColorTable {
     }
 }
 
-/// Tables that have a file version, parsed once, oldest first. The tables are part of the build; a
-/// test checks that each one parses, so none is ever skipped in practice.
-fn parse_all<T: for<'de> Deserialize<'de>>(sources: &[&str], version: impl Fn(&T) -> u16) -> Vec<T> {
-    let mut tables: Vec<T> = sources.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
-    tables.sort_by_key(|t| version(t));
-    tables
+/// The index of the table whose version is nearest to `version` (`major * 100 + minor`); of two as
+/// near, the older. A 4.2 file gets 4.5's table rather than 3.4's: its add-on and colour
+/// configuration are 4.x.
+fn nearest(sources: &[(u16, &str)], version: u16) -> Option<usize> {
+    (0..sources.len()).min_by_key(|&i| sources.get(i).map(|&(v, _)| (v.abs_diff(version), v)))
 }
 
-/// The table whose version is nearest to `version` (`major * 100 + minor`); of two as near, the
-/// older. A 4.2 file gets 4.5's table rather than 3.4's: its add-on and colour configuration are 4.x.
-fn nearest<T>(tables: &[T], version: u16, of: impl Fn(&T) -> u16) -> Option<&T> {
-    tables.iter().min_by_key(|t| (of(t).abs_diff(version), of(t)))
+/// Each table is parsed the first time a file of its version asks for it (a command-line analysis
+/// reads one file: parsing all six tables would be most of its work). The tables are part of the
+/// build and a test checks that each one parses, so `None` never happens in practice.
+///
+/// A table whose recorded version is not the one it is listed with is refused, so a mislabelled
+/// table can never be used for the wrong files.
+fn parsed<T: for<'de> Deserialize<'de> + Versioned>(
+    cells: &'static [OnceLock<Option<T>>],
+    sources: &[(u16, &str)],
+    idx: usize,
+) -> Option<&'static T> {
+    let &(version, source) = sources.get(idx)?;
+    let parse = || serde_json::from_str::<T>(source).ok().filter(|t| t.version() == version);
+    cells.get(idx)?.get_or_init(parse).as_ref()
 }
 
-/// Every Cycles table, oldest first.
-pub fn tables() -> &'static [CyclesTable] {
-    static TABLES: OnceLock<Vec<CyclesTable>> = OnceLock::new();
-    TABLES.get_or_init(|| parse_all(CYCLES, |t: &CyclesTable| t.file_version.number()))
+/// A table that records the Blender version it was generated with.
+trait Versioned {
+    fn version(&self) -> u16;
 }
 
-/// Every colour table, oldest first.
-pub fn color_tables() -> &'static [ColorTable] {
-    static TABLES: OnceLock<Vec<ColorTable>> = OnceLock::new();
-    TABLES.get_or_init(|| parse_all(COLOR, |t: &ColorTable| t.file_version.number()))
+impl Versioned for CyclesTable {
+    fn version(&self) -> u16 {
+        self.file_version.number()
+    }
 }
+
+impl Versioned for ColorTable {
+    fn version(&self) -> u16 {
+        self.file_version.number()
+    }
+}
+
+static CYCLES_PARSED: [OnceLock<Option<CyclesTable>>; CYCLES.len()] = [const { OnceLock::new() }; CYCLES.len()];
+static COLOR_PARSED: [OnceLock<Option<ColorTable>>; COLOR.len()] = [const { OnceLock::new() }; COLOR.len()];
 
 /// The Cycles table for a file saved by `version` (`major * 100 + minor`).
 pub fn for_version(version: u16) -> Option<&'static CyclesTable> {
-    nearest(tables(), version, |t| t.file_version.number())
+    parsed(&CYCLES_PARSED, CYCLES, nearest(CYCLES, version)?)
 }
 
 /// The colour table for a file saved by `version` (`major * 100 + minor`).
 pub fn color_for_version(version: u16) -> Option<&'static ColorTable> {
-    nearest(color_tables(), version, |t| t.file_version.number())
+    parsed(&COLOR_PARSED, COLOR, nearest(COLOR, version)?)
 }
 
 #[cfg(test)]
@@ -160,10 +179,16 @@ mod tests {
 
     #[test]
     fn every_generated_table_parses_and_has_the_settings_the_analysis_reads() {
-        assert_eq!(tables().len(), CYCLES.len());
-        assert_eq!(color_tables().len(), COLOR.len());
-        for table in tables() {
-            let v = table.file_version.number();
+        for (i, &(v, _)) in COLOR.iter().enumerate() {
+            let table =
+                parsed(&COLOR_PARSED, COLOR, i).unwrap_or_else(|| panic!("{v}: the colour table does not parse"));
+            assert_eq!(table.file_version.number(), v, "the colour table listed as {v}");
+        }
+        assert!(CYCLES.windows(2).all(|w| w[0].0 < w[1].0) && COLOR.windows(2).all(|w| w[0].0 < w[1].0));
+        for (i, &(v, _)) in CYCLES.iter().enumerate() {
+            let table =
+                parsed(&CYCLES_PARSED, CYCLES, i).unwrap_or_else(|| panic!("{v}: the Cycles table does not parse"));
+            assert_eq!(table.file_version.number(), v, "the Cycles table listed as {v}");
             for key in ["samples", "use_denoising", "denoiser", "device"] {
                 assert!(table.default_int(key).is_some(), "{v}: no default for {key}");
             }

@@ -8,9 +8,24 @@
 //!
 //! A linked library contributes every dependency of its own data, not only of what the main file
 //! uses from it (Blender and BAT expand from the linked IDs): a farm ships whole libraries, so what
-//! they need is what the project needs. Not followed yet: node-level paths (IES lights, OSL script
-//! nodes, compositor File Output nodes), Ocean and Nodes-modifier bakes, external mesh `CustomData`.
-//! An image sequence is checked by the frame its path names, a UDIM set by every tile it lists.
+//! they need is what the project needs. An image sequence is checked by the frame its path names, a
+//! UDIM set by every tile it lists.
+//!
+//! Node-level paths are read from every node tree: node groups (`NT` blocks) and the trees embedded
+//! in materials, lights, worlds, scenes, textures and line styles (`DATA` blocks behind their
+//! `nodetree` pointer): IES textures and OSL script nodes in external mode (`NodeShaderTexIES`,
+//! `NodeShaderScript`; internal ones use a text block, which is in the file). Compositor File
+//! Output nodes are not followed: they name where a render *writes*, not something it reads, and the
+//! analysis (orchard.md §5) lists inputs only, so a base path that does not exist yet is no missing
+//! dependency.
+//!
+//! Modifier bakes: an Ocean modifier's `cachepath` once baked (`cached`; an unbaked ocean is
+//! simulated, whatever its path says), and each geometry-nodes bake that Blender reads from disk
+//! (`NodesModifierBake` whose target, or else the modifier's, is disk, and that is not packed): the
+//! bake's own directory when it has a custom path, else `<modifier bake directory>/<bake id>`
+//! (Blender's `get_node_bake_path`; on disk the modifier's field is still `simulation_bake_directory`).
+//! Multires displacement saved to an external file is the mesh's `ldata.external` (`fdata` in files
+//! older than 2.63), a `CustomDataExternal` whose `filename` is the path.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
@@ -47,6 +62,25 @@ const PTCACHE_DISK_CACHE: i64 = 64;
 const PTCACHE_EXTERNAL: i64 = 512;
 /// `FluidModifierData.type & MOD_FLUID_TYPE_DOMAIN`.
 const FLUID_DOMAIN: i64 = 1;
+/// `NodeShaderTexIES.mode` NODE_IES_EXTERNAL and `NodeShaderScript.mode` NODE_SCRIPT_EXTERNAL.
+const NODE_MODE_EXTERNAL: i64 = 1;
+/// `NodesModifierBake.flag & NODES_MODIFIER_BAKE_CUSTOM_PATH`.
+const BAKE_CUSTOM_PATH: i64 = 1 << 1;
+/// `NodesModifierBakeTarget`: INHERIT 0, PACKED 1, DISK 2.
+const BAKE_TARGET_PACKED: i64 = 1;
+const BAKE_TARGET_DISK: i64 = 2;
+/// Bakes of one geometry-nodes modifier: one per bake or simulation node, a few in real files.
+const MAX_BAKES: usize = 10_000;
+/// ID types whose `nodetree` embeds a node tree, with their on-disk struct names (lights are
+/// still `Lamp` in the DNA).
+const NODE_TREE_OWNERS: &[(&[u8; 4], &str)] = &[
+    (b"MA\0\0", "Material"),
+    (b"LA\0\0", "Lamp"),
+    (b"WO\0\0", "World"),
+    (b"SC\0\0", "Scene"),
+    (b"TE\0\0", "Tex"),
+    (b"LS\0\0", "FreestyleLineStyle"),
+];
 
 /// Where relative (`//`) dependency paths are looked up.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +211,8 @@ impl Walk<'_> {
         self.texts(file, holder);
         self.strips(file, holder);
         self.objects(file, holder);
+        self.node_trees(file, holder);
+        self.meshes(file, holder);
     }
 
     fn push(&mut self, kind: DependencyKind, path: String, check: Check, holder: &Holder) {
@@ -344,6 +380,15 @@ impl Walk<'_> {
                         let path = m.string("filepath").unwrap_or_default();
                         self.push(DependencyKind::MeshCache, path, Check::File, holder);
                     }
+                    "OceanModifierData" if m.int("cached").is_some_and(|c| c != 0) => {
+                        let path = m.string("cachepath").unwrap_or_default();
+                        self.push(DependencyKind::OceanCache, path, Check::Dir, holder);
+                    }
+                    "NodesModifierData" => {
+                        for path in node_bake_paths(&m) {
+                            self.push(DependencyKind::GeometryNodesBake, path, Check::Dir, holder);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -366,6 +411,76 @@ impl Walk<'_> {
                     format!("//blendcache_{}/", holder.stem)
                 };
                 self.push(DependencyKind::PointCache, path, Check::Dir, holder);
+            }
+        }
+    }
+
+    /// IES textures and OSL scripts in external mode, in every local node tree.
+    fn node_trees(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        let mut seen = HashSet::new();
+        let mut trees = Vec::new();
+        for block in file.blocks.with_code(b"NT\0\0") {
+            if seen.insert(block.old) {
+                trees.push(*block);
+            }
+        }
+        for &(code, struct_name) in NODE_TREE_OWNERS {
+            for block in file.blocks.with_code(code) {
+                let Some(owner) = file.view_block_as(block, struct_name) else {
+                    continue;
+                };
+                if is_linked(&owner) {
+                    continue;
+                }
+                let ptr = owner.ptr("nodetree").unwrap_or(0);
+                if let Some(tree) = file.blocks.by_old(ptr)
+                    && seen.insert(ptr)
+                {
+                    trees.push(*tree);
+                }
+            }
+        }
+        for block in trees {
+            let Some(tree) = file.view_block_as(&block, "bNodeTree") else {
+                continue;
+            };
+            if is_linked(&tree) {
+                continue;
+            }
+            for node in tree.list("nodes", "bNode", MAX_LIST_ITEMS) {
+                let (kind, storage) = match node.string("idname").as_deref() {
+                    Some("ShaderNodeTexIES") => (DependencyKind::IesProfile, "NodeShaderTexIES"),
+                    Some("ShaderNodeScript") => (DependencyKind::OslScript, "NodeShaderScript"),
+                    _ => continue,
+                };
+                let Some(data) = node.ptr("storage").and_then(|p| file.deref_as(p, storage)) else {
+                    continue;
+                };
+                if data.int("mode") != Some(NODE_MODE_EXTERNAL) {
+                    continue;
+                }
+                let path = data.string("filepath").unwrap_or_default();
+                self.push(kind, path, Check::File, holder);
+            }
+        }
+    }
+
+    /// Multires displacement stored in an external file (`CustomDataExternal`).
+    fn meshes(&mut self, file: &BlendFile<'_>, holder: &Holder) {
+        for block in file.blocks.with_code(b"ME\0\0") {
+            let Some(mesh) = file.view_block_as(block, "Mesh") else {
+                continue;
+            };
+            if is_linked(&mesh) {
+                continue;
+            }
+            for layers in ["ldata", "fdata"] {
+                let external = mesh.sub(layers).and_then(|cd| cd.ptr("external"));
+                let Some(ext) = external.and_then(|p| file.deref_as(p, "CustomDataExternal")) else {
+                    continue;
+                };
+                let path = ext.string("filename").unwrap_or_default();
+                self.push(DependencyKind::MeshDisplacement, path, Check::File, holder);
             }
         }
     }
@@ -470,6 +585,51 @@ fn strip_paths(owner: &StructView<'_>, depth: usize, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// The directories a geometry-nodes modifier's bakes are read from (Blender's `get_node_bake_path`).
+///
+/// Only bakes that target the disk and are not packed; 4.0, which has no per-bake list, bakes into
+/// the modifier's directory.
+fn node_bake_paths(modifier: &StructView<'_>) -> Vec<String> {
+    let file = modifier.file();
+    let base = modifier
+        .string_ptr("simulation_bake_directory")
+        .or_else(|| modifier.string_ptr("bake_directory"))
+        .unwrap_or_default();
+    let Some(bakes_ptr) = modifier.ptr("bakes") else {
+        return if base.is_empty() { Vec::new() } else { vec![base] };
+    };
+    let n_bakes = modifier.int("bakes_num").and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let modifier_target = modifier.int("bake_target");
+    let mut out = Vec::new();
+    for bake in file.deref_array(bakes_ptr, "NodesModifierBake", n_bakes.min(MAX_BAKES)) {
+        if bake.ptr("packed").is_some_and(|p| p != 0) {
+            continue;
+        }
+        // Before 4.2 there are no targets: every bake goes to disk.
+        let target = match (bake.int("bake_target"), modifier_target) {
+            (Some(t), _) if t != 0 => t,
+            (_, Some(t)) if t != 0 => t,
+            (None, None) => BAKE_TARGET_DISK,
+            _ => BAKE_TARGET_PACKED,
+        };
+        if target != BAKE_TARGET_DISK {
+            continue;
+        }
+        let path = if bake.int("flag").is_some_and(|f| f & BAKE_CUSTOM_PATH != 0) {
+            bake.string_ptr("directory").unwrap_or_default()
+        } else if base.is_empty() {
+            String::new()
+        } else {
+            let id = bake.int("id").unwrap_or(0);
+            format!("{}/{id}", base.trim_end_matches(['/', '\\']))
+        };
+        if !path.is_empty() {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// `packedfile` set, or (5.x) a non-empty `packedfiles` list.

@@ -18,8 +18,8 @@ use crate::header::Endian;
 /// A type of the DNA: a primitive (`int`, `float`, ...) or a struct name.
 #[derive(Debug, Clone, Copy)]
 pub struct TypeDef<'a> {
-    /// The type's name, e.g. `Scene` or `short`.
-    pub name: &'a str,
+    /// The type's name, e.g. `Scene` or `short`, as bytes (read as text when asked for).
+    pub name: &'a [u8],
     /// Its size in bytes (for structs, the whole struct).
     pub size: usize,
 }
@@ -73,13 +73,14 @@ pub struct Sdna<'a> {
     body: &'a [u8],
     endian: Endian,
     pointer_size: usize,
-    /// Every field name, as written (`*next`, `name[66]`); names that are not UTF-8 are empty.
-    names: Vec<&'a str>,
+    /// Every field name, as written (`*next`, `name[66]`). Kept as bytes: a file has thousands and
+    /// an analysis looks at the fields of a few dozen structs, which are checked as text then.
+    names: Vec<&'a [u8]>,
     /// Every type, primitives first.
     pub types: Vec<TypeDef<'a>>,
     structs: Vec<RawStruct>,
     laid_out: Vec<OnceCell<Option<StructDef>>>,
-    by_name: HashMap<&'a str, usize>,
+    by_name: HashMap<&'a [u8], usize>,
 }
 
 impl<'a> Sdna<'a> {
@@ -89,17 +90,11 @@ impl<'a> Sdna<'a> {
         r.tag(b"SDNA")?;
         r.tag(b"NAME")?;
         let n_names = r.count("name count")?;
-        let mut names = Vec::with_capacity(n_names.min(r.remaining()));
-        for _ in 0..n_names {
-            names.push(r.cstr()?);
-        }
+        let names = r.cstrs(n_names)?;
         r.align4();
         r.tag(b"TYPE")?;
         let n_types = r.count("type count")?;
-        let mut type_names = Vec::with_capacity(n_types.min(r.remaining()));
-        for _ in 0..n_types {
-            type_names.push(r.cstr()?);
-        }
+        let type_names = r.cstrs(n_types)?;
         r.align4();
         r.tag(b"TLEN")?;
         let mut types = Vec::with_capacity(type_names.len());
@@ -133,7 +128,7 @@ impl<'a> Sdna<'a> {
 
     /// The struct called `name` (`Scene`, `IDProperty`, ...).
     pub fn struct_by_name(&self, name: &str) -> Option<&StructDef> {
-        self.struct_at(*self.by_name.get(name)?)
+        self.struct_at(*self.by_name.get(name.as_bytes())?)
     }
 
     /// The struct with this index in the `STRC` list (a block's `SDNAnr`).
@@ -143,7 +138,8 @@ impl<'a> Sdna<'a> {
 
     /// The name of a type by index.
     pub fn type_name(&self, idx: usize) -> Option<&'a str> {
-        self.types.get(idx).map(|t| t.name)
+        // A name that is not UTF-8 reads as empty: it can never match a name the reader asks for.
+        self.types.get(idx).map(|t| std::str::from_utf8(t.name).unwrap_or(""))
     }
 
     /// The name of a struct, e.g. to check which struct a block holds.
@@ -153,12 +149,16 @@ impl<'a> Sdna<'a> {
 
     /// A field's bare name (`next` for `*next`).
     pub fn field_name(&self, f: &FieldDef) -> &'a str {
-        self.names.get(f.name_idx).and_then(|n| n.get(f.bare.0..f.bare.1)).unwrap_or("")
+        std::str::from_utf8(self.bare_name(f)).unwrap_or("")
+    }
+
+    fn bare_name(&self, f: &FieldDef) -> &'a [u8] {
+        self.names.get(f.name_idx).and_then(|n| n.get(f.bare.0..f.bare.1)).unwrap_or(&[])
     }
 
     /// The field called `name` in `def`, if this version of the struct has it.
     pub fn field<'d>(&self, def: &'d StructDef, name: &str) -> Option<&'d FieldDef> {
-        def.fields.iter().find(|f| self.field_name(f) == name)
+        def.fields.iter().find(|f| self.bare_name(f) == name.as_bytes())
     }
 
     /// Works out the offsets and sizes of a struct's fields; `None` when its definition is broken.
@@ -171,7 +171,9 @@ impl<'a> Sdna<'a> {
             let ftype = usize::from(self.endian.u16(self.body, at)?);
             let name_idx = usize::from(self.endian.u16(self.body, at.checked_add(2)?)?);
             let type_size = self.types.get(ftype)?.size;
-            let parsed = parse_name(self.names.get(name_idx)?).ok()?;
+            // A name that is not UTF-8 reads as empty: it can never match a name the reader asks for.
+            let raw = std::str::from_utf8(self.names.get(name_idx)?).unwrap_or("");
+            let parsed = parse_name(raw).ok()?;
             let elem = if parsed.is_pointer { self.pointer_size } else { type_size };
             let fsize = elem.checked_mul(parsed.array_len)?;
             fields.push(FieldDef {
@@ -281,14 +283,42 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| AnalyzeError::corrupt(format!("the DNA {what} {v} does not fit the block")))
     }
 
-    /// A NUL-terminated name, borrowed; one that is not UTF-8 reads as empty (it can then never
-    /// match a name the reader asks for, which is all the reader needs of it).
-    fn cstr(&mut self) -> Result<&'a str, AnalyzeError> {
+    /// `n` NUL-terminated names in a row, borrowed. A file holds thousands of short names: the
+    /// NULs are found eight bytes at a time.
+    fn cstrs(&mut self, n: usize) -> Result<Vec<&'a [u8]>, AnalyzeError> {
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let mut out = Vec::with_capacity(n.min(self.remaining()));
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
-        let s = std::str::from_utf8(rest.get(..len).unwrap_or(&[])).unwrap_or("");
-        self.pos += len + 1;
-        Ok(s)
+        let mut start = 0;
+        let mut base = 0;
+        for word in rest.chunks_exact(8) {
+            if out.len() == n {
+                break;
+            }
+            let v = u64::from_le_bytes(word.try_into().unwrap_or([1; 8]));
+            // Marks every zero byte, and perhaps a 0x01 byte just after one (a borrow): each
+            // mark is checked against the byte itself.
+            let mut zeros = v.wrapping_sub(LOW) & !v & HIGH;
+            while zeros != 0 && out.len() < n {
+                let at = base + (zeros.trailing_zeros() / 8) as usize;
+                zeros &= zeros - 1;
+                if rest.get(at) == Some(&0) {
+                    out.push(rest.get(start..at).unwrap_or(&[]));
+                    start = at + 1;
+                }
+            }
+            base += 8;
+        }
+        // Names in the tail shorter than a word.
+        while out.len() < n {
+            let tail = rest.get(start..).unwrap_or(&[]);
+            let len = tail.iter().position(|&b| b == 0).ok_or_else(|| self.short("names"))?;
+            out.push(tail.get(..len).unwrap_or(&[]));
+            start += len + 1;
+        }
+        self.pos += start;
+        Ok(out)
     }
 
     fn align4(&mut self) {
@@ -315,6 +345,31 @@ mod tests {
             let p = parse_name(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!((&raw[p.bare.0..p.bare.1], p.is_pointer, p.array_len), (name, ptr, len), "{raw}");
         }
+    }
+
+    #[test]
+    fn names_are_split_at_each_nul_whatever_their_length_or_place_in_a_word() {
+        let mut data = Vec::new();
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        // Empty names, 0x01 bytes after a NUL (a borrow in the word trick), names across words.
+        for (i, name) in
+            ["", "\u{1}a", "*next", "", "name[66]", "\u{1}", "a_rather_long_name_over_a_word"].iter().enumerate()
+        {
+            let name = format!("{name}{i}");
+            data.extend_from_slice(name.as_bytes());
+            data.push(0);
+            want.push(name.into_bytes());
+        }
+        for n in 0..=want.len() {
+            let mut cursor = Cursor { data: &data, pos: 0, endian: Endian::Little };
+            let got = cursor.cstrs(n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let expected: Vec<&[u8]> = want.iter().take(n).map(Vec::as_slice).collect();
+            assert_eq!(got, expected, "{n}");
+            let read: usize = expected.iter().map(|name| name.len() + 1).sum();
+            assert_eq!(cursor.pos, read, "{n}");
+        }
+        let mut short = Cursor { data: b"abc\0de", pos: 0, endian: Endian::Little };
+        assert!(short.cstrs(2).is_err());
     }
 
     #[test]

@@ -50,6 +50,12 @@ fn every_kind_of_dependency_is_found_with_its_status() {
         (K::MeshCache, "//cache/anim.pc2", S::Present),
         (K::PointCache, "//blendcache_deps/", S::Missing),
         (K::FluidCache, "//cache_fluid", S::Present),
+        (K::IesProfile, "//ies/lamp.ies", S::Present),
+        (K::IesProfile, "//ies/missing.ies", S::Missing),
+        (K::OslScript, "//osl/shader.osl", S::Present),
+        (K::OslScript, "//osl/missing.osl", S::Missing),
+        (K::OceanCache, "//ocean_cache", S::Present),
+        (K::MeshDisplacement, "//mesh/sculpt.btx", S::Present),
     ];
     for version in VERSIONS {
         let name = format!("{version}/deps/deps.blend");
@@ -59,8 +65,35 @@ fn every_kind_of_dependency_is_found_with_its_status() {
             let got = find(&a.dependencies, kind, path).map(|d| (d.status, d.library.as_deref()));
             assert_eq!(got, Some((status, None)), "{name}: {kind:?} {path}");
         }
-        // The built-in font, generated images and in-memory texts are not files.
-        assert!(!a.dependencies.iter().any(|d| d.path == "<builtin>" || d.path.is_empty()), "{name}");
+        // The built-in font, generated images and in-memory texts are not files; an unbaked ocean
+        // is simulated; a compositor File Output node's path is where frames go, not an input.
+        let not_inputs = ["<builtin>", "", "//ocean_unbaked"];
+        assert!(!a.dependencies.iter().any(|d| not_inputs.contains(&d.path.as_str())), "{name}");
+        assert!(!a.dependencies.iter().any(|d| d.path.starts_with("//comp/")), "{name}");
+    }
+}
+
+#[test]
+fn geometry_nodes_bakes_on_disk_are_found_where_blender_reads_them() {
+    // 3.4 has no bakes. The first bake lies in the modifier's directory under its id, which
+    // Blender draws at random; the second has a custom directory that is not there.
+    for version in ["v4_5", "v5_0"] {
+        let name = format!("{version}/deps/deps.blend");
+        let a = analyze_path(&fixture(&name), "deps.blend", &AnalyzeOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut bakes: Vec<(&str, DependencyStatus)> = a
+            .dependencies
+            .iter()
+            .filter(|d| d.kind == DependencyKind::GeometryNodesBake)
+            .map(|d| (d.path.as_str(), d.status))
+            .collect();
+        bakes.sort_by_key(|&(path, _)| path);
+        let [(in_modifier_dir, present), (custom, missing)] = bakes[..] else {
+            panic!("{name}: {bakes:?}");
+        };
+        let id = in_modifier_dir.strip_prefix("//gn_bakes/").unwrap_or_else(|| panic!("{name}: {in_modifier_dir}"));
+        assert!(id.parse::<i64>().is_ok(), "{name}: {in_modifier_dir}");
+        assert_eq!((present, custom, missing), (DependencyStatus::Present, "//gn_custom/", DependencyStatus::Missing));
     }
 }
 

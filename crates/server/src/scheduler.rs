@@ -135,6 +135,9 @@ pub struct SchedulerCache {
     previews: std::sync::Mutex<HashMap<Uuid, std::time::Instant>>,
     adapted: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     granted: std::sync::Mutex<HashMap<Uuid, Granted>>,
+    /// Per job, the position after the last task claimed here: the queue's live head, as far
+    /// as this server knows (see [`ClaimOptions::prefer_from_seq`]).
+    heads: std::sync::Mutex<HashMap<Uuid, i64>>,
 }
 
 /// A lease this server granted, remembered until the task completes or fails here.
@@ -176,9 +179,33 @@ impl SchedulerCache {
         self.granted.lock().unwrap_or_else(|it| it.into_inner()).remove(&task_id);
     }
 
-    /// Drops the remembered runnable jobs: the next claim reads them again.
+    /// Drops the remembered runnable jobs: the next claim reads them again. Tasks may have
+    /// been requeued behind the known queue heads, so those go too.
     pub fn forget_runnable(&self) {
         *self.runnable.lock().unwrap_or_else(|it| it.into_inner()) = None;
+        self.heads.lock().unwrap_or_else(|it| it.into_inner()).clear();
+    }
+
+    fn head(&self, job_id: Uuid) -> i64 {
+        self.heads.lock().unwrap_or_else(|it| it.into_inner()).get(&job_id).copied().unwrap_or(0)
+    }
+
+    /// Notes where a claim found a job's next task (`None`: the job's queue past the known
+    /// head was empty, so the next claim looks from the start, for requeued tasks).
+    fn claimed_at(&self, job_id: Uuid, seq: Option<i64>) {
+        let mut heads = self.heads.lock().unwrap_or_else(|it| it.into_inner());
+        match seq {
+            Some(seq) => {
+                if heads.len() >= MAX_GRANTED {
+                    heads.clear();
+                }
+                let head = heads.entry(job_id).or_default();
+                *head = (*head).max(seq + 1);
+            }
+            None => {
+                heads.remove(&job_id);
+            }
+        }
     }
 }
 
@@ -263,6 +290,7 @@ pub async fn adapt_chunks(state: &AppState, job_id: Uuid, render_seconds: f64, n
         let chunk = adapted_chunk(render_seconds / n_frames.max(1) as f64, remaining, n_workers);
         if chunk > chunk_size(job.frames_total.max(0) as usize) {
             let n_tasks = state.store.rechunk_queued(job_id, chunk).await?;
+            state.scheduler.claimed_at(job_id, None);
             info!(job = %job_id, chunk, tasks = n_tasks, "tasks regrouped by measured frame time");
         }
         Ok(())
@@ -337,11 +365,18 @@ pub async fn claim_for(
         let ids: Vec<Uuid> = eligible.iter().map(|(id, _, _)| *id).collect();
         let options = ClaimOptions {
             prefer,
+            prefer_from_seq: prefer.map_or(0, |job| state.scheduler.head(job)),
             lease_ms: state.config.lease_ttl.as_millis() as i64,
             now: now_ms(),
             blocklist_after: BLOCKLIST_AFTER,
         };
-        let Some(task) = state.store.claim_task(&worker.id, &ids, options).await? else {
+        let claimed = state.store.claim_task(&worker.id, &ids, options).await?;
+        if let Some(job) = prefer
+            && claimed.as_ref().is_none_or(|it| it.job_id != job)
+        {
+            state.scheduler.claimed_at(job, None);
+        }
+        let Some(task) = claimed else {
             if read_now {
                 return Ok(None);
             }
@@ -353,6 +388,7 @@ pub async fn claim_for(
             // Jobs before it had nothing left for this worker: the next claim reads the list again.
             state.scheduler.forget_runnable();
         }
+        state.scheduler.claimed_at(task.job_id, Some(task.seq));
         state.scheduler.remember_granted(
             task.lease.task_id,
             Granted {

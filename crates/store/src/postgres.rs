@@ -784,6 +784,7 @@ impl Store for PgStore {
                       order by id is not distinct from $5 desc, created_at, id) as candidates
                 cross join lateral (
                     select id from tasks where job_id = candidates.id and status = $1
+                      and seq >= case when candidates.id = $5 then $12 else 0 end
                     order by seq limit 1
                     for update skip locked
                 ) as t
@@ -792,12 +793,12 @@ impl Store for PgStore {
                 update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
                     started_at = $9
                 from next where t.id = next.id
-                returning t.id, t.job_id, t.frames, t.attempt
+                returning t.id, t.job_id, t.frames, t.attempt, t.seq
              ), job as (
                 update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
                 from claimed where j.id = claimed.job_id and j.status = $2
              )
-             select claimed.id, claimed.job_id, claimed.frames, claimed.attempt from claimed",
+             select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed",
         )
         .bind(TaskStatus::Queued.as_str())
         .bind(JobStatus::Booting.as_str())
@@ -810,6 +811,7 @@ impl Store for PgStore {
         .bind(claim.now)
         .bind(rendering)
         .bind(claim.blocklist_after)
+        .bind(claim.prefer_from_seq)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -819,6 +821,7 @@ impl Store for PgStore {
         Ok(Some(ClaimedTask {
             lease: Lease { task_id: uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
             job_id: uuid_col(&row, "job_id", "tasks")?,
+            seq: row.try_get("seq")?,
             frames: task_frames(&frames_json)?,
         }))
     }

@@ -212,6 +212,11 @@ pub struct Lease {
 pub struct ClaimOptions {
     /// The job whose scene the worker has loaded: its tasks come first.
     pub prefer: Option<Uuid>,
+    /// Where to look for the preferred job's next task: its tasks before this position were
+    /// claimed already. On PostgreSQL a claimed task leaves a dead entry at the head of the
+    /// queue's index until vacuum; starting past them keeps a claim from stepping over every
+    /// task claimed so far. 0 looks from the start (and finds requeued tasks).
+    pub prefer_from_seq: i64,
     /// Lease length.
     pub lease_ms: i64,
     /// Now, unix milliseconds.
@@ -228,6 +233,8 @@ pub struct ClaimedTask {
     pub lease: Lease,
     /// The job.
     pub job_id: Uuid,
+    /// The task's position in its job.
+    pub seq: i64,
     /// Frames to render.
     pub frames: FrameSet,
 }

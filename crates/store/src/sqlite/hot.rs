@@ -196,11 +196,11 @@ fn claim_task(
         "update tasks set status = ?1, attempt = attempt + 1, worker_id = ?2, lease_expires_at = ?3, started_at = ?4
          where id = (
             select t.id from tasks t
-            where t.status = ?5 and t.job_id = ?6
+            where t.status = ?5 and t.job_id = ?6 and t.seq >= ?10
               and exists (select 1 from jobs j where j.id = ?6 and j.status in (?7, ?8))
               and (select count(*) from task_failures f where f.job_id = ?6 and f.worker_id = ?2) < ?9
             order by t.seq limit 1)
-         returning id, frames, attempt",
+         returning id, frames, attempt, seq",
     )?;
     for job_id in order {
         let row = lease
@@ -215,11 +215,19 @@ fn claim_task(
                     JobStatus::Booting.as_str(),
                     JobStatus::Rendering.as_str(),
                     claim.blocklist_after,
+                    if claim.prefer == Some(job_id) { claim.prefer_from_seq } else { 0 },
                 ],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((task_id, frames, attempt)) = row else { continue };
+        let Some((task_id, frames, attempt, seq)) = row else { continue };
         // A booting job starts rendering with its first claim.
         conn.prepare_cached(
             "update jobs set status = ?2, updated_at = ?3, render_started_at = coalesce(render_started_at, ?3)
@@ -229,6 +237,7 @@ fn claim_task(
         return Ok(Some(ClaimedTask {
             lease: Lease { task_id: Uuid::parse_str(&task_id).map_err(|e| corrupt("tasks", e))?, attempt },
             job_id,
+            seq,
             frames: task_frames(&frames)?,
         }));
     }

@@ -83,7 +83,7 @@ pub async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per
 
 /// Claim options: `prefer` first, at `now`, blocklisted after 3 failures.
 pub fn at(prefer: Option<Uuid>, now: i64) -> ClaimOptions {
-    ClaimOptions { prefer, lease_ms: LEASE_MS, now, blocklist_after: 3 }
+    ClaimOptions { prefer, prefer_from_seq: 0, lease_ms: LEASE_MS, now, blocklist_after: 3 }
 }
 
 /// Claims from every runnable job, as a worker would.

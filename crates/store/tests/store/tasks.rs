@@ -1,7 +1,7 @@
 //! Rendering: start, claim, heartbeat, complete, fail, lease expiry, cancel.
 
 use orchard_domain::{JobStatus, TaskStatus};
-use orchard_store::{Completion, FailOutcome, LeaseState, StartRender, TaskDone};
+use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, StartRender, TaskDone};
 use serde_json::json;
 
 use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner, validated_job};
@@ -214,6 +214,25 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     assert!(store.claim_task("w1", &[], at(None, T0)).await.unwrap().is_none());
     let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
     assert_eq!(runnable, [old]);
+});
+
+dbtest!(a_claim_looks_for_the_preferred_jobs_task_from_the_position_it_is_given, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 4, 1, T0).await;
+    let other = booting_job(store.as_ref(), alice, 1, 1, T0 + 1).await;
+    let both = [id, other];
+    let first = store.claim_task("w1", &both, at(Some(id), T0)).await.unwrap().unwrap();
+    assert_eq!((first.job_id, first.seq), (id, 0));
+    // From position 2: task 1 (still queued) is passed over.
+    let from_two = ClaimOptions { prefer_from_seq: 2, ..at(Some(id), T0) };
+    let task = store.claim_task("w1", &both, from_two).await.unwrap().unwrap();
+    assert_eq!((task.job_id, task.seq), (id, 2));
+    let from_four = ClaimOptions { prefer_from_seq: 4, ..at(Some(id), T0) };
+    let task = store.claim_task("w1", &both, from_four).await.unwrap().unwrap();
+    assert_eq!(task.job_id, other, "nothing past 4 in the preferred job: the next job's task");
+    // From the start again, the task passed over.
+    let task = store.claim_task("w1", &both, at(Some(id), T0)).await.unwrap().unwrap();
+    assert_eq!((task.job_id, task.seq), (id, 1));
 });
 
 dbtest!(a_waiting_reason_is_set_and_cleared, |store| {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use orchard_api::{Assignment, SceneRef, WorkerCapabilities};
 use orchard_domain::{JobEvent, JobStatus, RenderConfig};
-use orchard_store::{ClaimOptions, FailedReason, Job, JobPatch, WorkerRecord};
+use orchard_store::{ClaimOptions, ClaimedTask, FailedReason, Job, JobPatch, WorkerRecord};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -215,7 +215,7 @@ const RUNNABLE_TTL: Duration = Duration::from_millis(250);
 
 /// What a claim needs of a rendering job.
 #[derive(Debug)]
-struct JobInfo {
+pub struct JobInfo {
     requirements: Requirements,
     scene: SceneRef,
     config: serde_json::Value,
@@ -347,73 +347,117 @@ pub async fn claim_for(
     worker: &WorkerRecord,
     prefer: Option<Uuid>,
 ) -> Result<Option<Claimed>, ApiError> {
+    let mut fresh = false;
+    loop {
+        let Some(plan) = plan_claim(state, worker, prefer, fresh).await? else { return Ok(None) };
+        let claimed = state.store.claim_task(&worker.id, &plan.ids, plan.options).await?;
+        match finish_claim(state, worker, plan, claimed)? {
+            Finished::Task(claimed) => return Ok(Some(*claimed)),
+            Finished::Nothing => return Ok(None),
+            Finished::Retry => fresh = true,
+        }
+    }
+}
+
+/// A claim ready for the store: the jobs `worker` may take, in order, and how.
+pub struct ClaimPlan {
+    eligible: Vec<(Uuid, Arc<JobInfo>, String)>,
+    /// The jobs, in priority order.
+    pub ids: Vec<Uuid>,
+    /// How the store picks and leases the task.
+    pub options: ClaimOptions,
+    read_now: bool,
+}
+
+/// What came of a planned claim.
+pub enum Finished {
+    /// A task.
+    Task(Box<Claimed>),
+    /// None to be had.
+    Nothing,
+    /// None from a remembered list of runnable jobs, which may be out of date: plan again
+    /// with a fresh one.
+    Retry,
+}
+
+/// Plans a claim for `worker` (`None` when nothing is runnable); `fresh` reads the runnable
+/// jobs again instead of the remembered list.
+pub async fn plan_claim(
+    state: &AppState,
+    worker: &WorkerRecord,
+    prefer: Option<Uuid>,
+    fresh: bool,
+) -> Result<Option<ClaimPlan>, ApiError> {
     let Some(capabilities) = capabilities_of(worker) else {
         return Ok(None);
     };
-    let mut fresh = false;
-    loop {
-        let (runnable, read_now) = runnable_jobs(state, fresh).await?;
-        if runnable.is_empty() {
-            return Ok(None);
-        }
-        let mut eligible = Vec::new();
-        for (id, info) in job_infos(state, &runnable).await? {
-            if let Ok(version) = info.requirements.choose(&capabilities) {
-                eligible.push((id, info, version));
-            }
-        }
-        let ids: Vec<Uuid> = eligible.iter().map(|(id, _, _)| *id).collect();
-        let options = ClaimOptions {
-            prefer,
-            prefer_from_seq: prefer.map_or(0, |job| state.scheduler.head(job)),
-            lease_ms: state.config.lease_ttl.as_millis() as i64,
-            now: now_ms(),
-            blocklist_after: BLOCKLIST_AFTER,
-        };
-        let claimed = state.store.claim_task(&worker.id, &ids, options).await?;
-        if let Some(job) = prefer
-            && claimed.as_ref().is_none_or(|it| it.job_id != job)
-        {
-            state.scheduler.claimed_at(job, None);
-        }
-        let Some(task) = claimed else {
-            if read_now {
-                return Ok(None);
-            }
-            // The remembered list may be out of date: look again with a fresh one.
-            fresh = true;
-            continue;
-        };
-        if ids.first() != Some(&task.job_id) && prefer != Some(task.job_id) {
-            // Jobs before it had nothing left for this worker: the next claim reads the list again.
-            state.scheduler.forget_runnable();
-        }
-        state.scheduler.claimed_at(task.job_id, Some(task.seq));
-        state.scheduler.remember_granted(
-            task.lease.task_id,
-            Granted {
-                job_id: task.job_id,
-                frames: task.frames.clone(),
-                attempt: task.lease.attempt,
-                worker_id: worker.id.clone(),
-                at: std::time::Instant::now(),
-            },
-        );
-        let Some((_, info, version)) = eligible.into_iter().find(|(id, _, _)| *id == task.job_id) else {
-            return Err(ApiError::Internal(anyhow::anyhow!("claimed a task of a job not offered")));
-        };
-        let assignment = Assignment {
-            task_id: task.lease.task_id.to_string(),
-            attempt: task.lease.attempt,
-            job_id: task.job_id.to_string(),
-            frames: task.frames.frames().to_vec(),
-            scene: info.scene.clone(),
-            config: info.config.clone(),
-            blender_version: Some(version),
-            output_urls: Default::default(),
-        };
-        return Ok(Some(Claimed { assignment, extension: info.extension }));
+    let (runnable, read_now) = runnable_jobs(state, fresh).await?;
+    if runnable.is_empty() {
+        return Ok(None);
     }
+    let mut eligible = Vec::new();
+    for (id, info) in job_infos(state, &runnable).await? {
+        if let Ok(version) = info.requirements.choose(&capabilities) {
+            eligible.push((id, info, version));
+        }
+    }
+    let ids: Vec<Uuid> = eligible.iter().map(|(id, _, _)| *id).collect();
+    let options = ClaimOptions {
+        prefer,
+        prefer_from_seq: prefer.map_or(0, |job| state.scheduler.head(job)),
+        lease_ms: state.config.lease_ttl.as_millis() as i64,
+        now: now_ms(),
+        blocklist_after: BLOCKLIST_AFTER,
+    };
+    Ok(Some(ClaimPlan { eligible, ids, options, read_now }))
+}
+
+/// Turns the store's answer to `plan` into the task for the worker, remembering what later
+/// claims and calls use.
+pub fn finish_claim(
+    state: &AppState,
+    worker: &WorkerRecord,
+    plan: ClaimPlan,
+    claimed: Option<ClaimedTask>,
+) -> Result<Finished, ApiError> {
+    let prefer = plan.options.prefer;
+    if let Some(job) = prefer
+        && claimed.as_ref().is_none_or(|it| it.job_id != job)
+    {
+        state.scheduler.claimed_at(job, None);
+    }
+    let Some(task) = claimed else {
+        return Ok(if plan.read_now { Finished::Nothing } else { Finished::Retry });
+    };
+    if plan.ids.first() != Some(&task.job_id) && prefer != Some(task.job_id) {
+        // Jobs before it had nothing left for this worker: the next claim reads the list again.
+        state.scheduler.forget_runnable();
+    }
+    state.scheduler.claimed_at(task.job_id, Some(task.seq));
+    state.scheduler.remember_granted(
+        task.lease.task_id,
+        Granted {
+            job_id: task.job_id,
+            frames: task.frames.clone(),
+            attempt: task.lease.attempt,
+            worker_id: worker.id.clone(),
+            at: std::time::Instant::now(),
+        },
+    );
+    let Some((_, info, version)) = plan.eligible.into_iter().find(|(id, _, _)| *id == task.job_id) else {
+        return Err(ApiError::Internal(anyhow::anyhow!("claimed a task of a job not offered")));
+    };
+    let assignment = Assignment {
+        task_id: task.lease.task_id.to_string(),
+        attempt: task.lease.attempt,
+        job_id: task.job_id.to_string(),
+        frames: task.frames.frames().to_vec(),
+        scene: info.scene.clone(),
+        config: info.config.clone(),
+        blender_version: Some(version),
+        output_urls: Default::default(),
+    };
+    Ok(Finished::Task(Box::new(Claimed { assignment, extension: info.extension })))
 }
 
 /// Workers that called in recently enough to count as connected.

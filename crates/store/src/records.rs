@@ -225,6 +225,17 @@ pub struct ClaimOptions {
     pub blocklist_after: i64,
 }
 
+/// The claim a worker makes with its completion.
+#[derive(Debug, Clone, Copy)]
+pub struct NextClaim<'a> {
+    /// The worker.
+    pub worker_id: &'a str,
+    /// The jobs it may claim from, in priority order.
+    pub job_ids: &'a [Uuid],
+    /// How.
+    pub claim: ClaimOptions,
+}
+
 /// A task handed to a worker. What the worker needs of the job (its scene, its config) does
 /// not change while the job renders, so the server reads it once per job, not per claim.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use orchard_api::{
     Assignment, ClaimRequest, CompleteRequest, CompleteResponse, ErrorBody, FailRequest, HeartbeatRequest,
     LeaseResponse, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
 };
-use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
+use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, NextClaim, TaskDone, WorkerRecord};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -414,7 +414,22 @@ pub async fn complete_task(
     }
     let last = outputs.last().map(|it| it.object_key.clone());
     let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };
-    let outcome = state.store.complete_task(&lease(&task_id, body.attempt)?, done, now_ms()).await?;
+    let lease = lease(&task_id, body.attempt)?;
+    // With `claimNext`, the next claim goes to the store with the completion.
+    let plan = match &body.claim_next {
+        Some(claim) => {
+            let prefer = claim.prefer_job.as_deref().and_then(|it| Uuid::parse_str(it).ok());
+            scheduler::plan_claim(&state, &worker, prefer, false).await?
+        }
+        None => None,
+    };
+    let (outcome, claimed) = match &plan {
+        Some(plan) => {
+            let next = NextClaim { worker_id: &worker.id, job_ids: &plan.ids, claim: plan.options };
+            state.store.complete_and_claim(&lease, done, now_ms(), next).await?
+        }
+        None => (state.store.complete_task(&lease, done, now_ms()).await?, None),
+    };
     state.scheduler.forget_granted(task.id);
     if outcome == Completion::Lost {
         return Err(lease_lost());
@@ -426,14 +441,19 @@ pub async fn complete_task(
     if outcome == Completion::JobFinished {
         state.finalize_wakeup.notify_one();
     }
-    let next = match &body.claim_next {
-        Some(claim) => {
-            let prefer = claim.prefer_job.as_deref().and_then(|it| Uuid::parse_str(it).ok());
-            match scheduler::claim_for(&state, &worker, prefer).await? {
-                Some(next) => Some(with_output_urls(&state, &base_url(&state, &headers), next).await?),
-                None => None,
+    let next = match plan {
+        Some(plan) => match scheduler::finish_claim(&state, &worker, plan, claimed)? {
+            scheduler::Finished::Task(next) => Some(*next),
+            scheduler::Finished::Nothing => None,
+            scheduler::Finished::Retry => {
+                let prefer = body.claim_next.as_ref().and_then(|it| it.prefer_job.as_deref()?.parse().ok());
+                scheduler::claim_for(&state, &worker, prefer).await?
             }
-        }
+        },
+        None => None,
+    };
+    let next = match next {
+        Some(next) => Some(with_output_urls(&state, &base_url(&state, &headers), next).await?),
         None => None,
     };
     Ok(Json(CompleteResponse { lease: "held".into(), next }))

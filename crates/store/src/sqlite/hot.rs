@@ -23,7 +23,10 @@ use crate::{ClaimOptions, ClaimedTask, Completion, Lease, Result, StoreError, Ta
 /// Most operations in one transaction: bounds how long other writers wait for the lock.
 const MAX_BATCH: usize = 256;
 
-/// A claim or a completion, with where its answer goes.
+/// A worker's next claim, made with its completion.
+pub(crate) type NextClaim = (String, Vec<Uuid>, ClaimOptions);
+
+/// A claim or a completion (with the next claim, if asked), with where its answer goes.
 enum Op {
     Claim {
         worker_id: String,
@@ -35,14 +38,15 @@ enum Op {
         lease: Lease,
         done: TaskDone,
         now: i64,
-        reply: oneshot::Sender<Result<Completion>>,
+        next: Option<NextClaim>,
+        reply: oneshot::Sender<Result<(Completion, Option<ClaimedTask>)>>,
     },
 }
 
 /// An operation run inside the batch, its answer held until the commit.
 enum Ran {
     Claim(oneshot::Sender<Result<Option<ClaimedTask>>>, Result<Option<ClaimedTask>>),
-    Complete(oneshot::Sender<Result<Completion>>, Result<Completion>),
+    Complete(oneshot::Sender<Result<(Completion, Option<ClaimedTask>)>>, Result<(Completion, Option<ClaimedTask>)>),
 }
 
 impl Ran {
@@ -105,9 +109,17 @@ impl HotWriter {
         answer.await.map_err(|_| stopped())?
     }
 
-    pub(crate) async fn complete(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
+    /// Completes the task and, if it held and `next` asks, claims the worker's next task in
+    /// the same batch.
+    pub(crate) async fn complete(
+        &self,
+        lease: &Lease,
+        done: TaskDone,
+        now: i64,
+        next: Option<NextClaim>,
+    ) -> Result<(Completion, Option<ClaimedTask>)> {
         let (reply, answer) = oneshot::channel();
-        self.ops.send(Op::Complete { lease: lease.clone(), done, now, reply }).map_err(|_| stopped())?;
+        self.ops.send(Op::Complete { lease: lease.clone(), done, now, next, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -148,30 +160,40 @@ fn batch(conn: &mut Connection, ops: Vec<Op>) -> Option<(Vec<Ran>, std::result::
     }
     let mut ran = Vec::with_capacity(ops.len());
     for op in ops {
-        let savepoint = conn.execute_batch("savepoint op");
-        let (it, ok) = match op {
+        ran.push(match op {
             Op::Claim { worker_id, job_ids, claim, reply } => {
-                let result =
-                    savepoint.map_err(StoreError::from).and_then(|()| claim_task(conn, &worker_id, &job_ids, claim));
-                let ok = result.is_ok();
-                (Ran::Claim(reply, result), ok)
+                Ran::Claim(reply, in_savepoint(conn, |conn| claim_task(conn, &worker_id, &job_ids, claim)))
             }
-            Op::Complete { lease, done, now, reply } => {
-                let result = savepoint.map_err(StoreError::from).and_then(|()| complete_task(conn, &lease, &done, now));
-                let ok = result.is_ok();
-                (Ran::Complete(reply, result), ok)
+            Op::Complete { lease, done, now, next, reply } => {
+                let result = in_savepoint(conn, |conn| complete_task(conn, &lease, &done, now)).map(|completion| {
+                    // A next claim that fails only means no next task in the answer: the
+                    // completion stands, and the worker claims again.
+                    let claimed = match next {
+                        Some((worker_id, job_ids, claim)) if completion != Completion::Lost => {
+                            in_savepoint(conn, |conn| claim_task(conn, &worker_id, &job_ids, claim)).ok().flatten()
+                        }
+                        _ => None,
+                    };
+                    (completion, claimed)
+                });
+                Ran::Complete(reply, result)
             }
-        };
-        // A failed operation leaves nothing behind; the batch goes on.
-        let undo = if ok { "release op" } else { "rollback to op; release op" };
-        let _ = conn.execute_batch(undo);
-        ran.push(it);
+        });
     }
     let committed = conn.execute_batch("commit").map_err(|e| {
         let _ = conn.execute_batch("rollback");
         e.to_string()
     });
     Some((ran, committed))
+}
+
+/// Runs `f` in a savepoint: if it fails, it leaves nothing behind, and the batch goes on.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("savepoint op")?;
+    let result = f(conn);
+    let undo = if result.is_ok() { "release op" } else { "rollback to op; release op" };
+    let _ = conn.execute_batch(undo);
+    result
 }
 
 fn corrupt(table: &'static str, reason: impl ToString) -> StoreError {

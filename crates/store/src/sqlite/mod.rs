@@ -21,8 +21,8 @@ mod hot;
 
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
-    LeaseState, NewJob, NewKey, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord,
-    task_frames,
+    LeaseState, NewJob, NewKey, NextClaim, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload,
+    WorkerRecord, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -600,7 +600,18 @@ impl Store for SqliteStore {
     }
 
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
-        self.hot.complete(lease, done, now).await
+        Ok(self.hot.complete(lease, done, now, None).await?.0)
+    }
+
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        done: TaskDone,
+        now: i64,
+        next: NextClaim<'_>,
+    ) -> Result<(Completion, Option<ClaimedTask>)> {
+        let next = (!next.job_ids.is_empty()).then(|| (next.worker_id.to_string(), next.job_ids.to_vec(), next.claim));
+        self.hot.complete(lease, done, now, next).await
     }
 
     async fn fail_task(

@@ -1,7 +1,7 @@
 //! Rendering: start, claim, heartbeat, complete, fail, lease expiry, cancel.
 
 use orchard_domain::{JobStatus, TaskStatus};
-use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, StartRender, TaskDone};
+use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, NextClaim, StartRender, TaskDone};
 use serde_json::json;
 
 use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner, validated_job};
@@ -214,6 +214,30 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     assert!(store.claim_task("w1", &[], at(None, T0)).await.unwrap().is_none());
     let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
     assert_eq!(runnable, [old]);
+});
+
+dbtest!(a_completion_claims_the_workers_next_task_with_it, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 3, 1, T0).await;
+    let first = claim(store.as_ref(), "w1", T0).await.unwrap();
+    let ids = [id];
+    let next = NextClaim { worker_id: "w1", job_ids: &ids, claim: at(Some(id), T0 + 1) };
+    let (completion, second) =
+        store.complete_and_claim(&first.lease, done_for(&first, 1.0), T0 + 1, next).await.unwrap();
+    let second = second.expect("the next task");
+    assert_eq!((completion, second.job_id, second.seq), (Completion::Completed, id, 1));
+    let task = store.get_task(second.lease.task_id).await.unwrap().unwrap();
+    assert_eq!((task.status, task.worker_id.as_deref()), (TaskStatus::Running, Some("w1")));
+    // A completion that lost its lease claims nothing.
+    let (completion, none) = store.complete_and_claim(&first.lease, done_for(&first, 1.0), T0 + 2, next).await.unwrap();
+    assert_eq!((completion, none.is_none()), (Completion::Lost, true));
+    let (completion, third) =
+        store.complete_and_claim(&second.lease, done_for(&second, 1.0), T0 + 3, next).await.unwrap();
+    let third = third.expect("the last task");
+    assert_eq!(completion, Completion::Completed);
+    let (completion, none) = store.complete_and_claim(&third.lease, done_for(&third, 1.0), T0 + 4, next).await.unwrap();
+    assert_eq!((completion, none.is_none()), (Completion::JobFinished, true), "nothing left to claim");
+    assert_eq!(job(store.as_ref(), id).await.frames_done, 3);
 });
 
 dbtest!(a_claim_looks_for_the_preferred_jobs_task_from_the_position_it_is_given, |store| {

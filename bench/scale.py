@@ -68,6 +68,9 @@ def seed_sqlite(path, n_jobs, tasks_per_job):
         db.execute(UPLOAD_SQL.format(marks(10)), (job[3], workspace, user, "shot.blend", "blend", job[6], 0, job[10], job[10], 1000))
         db.execute(JOB_SQL.format(marks(14)), job)
         db.executemany(TASK_SQL.format(marks(7)), tasks)
+    # Job creation keeps each workspace's count; a seed straight into the tables must too.
+    db.execute("insert or replace into workspace_job_counts (workspace_id, jobs) "
+               "select workspace_id, count(*) from jobs group by workspace_id")
     db.commit()
     plans = {}
     for name, sql, args in QUERIES:
@@ -80,7 +83,7 @@ def seed_sqlite(path, n_jobs, tasks_per_job):
 QUERIES = [
     ("GET /jobs (page 1)", "select * from jobs where workspace_id = ? order by created_at desc, id desc limit 10 offset 0",
      lambda ws: (ws,)),
-    ("GET /jobs count", "select count(*) from jobs where workspace_id = ?", lambda ws: (ws,)),
+    ("GET /jobs total", "select jobs from workspace_job_counts where workspace_id = ?", lambda ws: (ws,)),
     ("GET /jobs/progress", "select * from jobs indexed by jobs_by_workspace_status where status in (?, ?, ?) "
      "and workspace_id = ? order by created_at desc limit 1000",
      lambda ws: ("booting", "rendering", "finalizing", ws)),
@@ -149,7 +152,8 @@ PG_QUERIES = [
     ("GET /jobs (page 5000)", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 "
      "order by created_at desc, id desc limit $2 offset $3", ["text", "int8", "int8"],
      lambda c: [c["ws"], 20, 4999 * 20], False),
-    ("GET /jobs count", "select count(*) from jobs where workspace_id = $1", ["text"], lambda c: [c["ws"]], False),
+    ("GET /jobs total", "select jobs from workspace_job_counts where workspace_id = $1", ["text"], lambda c: [c["ws"]],
+     False),
     ("GET /jobs?status=rendering", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 and status = any($2) "
      "order by created_at desc, id desc limit $3 offset $4", ["text", "text[]", "int8", "int8"],
      lambda c: [c["ws"], ["rendering"], 100, 0], False),
@@ -220,6 +224,9 @@ insert into tasks (id, job_id, seq, frames, n_frames, status, attempt)
            case when live then 'queued' else 'completed' end, case when live then 0 else 1 end
     from seed cross join generate_series(0, {tasks_per_job} - 1) as t
     order by i, t;
+-- Job creation keeps each workspace's count; a seed straight into the tables must too.
+insert into workspace_job_counts (workspace_id, jobs) select workspace_id, count(*) from jobs group by workspace_id
+    on conflict (workspace_id) do update set jobs = excluded.jobs;
 commit;
 vacuum analyze;
 """)
@@ -348,7 +355,7 @@ def start_server(data, port, database_url=None):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def measure(server, base, key):
+def measure(server, base, key, n_jobs):
     """RSS after start, RSS after the requests, and the median of each request (ms)."""
     for _ in range(300):
         try:
@@ -367,6 +374,7 @@ def measure(server, base, key):
         samples = [get(base, key, path)[1] for _ in range(20)]
         timings[name] = sorted(samples)[len(samples) // 2]
     body, _ = get(base, key, "/jobs?page=1&pageSize=1")
+    assert body["pagination"]["total"] == n_jobs, body["pagination"]
     job_id = body["jobs"][0]["id"]
     timings["GET /jobs/{id}/progress"] = sorted(get(base, key, f"/jobs/{job_id}/progress")[1] for _ in range(20))[10]
     busy = rss_mb(server.pid)
@@ -387,7 +395,7 @@ def run_sqlite(args, port):
     print(f"seeded {args.jobs} jobs, {args.jobs * args.tasks_per_job} tasks in {time.monotonic() - started:.0f} s (SQLite)")
     server = start_server(data, port)
     try:
-        print_measures(*measure(server, f"http://127.0.0.1:{port}", key))
+        print_measures(*measure(server, f"http://127.0.0.1:{port}", key, args.jobs))
         print("query plans (SQLite):")
         for name, plan in plans.items():
             print(f"  {name}: {plan}")
@@ -411,7 +419,7 @@ def run_postgres(args, port):
         print(f"seeded {args.jobs} jobs, {args.jobs * args.tasks_per_job} tasks in "
               f"{time.monotonic() - started:.0f} s (PostgreSQL, then vacuum analyze)")
         server = start_server(data, port, url)
-        measured = measure(server, f"http://127.0.0.1:{port}", key)
+        measured = measure(server, f"http://127.0.0.1:{port}", key, args.jobs)
         server.terminate()
         server.wait()
         server = None

@@ -525,10 +525,18 @@ impl Store for PgStore {
         let upload = &new.upload;
         // A concurrent insert of the same slug makes this one wait for its commit, then do
         // nothing; the read below (a new snapshot) then sees the winner's job.
-        let inserted = sqlx::query(
-            "insert into jobs (id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size,
-                               main_file, status, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) on conflict (upload_slug) do nothing",
+        // The workspace's job count goes up in the same statement, only if the job was made.
+        let inserted: i64 = sqlx::query_scalar(
+            "with inserted as (
+                insert into jobs (id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size,
+                                  main_file, status, created_at, updated_at)
+                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) on conflict (upload_slug) do nothing
+                returning workspace_id
+             ), counted as (
+                insert into workspace_job_counts (workspace_id, jobs) select workspace_id, 1 from inserted
+                on conflict (workspace_id) do update set jobs = workspace_job_counts.jobs + 1
+             )
+             select count(*) from inserted",
         )
         .bind(new.id.to_string())
         .bind(upload.workspace_id.to_string())
@@ -541,10 +549,9 @@ impl Store for PgStore {
         .bind(&new.main_file)
         .bind(JobStatus::Created.as_str())
         .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
+        .fetch_one(&self.pool)
+        .await?;
+        let inserted = inserted == 1;
         let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where upload_slug = $1")))
             .bind(&upload.slug)
             .fetch_one(&self.pool)
@@ -578,16 +585,22 @@ impl Store for PgStore {
         page_size: u32,
     ) -> Result<(Vec<Job>, u64)> {
         // Without a filter the statement has no status condition at all, so that the
-        // (workspace_id, created_at) index serves both the count and the page.
+        // (workspace_id, created_at) index serves the page, and the total is the kept count.
         let filter = if statuses.is_empty() { "" } else { " and status = any($2)" };
         let names = status_names(statuses);
-        let mut count =
+        let total: i64 = if statuses.is_empty() {
+            sqlx::query_scalar("select jobs from workspace_job_counts where workspace_id = $1")
+                .bind(workspace_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0)
+        } else {
             sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from jobs where workspace_id = $1{filter}")))
-                .bind(workspace_id.to_string());
-        if !statuses.is_empty() {
-            count = count.bind(&names);
-        }
-        let total: i64 = count.fetch_one(&self.pool).await?;
+                .bind(workspace_id.to_string())
+                .bind(&names)
+                .fetch_one(&self.pool)
+                .await?
+        };
         let (limit, offset) = if statuses.is_empty() { ("$2", "$3") } else { ("$3", "$4") };
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from jobs where workspace_id = $1{filter}

@@ -356,6 +356,7 @@ impl Store for SqliteStore {
 
     async fn create_job(&self, new: NewJob, now: i64) -> Result<(Job, bool)> {
         let upload = &new.upload;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "insert into jobs (id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size,
                                main_file, status, created_at, updated_at)
@@ -373,10 +374,21 @@ impl Store for SqliteStore {
         .bind(JobStatus::Created.as_str())
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        // The workspace's job count goes up with the job, in its transaction.
+        if inserted {
+            sqlx::query(
+                "insert into workspace_job_counts (workspace_id, jobs) values (?, 1)
+                 on conflict (workspace_id) do update set jobs = jobs + 1",
+            )
+            .bind(upload.workspace_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         let row = sqlx::query(AssertSqlSafe(format!("select {JOB_COLUMNS} from jobs where upload_slug = ?")))
             .bind(&upload.slug)
             .fetch_one(&self.pool)
@@ -415,13 +427,22 @@ impl Store for SqliteStore {
             let (list, names) = status_list(statuses);
             (format!(" and status in {list}"), names)
         };
-        let mut count =
-            sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from jobs where workspace_id = ?{filter}")))
-                .bind(workspace_id.to_string());
-        for name in &names {
-            count = count.bind(*name);
-        }
-        let total: i64 = count.fetch_one(&self.pool).await?;
+        // Without a filter the total is the kept count; counting rows grows with history.
+        let total: i64 = if statuses.is_empty() {
+            sqlx::query_scalar("select jobs from workspace_job_counts where workspace_id = ?")
+                .bind(workspace_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0)
+        } else {
+            let mut count =
+                sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from jobs where workspace_id = ?{filter}")))
+                    .bind(workspace_id.to_string());
+            for name in &names {
+                count = count.bind(*name);
+            }
+            count.fetch_one(&self.pool).await?
+        };
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from jobs where workspace_id = ?{filter} order by created_at desc, id desc limit ? offset ?"
         )))

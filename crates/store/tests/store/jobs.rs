@@ -56,6 +56,8 @@ dbtest!(one_upload_makes_one_job_even_when_asked_concurrently, |store| {
     let results = set.join_all().await;
     assert_eq!(results.iter().filter(|(_, inserted)| *inserted).count(), 1);
     assert!(results.iter().all(|(it, _)| it.id == results[0].0.id));
+    let (_, total) = store.list_jobs(alice.workspace_id, &[], 1, 10).await.unwrap();
+    assert_eq!(total, 2, "replays count no job");
 });
 
 dbtest!(jobs_are_listed_newest_first_in_pages_and_filtered_by_status, |store| {

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use orchard_domain::JobStatus;
+use orchard_store::Order;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -40,7 +41,7 @@ pub async fn finalizer(state: AppState, shutdown: CancellationToken) {
     // Failures per job: a job whose outputs cannot be packaged fails instead of retrying forever.
     let mut failures: std::collections::HashMap<uuid::Uuid, u32> = Default::default();
     loop {
-        match state.store.jobs_in_status(None, &[JobStatus::Finalizing], 16).await {
+        match state.store.jobs_in_status(None, &[JobStatus::Finalizing], Order::OldestFirst, 16).await {
             Ok(jobs) => {
                 failures.retain(|id, _| jobs.iter().any(|it| it.id == *id));
                 for job in jobs {

@@ -91,8 +91,14 @@ pub trait Store: Send + Sync + 'static {
         page: u32,
         page_size: u32,
     ) -> Result<(Vec<Job>, u64)>;
-    /// Jobs of a workspace in the given statuses (at most `limit`).
-    async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>>;
+    /// Jobs of a workspace (or of all) in the given statuses, at most `limit`, in `order` of creation.
+    async fn jobs_in_status(
+        &self,
+        workspace_id: Option<Uuid>,
+        statuses: &[JobStatus],
+        order: Order,
+        limit: u32,
+    ) -> Result<Vec<Job>>;
     /// Moves a job from `from` to `to` and applies `patch`; false if it was no longer in `from`.
     async fn transition_job(
         &self,

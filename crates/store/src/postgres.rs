@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
-    LeaseState, NewJob, NewKey, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord,
-    task_frames,
+    LeaseState, NewJob, NewKey, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload,
+    WorkerRecord, task_frames,
 };
 
 /// Metadata in a PostgreSQL database, shared by every server of a deployment.
@@ -616,14 +616,21 @@ impl Store for PgStore {
         Ok((jobs, total.max(0) as u64))
     }
 
-    async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>> {
+    async fn jobs_in_status(
+        &self,
+        workspace_id: Option<Uuid>,
+        statuses: &[JobStatus],
+        order: Order,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
         // `$2 is null` folds away at planning time when no workspace is given.
         let rows = sqlx::query(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from jobs where status = any($1) and ($2::text is null or workspace_id = $2)
-             order by created_at desc limit $3"
+             order by created_at {} limit $3",
+            order.sql()
         )))
         .bind(status_names(statuses))
         .bind(workspace_id.map(|it| it.to_string()))

@@ -207,6 +207,25 @@ pub struct Lease {
     pub attempt: i64,
 }
 
+/// An order of creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// The newest first (what people look at).
+    NewestFirst,
+    /// The oldest first (work queues: nothing waits behind what came later).
+    OldestFirst,
+}
+
+impl Order {
+    /// The SQL direction.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Order::NewestFirst => "desc",
+            Order::OldestFirst => "asc",
+        }
+    }
+}
+
 /// How a claim picks and leases its task.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimOptions {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use orchard_api::{ErrorBody, Progress};
 use orchard_domain::JobStatus;
+use orchard_store::Order;
 
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, JobId};
@@ -40,6 +41,9 @@ pub async fn get_job_progress(
     security(("bearer" = [])))]
 pub async fn get_all_progress(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Progress>>, ApiError> {
     let running = [JobStatus::Booting, JobStatus::Rendering, JobStatus::Finalizing];
-    let jobs = state.store.jobs_in_status(Some(caller.workspace_id), &running, MAX_RUNNING_REPORTED).await?;
+    let jobs = state
+        .store
+        .jobs_in_status(Some(caller.workspace_id), &running, Order::NewestFirst, MAX_RUNNING_REPORTED)
+        .await?;
     Ok(Json(jobs.iter().map(wire::progress).collect()))
 }

@@ -21,8 +21,8 @@ mod hot;
 
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
-    LeaseState, NewJob, NewKey, NextClaim, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload,
-    WorkerRecord, task_frames,
+    LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone,
+    Upload, WorkerRecord, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -456,7 +456,13 @@ impl Store for SqliteStore {
         Ok((jobs, total.max(0) as u64))
     }
 
-    async fn jobs_in_status(&self, workspace_id: Option<Uuid>, statuses: &[JobStatus], limit: u32) -> Result<Vec<Job>> {
+    async fn jobs_in_status(
+        &self,
+        workspace_id: Option<Uuid>,
+        statuses: &[JobStatus],
+        order: Order,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
@@ -469,7 +475,8 @@ impl Store for SqliteStore {
         };
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from jobs indexed by {index} where status in {list}{workspace_filter}
-             order by created_at desc limit ?"
+             order by created_at {} limit ?",
+            order.sql()
         )));
         for name in &names {
             select = select.bind(*name);

@@ -1,7 +1,7 @@
 //! Uploads, jobs, listing and status transitions.
 
 use orchard_domain::JobStatus;
-use orchard_store::{FailedReason, JobPatch, NewJob};
+use orchard_store::{FailedReason, JobPatch, NewJob, Order};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -89,14 +89,19 @@ dbtest!(jobs_are_listed_newest_first_in_pages_and_filtered_by_status, |store| {
     let (page, total) = store.list_jobs(alice.workspace_id, &[JobStatus::Rendering], 1, 10).await.unwrap();
     assert_eq!((total, page.len()), (0, 0));
 
-    let in_status = store.jobs_in_status(None, &[JobStatus::Created], 100).await.unwrap();
+    let in_status = store.jobs_in_status(None, &[JobStatus::Created], Order::NewestFirst, 100).await.unwrap();
     assert_eq!(in_status.len(), 6, "every workspace");
-    let in_status = store.jobs_in_status(Some(alice.workspace_id), &[JobStatus::Created], 100).await.unwrap();
+    let in_status =
+        store.jobs_in_status(Some(alice.workspace_id), &[JobStatus::Created], Order::NewestFirst, 100).await.unwrap();
     assert_eq!(in_status.len(), 5);
     assert_eq!(in_status[0].id, ids[1], "newest first");
-    let in_status = store.jobs_in_status(Some(alice.workspace_id), &[JobStatus::Created], 2).await.unwrap();
+    let in_status =
+        store.jobs_in_status(Some(alice.workspace_id), &[JobStatus::Created], Order::NewestFirst, 2).await.unwrap();
     assert_eq!(in_status.len(), 2, "at most limit");
-    assert!(store.jobs_in_status(None, &[], 10).await.unwrap().is_empty());
+    let oldest =
+        store.jobs_in_status(Some(alice.workspace_id), &[JobStatus::Created], Order::OldestFirst, 2).await.unwrap();
+    assert_eq!(oldest.iter().map(|it| it.id).collect::<Vec<_>>(), [ids[5], ids[4]], "oldest first");
+    assert!(store.jobs_in_status(None, &[], Order::NewestFirst, 10).await.unwrap().is_empty());
 });
 
 dbtest!(a_job_is_only_visible_to_its_workspace, |store| {

@@ -115,11 +115,23 @@ impl HttpCoordinator {
         for frame in frames {
             let target =
                 urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
-            let bytes =
-                tokio::fs::read(&frame.path).await.with_context(|| format!("reading {}", frame.path.display()))?;
-            self.send_signed(|| self.http.put(target).body(bytes.clone()))
-                .await
-                .with_context(|| format!("uploading {}", frame.file_name))?;
+            let reading = || format!("reading {}", frame.path.display());
+            let size = tokio::fs::metadata(&frame.path).await.with_context(reading)?.len();
+            // Streamed from the disk, never whole in memory (a frame can be a large EXR); each
+            // try reads the file afresh. A bucket needs the length up front.
+            self.send_signed(|| {
+                let body = match std::fs::File::open(&frame.path) {
+                    Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                        tokio::fs::File::from_std(file),
+                        256 * 1024,
+                    )),
+                    // Gone since it was checked: an empty body the server refuses (length mismatch).
+                    Err(_) => reqwest::Body::from(Vec::new()),
+                };
+                self.http.put(target).header(reqwest::header::CONTENT_LENGTH, size).body(body)
+            })
+            .await
+            .with_context(|| format!("uploading {}", frame.file_name))?;
         }
         Ok(())
     }

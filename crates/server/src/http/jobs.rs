@@ -54,6 +54,14 @@ pub async fn create_job(
     if upload.workspace_id != caller.workspace_id {
         return Err(unknown());
     }
+    if let Some(main) = &body.main_file
+        && upload.file_type != "zip"
+    {
+        return Err(ApiError::bad_request(
+            "invalid_main_file",
+            format!("mainFile {main:?} applies to .zip uploads only"),
+        ));
+    }
     // With S3 the bytes went straight to the bucket: look there.
     let upload = crate::http::uploads::received_upload(&state, upload).await?;
     if upload.uploaded_at.is_none() {
@@ -65,18 +73,19 @@ pub async fn create_job(
             "no file was uploaded to this slug yet: PUT it to uploadUrl",
         ));
     }
-    if let Some(main) = &body.main_file
-        && upload.file_type != "zip"
-    {
-        return Err(ApiError::bad_request(
-            "invalid_main_file",
-            format!("mainFile {main:?} applies to .zip uploads only"),
-        ));
-    }
+    let (original, copy) = (format!("uploads/{}", upload.slug), upload.object_key.clone());
     let (job, created) = state
         .store
         .create_job(NewJob { id: Uuid::now_v7(), upload, main_file: body.main_file.clone() }, now_ms())
         .await?;
+    // One stored copy per job: the job renders its own, and the upload can no longer change,
+    // so the upload's file goes; a copy made by a request that lost the race goes too.
+    let unused = if created { original } else { copy };
+    if unused != job.object_key
+        && let Err(error) = state.blobs.delete(&unused).await
+    {
+        tracing::warn!(key = %unused, error = format!("{error:#}"), "an unused scene copy stays");
+    }
     Ok(job_response(&state, &headers, &job, !created))
 }
 

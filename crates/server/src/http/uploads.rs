@@ -280,7 +280,14 @@ pub async fn received_upload(state: &AppState, mut upload: Upload) -> Result<Upl
     // A key per attempt: concurrent requests for one slug each copy, and the job that wins
     // keeps its own copy (the others' copies are left over).
     let frozen = format!("scenes/{}/{}", upload.slug, uuid::Uuid::now_v7().simple());
-    state.blobs.copy(&upload.object_key, &frozen).await?;
+    if let Err(error) = state.blobs.copy(&upload.object_key, &frozen).await {
+        // A concurrent request made the job (and removed the upload's file) meanwhile: it
+        // is replayed.
+        if state.store.upload_has_job(&upload.slug).await? {
+            return Ok(upload);
+        }
+        return Err(error.into());
+    }
     upload.size = Some(size as i64);
     upload.object_key = frozen;
     Ok(upload)

@@ -268,3 +268,27 @@ async fn parts_that_together_pass_the_upload_limit_are_413() {
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
     assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
 }
+
+#[tokio::test]
+async fn a_job_keeps_one_stored_copy_of_its_scene_however_many_ask_for_it() {
+    let app = spawn_app().await;
+    let slug = app.upload("shot.blend", "blend", example_scene()).await;
+    let mut requests = Vec::new();
+    for _ in 0..6 {
+        requests.push(app.post("/jobs", json!({"slug": slug})));
+    }
+    let answers = futures::future::join_all(requests).await;
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK), "{answers:?}");
+    let id = answers[0].1["id"].as_str().unwrap().to_string();
+    assert!(answers.iter().all(|(_, body)| body["id"] == id.as_str()), "one job");
+
+    let state = &app.server.state;
+    let job = state.store.get_job_internal(id.parse().unwrap()).await.unwrap().unwrap();
+    let scenes = std::path::Path::new(&state.config.data_dir).join("storage/scenes").join(&slug);
+    let copies: Vec<_> = std::fs::read_dir(&scenes).unwrap().map(|it| it.unwrap().file_name()).collect();
+    assert_eq!(copies.len(), 1, "the copies of requests that lost the race are gone: {copies:?}");
+    assert_eq!(state.blobs.size(&job.object_key).await.unwrap(), Some(example_scene().len() as u64));
+    assert_eq!(state.blobs.size(&format!("uploads/{slug}")).await.unwrap(), None, "the upload's file is gone");
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("validated")), "{body}");
+}

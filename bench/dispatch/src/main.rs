@@ -2,7 +2,7 @@
 //! each looping claim → PUT a tiny frame to the URL that came with the task → complete (which
 //! claims the next task, as `orchard worker` does). Prints tasks per second.
 //!
-//!     cargo run --release -p dispatch-bench -- [sqlite|postgres] [WORKERS] [TASKS]
+//!     cargo run --release -p dispatch-bench -- [sqlite|postgres] [WORKERS] [TASKS] [JOBS]
 //!
 //! `postgres` needs `ORCHARD_BENCH_POSTGRES_URL` (a server where it may create a database).
 
@@ -22,6 +22,7 @@ async fn main() {
     let backend = args.get(1).map(String::as_str).unwrap_or("sqlite").to_string();
     let n_workers: usize = args.get(2).and_then(|it| it.parse().ok()).unwrap_or(64);
     let n_tasks: usize = args.get(3).and_then(|it| it.parse().ok()).unwrap_or(4000);
+    let n_jobs: usize = args.get(4).and_then(|it| it.parse().ok()).unwrap_or(1).max(1);
 
     let data = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
@@ -38,14 +39,18 @@ async fn main() {
     let token = orchard_server::keys::create_worker_token(store.as_ref()).await.unwrap();
 
     let client = Client::new(&server.url(), &key);
-    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
-    let scene = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
-    client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
-    let job = client.create_job(&upload.slug).await.unwrap();
-    client.validate(&job.id).await.unwrap();
-    let config = json!({"colorManagementPreset": "default", "frameRanges": [format!("1-{n_tasks}")], "chunkSize": 1,
-        "resolution": [64, 48], "resolutionPercentage": 100, "denoisingEnabled": false});
-    client.render(&job.id, config).await.unwrap();
+    // The tasks split over JOBS jobs rendering at once (default 1).
+    let per_job = n_tasks.div_ceil(n_jobs);
+    for _ in 0..n_jobs {
+        let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+        let scene = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+        client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+        let job = client.create_job(&upload.slug).await.unwrap();
+        client.validate(&job.id).await.unwrap();
+        let config = json!({"colorManagementPreset": "default", "frameRanges": [format!("1-{per_job}")], "chunkSize": 1,
+            "resolution": [64, 48], "resolutionPercentage": 100, "denoisingEnabled": false});
+        client.render(&job.id, config).await.unwrap();
+    }
 
     let done = Arc::new(AtomicUsize::new(0));
     // Workers make their HTTP client and register before the clock starts, as real ones do
@@ -63,7 +68,7 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
     println!(
-        "{backend}: {n} tasks by {n_workers} workers in {elapsed:.2} s = {:.0} dispatches/s (claim + output upload + complete)",
+        "{backend}: {n} tasks of {n_jobs} job(s) by {n_workers} workers in {elapsed:.2} s = {:.0} dispatches/s (claim + output upload + complete)",
         n as f64 / elapsed
     );
     server.shutdown().await;

@@ -78,8 +78,17 @@ impl Client {
 
     /// `POST /uploads`.
     pub async fn create_upload(&self, file_name: &str, file_type: &str) -> Result<CreateUploadResponse, ClientError> {
-        let body =
-            CreateUploadRequest { file_name: file_name.to_string(), file_type: file_type.to_string(), parts: None };
+        self.upload_target(file_name, file_type, None).await
+    }
+
+    /// `POST /uploads`, in `parts` when given.
+    async fn upload_target(
+        &self,
+        file_name: &str,
+        file_type: &str,
+        parts: Option<u32>,
+    ) -> Result<CreateUploadResponse, ClientError> {
+        let body = CreateUploadRequest { file_name: file_name.to_string(), file_type: file_type.to_string(), parts };
         self.call(Method::POST, "/uploads", Some(&body)).await
     }
 
@@ -90,12 +99,28 @@ impl Client {
         path: &Path,
         progress: impl Fn(u64) + Send + Sync + 'static,
     ) -> Result<(), ClientError> {
-        use futures::StreamExt;
         let file_error = |source| ClientError::File { path: path.display().to_string(), source };
-        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
-        let size = file.metadata().await.map_err(file_error)?.len();
-        let mut sent = 0u64;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+        let size = tokio::fs::metadata(path).await.map_err(file_error)?.len();
+        self.put_range(upload_url, path, 0, size, progress).await.map(|_| ())
+    }
+
+    /// PUTs `length` bytes of `path` from `start` to `url`, streamed from the disk;
+    /// `progress` gets `start` plus the bytes sent so far.
+    async fn put_range(
+        &self,
+        url: &str,
+        path: &Path,
+        start: u64,
+        length: u64,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<reqwest::Response, ClientError> {
+        use futures::StreamExt;
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let file_error = |source| ClientError::File { path: path.display().to_string(), source };
+        let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(file_error)?;
+        let mut sent = start;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024).map(move |chunk| {
             if let Ok(bytes) = &chunk {
                 sent += bytes.len() as u64;
                 progress(sent);
@@ -104,12 +129,12 @@ impl Client {
         });
         let response = self
             .http
-            .put(upload_url)
-            .header(reqwest::header::CONTENT_LENGTH, size)
+            .put(url)
+            .header(reqwest::header::CONTENT_LENGTH, length)
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await?;
-        check(response).await.map(|_| ())
+        check(response).await
     }
 
     /// Uploads `path` and returns the upload's slug: in one PUT when it is at most
@@ -123,46 +148,20 @@ impl Client {
         part_size: u64,
         progress: impl Fn(u64) + Send + Sync + Clone + 'static,
     ) -> Result<String, ClientError> {
-        use futures::StreamExt;
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let file_error = |source| ClientError::File { path: path.display().to_string(), source };
         let size = tokio::fs::metadata(path).await.map_err(file_error)?.len();
         let part_size = part_size.max(size.div_ceil(10_000)).max(1);
         if size <= part_size {
             let upload = self.create_upload(file_name, file_type).await?;
-            self.put_file(&upload.upload_url, path, progress).await?;
+            self.put_range(&upload.upload_url, path, 0, size, progress).await?;
             return Ok(upload.slug);
         }
-        let n_parts = size.div_ceil(part_size);
-        let body = CreateUploadRequest {
-            file_name: file_name.to_string(),
-            file_type: file_type.to_string(),
-            parts: Some(n_parts as u32),
-        };
-        let upload: CreateUploadResponse = self.call(Method::POST, "/uploads", Some(&body)).await?;
+        let upload = self.upload_target(file_name, file_type, Some(size.div_ceil(part_size) as u32)).await?;
         let mut parts = Vec::with_capacity(upload.part_urls.len());
         for (index, url) in upload.part_urls.iter().enumerate() {
             let start = index as u64 * part_size;
             let length = part_size.min(size - start);
-            let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
-            file.seek(std::io::SeekFrom::Start(start)).await.map_err(file_error)?;
-            let progress = progress.clone();
-            let mut sent = start;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024).map(move |chunk| {
-                if let Ok(bytes) = &chunk {
-                    sent += bytes.len() as u64;
-                    progress(sent);
-                }
-                chunk
-            });
-            let response = self
-                .http
-                .put(url)
-                .header(reqwest::header::CONTENT_LENGTH, length)
-                .body(reqwest::Body::wrap_stream(stream))
-                .send()
-                .await?;
-            let response = check(response).await?;
+            let response = self.put_range(url, path, start, length, progress.clone()).await?;
             let etag = response
                 .headers()
                 .get(reqwest::header::ETAG)

@@ -228,6 +228,10 @@ pub struct JobInfo {
 pub struct Claimed {
     /// The task.
     pub assignment: Assignment,
+    /// The task's id.
+    pub task_id: Uuid,
+    /// The task's job.
+    pub job_id: Uuid,
     /// The extension of its frames' files (`png`), to name them before they exist.
     pub extension: Option<&'static str>,
 }
@@ -457,7 +461,8 @@ pub fn finish_claim(
         blender_version: Some(version),
         output_urls: Default::default(),
     };
-    Ok(Finished::Task(Box::new(Claimed { assignment, extension: info.extension })))
+    let claimed = Claimed { assignment, task_id: task.lease.task_id, job_id: task.job_id, extension: info.extension };
+    Ok(Finished::Task(Box::new(claimed)))
 }
 
 /// Workers that called in recently enough to count as connected.

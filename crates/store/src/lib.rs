@@ -194,6 +194,18 @@ pub trait Store: Send + Sync + 'static {
     async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>>;
 }
 
+/// The frames of a job's untouched queued tasks (each task's stored `frames`, in order)
+/// regrouped into chunks of `chunk_size`, or `None` when that would not make fewer tasks.
+pub(crate) fn regroup(stored: &[String], chunk_size: usize) -> Result<Option<Vec<FrameSet>>> {
+    let mut frames = Vec::new();
+    for json in stored {
+        frames.extend_from_slice(task_frames(json)?.frames());
+    }
+    let Ok(all) = FrameSet::from_frames(frames) else { return Ok(None) };
+    let chunks = all.chunks(chunk_size);
+    Ok((chunks.len() < stored.len()).then_some(chunks))
+}
+
 /// Checks that a claimed task's frames decode; a stored task always holds a valid set.
 pub fn task_frames(frames_json: &str) -> Result<FrameSet> {
     let frames: Vec<i32> =

@@ -334,9 +334,7 @@ async fn with_output_urls(state: &AppState, base: &str, claimed: scheduler::Clai
     let Some(extension) = claimed.extension else {
         return Ok(assignment);
     };
-    let (Ok(task_id), Ok(job_id)) = (Uuid::parse_str(&assignment.task_id), Uuid::parse_str(&assignment.job_id)) else {
-        return Ok(assignment);
-    };
+    let (task_id, job_id) = (claimed.task_id, claimed.job_id);
     let names = assignment.frames.iter().map(|frame| format!("{frame:04}.{extension}"));
     assignment.output_urls =
         upload_urls(state, base, (job_id, task_id), assignment.attempt, names, ASSIGNED_URL_TTL).await?;

@@ -22,7 +22,7 @@ mod hot;
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
     LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone,
-    Upload, WorkerRecord, task_frames,
+    Upload, WorkerRecord, regroup, task_frames,
 };
 
 /// Metadata in one SQLite file (WAL mode).
@@ -761,15 +761,9 @@ impl Store for SqliteStore {
             .bind(TaskStatus::Queued.as_str())
             .fetch_all(&mut *tx)
             .await?;
-        let mut frames = Vec::new();
-        for row in &rows {
-            frames.extend_from_slice(task_frames(&row.try_get::<String, _>("frames")?)?.frames());
-        }
-        let Ok(all) = orchard_domain::FrameSet::from_frames(frames) else { return Ok(0) };
-        let chunks = all.chunks(chunk_size);
-        if chunks.len() >= rows.len() {
-            return Ok(rows.len());
-        }
+        let stored =
+            rows.iter().map(|row| row.try_get::<String, _>("frames")).collect::<std::result::Result<Vec<_>, _>>()?;
+        let Some(chunks) = regroup(&stored, chunk_size)? else { return Ok(rows.len()) };
         let next_seq: i64 = sqlx::query_scalar("select coalesce(max(seq), -1) + 1 from tasks where job_id = ?")
             .bind(job_id.to_string())
             .fetch_one(&mut *tx)

@@ -127,6 +127,7 @@ PG_CLAIM = """with next as (
           order by id is not distinct from $5 desc, created_at, id) as candidates
     cross join lateral (
         select id from tasks where job_id = candidates.id and status = $1
+          and seq >= case when candidates.id = $5 then $12 else 0 end
         order by seq limit 1
         for update skip locked
     ) as t
@@ -135,16 +136,51 @@ PG_CLAIM = """with next as (
     update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
         started_at = $9
     from next where t.id = next.id
-    returning t.id, t.job_id, t.frames, t.attempt
+    returning t.id, t.job_id, t.frames, t.attempt, t.seq
  ), job as (
     update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
     from claimed where j.id = claimed.job_id and j.status = $2
  )
- select claimed.id, claimed.job_id, claimed.frames, claimed.attempt from claimed"""
+ select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed"""
+# crates/store/src/postgres/hot.rs: the completions waiting, in one statement.
+PG_COMPLETE_BATCH = """with input as (
+    select * from unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::int8[])
+        as i (task_id, attempt, render_seconds, normalized_seconds, now)
+ ), done as (
+    update tasks t set status = $6, finished_at = i.now, render_seconds = i.render_seconds,
+        lease_expires_at = null
+    from input i
+    where t.id = any($1) and t.id = i.task_id and t.attempt = i.attempt and t.status = $7
+    returning t.id, i.attempt, t.job_id, t.n_frames, i.normalized_seconds, i.now
+ ), stored as (
+    insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
+    select o.id, done.job_id, done.id, o.kind, o.frame, o.file_name, o.object_key, o.size, done.now
+    from unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[], $14::int8[])
+        as o (task_id, id, kind, frame, file_name, object_key, size)
+    join done on done.id = o.task_id
+    on conflict (job_id, kind, file_name) do nothing
+ ), per_job as (
+    select job_id, sum(n_frames) as n_frames, sum(normalized_seconds) as normalized_seconds,
+        max(now) as now
+    from done group by job_id
+ ), locked as (
+    select id from jobs where id in (select job_id from per_job) order by id for update
+ ), job as (
+    update jobs j set frames_done = j.frames_done + p.n_frames,
+        status = case when j.status in ($15, $16) and j.frames_done + p.n_frames >= j.frames_total
+            then $17 else j.status end,
+        normalized_seconds = j.normalized_seconds + p.normalized_seconds, updated_at = p.now
+    from per_job p join locked l on l.id = p.job_id
+    where j.id = p.job_id
+    returning j.id, j.status = $17 and j.frames_done - p.n_frames < j.frames_total as finished
+ )
+ select done.id, done.attempt, done.job_id, coalesce(job.finished, false) as finished
+ from done left join job on job.id = done.job_id"""
 RUNNING = ["booting", "rendering", "finalizing"]
 
 # (name, statement, parameter types, parameters given the context, whether it writes: run in a
-# rolled-back transaction). Parameters are what the server binds for the timed requests.
+# rolled-back transaction, after the statements it returns if it is a function). Parameters are
+# what the server binds for the timed requests.
 PG_QUERIES = [
     ("GET /jobs (page 1)", f"select {PG_JOB_COLUMNS} from jobs where workspace_id = $1 "
      "order by created_at desc, id desc limit $2 offset $3", ["text", "int8", "int8"],
@@ -171,19 +207,27 @@ PG_QUERIES = [
      "where t.job_id = j.id and t.status = $3) order by created_at limit $4", ["text", "text", "text", "int8"],
      lambda c: ["booting", "rendering", "queued", 200], False),
     ("claim statement", PG_CLAIM,
-     ["text", "text", "text", "text[]", "text", "text", "text", "int8", "int8", "text", "int8"],
+     ["text", "text", "text", "text[]", "text", "text", "text", "int8", "int8", "text", "int8", "int8"],
      lambda c: ["queued", "booting", "rendering", c["runnable"], None, "running", "scale-worker",
-                c["now"] + 60_000, c["now"], "rendering", 3], True),
+                c["now"] + 60_000, c["now"], "rendering", 3, 0], True),
+    ("completion batch (16 tasks of 2 jobs)", PG_COMPLETE_BATCH,
+     ["text[]", "int8[]", "float8[]", "float8[]", "int8[]", "text", "text", "text[]", "text[]", "text[]", "int4[]",
+      "text[]", "text[]", "int8[]", "text", "text", "text"],
+     lambda c: [c["batch"], [1] * 16, [0.5] * 16, [0.5] * 16, [c["now"]] * 16, "completed", "running",
+                c["batch"], [f"scale-output-{i}" for i in range(16)], ["frame"] * 16, list(range(1, 17)),
+                [f"{i:04}.png" for i in range(16)], [f"k/{i}" for i in range(16)], [100] * 16,
+                "booting", "rendering", "finalizing"],
+     lambda c: "update tasks set status = 'running', attempt = 1 where id = any(" + pg_literal(c["batch"]) + ");\n"),
 ]
 
 
 def pg_literal(value):
     if value is None:
         return "null"
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, list):
-        return pg_literal("{" + ",".join('"' + v + '"' for v in value) + "}")
+        return pg_literal("{" + ",".join('"' + str(v) + '"' for v in value) + "}")
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -232,7 +276,8 @@ vacuum analyze;
 """)
     newest = psql(url, "select id from jobs order by created_at desc limit 1").strip()
     runnable = psql(url, "select id from jobs where status = 'rendering' order by created_at limit 200").split()
-    return {"ws": workspace, "newest": newest, "runnable": runnable, "now": now}
+    batch = psql(url, "select id from tasks where status = 'queued' order by status, job_id, seq limit 16").split()
+    return {"ws": workspace, "newest": newest, "runnable": runnable, "now": now, "batch": batch}
 
 
 def explain(url, sql, types, args, mode="force_custom_plan", runs=0, before="", writes=False):
@@ -255,9 +300,11 @@ def explain_postgres(url, context):
     results = []
     for name, sql, types, params, writes in PG_QUERIES:
         args = params(context)
-        custom = explain(url, sql, types, args, writes=writes)
-        settled = explain(url, sql, types, args, mode="auto", runs=10, writes=writes)
-        generic = explain(url, sql, types, args, mode="force_generic_plan", writes=writes)
+        before = writes(context) if callable(writes) else ""
+        writes = bool(writes)
+        custom = explain(url, sql, types, args, writes=writes, before=before)
+        settled = explain(url, sql, types, args, mode="auto", runs=10, writes=writes, before=before)
+        generic = explain(url, sql, types, args, mode="force_generic_plan", writes=writes, before=before)
         shapes = [plan_shape(p["Plan"]) for p in (custom, settled, generic)]
         findings = sorted(set(plan_findings(custom["Plan"])) | set(plan_findings(settled["Plan"])))
         findings += [f"generic plan only: {f}" for f in sorted(set(plan_findings(generic["Plan"])) - set(findings))]

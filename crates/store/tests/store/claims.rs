@@ -83,6 +83,69 @@ dbtest!(concurrent_completions_count_every_frame_and_finalize_once, |store| {
     assert_eq!(store.list_outputs(id).await.unwrap().len(), 32);
 });
 
+dbtest!(completions_sent_together_over_several_jobs_count_once_and_finish_each_job_once, |store| {
+    // Sent at once, these completions meet in the store's batches (PostgreSQL completes
+    // whatever is waiting in one statement; SQLite in one transaction): whatever the batches,
+    // each counts once, a completion sent twice counts once, each job finishes once.
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let (a, b, c) = (
+        booting_job(store.as_ref(), alice, 24, 1, T0).await,
+        booting_job(store.as_ref(), alice, 16, 2, T0 + 1).await,
+        booting_job(store.as_ref(), alice, 12, 1, T0 + 2).await,
+    );
+    let claims = claim_all(&store, 8, T0 + 10).await;
+    assert_eq!(claims.len(), 24 + 16 + 12);
+    let mut sends: Vec<ClaimedTask> = Vec::new();
+    let mut c_left = None;
+    for (_, task) in claims {
+        if task.job_id == c && c_left.is_none() {
+            c_left = Some(task); // C keeps one task running: it must not finish.
+            continue;
+        }
+        if task.job_id == b && !sends.iter().any(|it| it.job_id == b) {
+            sends.push(task.clone()); // B's first task is completed twice.
+        }
+        sends.push(task);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(sends.len()));
+    let mut set = JoinSet::new();
+    for (idx, task) in sends.into_iter().enumerate() {
+        let (store, start) = (store.clone(), start.clone());
+        set.spawn(async move {
+            start.wait().await;
+            let outcome = store.complete_task(&task.lease, done_for(&task, 0.5), T0 + 100 + idx as i64).await;
+            (task.job_id, outcome.unwrap())
+        });
+    }
+    let outcomes = set.join_all().await;
+    let count = |job_id, completion| outcomes.iter().filter(|(j, o)| *j == job_id && *o == completion).count();
+    assert_eq!(
+        (count(a, Completion::JobFinished), count(a, Completion::Completed), count(a, Completion::Lost)),
+        (1, 23, 0)
+    );
+    assert_eq!(
+        (count(b, Completion::JobFinished), count(b, Completion::Completed), count(b, Completion::Lost)),
+        (1, 15, 1)
+    );
+    assert_eq!(
+        (count(c, Completion::JobFinished), count(c, Completion::Completed), count(c, Completion::Lost)),
+        (0, 11, 0)
+    );
+    for (id, status, frames, seconds) in
+        [(a, JobStatus::Finalizing, 24, 12.0), (b, JobStatus::Finalizing, 32, 8.0), (c, JobStatus::Rendering, 11, 5.5)]
+    {
+        let read = job(store.as_ref(), id).await;
+        assert_eq!((read.status, read.frames_done, read.normalized_seconds), (status, frames, seconds), "{id}");
+        assert_eq!(store.list_outputs(id).await.unwrap().len() as i64, frames, "each frame stored once");
+    }
+    let left = c_left.unwrap();
+    assert_eq!(
+        store.complete_task(&left.lease, done_for(&left, 0.5), T0 + 1000).await.unwrap(),
+        Completion::JobFinished
+    );
+    assert_eq!(job(store.as_ref(), c).await.status, JobStatus::Finalizing);
+});
+
 dbtest!(concurrent_reapers_requeue_each_expired_task_once, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = booting_job(store.as_ref(), alice, 16, 1, T0).await;

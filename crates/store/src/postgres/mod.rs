@@ -9,6 +9,9 @@
 //!   and commits at once: no transaction is open while a worker renders;
 //! - every transaction that locks a task and its job locks the task rows first and the job
 //!   row last, as a claim does, so that the two never wait on each other in a cycle;
+//! - completions are batched (`hot.rs`): whatever completions wait run as one statement,
+//!   which locks its tasks first and then its jobs' rows in id order, and updates each job's
+//!   row once;
 //! - the few transactions that lock several tasks of one job (cancel, a task failing for good)
 //!   can still meet each other in a deadlock, which PostgreSQL breaks by aborting one; that
 //!   one is retried.
@@ -23,6 +26,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
+mod hot;
+
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
     LeaseState, NewJob, NewKey, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload,
@@ -33,6 +38,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    completions: hot::Completions,
 }
 
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
@@ -57,7 +63,8 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        let completions = hot::Completions::start(pool.clone());
+        Ok(PgStore { pool, completions })
     }
 
     /// Closes the pool, waiting for connections in use to come back.
@@ -88,7 +95,7 @@ impl PgStore {
 
     /// Runs `op` again when PostgreSQL aborted it to break a deadlock or a serialization
     /// conflict (the transaction was rolled back, so trying again is safe).
-    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
+    pub(super) async fn retrying_on<T, F, Fut>(mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -860,75 +867,7 @@ impl Store for PgStore {
     }
 
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
-        let n = done.outputs.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut kinds = Vec::with_capacity(n);
-        let mut frames = Vec::with_capacity(n);
-        let mut file_names = Vec::with_capacity(n);
-        let mut object_keys = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(n);
-        for output in &done.outputs {
-            ids.push(Uuid::now_v7().to_string());
-            kinds.push(output.kind.clone());
-            frames.push(output.frame);
-            file_names.push(output.file_name.clone());
-            object_keys.push(output.object_key.clone());
-            sizes.push(output.size);
-        }
-        let finalizing =
-            status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str());
-        // One statement. `done` completes the task if the attempt still holds it (the fence;
-        // it locks the task row). `stored` records its outputs, each frame once whatever a
-        // retried task did. `job` counts the frames and, with the last task, moves the job to
-        // finalizing: all in the transaction that stored the frames. Updates of one job's row
-        // by concurrent completions queue, and each re-reads the counters the one before it
-        // committed, so exactly one of them sees the last frame.
-        let row = sqlx::query(
-            "with done as (
-                update tasks set status = $1, finished_at = $2, render_seconds = $3, lease_expires_at = null
-                where id = $4 and attempt = $5 and status = $6
-                returning job_id, n_frames
-             ), stored as (
-                insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
-                select o.id, done.job_id, $4, o.kind, o.frame, o.file_name, o.object_key, o.size, $2
-                from done, unnest($7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::bigint[])
-                    as o (id, kind, frame, file_name, object_key, size)
-                on conflict (job_id, kind, file_name) do nothing
-             ), job as (
-                update jobs j set frames_done = j.frames_done + done.n_frames,
-                    status = case when j.status in ($13, $14) and j.frames_done + done.n_frames >= j.frames_total
-                        then $15 else j.status end,
-                    normalized_seconds = j.normalized_seconds + $16, updated_at = $2
-                from done where j.id = done.job_id
-                returning j.status
-             )
-             select (select count(*) from done) as completed, (select status from job) as job_status",
-        )
-        .bind(TaskStatus::Completed.as_str())
-        .bind(now)
-        .bind(done.render_seconds)
-        .bind(lease.task_id.to_string())
-        .bind(lease.attempt)
-        .bind(TaskStatus::Running.as_str())
-        .bind(ids)
-        .bind(kinds)
-        .bind(frames)
-        .bind(file_names)
-        .bind(object_keys)
-        .bind(sizes)
-        .bind(JobStatus::Booting.as_str())
-        .bind(JobStatus::Rendering.as_str())
-        .bind(finalizing)
-        .bind(done.render_seconds * done.speed_factor)
-        .fetch_one(&self.pool)
-        .await?;
-        let completed: i64 = row.try_get("completed")?;
-        let job_status: Option<String> = row.try_get("job_status")?;
-        Ok(match (completed, job_status) {
-            (1, Some(status)) if status == finalizing => Completion::JobFinished,
-            (1, _) => Completion::Completed,
-            _ => Completion::Lost,
-        })
+        self.completions.complete(lease, done, now).await
     }
 
     async fn fail_task(
@@ -939,7 +878,7 @@ impl Store for PgStore {
         max_workers: u32,
         now: i64,
     ) -> Result<FailOutcome> {
-        self.retrying(|| self.fail_task_once(lease, worker_id, error, max_workers, now)).await
+        Self::retrying_on(|| self.fail_task_once(lease, worker_id, error, max_workers, now)).await
     }
 
     async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>> {
@@ -1043,7 +982,7 @@ impl Store for PgStore {
         let Some(canceled) = status_after(from, JobEvent::Canceled) else {
             return Ok(false);
         };
-        self.retrying(|| self.cancel_job_once(job_id, from, canceled, now)).await
+        Self::retrying_on(|| self.cancel_job_once(job_id, from, canceled, now)).await
     }
 
     async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>> {
@@ -1154,6 +1093,83 @@ impl Store for PgStore {
             .await?;
         rows.iter().map(worker_from_row).collect()
     }
+}
+
+/// Completes one task: what a batch of one runs, and how a failed batch is replayed.
+async fn complete_one(pool: &PgPool, lease: &Lease, done: &TaskDone, now: i64) -> Result<Completion> {
+    let n = done.outputs.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut frames = Vec::with_capacity(n);
+    let mut file_names = Vec::with_capacity(n);
+    let mut object_keys = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
+    for output in &done.outputs {
+        ids.push(Uuid::now_v7().to_string());
+        kinds.push(output.kind.clone());
+        frames.push(output.frame);
+        file_names.push(output.file_name.clone());
+        object_keys.push(output.object_key.clone());
+        sizes.push(output.size);
+    }
+    let finalizing = finalizing_status();
+    // One statement. `done` completes the task if the attempt still holds it (the fence;
+    // it locks the task row). `stored` records its outputs, each frame once whatever a
+    // retried task did. `job` counts the frames and, with the last task, moves the job to
+    // finalizing: all in the transaction that stored the frames. Updates of one job's row
+    // by concurrent completions queue, and each re-reads the counters the one before it
+    // committed, so exactly one of them sees the last frame.
+    let row = sqlx::query(
+        "with done as (
+            update tasks set status = $1, finished_at = $2, render_seconds = $3, lease_expires_at = null
+            where id = $4 and attempt = $5 and status = $6
+            returning job_id, n_frames
+         ), stored as (
+            insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
+            select o.id, done.job_id, $4, o.kind, o.frame, o.file_name, o.object_key, o.size, $2
+            from done, unnest($7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::bigint[])
+                as o (id, kind, frame, file_name, object_key, size)
+            on conflict (job_id, kind, file_name) do nothing
+         ), job as (
+            update jobs j set frames_done = j.frames_done + done.n_frames,
+                status = case when j.status in ($13, $14) and j.frames_done + done.n_frames >= j.frames_total
+                    then $15 else j.status end,
+                normalized_seconds = j.normalized_seconds + $16, updated_at = $2
+            from done where j.id = done.job_id
+            returning j.status
+         )
+         select (select count(*) from done) as completed, (select status from job) as job_status",
+    )
+    .bind(TaskStatus::Completed.as_str())
+    .bind(now)
+    .bind(done.render_seconds)
+    .bind(lease.task_id.to_string())
+    .bind(lease.attempt)
+    .bind(TaskStatus::Running.as_str())
+    .bind(ids)
+    .bind(kinds)
+    .bind(frames)
+    .bind(file_names)
+    .bind(object_keys)
+    .bind(sizes)
+    .bind(JobStatus::Booting.as_str())
+    .bind(JobStatus::Rendering.as_str())
+    .bind(finalizing)
+    .bind(done.render_seconds * done.speed_factor)
+    .fetch_one(pool)
+    .await?;
+    let completed: i64 = row.try_get("completed")?;
+    let job_status: Option<String> = row.try_get("job_status")?;
+    Ok(match (completed, job_status) {
+        (1, Some(status)) if status == finalizing => Completion::JobFinished,
+        (1, _) => Completion::Completed,
+        _ => Completion::Lost,
+    })
+}
+
+/// The status a job's last completed task moves it to.
+fn finalizing_status() -> &'static str {
+    status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str())
 }
 
 #[cfg(test)]

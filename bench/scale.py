@@ -176,6 +176,37 @@ PG_COMPLETE_BATCH = """with input as (
  )
  select done.id, done.attempt, done.job_id, coalesce(job.finished, false) as finished
  from done left join job on job.id = done.job_id"""
+# crates/store/src/postgres/hot.rs: the claims of workers claiming from the same jobs, in one statement.
+PG_CLAIM_BATCH = """with members as (
+    select * from unnest($1::text[], $2::int8[], $3::int8[]) with ordinality
+        as m (worker_id, lease_expires_at, now, n)
+ ), next as (
+    select picked.id, row_number() over () as n
+    from (
+        select t.id
+        from (select id from jobs where id = any($4) and status in ($5, $6)
+                and not exists (select 1 from task_failures f where f.job_id = any($4)
+                    and f.worker_id = any($1) group by f.worker_id, f.job_id having count(*) >= $7)
+              order by id is not distinct from $8 desc, created_at, id) as candidates
+        cross join lateral (
+            select id from tasks where job_id = candidates.id and status = $9
+              and seq >= case when candidates.id = $8 then $10 else 0 end
+            order by seq limit $11
+            for update skip locked
+        ) as t
+        limit $11
+    ) as picked
+ ), claimed as (
+    update tasks t set status = $12, attempt = t.attempt + 1, worker_id = m.worker_id,
+        lease_expires_at = m.lease_expires_at, started_at = m.now
+    from next join members m on m.n = next.n
+    where t.id = next.id
+    returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n
+ ), job as (
+    update jobs j set status = $13, updated_at = $14, render_started_at = coalesce(j.render_started_at, $14)
+    where j.id in (select job_id from claimed) and j.status = $5
+ )
+ select id, job_id, frames, attempt, seq, n from claimed"""
 RUNNING = ["booting", "rendering", "finalizing"]
 
 # (name, statement, parameter types, parameters given the context, whether it writes: run in a
@@ -210,6 +241,11 @@ PG_QUERIES = [
      ["text", "text", "text", "text[]", "text", "text", "text", "int8", "int8", "text", "int8", "int8"],
      lambda c: ["queued", "booting", "rendering", c["runnable"], None, "running", "scale-worker",
                 c["now"] + 60_000, c["now"], "rendering", 3, 0], True),
+    ("claim batch (8 workers)", PG_CLAIM_BATCH,
+     ["text[]", "int8[]", "int8[]", "text[]", "text", "text", "int8", "text", "text", "int8", "int8", "text", "text",
+      "int8"],
+     lambda c: [[f"scale-worker-{i}" for i in range(8)], [c["now"] + 60_000] * 8, [c["now"]] * 8, c["runnable"],
+                "booting", "rendering", 3, None, "queued", 0, 8, "running", "rendering", c["now"]], True),
     ("completion batch (16 tasks of 2 jobs)", PG_COMPLETE_BATCH,
      ["text[]", "int8[]", "float8[]", "float8[]", "int8[]", "text", "text", "text[]", "text[]", "text[]", "int4[]",
       "text[]", "text[]", "int8[]", "text", "text", "text"],

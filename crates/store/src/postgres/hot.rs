@@ -1,51 +1,94 @@
-//! Task completions, batched. With many workers finishing frames at once, one statement per
-//! completion spent most of PostgreSQL's time starting statements, committing, and queueing
-//! on the job row that every completion of a job updates. Here a task takes whatever
-//! completions are waiting and runs them as one statement: each task fenced by its attempt as
-//! before, the outputs stored once, and each job's row updated once with the batch's sums.
+//! Claims and completions, batched. With many workers finishing frames at once, one statement
+//! per completion and one per claim spent most of PostgreSQL's time starting statements,
+//! committing, and queueing on the job row that every completion of a job updates. Here a task
+//! takes whatever claims and completions are waiting and runs them as few statements: the
+//! completions as one (each task fenced by its attempt as before, the outputs stored once,
+//! each job's row updated once with the batch's sums), then the claims, one statement for all
+//! the workers that claim from the same jobs with the same preference (a completion's next
+//! claim among them).
 //!
-//! A batch that fails for another reason than a deadlock is replayed one completion at a
-//! time, so that one bad completion does not fail the others.
+//! A batch that fails for another reason than a deadlock is replayed one operation at a time,
+//! so that one bad completion does not fail the others.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use orchard_domain::{JobStatus, TaskStatus};
+use orchard_domain::{JobEvent, JobStatus, TaskStatus};
 use sqlx::{PgPool, Row};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{PgStore, complete_one, finalizing_status};
-use crate::{Completion, Lease, Result, StoreError, TaskDone};
+use super::{PgStore, claim_one, complete_one, finalizing_status};
+use crate::{ClaimOptions, ClaimedTask, Completion, Lease, NextClaim, Result, StoreError, TaskDone, task_frames};
 
-/// At most this many completions in one statement.
+/// At most this many operations in one batch.
 const MAX_BATCH: usize = 128;
 /// Batches running at once: while one is in PostgreSQL the next gathers.
 const IN_FLIGHT: usize = 2;
+
+/// A claim, owned, to wait in the queue.
+struct ClaimRequest {
+    worker_id: String,
+    job_ids: Vec<Uuid>,
+    claim: ClaimOptions,
+}
 
 struct Pending {
     lease: Lease,
     done: TaskDone,
     now: i64,
-    reply: oneshot::Sender<Result<Completion>>,
+    next: Option<ClaimRequest>,
+    reply: oneshot::Sender<Result<(Completion, Option<ClaimedTask>)>>,
+}
+
+enum Op {
+    Complete(Pending),
+    Claim(ClaimRequest, oneshot::Sender<Result<Option<ClaimedTask>>>),
 }
 
 /// The sending side; the batching task stops when the last clone is dropped.
 #[derive(Debug, Clone)]
-pub(super) struct Completions {
-    queue: mpsc::UnboundedSender<Pending>,
+pub(super) struct Batcher {
+    queue: mpsc::UnboundedSender<Op>,
 }
 
-impl Completions {
-    pub(super) fn start(pool: PgPool) -> Completions {
+impl Batcher {
+    pub(super) fn start(pool: PgPool) -> Batcher {
         let (queue, pending) = mpsc::unbounded_channel();
         tokio::spawn(run(pool, pending));
-        Completions { queue }
+        Batcher { queue }
     }
 
-    pub(super) async fn complete(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
+    pub(super) async fn claim(
+        &self,
+        worker_id: &str,
+        job_ids: &[Uuid],
+        claim: ClaimOptions,
+    ) -> Result<Option<ClaimedTask>> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Pending { lease: lease.clone(), done, now, reply }).map_err(|_| stopped())?;
+        let request = ClaimRequest { worker_id: worker_id.to_string(), job_ids: job_ids.to_vec(), claim };
+        self.queue.send(Op::Claim(request, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Completes the task and, if it held and `next` asks, claims the worker's next task in
+    /// the same batch.
+    pub(super) async fn complete(
+        &self,
+        lease: &Lease,
+        done: TaskDone,
+        now: i64,
+        next: Option<NextClaim<'_>>,
+    ) -> Result<(Completion, Option<ClaimedTask>)> {
+        let (reply, answer) = oneshot::channel();
+        let next = next.map(|it| ClaimRequest {
+            worker_id: it.worker_id.to_string(),
+            job_ids: it.job_ids.to_vec(),
+            claim: it.claim,
+        });
+        self.queue
+            .send(Op::Complete(Pending { lease: lease.clone(), done, now, next, reply }))
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -54,7 +97,7 @@ fn stopped() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
+async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Op>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
@@ -74,20 +117,174 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
-async fn execute(pool: &PgPool, batch: Vec<Pending>) {
-    if batch.len() > 1 {
-        let outcome = PgStore::retrying_on(|| complete_batch(pool, &batch)).await;
-        if let Ok(completions) = outcome {
-            for (pending, completion) in batch.into_iter().zip(completions) {
-                let _ = pending.reply.send(Ok(completion));
-            }
-            return;
+async fn execute(pool: &PgPool, batch: Vec<Op>) {
+    let mut completes = Vec::new();
+    let mut claims = Vec::new();
+    for op in batch {
+        match op {
+            Op::Complete(pending) => completes.push(pending),
+            Op::Claim(request, reply) => claims.push((request, reply)),
         }
     }
-    for pending in batch {
-        let result = PgStore::retrying_on(|| complete_one(pool, &pending.lease, &pending.done, pending.now)).await;
-        let _ = pending.reply.send(result);
+    let completions = complete_all(pool, &completes).await;
+    // The next claims of the completions that held, then the plain claims, all together.
+    let mut requests: Vec<&ClaimRequest> = Vec::new();
+    let mut wants_next = Vec::with_capacity(completes.len());
+    for (pending, completion) in completes.iter().zip(&completions) {
+        let wants = matches!(completion, Ok(Completion::Completed | Completion::JobFinished))
+            && pending.next.as_ref().is_some_and(|it| !it.job_ids.is_empty());
+        if wants && let Some(next) = &pending.next {
+            requests.push(next);
+        }
+        wants_next.push(wants);
     }
+    requests.extend(claims.iter().map(|(request, _)| request));
+    let mut claimed = claim_all(pool, &requests).await.into_iter();
+    for ((pending, completion), wants) in completes.into_iter().zip(completions).zip(wants_next) {
+        // As one completion then one claim would: a failed next claim leaves the worker to ask again.
+        let next = if wants { claimed.next().and_then(|it| it.ok().flatten()) } else { None };
+        let _ = pending.reply.send(completion.map(|it| (it, next)));
+    }
+    for ((_, reply), result) in claims.into_iter().zip(claimed) {
+        let _ = reply.send(result);
+    }
+}
+
+/// Completes `batch`, in one statement when there are several; answers in `batch`'s order.
+async fn complete_all(pool: &PgPool, batch: &[Pending]) -> Vec<Result<Completion>> {
+    if batch.len() > 1
+        && let Ok(completions) = PgStore::retrying_on(|| complete_batch(pool, batch)).await
+    {
+        return completions.into_iter().map(Ok).collect();
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for pending in batch {
+        out.push(PgStore::retrying_on(|| complete_one(pool, &pending.lease, &pending.done, pending.now)).await);
+    }
+    out
+}
+
+/// What claims share a statement by: the jobs, the preferred one, the lease, the blocklist.
+type GroupKey<'a> = (&'a [Uuid], Option<Uuid>, i64, i64);
+
+/// Claims for every request; answers in `requests`' order. Requests for the same jobs with the
+/// same preference share one statement.
+async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Option<ClaimedTask>>> {
+    let mut groups: HashMap<GroupKey<'_>, Vec<usize>> = HashMap::new();
+    for (index, request) in requests.iter().enumerate() {
+        let key = (&request.job_ids[..], request.claim.prefer, request.claim.lease_ms, request.claim.blocklist_after);
+        groups.entry(key).or_default().push(index);
+    }
+    let mut out: Vec<Option<Result<Option<ClaimedTask>>>> = requests.iter().map(|_| None).collect();
+    for members in groups.into_values() {
+        let mut unanswered = members.clone();
+        if members.len() > 1 {
+            let group: Vec<&ClaimRequest> = members.iter().map(|&i| requests[i]).collect();
+            if let Ok(tasks) = PgStore::retrying_on(|| claim_batch(pool, &group)).await {
+                let short = tasks.iter().any(Option::is_none);
+                unanswered.clear();
+                for (&index, task) in members.iter().zip(tasks) {
+                    match task {
+                        Some(task) => out[index] = Some(Ok(Some(task))),
+                        // The jobs ran out, or a worker of the group is blocklisted for one of
+                        // them: those left claim on their own.
+                        None if short => unanswered.push(index),
+                        None => out[index] = Some(Ok(None)),
+                    }
+                }
+            }
+        }
+        for index in unanswered {
+            let request = requests[index];
+            out[index] = Some(claim_one(pool, &request.worker_id, &request.job_ids, request.claim).await);
+        }
+    }
+    out.into_iter().map(|it| it.unwrap_or(Ok(None))).collect()
+}
+
+/// One statement that leases a task to each worker of `group` (which claim from the same jobs
+/// with the same preference): the first free tasks in the order a single claim takes them,
+/// handed out in `group`'s order. If any worker of the group is blocklisted for any of the
+/// jobs, it leases nothing (the group then claims one by one, each with its own blocklist).
+/// Answers in `group`'s order; `None` for a worker left without a task.
+async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Option<ClaimedTask>>> {
+    let Some(first) = group.first() else { return Ok(Vec::new()) };
+    let Some(rendering) = super::status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
+        return Ok(group.iter().map(|_| None).collect());
+    };
+    let workers: Vec<&str> = group.iter().map(|it| it.worker_id.as_str()).collect();
+    let expires: Vec<i64> = group.iter().map(|it| it.claim.now + it.claim.lease_ms).collect();
+    let nows: Vec<i64> = group.iter().map(|it| it.claim.now).collect();
+    let job_ids: Vec<String> = first.job_ids.iter().map(Uuid::to_string).collect();
+    let from_seq = group.iter().map(|it| it.claim.prefer_from_seq).min().unwrap_or(0);
+    let latest = nows.iter().copied().max().unwrap_or(0);
+    // As the single claim (`claim_one`), with `limit` the group's size: the lateral subquery
+    // takes up to that many free tasks of each candidate job in turn, skipping locked rows,
+    // and the outer `limit` stops at the group's size. `next` numbers them in that order and
+    // `members` numbers the workers: task n goes to worker n.
+    let rows = sqlx::query(
+        "with members as (
+            select * from unnest($1::text[], $2::int8[], $3::int8[]) with ordinality
+                as m (worker_id, lease_expires_at, now, n)
+         ), next as (
+            select picked.id, row_number() over () as n
+            from (
+                select t.id
+                from (select id from jobs where id = any($4) and status in ($5, $6)
+                        and not exists (select 1 from task_failures f where f.job_id = any($4)
+                            and f.worker_id = any($1) group by f.worker_id, f.job_id having count(*) >= $7)
+                      order by id is not distinct from $8 desc, created_at, id) as candidates
+                cross join lateral (
+                    select id from tasks where job_id = candidates.id and status = $9
+                      and seq >= case when candidates.id = $8 then $10 else 0 end
+                    order by seq limit $11
+                    for update skip locked
+                ) as t
+                limit $11
+            ) as picked
+         ), claimed as (
+            update tasks t set status = $12, attempt = t.attempt + 1, worker_id = m.worker_id,
+                lease_expires_at = m.lease_expires_at, started_at = m.now
+            from next join members m on m.n = next.n
+            where t.id = next.id
+            returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n
+         ), job as (
+            update jobs j set status = $13, updated_at = $14, render_started_at = coalesce(j.render_started_at, $14)
+            where j.id in (select job_id from claimed) and j.status = $5
+         )
+         select id, job_id, frames, attempt, seq, n from claimed",
+    )
+    .bind(&workers)
+    .bind(&expires)
+    .bind(&nows)
+    .bind(&job_ids)
+    .bind(JobStatus::Booting.as_str())
+    .bind(JobStatus::Rendering.as_str())
+    .bind(first.claim.blocklist_after)
+    .bind(first.claim.prefer.map(|it| it.to_string()))
+    .bind(TaskStatus::Queued.as_str())
+    .bind(from_seq)
+    .bind(group.len() as i64)
+    .bind(TaskStatus::Running.as_str())
+    .bind(rendering)
+    .bind(latest)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<Option<ClaimedTask>> = group.iter().map(|_| None).collect();
+    for row in rows {
+        let n: i64 = row.try_get("n")?;
+        let frames: String = row.try_get("frames")?;
+        let task = ClaimedTask {
+            lease: Lease { task_id: super::uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
+            job_id: super::uuid_col(&row, "job_id", "tasks")?,
+            seq: row.try_get("seq")?,
+            frames: task_frames(&frames)?,
+        };
+        if let Some(slot) = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| out.get_mut(i)) {
+            *slot = Some(task);
+        }
+    }
+    Ok(out)
 }
 
 /// Completes every task of `batch` in one statement; the answers are in `batch`'s order.

@@ -9,9 +9,10 @@
 //!   and commits at once: no transaction is open while a worker renders;
 //! - every transaction that locks a task and its job locks the task rows first and the job
 //!   row last, as a claim does, so that the two never wait on each other in a cycle;
-//! - completions are batched (`hot.rs`): whatever completions wait run as one statement,
-//!   which locks its tasks first and then its jobs' rows in id order, and updates each job's
-//!   row once;
+//! - claims and completions are batched (`hot.rs`): whatever completions wait run as one
+//!   statement, which locks its tasks first and then its jobs' rows in id order, and updates
+//!   each job's row once; the claims waiting beside them run as one statement per set of
+//!   workers that claim from the same jobs with the same preference;
 //! - the few transactions that lock several tasks of one job (cancel, a task failing for good)
 //!   can still meet each other in a deadlock, which PostgreSQL breaks by aborting one; that
 //!   one is retried.
@@ -30,15 +31,15 @@ mod hot;
 
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
-    LeaseState, NewJob, NewKey, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload,
-    WorkerRecord, regroup, task_frames,
+    LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone,
+    Upload, WorkerRecord, regroup, task_frames,
 };
 
 /// Metadata in a PostgreSQL database, shared by every server of a deployment.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    completions: hot::Completions,
+    batcher: hot::Batcher,
 }
 
 const JOB_COLUMNS: &str = "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, \
@@ -63,8 +64,8 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        let completions = hot::Completions::start(pool.clone());
-        Ok(PgStore { pool, completions })
+        let batcher = hot::Batcher::start(pool.clone());
+        Ok(PgStore { pool, batcher })
     }
 
     /// Closes the pool, waiting for connections in use to come back.
@@ -786,71 +787,7 @@ impl Store for PgStore {
         if job_ids.is_empty() {
             return Ok(None);
         }
-        let Some(rendering) = status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
-            return Ok(None);
-        };
-        let job_ids: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
-        // One statement, committed at once. `candidates` orders the allowed jobs (the
-        // preferred one first, whose scene the worker has loaded; then the oldest), and for
-        // each in turn the lateral subquery takes its first queued task by the `tasks_queue`
-        // index and locks it with `skip locked`: a row another claimer holds is passed over,
-        // not waited for, and a row changed since this statement's snapshot is re-checked (a
-        // task just claimed or canceled no longer matches). The lateral reference makes this a
-        // nested loop over `candidates` in their order, which `limit 1` stops at the first
-        // job with a free task: the cost does not grow with the number of queued tasks, and
-        // no other job's task is locked. (An `order by` outside would run the subquery for
-        // every job first, locking a task in each.) `claimed` leases the task with the next
-        // attempt (the fencing token); `job` moves a booting job on. Only then is the job row
-        // locked (after the task row, the order every other statement keeps): claims of a
-        // rendering job never queue on its row, which every completion updates.
-        let row = sqlx::query(
-            "with next as (
-                select t.id
-                from (select id from jobs where id = any($4) and status in ($2, $3)
-                        and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
-                      order by id is not distinct from $5 desc, created_at, id) as candidates
-                cross join lateral (
-                    select id from tasks where job_id = candidates.id and status = $1
-                      and seq >= case when candidates.id = $5 then $12 else 0 end
-                    order by seq limit 1
-                    for update skip locked
-                ) as t
-                limit 1
-             ), claimed as (
-                update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
-                    started_at = $9
-                from next where t.id = next.id
-                returning t.id, t.job_id, t.frames, t.attempt, t.seq
-             ), job as (
-                update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
-                from claimed where j.id = claimed.job_id and j.status = $2
-             )
-             select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed",
-        )
-        .bind(TaskStatus::Queued.as_str())
-        .bind(JobStatus::Booting.as_str())
-        .bind(JobStatus::Rendering.as_str())
-        .bind(job_ids)
-        .bind(claim.prefer.map(|it| it.to_string()))
-        .bind(TaskStatus::Running.as_str())
-        .bind(worker_id)
-        .bind(claim.now + claim.lease_ms)
-        .bind(claim.now)
-        .bind(rendering)
-        .bind(claim.blocklist_after)
-        .bind(claim.prefer_from_seq)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let frames_json: String = row.try_get("frames")?;
-        Ok(Some(ClaimedTask {
-            lease: Lease { task_id: uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
-            job_id: uuid_col(&row, "job_id", "tasks")?,
-            seq: row.try_get("seq")?,
-            frames: task_frames(&frames_json)?,
-        }))
+        self.batcher.claim(worker_id, job_ids, claim).await
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
@@ -867,7 +804,17 @@ impl Store for PgStore {
     }
 
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
-        self.completions.complete(lease, done, now).await
+        Ok(self.batcher.complete(lease, done, now, None).await?.0)
+    }
+
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        done: TaskDone,
+        now: i64,
+        next: NextClaim<'_>,
+    ) -> Result<(Completion, Option<ClaimedTask>)> {
+        self.batcher.complete(lease, done, now, Some(next)).await
     }
 
     async fn fail_task(
@@ -1093,6 +1040,83 @@ impl Store for PgStore {
             .await?;
         rows.iter().map(worker_from_row).collect()
     }
+}
+
+/// One claim in one statement: what a claim alone in its batch runs.
+async fn claim_one(
+    pool: &PgPool,
+    worker_id: &str,
+    job_ids: &[Uuid],
+    claim: ClaimOptions,
+) -> Result<Option<ClaimedTask>> {
+    if job_ids.is_empty() {
+        return Ok(None);
+    }
+    let Some(rendering) = status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
+        return Ok(None);
+    };
+    let job_ids: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
+    // One statement, committed at once. `candidates` orders the allowed jobs (the
+    // preferred one first, whose scene the worker has loaded; then the oldest), and for
+    // each in turn the lateral subquery takes its first queued task by the `tasks_queue`
+    // index and locks it with `skip locked`: a row another claimer holds is passed over,
+    // not waited for, and a row changed since this statement's snapshot is re-checked (a
+    // task just claimed or canceled no longer matches). The lateral reference makes this a
+    // nested loop over `candidates` in their order, which `limit 1` stops at the first
+    // job with a free task: the cost does not grow with the number of queued tasks, and
+    // no other job's task is locked. (An `order by` outside would run the subquery for
+    // every job first, locking a task in each.) `claimed` leases the task with the next
+    // attempt (the fencing token); `job` moves a booting job on. Only then is the job row
+    // locked (after the task row, the order every other statement keeps): claims of a
+    // rendering job never queue on its row, which every completion updates.
+    let row = sqlx::query(
+        "with next as (
+            select t.id
+            from (select id from jobs where id = any($4) and status in ($2, $3)
+                    and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
+                  order by id is not distinct from $5 desc, created_at, id) as candidates
+            cross join lateral (
+                select id from tasks where job_id = candidates.id and status = $1
+                  and seq >= case when candidates.id = $5 then $12 else 0 end
+                order by seq limit 1
+                for update skip locked
+            ) as t
+            limit 1
+         ), claimed as (
+            update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
+                started_at = $9
+            from next where t.id = next.id
+            returning t.id, t.job_id, t.frames, t.attempt, t.seq
+         ), job as (
+            update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
+            from claimed where j.id = claimed.job_id and j.status = $2
+         )
+         select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed",
+    )
+    .bind(TaskStatus::Queued.as_str())
+    .bind(JobStatus::Booting.as_str())
+    .bind(JobStatus::Rendering.as_str())
+    .bind(job_ids)
+    .bind(claim.prefer.map(|it| it.to_string()))
+    .bind(TaskStatus::Running.as_str())
+    .bind(worker_id)
+    .bind(claim.now + claim.lease_ms)
+    .bind(claim.now)
+    .bind(rendering)
+    .bind(claim.blocklist_after)
+    .bind(claim.prefer_from_seq)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let frames_json: String = row.try_get("frames")?;
+    Ok(Some(ClaimedTask {
+        lease: Lease { task_id: uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
+        job_id: uuid_col(&row, "job_id", "tasks")?,
+        seq: row.try_get("seq")?,
+        frames: task_frames(&frames_json)?,
+    }))
 }
 
 /// Completes one task: what a batch of one runs, and how a failed batch is replayed.

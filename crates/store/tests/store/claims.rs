@@ -146,6 +146,78 @@ dbtest!(completions_sent_together_over_several_jobs_count_once_and_finish_each_j
     assert_eq!(job(store.as_ref(), c).await.status, JobStatus::Finalizing);
 });
 
+dbtest!(a_completion_the_database_refuses_fails_alone_in_its_batch, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 16, 1, T0).await;
+    let claims = claim_all(&store, 4, T0 + 10).await;
+    let bad = claims[5].1.lease.task_id;
+    let start = Arc::new(tokio::sync::Barrier::new(claims.len()));
+    let mut set = JoinSet::new();
+    for (_, task) in claims {
+        let (store, start) = (store.clone(), start.clone());
+        set.spawn(async move {
+            let mut done = done_for(&task, 1.0);
+            if task.lease.task_id == bad {
+                done.outputs[0].kind = "thumbnail".into(); // not a kind the outputs table takes
+            }
+            start.wait().await;
+            (task.lease.task_id, store.complete_task(&task.lease, done, T0 + 20).await)
+        });
+    }
+    for (task_id, outcome) in set.join_all().await {
+        if task_id == bad {
+            assert!(outcome.is_err(), "the refused completion reports an error");
+        } else {
+            assert_eq!(outcome.unwrap(), Completion::Completed, "the others complete");
+        }
+    }
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.status, read.frames_done), (JobStatus::Rendering, 15));
+    assert_eq!(store.list_outputs(id).await.unwrap().len(), 15);
+    let task = store.get_task(bad).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Running, "nothing of the refused completion was kept");
+});
+
+dbtest!(claims_made_together_pass_over_a_job_only_for_the_worker_blocklisted_from_it, |store| {
+    // Claims sent at once share statements (PostgreSQL leases tasks to all the workers that
+    // claim from the same jobs in one); the blocklist still holds per worker.
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let blocked = booting_job(store.as_ref(), alice, 12, 1, T0).await;
+    for attempt in 1..=3 {
+        let task = claim(store.as_ref(), "w0", T0 + attempt).await.expect("a task");
+        store.fail_task(&task.lease, "w0", "boom", 10, T0 + attempt).await.unwrap();
+    }
+    let other = booting_job(store.as_ref(), alice, 12, 1, T0 + 10).await;
+    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_job_ids(100).await.unwrap());
+    for round in 0..3 {
+        let start = Arc::new(tokio::sync::Barrier::new(6));
+        let mut set = JoinSet::new();
+        for idx in 0..6 {
+            let (store, job_ids, start) = (store.clone(), job_ids.clone(), start.clone());
+            set.spawn(async move {
+                let worker = format!("w{idx}");
+                start.wait().await;
+                let task = store.claim_task(&worker, &job_ids, at(None, T0 + 20 + round)).await.unwrap();
+                (worker, task.map(|it| it.job_id))
+            });
+        }
+        for (worker, job_id) in set.join_all().await {
+            let job_id = job_id.unwrap_or_else(|| panic!("{worker} got a task"));
+            if worker == "w0" {
+                assert_eq!(job_id, other, "w0 is blocklisted from the older job");
+            } else if round < 2 {
+                assert_eq!(job_id, blocked, "{worker} takes the older job's tasks first, as ever");
+            }
+        }
+    }
+    let running = |tasks: Vec<orchard_store::Task>| tasks.into_iter().filter(|it| it.status == TaskStatus::Running);
+    assert!(running(store.list_tasks(blocked).await.unwrap()).all(|it| it.worker_id.as_deref() != Some("w0")));
+    assert_eq!(
+        running(store.list_tasks(other).await.unwrap()).filter(|it| it.worker_id.as_deref() == Some("w0")).count(),
+        3
+    );
+});
+
 dbtest!(concurrent_reapers_requeue_each_expired_task_once, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = booting_job(store.as_ref(), alice, 16, 1, T0).await;

@@ -1,6 +1,9 @@
 //! Task dispatch throughput: one in-process `orchard` server, N simulated workers over HTTP,
 //! each looping claim → PUT a tiny frame to the URL that came with the task → complete (which
-//! claims the next task, as `orchard worker` does). Prints tasks per second.
+//! claims the next task, as `orchard worker` does). Prints tasks per second, and the same
+//! clients' rate against a bare axum server that answers the same two requests with nothing
+//! behind them (a fixed assignment), measured first in the same run: their ratio is what is
+//! left of Orchard's rate once the machine's speed cancels out.
 //!
 //!     cargo run --release -p dispatch-bench -- [sqlite|postgres] [WORKERS] [TASKS] [JOBS]
 //!
@@ -23,6 +26,8 @@ async fn main() {
     let n_workers: usize = args.get(2).and_then(|it| it.parse().ok()).unwrap_or(64);
     let n_tasks: usize = args.get(3).and_then(|it| it.parse().ok()).unwrap_or(4000);
     let n_jobs: usize = args.get(4).and_then(|it| it.parse().ok()).unwrap_or(1).max(1);
+
+    let bare = baseline(n_workers, n_tasks).await;
 
     let data = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
@@ -67,9 +72,10 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
+    let rate = n as f64 / elapsed;
     println!(
-        "{backend}: {n} tasks of {n_jobs} job(s) by {n_workers} workers in {elapsed:.2} s = {:.0} dispatches/s (claim + output upload + complete)",
-        n as f64 / elapsed
+        "{backend}: {n} tasks of {n_jobs} job(s) by {n_workers} workers in {elapsed:.2} s = {rate:.0} dispatches/s (claim + output upload + complete); bare axum, same clients: {bare:.0}/s; ratio {:.3}",
+        rate / bare
     );
     server.shutdown().await;
     if let Some((admin, name)) = pg {
@@ -141,4 +147,59 @@ async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize
         next = answer.next;
         done.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// What the same clients reach against a server that does nothing: a bare axum router that
+/// takes the PUT's body and answers the completion with a fixed assignment (of the size
+/// Orchard's answer has), `n_tasks` times.
+async fn baseline(n_workers: usize, n_tasks: usize) -> f64 {
+    let assignment = json!({"lease": null, "next": {"taskId": uuid::Uuid::nil(), "attempt": 1, "jobId": uuid::Uuid::nil(),
+        "frames": [1], "scene": {"url": "http://127.0.0.1/api/external/v1/workers/bench/scenes/x", "sha256": "0".repeat(64),
+            "fileName": "cube.blend", "mainFile": null},
+        "config": {"engine": "CYCLES", "samples": 4, "resolution": [64, 48], "resolutionPercentage": 100,
+            "fileFormat": "PNG", "colorManagementPreset": "default", "denoisingEnabled": false},
+        "outputUrls": {"0001.png": format!("http://127.0.0.1/blobs/{}?expires=1&sig={}", "k".repeat(120), "s".repeat(64))}}})
+    .to_string();
+    let app = axum::Router::new()
+        .route("/frame/{n}", axum::routing::put(|_body: axum::body::Bytes| async { StatusCode::OK }))
+        .route(
+            "/complete",
+            axum::routing::post(move |_body: axum::body::Bytes| {
+                let assignment = assignment.clone();
+                async move { ([("content-type", "application/json")], assignment) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let left = Arc::new(AtomicUsize::new(n_tasks));
+    let ready = Arc::new(tokio::sync::Barrier::new(n_workers + 1));
+    let mut workers = Vec::new();
+    for index in 0..n_workers {
+        let (base, left, ready) = (base.clone(), left.clone(), ready.clone());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut frame = std::io::Cursor::new(Vec::new());
+            image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
+            let frame = frame.into_inner();
+            ready.wait().await;
+            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                let put = http.put(format!("{base}/frame/{index}")).body(frame.clone()).send().await.unwrap();
+                assert_eq!(put.status(), StatusCode::OK);
+                let body = json!({"attempt": 1, "frames": [{"frame": 1, "fileName": "0001.png"}], "renderSeconds": 0.1,
+                    "claimNext": {"preferJob": uuid::Uuid::nil()}});
+                let answer: serde_json::Value =
+                    http.post(format!("{base}/complete")).json(&body).send().await.unwrap().json().await.unwrap();
+                assert!(answer["next"].is_object());
+            }
+        }));
+    }
+    ready.wait().await;
+    let started = Instant::now();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let rate = n_tasks as f64 / started.elapsed().as_secs_f64();
+    server.abort();
+    rate
 }

@@ -155,16 +155,17 @@ PG_COMPLETE_BATCH = """with input as (
  ), stored as (
     insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
     select o.id, done.job_id, done.id, o.kind, o.frame, o.file_name, o.object_key, o.size, done.now
-    from unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[], $14::int8[])
-        as o (task_id, id, kind, frame, file_name, object_key, size)
-    join done on done.id = o.task_id
+    from unnest($8::text[], $18::int8[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[],
+            $14::int8[])
+        as o (task_id, attempt, id, kind, frame, file_name, object_key, size)
+    join done on done.id = o.task_id and done.attempt = o.attempt
     on conflict (job_id, kind, file_name) do nothing
  ), per_job as (
     select job_id, sum(n_frames) as n_frames, sum(normalized_seconds) as normalized_seconds,
         max(now) as now
     from done group by job_id
  ), locked as (
-    select id from jobs where id in (select job_id from per_job) order by id for update
+    select id from jobs where id in (select job_id from per_job) order by id for no key update
  ), job as (
     update jobs j set frames_done = j.frames_done + p.n_frames,
         status = case when j.status in ($15, $16) and j.frames_done + p.n_frames >= j.frames_total
@@ -202,9 +203,12 @@ PG_CLAIM_BATCH = """with members as (
     from next join members m on m.n = next.n
     where t.id = next.id
     returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n
+ ), booting as (
+    select id from jobs where id in (select job_id from claimed) and status = $5
+    order by id for no key update
  ), job as (
     update jobs j set status = $13, updated_at = $14, render_started_at = coalesce(j.render_started_at, $14)
-    where j.id in (select job_id from claimed) and j.status = $5
+    where j.id in (select id from booting) and j.status = $5
  )
  select id, job_id, frames, attempt, seq, n from claimed"""
 RUNNING = ["booting", "rendering", "finalizing"]
@@ -248,11 +252,11 @@ PG_QUERIES = [
                 "booting", "rendering", 3, None, "queued", 0, 8, "running", "rendering", c["now"]], True),
     ("completion batch (16 tasks of 2 jobs)", PG_COMPLETE_BATCH,
      ["text[]", "int8[]", "float8[]", "float8[]", "int8[]", "text", "text", "text[]", "text[]", "text[]", "int4[]",
-      "text[]", "text[]", "int8[]", "text", "text", "text"],
+      "text[]", "text[]", "int8[]", "text", "text", "text", "int8[]"],
      lambda c: [c["batch"], [1] * 16, [0.5] * 16, [0.5] * 16, [c["now"]] * 16, "completed", "running",
                 c["batch"], [f"scale-output-{i}" for i in range(16)], ["frame"] * 16, list(range(1, 17)),
                 [f"{i:04}.png" for i in range(16)], [f"k/{i}" for i in range(16)], [100] * 16,
-                "booting", "rendering", "finalizing"],
+                "booting", "rendering", "finalizing", [1] * 16],
      lambda c: "update tasks set status = 'running', attempt = 1 where id = any(" + pg_literal(c["batch"]) + ");\n"),
 ]
 

@@ -31,6 +31,10 @@ pub enum StoreError {
     /// SQLite's batching writer refused or failed.
     #[error("database error: {0}")]
     Sqlite(String),
+    /// A PostgreSQL batch of claims and completions failed; each of its operations is
+    /// answered with this.
+    #[error("database error: {0}")]
+    Batch(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -7,8 +7,10 @@
 //! the workers that claim from the same jobs with the same preference (a completion's next
 //! claim among them).
 //!
-//! A batch that fails for another reason than a deadlock is replayed one operation at a time,
-//! so that one bad completion does not fail the others.
+//! A batch that PostgreSQL aborts to break a deadlock is run again. One that it refuses for
+//! one operation's data (a constraint, a bad value) is replayed one operation at a time, so
+//! that one bad completion does not fail the others; any other failure (a lost connection, no
+//! connection to be had) answers every operation of the batch with it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -152,10 +154,12 @@ async fn execute(pool: &PgPool, batch: Vec<Op>) {
 
 /// Completes `batch`, in one statement when there are several; answers in `batch`'s order.
 async fn complete_all(pool: &PgPool, batch: &[Pending]) -> Vec<Result<Completion>> {
-    if batch.len() > 1
-        && let Ok(completions) = PgStore::retrying_on(|| complete_batch(pool, batch)).await
-    {
-        return completions.into_iter().map(Ok).collect();
+    if batch.len() > 1 {
+        match PgStore::retrying_on(|| complete_batch(pool, batch)).await {
+            Ok(answers) => return answers,
+            Err(e) if !replayable(&e) => return batch.iter().map(|_| Err(shared(&e))).collect(),
+            Err(_) => {}
+        }
     }
     let mut out = Vec::with_capacity(batch.len());
     for pending in batch {
@@ -164,37 +168,63 @@ async fn complete_all(pool: &PgPool, batch: &[Pending]) -> Vec<Result<Completion
     out
 }
 
-/// What claims share a statement by: the jobs, the preferred one, the lease, the blocklist.
-type GroupKey<'a> = (&'a [Uuid], Option<Uuid>, i64, i64);
+/// Whether a failed batch is worth replaying one operation at a time: PostgreSQL refused the
+/// data of one of them (SQLSTATE class 22, data exception, or 23, integrity constraint).
+/// Anything else would fail each operation again, one after the other.
+fn replayable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+        }
+        _ => false,
+    }
+}
+
+/// A batch's error, for each of its operations.
+fn shared(e: &StoreError) -> StoreError {
+    StoreError::Batch(e.to_string())
+}
+
+/// What claims share a statement by: the jobs, the preferred one and where its queue starts,
+/// the lease, the blocklist.
+type GroupKey<'a> = (&'a [Uuid], Option<Uuid>, i64, i64, i64);
 
 /// Claims for every request; answers in `requests`' order. Requests for the same jobs with the
 /// same preference share one statement.
 async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Option<ClaimedTask>>> {
     let mut groups: HashMap<GroupKey<'_>, Vec<usize>> = HashMap::new();
     for (index, request) in requests.iter().enumerate() {
-        let key = (&request.job_ids[..], request.claim.prefer, request.claim.lease_ms, request.claim.blocklist_after);
+        let claim = &request.claim;
+        let key = (&request.job_ids[..], claim.prefer, claim.prefer_from_seq, claim.lease_ms, claim.blocklist_after);
         groups.entry(key).or_default().push(index);
     }
     let mut out: Vec<Option<Result<Option<ClaimedTask>>>> = requests.iter().map(|_| None).collect();
     for members in groups.into_values() {
-        let mut unanswered = members.clone();
+        let mut alone = members.clone();
         if members.len() > 1 {
             let group: Vec<&ClaimRequest> = members.iter().map(|&i| requests[i]).collect();
-            if let Ok(tasks) = PgStore::retrying_on(|| claim_batch(pool, &group)).await {
-                let short = tasks.iter().any(Option::is_none);
-                unanswered.clear();
-                for (&index, task) in members.iter().zip(tasks) {
-                    match task {
-                        Some(task) => out[index] = Some(Ok(Some(task))),
-                        // The jobs ran out, or a worker of the group is blocklisted for one of
-                        // them: those left claim on their own.
-                        None if short => unanswered.push(index),
-                        None => out[index] = Some(Ok(None)),
+            match PgStore::retrying_on(|| claim_batch(pool, &group)).await {
+                Ok(tasks) => {
+                    alone.clear();
+                    for (&index, task) in members.iter().zip(tasks) {
+                        match task {
+                            Some(task) => out[index] = Some(task.map(Some)),
+                            // The jobs ran out, or a worker of the group is blocklisted for one
+                            // of them: those left claim on their own.
+                            None => alone.push(index),
+                        }
                     }
                 }
+                Err(e) if !replayable(&e) => {
+                    alone.clear();
+                    for &index in &members {
+                        out[index] = Some(Err(shared(&e)));
+                    }
+                }
+                Err(_) => {}
             }
         }
-        for index in unanswered {
+        for index in alone {
             let request = requests[index];
             out[index] = Some(claim_one(pool, &request.worker_id, &request.job_ids, request.claim).await);
         }
@@ -206,8 +236,10 @@ async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Opti
 /// with the same preference): the first free tasks in the order a single claim takes them,
 /// handed out in `group`'s order. If any worker of the group is blocklisted for any of the
 /// jobs, it leases nothing (the group then claims one by one, each with its own blocklist).
-/// Answers in `group`'s order; `None` for a worker left without a task.
-async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Option<ClaimedTask>>> {
+/// Answers in `group`'s order; `None` for a worker left without a task. `Err` only if the
+/// statement failed (then nothing was leased); a leased task whose row cannot be read back
+/// fails for its worker alone.
+async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Option<Result<ClaimedTask>>>> {
     let Some(first) = group.first() else { return Ok(Vec::new()) };
     let Some(rendering) = super::status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
         return Ok(group.iter().map(|_| None).collect());
@@ -216,7 +248,6 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
     let expires: Vec<i64> = group.iter().map(|it| it.claim.now + it.claim.lease_ms).collect();
     let nows: Vec<i64> = group.iter().map(|it| it.claim.now).collect();
     let job_ids: Vec<String> = first.job_ids.iter().map(Uuid::to_string).collect();
-    let from_seq = group.iter().map(|it| it.claim.prefer_from_seq).min().unwrap_or(0);
     let latest = nows.iter().copied().max().unwrap_or(0);
     // As the single claim (`claim_one`), with `limit` the group's size: the lateral subquery
     // takes up to that many free tasks of each candidate job in turn, skipping locked rows,
@@ -248,9 +279,12 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
             from next join members m on m.n = next.n
             where t.id = next.id
             returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n
+         ), booting as (
+            select id from jobs where id in (select job_id from claimed) and status = $5
+            order by id for no key update
          ), job as (
             update jobs j set status = $13, updated_at = $14, render_started_at = coalesce(j.render_started_at, $14)
-            where j.id in (select job_id from claimed) and j.status = $5
+            where j.id in (select id from booting) and j.status = $5
          )
          select id, job_id, frames, attempt, seq, n from claimed",
     )
@@ -263,23 +297,25 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
     .bind(first.claim.blocklist_after)
     .bind(first.claim.prefer.map(|it| it.to_string()))
     .bind(TaskStatus::Queued.as_str())
-    .bind(from_seq)
+    .bind(first.claim.prefer_from_seq)
     .bind(group.len() as i64)
     .bind(TaskStatus::Running.as_str())
     .bind(rendering)
     .bind(latest)
     .fetch_all(pool)
     .await?;
-    let mut out: Vec<Option<ClaimedTask>> = group.iter().map(|_| None).collect();
+    let mut out: Vec<Option<Result<ClaimedTask>>> = group.iter().map(|_| None).collect();
     for row in rows {
         let n: i64 = row.try_get("n")?;
-        let frames: String = row.try_get("frames")?;
-        let task = ClaimedTask {
-            lease: Lease { task_id: super::uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
-            job_id: super::uuid_col(&row, "job_id", "tasks")?,
-            seq: row.try_get("seq")?,
-            frames: task_frames(&frames)?,
-        };
+        let task = (|| {
+            let frames: String = row.try_get("frames")?;
+            Ok(ClaimedTask {
+                lease: Lease { task_id: super::uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
+                job_id: super::uuid_col(&row, "job_id", "tasks")?,
+                seq: row.try_get("seq")?,
+                frames: task_frames(&frames)?,
+            })
+        })();
         if let Some(slot) = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| out.get_mut(i)) {
             *slot = Some(task);
         }
@@ -287,8 +323,9 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
     Ok(out)
 }
 
-/// Completes every task of `batch` in one statement; the answers are in `batch`'s order.
-async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completion>> {
+/// Completes every task of `batch` in one statement; the answers are in `batch`'s order. `Err`
+/// only if the statement failed (then nothing changed).
+async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<Completion>>> {
     let n = batch.len();
     let (mut task_ids, mut attempts, mut seconds, mut normalized, mut nows) = (
         Vec::with_capacity(n),
@@ -297,12 +334,14 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completi
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut out_tasks, mut out_ids, mut kinds, mut frames, mut file_names, mut object_keys, mut sizes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut out_tasks, mut out_attempts, mut out_ids) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut kinds, mut frames, mut file_names, mut object_keys, mut sizes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for pending in batch {
         let task_id = pending.lease.task_id.to_string();
         for output in &pending.done.outputs {
             out_tasks.push(task_id.clone());
+            out_attempts.push(pending.lease.attempt);
             out_ids.push(Uuid::now_v7().to_string());
             kinds.push(output.kind.clone());
             frames.push(output.frame);
@@ -318,11 +357,12 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completi
     }
     let finalizing = finalizing_status();
     // `done` completes each task its attempt still holds (`= any($1)` lets the planner see
-    // the batch's size and use the primary key). `stored` records the outputs of those, each
-    // frame once. `locked` takes the jobs' rows in id order, so that two servers' batches
-    // never wait on each other in a cycle; `job` adds each job's sums and, when its last
-    // frames came in, moves it to finalizing. `finished` is true for the job whose counter
-    // crossed its total in this statement: one batch, one answer.
+    // the batch's size and use the primary key). `stored` records the outputs of those
+    // attempts, each frame once. `locked` takes the jobs' rows in id order, so that two
+    // batches never wait on each other's job rows in a cycle (`no key update`: foreign-key
+    // checks of rows inserted for the job need not wait for it); `job` adds each job's sums
+    // and, when its last frames came in, moves it to finalizing. `finished` is true for the
+    // job whose counter crossed its total in this statement: one batch, one answer.
     let rows = sqlx::query(
         "with input as (
             select * from unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::int8[])
@@ -336,16 +376,17 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completi
          ), stored as (
             insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
             select o.id, done.job_id, done.id, o.kind, o.frame, o.file_name, o.object_key, o.size, done.now
-            from unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[], $14::int8[])
-                as o (task_id, id, kind, frame, file_name, object_key, size)
-            join done on done.id = o.task_id
+            from unnest($8::text[], $18::int8[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[],
+                    $14::int8[])
+                as o (task_id, attempt, id, kind, frame, file_name, object_key, size)
+            join done on done.id = o.task_id and done.attempt = o.attempt
             on conflict (job_id, kind, file_name) do nothing
          ), per_job as (
             select job_id, sum(n_frames) as n_frames, sum(normalized_seconds) as normalized_seconds,
                 max(now) as now
             from done group by job_id
          ), locked as (
-            select id from jobs where id in (select job_id from per_job) order by id for update
+            select id from jobs where id in (select job_id from per_job) order by id for no key update
          ), job as (
             update jobs j set frames_done = j.frames_done + p.n_frames,
                 status = case when j.status in ($15, $16) and j.frames_done + p.n_frames >= j.frames_total
@@ -375,15 +416,24 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completi
     .bind(JobStatus::Booting.as_str())
     .bind(JobStatus::Rendering.as_str())
     .bind(finalizing)
+    .bind(&out_attempts)
     .fetch_all(pool)
     .await?;
-    let mut completed = std::collections::HashMap::with_capacity(rows.len());
+    let mut completed = HashMap::with_capacity(rows.len());
     for row in &rows {
-        let id: String = row.try_get("id")?;
-        let attempt: i64 = row.try_get("attempt")?;
-        let job_id: String = row.try_get("job_id")?;
-        let finished: bool = row.try_get("finished")?;
-        completed.insert((id, attempt), (job_id, finished));
+        let read = (|| -> Result<_> {
+            Ok((
+                (row.try_get::<String, _>("id")?, row.try_get::<i64, _>("attempt")?),
+                (row.try_get::<String, _>("job_id")?, row.try_get::<bool, _>("finished")?),
+            ))
+        })();
+        match read {
+            Ok((key, value)) => {
+                completed.insert(key, value);
+            }
+            // Committed, but not readable back: which completion it answers is unknown.
+            Err(e) => return Ok(batch.iter().map(|_| Err(shared(&e))).collect()),
+        }
     }
     // A job's finish is reported once, to the first of its tasks in the batch; a completion
     // sent twice in one batch counts once, as it would one after the other.
@@ -392,9 +442,9 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Completi
         .into_iter()
         .zip(attempts)
         .map(|key| match completed.remove(&key) {
-            None => Completion::Lost,
-            Some((job_id, true)) if reported.insert(job_id.clone()) => Completion::JobFinished,
-            Some(_) => Completion::Completed,
+            None => Ok(Completion::Lost),
+            Some((job_id, true)) if reported.insert(job_id.clone()) => Ok(Completion::JobFinished),
+            Some(_) => Ok(Completion::Completed),
         })
         .collect())
 }

@@ -1,21 +1,21 @@
 //! The PostgreSQL implementation of [`Store`]: what several `orchard serve` processes share.
 //!
-//! The semantics are those of [`crate::SqliteStore`], statement for statement; the
+//! The semantics are those of [`crate::SqliteStore`], operation for operation; the
 //! conformance suite (`crates/store/tests/`) runs the same bodies on both. What differs is
 //! concurrency: PostgreSQL has many writers, so
 //!
-//! - a claim is one statement that locks its task with `for update skip locked` (concurrent
-//!   claimers, on any server, pass over each other's rows instead of queueing behind them)
-//!   and commits at once: no transaction is open while a worker renders;
-//! - every transaction that locks a task and its job locks the task rows first and the job
-//!   row last, as a claim does, so that the two never wait on each other in a cycle;
+//! - a claim locks its task with `for update skip locked` (concurrent claimers, on any
+//!   server, pass over each other's rows instead of queueing behind them) and commits at
+//!   once: no transaction is open while a worker renders;
+//! - every transaction that locks tasks and their jobs locks the task rows first and the job
+//!   rows last (several jobs' rows in id order, `for no key update`, which foreign-key
+//!   checks do not wait for);
 //! - claims and completions are batched (`hot.rs`): whatever completions wait run as one
-//!   statement, which locks its tasks first and then its jobs' rows in id order, and updates
-//!   each job's row once; the claims waiting beside them run as one statement per set of
-//!   workers that claim from the same jobs with the same preference;
-//! - the few transactions that lock several tasks of one job (cancel, a task failing for good)
-//!   can still meet each other in a deadlock, which PostgreSQL breaks by aborting one; that
-//!   one is retried.
+//!   statement, which updates each job's row once; the claims waiting beside them run as one
+//!   statement per set of workers that claim from the same jobs with the same preference;
+//! - transactions that lock several tasks of one job (a batch of completions, cancel, a task
+//!   failing for good) can still meet each other in a deadlock, which PostgreSQL breaks by
+//!   aborting one; that one is retried.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -915,14 +915,21 @@ impl Store for PgStore {
     }
 
     async fn cancel_tasks(&self, job_id: Uuid) -> Result<()> {
-        sqlx::query("update tasks set status = $1, lease_expires_at = null where job_id = $2 and status in ($3, $4)")
+        // It locks several of the job's tasks, as a batch of completions does: retried if
+        // PostgreSQL breaks a deadlock between them by aborting this one.
+        Self::retrying_on(|| async {
+            sqlx::query(
+                "update tasks set status = $1, lease_expires_at = null where job_id = $2 and status in ($3, $4)",
+            )
             .bind(TaskStatus::Canceled.as_str())
             .bind(job_id.to_string())
             .bind(TaskStatus::Queued.as_str())
             .bind(TaskStatus::Running.as_str())
             .execute(&self.pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool> {

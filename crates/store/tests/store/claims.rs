@@ -218,6 +218,38 @@ dbtest!(claims_made_together_pass_over_a_job_only_for_the_worker_blocklisted_fro
     );
 });
 
+dbtest!(a_stale_attempt_completed_with_the_current_one_stores_nothing, |store| {
+    // Both attempts' completions arrive together (and often share a batch; five rounds make
+    // that likely): only the attempt that holds the task completes it, and only its outputs
+    // are kept.
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    for round in 0..5 {
+        let t = T0 + round * 10 * LEASE_MS;
+        let id = booting_job(store.as_ref(), alice, 1, 2, t).await;
+        let stale = claim(store.as_ref(), "w1", t).await.unwrap();
+        assert_eq!(store.requeue_expired(t + LEASE_MS + 1).await.unwrap(), 1);
+        let current = claim(store.as_ref(), "w2", t + LEASE_MS + 2).await.unwrap();
+        assert_eq!((current.lease.task_id, current.lease.attempt), (stale.lease.task_id, 2));
+        let mut stale_done = done_for(&stale, 1.0);
+        for output in &mut stale_done.outputs {
+            output.object_key = format!("stale/{}", output.file_name);
+        }
+        let current_done = done_for(&current, 1.0);
+        // Polled in turn, the stale completion is sent first: its outputs would be kept if
+        // they were stored.
+        let (a, b) = tokio::join!(
+            store.complete_task(&stale.lease, stale_done, t + LEASE_MS + 3),
+            store.complete_task(&current.lease, current_done, t + LEASE_MS + 3)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a, b), (Completion::Lost, Completion::JobFinished));
+        let outputs = store.list_outputs(id).await.unwrap();
+        assert_eq!(outputs.len(), 2);
+        assert!(outputs.iter().all(|it| it.object_key.starts_with("jobs/")), "the current attempt's: {outputs:?}");
+        assert_eq!(job(store.as_ref(), id).await.frames_done, 2);
+    }
+});
+
 dbtest!(concurrent_reapers_requeue_each_expired_task_once, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = booting_job(store.as_ref(), alice, 16, 1, T0).await;

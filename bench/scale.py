@@ -111,106 +111,27 @@ def rss_mb(pid):
     return 0.0
 
 
-# PostgreSQL: the statements of crates/store/src/postgres.rs, with its JOB_COLUMNS (whose
-# `frames_rendering` is a correlated subquery over the job's running tasks).
-PG_JOB_COLUMNS = ("id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, "
-                  "main_file, status, created_at, updated_at, failed_name, failed_type, failed_message, "
-                  "requested_config, final_config, analysis, analysis_id, preview_key, frames_zip_key, "
-                  "normalized_seconds, frames_total, frames_done, "
-                  "case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t "
-                  "where t.status = 'running' and t.job_id = jobs.id) else 0 end::bigint as frames_rendering, "
-                  "frames_failed, render_started_at, waiting_reason")
-PG_CLAIM = """with next as (
-    select t.id
-    from (select id from jobs where id = any($4) and status in ($2, $3)
-            and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
-          order by id is not distinct from $5 desc, created_at, id) as candidates
-    cross join lateral (
-        select id from tasks where job_id = candidates.id and status = $1
-          and seq >= case when candidates.id = $5 then $12 else 0 end
-        order by seq limit 1
-        for update skip locked
-    ) as t
-    limit 1
- ), claimed as (
-    update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
-        started_at = $9
-    from next where t.id = next.id
-    returning t.id, t.job_id, t.frames, t.attempt, t.seq
- ), job as (
-    update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
-    from claimed where j.id = claimed.job_id and j.status = $2
- )
- select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed"""
-# crates/store/src/postgres/hot.rs: the completions waiting, in one statement.
-PG_COMPLETE_BATCH = """with input as (
-    select * from unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::int8[])
-        as i (task_id, attempt, render_seconds, normalized_seconds, now)
- ), done as (
-    update tasks t set status = $6, finished_at = i.now, render_seconds = i.render_seconds,
-        lease_expires_at = null
-    from input i
-    where t.id = any($1) and t.id = i.task_id and t.attempt = i.attempt and t.status = $7
-    returning t.id, i.attempt, t.job_id, t.n_frames, i.normalized_seconds, i.now
- ), stored as (
-    insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
-    select o.id, done.job_id, done.id, o.kind, o.frame, o.file_name, o.object_key, o.size, done.now
-    from unnest($8::text[], $18::int8[], $9::text[], $10::text[], $11::int4[], $12::text[], $13::text[],
-            $14::int8[])
-        as o (task_id, attempt, id, kind, frame, file_name, object_key, size)
-    join done on done.id = o.task_id and done.attempt = o.attempt
-    on conflict (job_id, kind, file_name) do nothing
- ), per_job as (
-    select job_id, sum(n_frames) as n_frames, sum(normalized_seconds) as normalized_seconds,
-        max(now) as now
-    from done group by job_id
- ), locked as (
-    select id from jobs where id in (select job_id from per_job) order by id for no key update
- ), job as (
-    update jobs j set frames_done = j.frames_done + p.n_frames,
-        status = case when j.status in ($15, $16) and j.frames_done + p.n_frames >= j.frames_total
-            then $17 else j.status end,
-        normalized_seconds = j.normalized_seconds + p.normalized_seconds, updated_at = p.now
-    from per_job p join locked l on l.id = p.job_id
-    where j.id = p.job_id
-    returning j.id, j.status = $17 and j.frames_done - p.n_frames < j.frames_total as finished
- )
- select done.id, done.attempt, done.job_id, coalesce(job.finished, false) as finished
- from done left join job on job.id = done.job_id"""
-# crates/store/src/postgres/hot.rs: the claims of workers claiming from the same jobs, in one statement.
-PG_CLAIM_BATCH = """with members as (
-    select * from unnest($1::text[], $2::int8[], $3::int8[]) with ordinality
-        as m (worker_id, lease_expires_at, now, n)
- ), next as (
-    select picked.id, row_number() over () as n
-    from (
-        select t.id
-        from (select id from jobs where id = any($4) and status in ($5, $6)
-                and not exists (select 1 from task_failures f where f.job_id = any($4)
-                    and f.worker_id = any($1) group by f.worker_id, f.job_id having count(*) >= $7)
-              order by id is not distinct from $8 desc, created_at, id) as candidates
-        cross join lateral (
-            select id from tasks where job_id = candidates.id and status = $9
-              and seq >= case when candidates.id = $8 then $10 else 0 end
-            order by seq limit $11
-            for update skip locked
-        ) as t
-        limit $11
-    ) as picked
- ), claimed as (
-    update tasks t set status = $12, attempt = t.attempt + 1, worker_id = m.worker_id,
-        lease_expires_at = m.lease_expires_at, started_at = m.now
-    from next join members m on m.n = next.n
-    where t.id = next.id
-    returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n
- ), booting as (
-    select id from jobs where id in (select job_id from claimed) and status = $5
-    order by id for no key update
- ), job as (
-    update jobs j set status = $13, updated_at = $14, render_started_at = coalesce(j.render_started_at, $14)
-    where j.id in (select id from booting) and j.status = $5
- )
- select id, job_id, frames, attempt, seq, n from claimed"""
+# PostgreSQL: the store's own statements, read out of its source (so that what is explained is
+# what runs): JOB_COLUMNS (whose `frames_rendering` is a correlated subquery over the job's
+# running tasks), the single claim, and the batched claim and completion.
+PG_SOURCE = os.path.join(ROOT, "crates", "store", "src", "postgres")
+
+
+def rust_sql(file, start):
+    """The Rust string literal in `file` (under PG_SOURCE) that begins with `start`, as the
+    compiler reads it: a backslash at a line's end joins it to the next line's text."""
+    with open(os.path.join(PG_SOURCE, file)) as f:
+        source = f.read()
+    match = re.search(r'"(' + re.escape(start) + r'(?:[^"\\]|\\.)*)"', source, re.S)
+    if not match:
+        raise SystemExit(f"scale.py: no statement starting {start!r} in {file}")
+    return re.sub(r"\\\n\s*", "", match.group(1))
+
+
+PG_JOB_COLUMNS = rust_sql("mod.rs", "id, workspace_id, user_id")
+PG_CLAIM = rust_sql("mod.rs", "with next as (")
+PG_COMPLETE_BATCH = rust_sql("hot.rs", "with input as (")
+PG_CLAIM_BATCH = rust_sql("hot.rs", "with members as (")
 RUNNING = ["booting", "rendering", "finalizing"]
 
 # (name, statement, parameter types, parameters given the context, whether it writes: run in a

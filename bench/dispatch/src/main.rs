@@ -97,9 +97,7 @@ async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let mut frame = std::io::Cursor::new(Vec::new());
-    image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
-    let frame = frame.into_inner();
+    let frame = frame_png();
     ready.wait().await;
     let mut empty_claims = 0;
     // As `orchard worker` does: each completion also claims the next task.
@@ -179,9 +177,7 @@ async fn baseline(n_workers: usize, n_tasks: usize) -> f64 {
         let (base, left, ready) = (base.clone(), left.clone(), ready.clone());
         workers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let mut frame = std::io::Cursor::new(Vec::new());
-            image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
-            let frame = frame.into_inner();
+            let frame = frame_png();
             ready.wait().await;
             while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
                 let put = http.put(format!("{base}/frame/{index}")).body(frame.clone()).send().await.unwrap();
@@ -202,4 +198,11 @@ async fn baseline(n_workers: usize, n_tasks: usize) -> f64 {
     let rate = n_tasks as f64 / started.elapsed().as_secs_f64();
     server.abort();
     rate
+}
+
+/// The frame every simulated worker uploads: a 64×48 PNG.
+fn frame_png() -> Vec<u8> {
+    let mut frame = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::new(64, 48).write_to(&mut frame, image::ImageFormat::Png).unwrap();
+    frame.into_inner()
 }

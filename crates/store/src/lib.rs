@@ -11,6 +11,7 @@
 
 mod postgres;
 mod records;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -133,22 +134,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion>;
     /// [`Store::complete_task`], then, if the attempt held, [`Store::claim_task`] for the same
-    /// worker: in one round trip where the backend allows. A next claim that fails only
-    /// means no next task (the completion stands).
+    /// worker, in the same batch. A next claim that fails only means no next task (the
+    /// completion stands).
     async fn complete_and_claim(
         &self,
         lease: &Lease,
         done: TaskDone,
         now: i64,
         next: NextClaim<'_>,
-    ) -> Result<(Completion, Option<ClaimedTask>)> {
-        let completion = self.complete_task(lease, done, now).await?;
-        if completion == Completion::Lost || next.job_ids.is_empty() {
-            return Ok((completion, None));
-        }
-        let claimed = self.claim_task(next.worker_id, next.job_ids, next.claim).await.ok().flatten();
-        Ok((completion, claimed))
-    }
+    ) -> Result<(Completion, Option<ClaimedTask>)>;
     /// Records a failed attempt by `worker_id`: the task is requeued, or, once
     /// `max_workers` different workers failed it, it fails and so does its job.
     async fn fail_task(

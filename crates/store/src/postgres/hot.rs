@@ -20,7 +20,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{PgStore, claim_one, complete_one, finalizing_status};
+use super::{PgStore, claim_one, status_after};
 use crate::{ClaimOptions, ClaimedTask, Completion, Lease, NextClaim, Result, StoreError, TaskDone, task_frames};
 
 /// At most this many operations in one batch.
@@ -152,18 +152,26 @@ async fn execute(pool: &PgPool, batch: Vec<Op>) {
     }
 }
 
-/// Completes `batch`, in one statement when there are several; answers in `batch`'s order.
+/// Completes `batch` in one statement; answers in `batch`'s order. If PostgreSQL refuses the
+/// data of one of them, each is tried alone.
 async fn complete_all(pool: &PgPool, batch: &[Pending]) -> Vec<Result<Completion>> {
-    if batch.len() > 1 {
-        match PgStore::retrying_on(|| complete_batch(pool, batch)).await {
-            Ok(answers) => return answers,
-            Err(e) if !replayable(&e) => return batch.iter().map(|_| Err(shared(&e))).collect(),
-            Err(_) => {}
-        }
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let error = match PgStore::retrying_on(|| complete_batch(pool, batch)).await {
+        Ok(answers) => return answers,
+        Err(e) if batch.len() == 1 => return vec![Err(e)],
+        Err(e) => e,
+    };
+    if !replayable(&error) {
+        return batch.iter().map(|_| Err(shared(&error))).collect();
     }
     let mut out = Vec::with_capacity(batch.len());
-    for pending in batch {
-        out.push(PgStore::retrying_on(|| complete_one(pool, &pending.lease, &pending.done, pending.now)).await);
+    for alone in batch.chunks(1) {
+        match PgStore::retrying_on(|| complete_batch(pool, alone)).await {
+            Ok(answers) => out.extend(answers),
+            Err(e) => out.push(Err(e)),
+        }
     }
     out
 }
@@ -241,7 +249,7 @@ async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Opti
 /// fails for its worker alone.
 async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Option<Result<ClaimedTask>>>> {
     let Some(first) = group.first() else { return Ok(Vec::new()) };
-    let Some(rendering) = super::status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
+    let Some(rendering) = status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
         return Ok(group.iter().map(|_| None).collect());
     };
     let workers: Vec<&str> = group.iter().map(|it| it.worker_id.as_str()).collect();
@@ -355,7 +363,9 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
         normalized.push(pending.done.render_seconds * pending.done.speed_factor);
         nows.push(pending.now);
     }
-    let finalizing = finalizing_status();
+    // The status a job's last completed task moves it to.
+    let finalizing =
+        status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str());
     // `done` completes each task its attempt still holds (`= any($1)` lets the planner see
     // the batch's size and use the primary key). `stored` records the outputs of those
     // attempts, each frame once. `locked` takes the jobs' rows in id order, so that two

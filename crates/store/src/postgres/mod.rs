@@ -22,17 +22,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orchard_domain::{JobEvent, JobStatus, TaskStatus};
-use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
 mod hot;
 
+use crate::rows::status_after;
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedReason, Job, JobPatch, KeyInfo, KeyOwner, Lease,
-    LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone,
-    Upload, WorkerRecord, regroup, task_frames,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, Job, JobPatch, KeyInfo, KeyOwner, Lease, LeaseState, NewJob,
+    NewKey, NextClaim, Order, Output, Result, StartRender, Store, StoreError, Task, TaskDone, Upload, WorkerRecord,
+    regroup, task_frames,
 };
 
 /// Metadata in a PostgreSQL database, shared by every server of a deployment.
@@ -143,111 +143,10 @@ fn url_with_database(url: &str, name: &str) -> String {
     out
 }
 
-fn uuid_col(row: &PgRow, col: &str, table: &'static str) -> Result<Uuid> {
-    let text: String = row.try_get(col)?;
-    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt { table, reason: format!("{col}: {e}") })
-}
-
-fn json_col(row: &PgRow, col: &str, table: &'static str) -> Result<Option<Value>> {
-    let text: Option<String> = row.try_get(col)?;
-    text.map(|it| serde_json::from_str(&it).map_err(|e| StoreError::Corrupt { table, reason: format!("{col}: {e}") }))
-        .transpose()
-}
-
-fn job_from_row(row: &PgRow) -> Result<Job> {
-    let status: String = row.try_get("status")?;
-    let status = JobStatus::parse(&status)
-        .ok_or_else(|| StoreError::Corrupt { table: "jobs", reason: format!("status {status:?}") })?;
-    let failed_name: Option<String> = row.try_get("failed_name")?;
-    let failed_reason = match failed_name {
-        Some(name) => Some(FailedReason {
-            name,
-            kind: row.try_get::<Option<String>, _>("failed_type")?.unwrap_or_default(),
-            message: row.try_get::<Option<String>, _>("failed_message")?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    let analysis_id: Option<String> = row.try_get("analysis_id")?;
-    Ok(Job {
-        id: uuid_col(row, "id", "jobs")?,
-        workspace_id: uuid_col(row, "workspace_id", "jobs")?,
-        user_id: uuid_col(row, "user_id", "jobs")?,
-        upload_slug: row.try_get("upload_slug")?,
-        file_name: row.try_get("file_name")?,
-        file_type: row.try_get("file_type")?,
-        object_key: row.try_get("object_key")?,
-        file_size: row.try_get("file_size")?,
-        main_file: row.try_get("main_file")?,
-        status,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        failed_reason,
-        requested_config: json_col(row, "requested_config", "jobs")?,
-        final_config: json_col(row, "final_config", "jobs")?,
-        analysis: json_col(row, "analysis", "jobs")?,
-        analysis_id: analysis_id.and_then(|it| Uuid::parse_str(&it).ok()),
-        preview_key: row.try_get("preview_key")?,
-        frames_zip_key: row.try_get("frames_zip_key")?,
-        normalized_seconds: row.try_get("normalized_seconds")?,
-        frames_total: row.try_get("frames_total")?,
-        frames_done: row.try_get("frames_done")?,
-        frames_rendering: row.try_get("frames_rendering")?,
-        frames_failed: row.try_get("frames_failed")?,
-        render_started_at: row.try_get("render_started_at")?,
-        waiting_reason: row.try_get("waiting_reason")?,
-    })
-}
-
-fn upload_from_row(row: &PgRow) -> Result<Upload> {
-    Ok(Upload {
-        slug: row.try_get("slug")?,
-        workspace_id: uuid_col(row, "workspace_id", "uploads")?,
-        user_id: uuid_col(row, "user_id", "uploads")?,
-        file_name: row.try_get("file_name")?,
-        file_type: row.try_get("file_type")?,
-        object_key: row.try_get("object_key")?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        uploaded_at: row.try_get("uploaded_at")?,
-        size: row.try_get("size")?,
-        sha256: row.try_get("sha256")?,
-    })
-}
-
-fn task_from_row(row: &PgRow) -> Result<Task> {
-    let status: String = row.try_get("status")?;
-    Ok(Task {
-        id: uuid_col(row, "id", "tasks")?,
-        job_id: uuid_col(row, "job_id", "tasks")?,
-        seq: row.try_get("seq")?,
-        frames: task_frames(&row.try_get::<String, _>("frames")?)?,
-        status: TaskStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("status {status:?}") })?,
-        attempt: row.try_get("attempt")?,
-        failures: row.try_get("failures")?,
-        last_error: row.try_get("last_error")?,
-        worker_id: row.try_get("worker_id")?,
-    })
-}
-
-fn worker_from_row(row: &PgRow) -> Result<WorkerRecord> {
-    Ok(WorkerRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        token_id: uuid_col(row, "token_id", "workers")?,
-        capabilities: json_col(row, "capabilities", "workers")?.unwrap_or(Value::Null),
-        speed_factor: row.try_get("speed_factor")?,
-        registered_at: row.try_get("registered_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-    })
-}
+crate::rows::row_decoders!(PgRow);
 
 fn status_names(statuses: &[JobStatus]) -> Vec<&'static str> {
     statuses.iter().map(|it| it.as_str()).collect()
-}
-
-fn status_after(from: JobStatus, event: JobEvent) -> Option<&'static str> {
-    from.apply(event).ok().map(JobStatus::as_str)
 }
 
 impl PgStore {
@@ -1124,83 +1023,6 @@ async fn claim_one(
         seq: row.try_get("seq")?,
         frames: task_frames(&frames_json)?,
     }))
-}
-
-/// Completes one task: what a batch of one runs, and how a failed batch is replayed.
-async fn complete_one(pool: &PgPool, lease: &Lease, done: &TaskDone, now: i64) -> Result<Completion> {
-    let n = done.outputs.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut frames = Vec::with_capacity(n);
-    let mut file_names = Vec::with_capacity(n);
-    let mut object_keys = Vec::with_capacity(n);
-    let mut sizes = Vec::with_capacity(n);
-    for output in &done.outputs {
-        ids.push(Uuid::now_v7().to_string());
-        kinds.push(output.kind.clone());
-        frames.push(output.frame);
-        file_names.push(output.file_name.clone());
-        object_keys.push(output.object_key.clone());
-        sizes.push(output.size);
-    }
-    let finalizing = finalizing_status();
-    // One statement. `done` completes the task if the attempt still holds it (the fence;
-    // it locks the task row). `stored` records its outputs, each frame once whatever a
-    // retried task did. `job` counts the frames and, with the last task, moves the job to
-    // finalizing: all in the transaction that stored the frames. Updates of one job's row
-    // by concurrent completions queue, and each re-reads the counters the one before it
-    // committed, so exactly one of them sees the last frame.
-    let row = sqlx::query(
-        "with done as (
-            update tasks set status = $1, finished_at = $2, render_seconds = $3, lease_expires_at = null
-            where id = $4 and attempt = $5 and status = $6
-            returning job_id, n_frames
-         ), stored as (
-            insert into outputs (id, job_id, task_id, kind, frame, file_name, object_key, size, created_at)
-            select o.id, done.job_id, $4, o.kind, o.frame, o.file_name, o.object_key, o.size, $2
-            from done, unnest($7::text[], $8::text[], $9::int4[], $10::text[], $11::text[], $12::bigint[])
-                as o (id, kind, frame, file_name, object_key, size)
-            on conflict (job_id, kind, file_name) do nothing
-         ), job as (
-            update jobs j set frames_done = j.frames_done + done.n_frames,
-                status = case when j.status in ($13, $14) and j.frames_done + done.n_frames >= j.frames_total
-                    then $15 else j.status end,
-                normalized_seconds = j.normalized_seconds + $16, updated_at = $2
-            from done where j.id = done.job_id
-            returning j.status
-         )
-         select (select count(*) from done) as completed, (select status from job) as job_status",
-    )
-    .bind(TaskStatus::Completed.as_str())
-    .bind(now)
-    .bind(done.render_seconds)
-    .bind(lease.task_id.to_string())
-    .bind(lease.attempt)
-    .bind(TaskStatus::Running.as_str())
-    .bind(ids)
-    .bind(kinds)
-    .bind(frames)
-    .bind(file_names)
-    .bind(object_keys)
-    .bind(sizes)
-    .bind(JobStatus::Booting.as_str())
-    .bind(JobStatus::Rendering.as_str())
-    .bind(finalizing)
-    .bind(done.render_seconds * done.speed_factor)
-    .fetch_one(pool)
-    .await?;
-    let completed: i64 = row.try_get("completed")?;
-    let job_status: Option<String> = row.try_get("job_status")?;
-    Ok(match (completed, job_status) {
-        (1, Some(status)) if status == finalizing => Completion::JobFinished,
-        (1, _) => Completion::Completed,
-        _ => Completion::Lost,
-    })
-}
-
-/// The status a job's last completed task moves it to.
-fn finalizing_status() -> &'static str {
-    status_after(JobStatus::Rendering, JobEvent::AllTasksDone).unwrap_or(JobStatus::Rendering.as_str())
 }
 
 #[cfg(test)]

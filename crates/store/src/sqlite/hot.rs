@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::rows::status_after;
 use crate::{ClaimOptions, ClaimedTask, Completion, Lease, Result, StoreError, TaskDone, task_frames};
 
 /// Most operations in one transaction: bounds how long other writers wait for the lock.
@@ -206,7 +207,7 @@ fn claim_task(
     job_ids: &[Uuid],
     claim: ClaimOptions,
 ) -> Result<Option<ClaimedTask>> {
-    let Some(started) = JobStatus::Booting.apply(JobEvent::TaskStarted).ok().map(JobStatus::as_str) else {
+    let Some(started) = status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
         return Ok(None);
     };
     // The preferred job first (its scene is loaded on the worker), then the jobs in the
@@ -305,7 +306,7 @@ fn complete_task(conn: &Connection, lease: &Lease, done: &TaskDone, now: i64) ->
         ])?;
     }
     // The frames count; the last task moves its job on, in the transaction that stored its frames.
-    let finalizing = JobStatus::Rendering.apply(JobEvent::AllTasksDone).ok().map(JobStatus::as_str);
+    let finalizing = status_after(JobStatus::Rendering, JobEvent::AllTasksDone);
     conn.prepare_cached(
         "update jobs set frames_done = frames_done + ?1, normalized_seconds = normalized_seconds + ?2, updated_at = ?3
          where id = ?4",

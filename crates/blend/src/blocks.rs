@@ -9,11 +9,11 @@ use crate::error::AnalyzeError;
 use crate::header::{BlockLayout, Header};
 
 /// A block's four-byte code: `SC\0\0`, `DATA`, `GLOB`, `DNA1`, ...
-pub type Code = [u8; 4];
+pub(crate) type Code = [u8; 4];
 
 /// One block header, with where its data lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The block code; ID blocks use their two-letter code padded with NULs.
     pub code: Code,
     /// Index into the DNA struct list describing the data.
@@ -30,7 +30,7 @@ pub struct Block {
 
 /// All blocks of a file, in file order.
 #[derive(Debug)]
-pub struct BlockIndex {
+pub(crate) struct BlockIndex {
     /// The blocks up to (not including) `ENDB`.
     pub blocks: Vec<Block>,
     /// `(old, index)` for every block with an address, sorted by address, the first block of each
@@ -46,7 +46,7 @@ impl BlockIndex {
     /// Every length is checked against what is left of the data before it is used, so a hostile
     /// file cannot make the reader allocate or seek beyond what it actually holds. A file that
     /// ends without `ENDB` is reported as truncated: it was cut at a block boundary.
-    pub fn parse(data: &[u8], header: &Header) -> Result<BlockIndex, AnalyzeError> {
+    pub(crate) fn parse(data: &[u8], header: &Header) -> Result<BlockIndex, AnalyzeError> {
         let e = header.endian;
         let head_len = header.layout.header_len();
         let mut blocks = Vec::new();
@@ -109,7 +109,7 @@ impl BlockIndex {
     }
 
     /// The block saved at address `old`, if any.
-    pub fn by_old(&self, old: u64) -> Option<&Block> {
+    pub(crate) fn by_old(&self, old: u64) -> Option<&Block> {
         if old == 0 {
             return None;
         }
@@ -118,7 +118,7 @@ impl BlockIndex {
     }
 
     /// Blocks with the given code, in file order.
-    pub fn with_code<'a>(&'a self, code: &'a Code) -> impl Iterator<Item = &'a Block> + 'a {
+    pub(crate) fn with_code<'a>(&'a self, code: &'a Code) -> impl Iterator<Item = &'a Block> + 'a {
         self.blocks.iter().filter(move |b| &b.code == code)
     }
 }

@@ -3,21 +3,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::AnalyzeError;
-
-/// How the `.blend` data was stored on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// Plain `BLENDER...` bytes.
-    None,
-    /// gzip, written by Blender before 3.0 when "Compress" was on.
-    Gzip,
-    /// zstd (Blender 3.0 and later), in Blender's multi-frame seekable layout.
-    Zstd,
-}
+use crate::model::Compression;
 
 impl Compression {
     /// The wrapper that `data` starts with, or `None` when it is not one we know.
@@ -44,7 +31,7 @@ fn is_zstd_skippable(data: &[u8]) -> bool {
 ///
 /// Reading goes through `take(limit + 1)` so a decompression bomb stops after one byte too many
 /// instead of filling memory.
-pub fn decompress(data: &[u8], limit: u64) -> Result<(Compression, Cow<'_, [u8]>), AnalyzeError> {
+pub(crate) fn decompress(data: &[u8], limit: u64) -> Result<(Compression, Cow<'_, [u8]>), AnalyzeError> {
     let kind = Compression::detect(data).ok_or(AnalyzeError::NotBlend)?;
     match kind {
         Compression::None => {

@@ -7,7 +7,7 @@ use crate::read::{MAX_LIST_ITEMS, StructView};
 
 /// The Cycles settings of one scene that the analysis reports, defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CyclesSettings {
+pub(crate) struct CyclesSettings {
     /// `samples`.
     pub samples: i64,
     /// `use_denoising`.
@@ -25,7 +25,7 @@ pub struct CyclesSettings {
 /// empty group) and under `ID.properties` before; `system_properties` exists but is null in 4.5.
 /// Files older than 3.0.26 also get what Blender's versioning does to them on load (see
 /// [`versioned`]): their unset values are not today's defaults.
-pub fn read(scene: &StructView<'_>, version: u16, subversion: u16) -> CyclesSettings {
+pub(crate) fn read(scene: &StructView<'_>, version: u16, subversion: u16) -> CyclesSettings {
     let table = defaults::for_version(version);
     let default = |key: &str| table.and_then(|t| t.default_int(key));
     let stored = stored_group(scene.sub("id").as_ref(), &["system_properties", "properties"]);

@@ -35,7 +35,7 @@ const COLOR: &[(u16, &str)] = &[
 /// The defaults of one Blender version.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CyclesTable {
+pub(crate) struct CyclesTable {
     /// The file version that Blender writes (`major.minor.subversion`).
     pub file_version: TableVersion,
     /// Every scene-level Cycles setting, by its Python name.
@@ -44,7 +44,7 @@ pub struct CyclesTable {
 
 /// The version a table was generated with.
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub struct TableVersion {
+pub(crate) struct TableVersion {
     /// 3 for Blender 3.4.
     pub major: u16,
     /// 4 for Blender 3.4.
@@ -53,7 +53,7 @@ pub struct TableVersion {
 
 impl TableVersion {
     /// `major * 100 + minor`, as in the file header.
-    pub fn number(self) -> u16 {
+    pub(crate) fn number(self) -> u16 {
         self.major.saturating_mul(100).saturating_add(self.minor)
     }
 }
@@ -61,7 +61,7 @@ impl TableVersion {
 /// One setting: its default and (enums) the stored integer of each identifier. The tables also
 /// record each setting's RNA `type`, for people reading them.
 #[derive(Debug, Deserialize)]
-pub struct Property {
+pub(crate) struct Property {
     /// The default; for an enum, its stored integer.
     pub default: Value,
     /// Enum identifiers and the integers stored for them.
@@ -71,7 +71,7 @@ pub struct Property {
 
 impl CyclesTable {
     /// The default of an integer, boolean or enum setting, as the integer a file would store.
-    pub fn default_int(&self, key: &str) -> Option<i64> {
+    pub(crate) fn default_int(&self, key: &str) -> Option<i64> {
         let prop = self.properties.get(key)?;
         match &prop.default {
             Value::Bool(b) => Some(i64::from(*b)),
@@ -80,7 +80,7 @@ impl CyclesTable {
     }
 
     /// The identifier of a stored enum integer (`denoiser` 4 → `OPENIMAGEDENOISE`).
-    pub fn enum_identifier(&self, key: &str, stored: i64) -> Option<&str> {
+    pub(crate) fn enum_identifier(&self, key: &str, stored: i64) -> Option<&str> {
         let prop = self.properties.get(key)?;
         prop.items.iter().find(|(_, v)| **v == stored).map(|(k, _)| k.as_str())
     }
@@ -89,7 +89,7 @@ impl CyclesTable {
 /// The colour-management names one Blender accepts.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ColorTable {
+pub(crate) struct ColorTable {
     /// The file version that Blender writes.
     pub file_version: TableVersion,
     /// Displays by name.
@@ -100,7 +100,7 @@ pub struct ColorTable {
 
 /// One display device of the colour configuration.
 #[derive(Debug, Deserialize)]
-pub struct Display {
+pub(crate) struct Display {
     /// Its view transforms, the default first.
     pub views: Vec<String>,
     /// Per view, the looks Blender accepts with it (`None` always among them).
@@ -110,7 +110,7 @@ pub struct Display {
 impl ColorTable {
     /// The view transform and look Blender uses for the stored names: a view the display does not
     /// have becomes the display's first, a look the view does not accept becomes `None`.
-    pub fn validate(&self, display: &str, view: &str, look: &str) -> (String, String) {
+    pub(crate) fn validate(&self, display: &str, view: &str, look: &str) -> (String, String) {
         let Some(d) = self.displays.get(display).or_else(|| self.displays.get(&self.default_display)) else {
             return (view.to_string(), look.to_string());
         };
@@ -164,12 +164,12 @@ static CYCLES_PARSED: [OnceLock<Option<CyclesTable>>; CYCLES.len()] = [const { O
 static COLOR_PARSED: [OnceLock<Option<ColorTable>>; COLOR.len()] = [const { OnceLock::new() }; COLOR.len()];
 
 /// The Cycles table for a file saved by `version` (`major * 100 + minor`).
-pub fn for_version(version: u16) -> Option<&'static CyclesTable> {
+pub(crate) fn for_version(version: u16) -> Option<&'static CyclesTable> {
     parsed(&CYCLES_PARSED, CYCLES, nearest(CYCLES, version)?)
 }
 
 /// The colour table for a file saved by `version` (`major * 100 + minor`).
-pub fn color_for_version(version: u16) -> Option<&'static ColorTable> {
+pub(crate) fn color_for_version(version: u16) -> Option<&'static ColorTable> {
     parsed(&COLOR_PARSED, COLOR, nearest(COLOR, version)?)
 }
 

@@ -4,7 +4,8 @@
 //! Paths are reported as stored (with Windows separators turned into `/`, as Blender does when it
 //! loads a file), so `//` means "beside the `.blend` that stores the path":
 //! for data inside a linked library that is the library, which [`Dependency::library`] names. Status
-//! is decided on the project: the `.blend`'s directory on disk, or the `.zip` archive.
+//! is decided on the project, reached only through the [`Project`] lookup trait: the `.blend`'s
+//! directory on disk ([`Directory`]), the `.zip` archive (`ZipProject`), or nothing ([`Detached`]).
 //!
 //! A linked library contributes every dependency of its own data, not only of what the main file
 //! uses from it (Blender and BAT expand from the linked IDs): a farm ships whole libraries, so what
@@ -32,11 +33,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use crate::analysis::{Dependency, DependencyKind, DependencyStatus};
 use crate::error::AnalyzeError;
-use crate::project::ZipProject;
+use crate::model::{Dependency, DependencyKind, DependencyStatus};
+use crate::paths::{Location, blender_path, locate, normalize, relative_to, segments, stem_of, tile_path};
 use crate::read::{BlendFile, MAX_LIST_ITEMS, StructView, is_linked};
-use crate::scenes::blender_path;
 use crate::{AnalyzeOptions, compression};
 
 /// Most linked libraries opened while following libraries of libraries. Each is parsed and
@@ -82,20 +82,37 @@ const NODE_TREE_OWNERS: &[(&[u8; 4], &str)] = &[
     (b"LS\0\0", "FreestyleLineStyle"),
 ];
 
-/// Where relative (`//`) dependency paths are looked up.
+/// The files relative (`//`) dependency paths are looked up in, and linked libraries read from.
+///
+/// Every `path` is normalised and relative to the project's root: `/`-separated, with no empty,
+/// `.` or `..` segments. `Sync`, because a large file is analysed beside the thread hashing it.
+pub(crate) trait Project: Sync {
+    /// Whether the project holds a regular file at `path`.
+    fn has_file(&self, path: &str) -> bool;
+    /// Whether the project holds a directory at `path` (caches are directories).
+    fn has_dir(&self, path: &str) -> bool;
+    /// A linked library's bytes, refused beyond `limit` bytes (an archive applies the limit it
+    /// was opened with).
+    fn read_library(&self, path: &str, limit: u64) -> Result<Vec<u8>, AnalyzeError>;
+}
+
+/// A `.blend` on disk: the project is its directory.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Resolver<'a> {
-    /// A `.blend` on disk: the project is its directory.
-    Dir(&'a Path),
-    /// The main `.blend` of a zip: the project is the archive.
-    Archive {
-        /// Directory of the main file inside the archive, `""` at the root.
-        main_dir: &'a str,
-        /// The archive, for entry lookups and to read linked libraries.
-        project: &'a ZipProject,
-    },
-    /// Bytes with no location: nothing relative can be found.
-    Detached,
+pub(crate) struct Directory<'a>(pub(crate) &'a Path);
+
+/// Bytes with no location: nothing relative can be found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Detached;
+
+/// The main `.blend` being analysed: the project it belongs to and its place in it.
+#[derive(Clone, Copy)]
+pub(crate) struct MainBlend<'a> {
+    /// Where its relative paths are looked up.
+    pub(crate) project: &'a dyn Project,
+    /// Its directory inside the project, `/`-separated, `""` at the root.
+    pub(crate) dir: &'a str,
+    /// Its file name, which Blender names disk caches after.
+    pub(crate) name: &'a str,
 }
 
 /// What a path must be to count as present.
@@ -122,7 +139,7 @@ struct Holder {
 
 /// The analysis-wide state: where the project is, and what has been found.
 struct Walk<'a> {
-    resolver: Resolver<'a>,
+    project: &'a dyn Project,
     opts: &'a AnalyzeOptions,
     main_dir: Vec<String>,
     out: Vec<Dependency>,
@@ -137,21 +154,17 @@ struct Walk<'a> {
 
 /// Dependencies of the main file and, when the project holds them, of its linked libraries.
 ///
-/// `main_name` is the main file's name (Blender names disk caches after it). Returns the
-/// dependencies and the libraries that exist but could not be read, with the reason.
+/// Returns the dependencies and the libraries that exist but could not be read, with the reason.
 pub(crate) fn collect(
     file: &BlendFile<'_>,
-    main_name: &str,
-    resolver: Resolver<'_>,
+    main: MainBlend<'_>,
     opts: &AnalyzeOptions,
 ) -> (Vec<Dependency>, Vec<(String, String)>) {
+    let main_name = main.name;
     let main_stem = stem_of(main_name);
-    let main_dir: Vec<String> = match resolver {
-        Resolver::Archive { main_dir, .. } => segments(main_dir),
-        Resolver::Dir(_) | Resolver::Detached => Vec::new(),
-    };
+    let main_dir = segments(main.dir);
     let mut walk = Walk {
-        resolver,
+        project: main.project,
         opts,
         main_dir: main_dir.clone(),
         out: Vec::new(),
@@ -189,13 +202,6 @@ pub(crate) fn collect(
 
 fn parse_library<'b>(bytes: &'b [u8], opts: &AnalyzeOptions) -> Result<std::borrow::Cow<'b, [u8]>, AnalyzeError> {
     compression::decompress(bytes, opts.max_decompressed_bytes).map(|(_, data)| data)
-}
-
-/// `shot.blend` → `shot`.
-pub(crate) fn stem_of(name: &str) -> String {
-    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let lower = file.to_ascii_lowercase();
-    if lower.ends_with(".blend") { file.get(..file.len() - 6).unwrap_or(file).to_string() } else { file.to_string() }
 }
 
 impl Walk<'_> {
@@ -505,59 +511,60 @@ impl Walk<'_> {
             return DependencyStatus::Missing;
         }
         let joined = parts.join("/");
+        let project = self.project;
         let found = match check {
             Check::Packed => true,
-            Check::File => self.has_file(&joined),
-            Check::Dir => self.has_dir(&joined),
-            Check::Tiles(tiles) => !tiles.is_empty() && tiles.iter().all(|&t| self.has_file(&tile_path(&joined, t))),
+            Check::File => project.has_file(&joined),
+            Check::Dir => project.has_dir(&joined),
+            Check::Tiles(tiles) => !tiles.is_empty() && tiles.iter().all(|&t| project.has_file(&tile_path(&joined, t))),
         };
         if found { DependencyStatus::Present } else { DependencyStatus::Missing }
     }
 
-    fn has_file(&self, rel: &str) -> bool {
-        match self.resolver {
-            Resolver::Dir(dir) => dir.join(rel).is_file(),
-            Resolver::Archive { project, .. } => project.has_file(rel),
-            Resolver::Detached => false,
-        }
-    }
-
-    fn has_dir(&self, rel: &str) -> bool {
-        match self.resolver {
-            Resolver::Dir(dir) => dir.join(rel).is_dir(),
-            Resolver::Archive { project, .. } => project.has_dir(rel),
-            Resolver::Detached => false,
-        }
-    }
-
     /// A library's bytes, under the same size cap as the main file.
     fn read_library(&self, location: &[String]) -> Result<Vec<u8>, AnalyzeError> {
-        let rel = location.join("/");
-        match self.resolver {
-            Resolver::Dir(dir) => {
-                let path = dir.join(&rel);
-                let io_err = |source| AnalyzeError::Io { path: path.clone(), source };
-                let file = File::open(&path).map_err(io_err)?;
-                let limit = self.opts.max_decompressed_bytes;
-                if file.metadata().map_err(io_err)?.len() > limit {
-                    return Err(AnalyzeError::TooLarge { limit });
-                }
-                let mut bytes = Vec::new();
-                file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
-                Ok(bytes)
-            }
-            Resolver::Archive { project, .. } => project.read_entry(&rel),
-            Resolver::Detached => Err(AnalyzeError::corrupt("no project to read the library from")),
-        }
+        self.project.read_library(&location.join("/"), self.opts.max_decompressed_bytes)
     }
 
     /// A project location as a path relative to the main file: `//lib/x.blend`, `//../libs/x.blend`.
     fn label(&self, location: &[String]) -> String {
-        let common = self.main_dir.iter().zip(location).take_while(|(a, b)| a == b).count();
-        let ups = self.main_dir.len().saturating_sub(common);
-        let mut parts: Vec<&str> = vec![".."; ups];
-        parts.extend(location.iter().skip(common).map(String::as_str));
-        format!("//{}", parts.join("/"))
+        relative_to(&self.main_dir, location)
+    }
+}
+
+impl Project for Directory<'_> {
+    fn has_file(&self, path: &str) -> bool {
+        self.0.join(path).is_file()
+    }
+
+    fn has_dir(&self, path: &str) -> bool {
+        self.0.join(path).is_dir()
+    }
+
+    fn read_library(&self, path: &str, limit: u64) -> Result<Vec<u8>, AnalyzeError> {
+        let path = self.0.join(path);
+        let io_err = |source| AnalyzeError::Io { path: path.clone(), source };
+        let file = File::open(&path).map_err(io_err)?;
+        if file.metadata().map_err(io_err)?.len() > limit {
+            return Err(AnalyzeError::TooLarge { limit });
+        }
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
+        Ok(bytes)
+    }
+}
+
+impl Project for Detached {
+    fn has_file(&self, _path: &str) -> bool {
+        false
+    }
+
+    fn has_dir(&self, _path: &str) -> bool {
+        false
+    }
+
+    fn read_library(&self, _path: &str, _limit: u64) -> Result<Vec<u8>, AnalyzeError> {
+        Err(AnalyzeError::corrupt("no project to read the library from"))
     }
 }
 
@@ -636,107 +643,4 @@ fn node_bake_paths(modifier: &StructView<'_>) -> Vec<String> {
 fn is_packed(view: &StructView<'_>) -> bool {
     view.ptr("packedfile").is_some_and(|p| p != 0)
         || view.sub("packedfiles").and_then(|lb| lb.ptr("first")).is_some_and(|p| p != 0)
-}
-
-fn segments(path: &str) -> Vec<String> {
-    path.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_string).collect()
-}
-
-/// Where a stored path points.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Location {
-    /// Absolute (Unix, Windows drive or UNC).
-    Absolute,
-    /// Relative to the `.blend`'s directory: its `/`-separated segments, `.` and empty ones
-    /// dropped, `..` kept for [`normalize`].
-    Relative(Vec<String>),
-}
-
-pub(crate) fn locate(path: &str) -> Location {
-    // A UNC path (`\\\\server\\share`) would look like Blender's `//` once separators are unified.
-    if path.starts_with("\\\\") {
-        return Location::Absolute;
-    }
-    let path = path.replace('\\', "/");
-    let rel = if let Some(rest) = path.strip_prefix("//") {
-        rest
-    } else if path.starts_with('/') || is_drive_path(&path) {
-        return Location::Absolute;
-    } else {
-        // Blender resolves a bare relative path against its working directory; the closest
-        // meaning on a farm is the directory of the .blend.
-        path.as_str()
-    };
-    Location::Relative(segments(rel))
-}
-
-/// `base` joined with `rel`, `..` applied; `None` when it climbs above the root of `base`.
-fn normalize(base: &[String], rel: &[String]) -> Option<Vec<String>> {
-    let mut out: Vec<String> = base.to_vec();
-    for seg in rel {
-        if seg == ".." {
-            out.pop()?;
-        } else {
-            out.push(seg.clone());
-        }
-    }
-    Some(out)
-}
-
-fn is_drive_path(path: &str) -> bool {
-    let b = path.as_bytes();
-    matches!(b, [letter, b':', ..] if letter.is_ascii_alphabetic())
-}
-
-/// A UDIM tile's file: `<UDIM>` is the tile number (1001, 1002, ...), `<UVTILE>` its `u<col>_v<row>`
-/// form (1001 is `u1_v1`, 1012 is `u2_v2`).
-fn tile_path(path: &str, tile: i64) -> String {
-    let index = tile - 1001;
-    let uv = format!("u{}_v{}", index.rem_euclid(10) + 1, index.div_euclid(10) + 1);
-    path.replace("<UDIM>", &tile.to_string()).replace("<UVTILE>", &uv)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_paths_are_classified_as_absolute_relative_or_escaping() {
-        let rel = |s: &[&str]| Location::Relative(s.iter().map(|p| p.to_string()).collect());
-        let cases = [
-            ("//textures/wood.png", rel(&["textures", "wood.png"])),
-            ("//./a/../b.png", rel(&["a", "..", "b.png"])),
-            ("//textures\\wood.png", rel(&["textures", "wood.png"])),
-            ("//../outside.png", rel(&["..", "outside.png"])),
-            ("/abs/x.png", Location::Absolute),
-            ("C:\\tex\\x.png", Location::Absolute),
-            ("\\\\server\\share\\x.png", Location::Absolute),
-            ("plain.png", rel(&["plain.png"])),
-        ];
-        for (path, want) in cases {
-            assert_eq!(locate(path), want, "{path}");
-        }
-    }
-
-    #[test]
-    fn paths_climbing_above_the_project_root_do_not_normalise() {
-        let s = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        assert_eq!(normalize(&s(&["shot"]), &s(&["..", "tex", "a.png"])), Some(s(&["tex", "a.png"])));
-        assert_eq!(normalize(&s(&["shot"]), &s(&["..", "..", "a.png"])), None);
-        assert_eq!(normalize(&[], &s(&["..", "a.png"])), None);
-    }
-
-    #[test]
-    fn udim_tiles_name_their_files_by_number_or_by_uv() {
-        assert_eq!(tile_path("t/<UDIM>.png", 1002), "t/1002.png");
-        assert_eq!(tile_path("t/<UVTILE>.png", 1001), "t/u1_v1.png");
-        assert_eq!(tile_path("t/<UVTILE>.png", 1012), "t/u2_v2.png");
-    }
-
-    #[test]
-    fn a_blend_files_stem_drops_the_extension_whatever_its_case() {
-        assert_eq!(stem_of("shot/main.blend"), "main");
-        assert_eq!(stem_of("A.BLEND"), "A");
-        assert_eq!(stem_of("noext"), "noext");
-    }
 }

@@ -9,7 +9,7 @@ use crate::error::AnalyzeError;
 
 /// Byte order of every number in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endian {
+pub(crate) enum Endian {
     /// `v` in the header; every file written on x86 and ARM.
     Little,
     /// `V` in the header; old PowerPC/SPARC files. Blender 5.0 no longer reads them.
@@ -28,49 +28,49 @@ impl Endian {
     }
 
     /// A `u16` at `off`.
-    pub fn u16(self, data: &[u8], off: usize) -> Option<u16> {
+    pub(crate) fn u16(self, data: &[u8], off: usize) -> Option<u16> {
         self.bytes(data, off).map(u16::from_le_bytes)
     }
 
     /// An `i16` at `off`.
-    pub fn i16(self, data: &[u8], off: usize) -> Option<i16> {
+    pub(crate) fn i16(self, data: &[u8], off: usize) -> Option<i16> {
         self.bytes(data, off).map(i16::from_le_bytes)
     }
 
     /// A `u32` at `off`.
-    pub fn u32(self, data: &[u8], off: usize) -> Option<u32> {
+    pub(crate) fn u32(self, data: &[u8], off: usize) -> Option<u32> {
         self.bytes(data, off).map(u32::from_le_bytes)
     }
 
     /// An `i32` at `off`.
-    pub fn i32(self, data: &[u8], off: usize) -> Option<i32> {
+    pub(crate) fn i32(self, data: &[u8], off: usize) -> Option<i32> {
         self.bytes(data, off).map(i32::from_le_bytes)
     }
 
     /// A `u64` at `off`.
-    pub fn u64(self, data: &[u8], off: usize) -> Option<u64> {
+    pub(crate) fn u64(self, data: &[u8], off: usize) -> Option<u64> {
         self.bytes(data, off).map(u64::from_le_bytes)
     }
 
     /// An `i64` at `off`.
-    pub fn i64(self, data: &[u8], off: usize) -> Option<i64> {
+    pub(crate) fn i64(self, data: &[u8], off: usize) -> Option<i64> {
         self.bytes(data, off).map(i64::from_le_bytes)
     }
 
     /// An `f32` at `off`.
-    pub fn f32(self, data: &[u8], off: usize) -> Option<f32> {
+    pub(crate) fn f32(self, data: &[u8], off: usize) -> Option<f32> {
         self.bytes(data, off).map(f32::from_le_bytes)
     }
 
     /// An `f64` at `off`.
-    pub fn f64(self, data: &[u8], off: usize) -> Option<f64> {
+    pub(crate) fn f64(self, data: &[u8], off: usize) -> Option<f64> {
         self.bytes(data, off).map(f64::from_le_bytes)
     }
 }
 
 /// Which block-header layout the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockLayout {
+pub(crate) enum BlockLayout {
     /// `code, len:i32, old:u32, sdna:i32, nr:i32`: 20 bytes.
     Legacy4,
     /// `code, len:i32, old:u64, sdna:i32, nr:i32`: 24 bytes.
@@ -81,7 +81,7 @@ pub enum BlockLayout {
 
 impl BlockLayout {
     /// Size of one block header in bytes.
-    pub fn header_len(self) -> usize {
+    pub(crate) fn header_len(self) -> usize {
         match self {
             BlockLayout::Legacy4 => 20,
             BlockLayout::Legacy8 => 24,
@@ -92,7 +92,7 @@ impl BlockLayout {
 
 /// What the file header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// 4 or 8.
     pub pointer_size: usize,
     /// Byte order of the rest of the file.
@@ -107,7 +107,7 @@ pub struct Header {
 
 impl Header {
     /// Parses the header at the start of the (decompressed) data.
-    pub fn parse(data: &[u8]) -> Result<Header, AnalyzeError> {
+    pub(crate) fn parse(data: &[u8]) -> Result<Header, AnalyzeError> {
         if !data.starts_with(b"BLENDER") {
             return Err(AnalyzeError::NotBlend);
         }
@@ -145,12 +145,12 @@ impl Header {
     }
 
     /// Major version, e.g. 3 for Blender 3.4.
-    pub fn major(&self) -> u16 {
+    pub(crate) fn major(&self) -> u16 {
         self.version / 100
     }
 
     /// Minor version, e.g. 4 for Blender 3.4.
-    pub fn minor(&self) -> u16 {
+    pub(crate) fn minor(&self) -> u16 {
         self.version % 100
     }
 }

@@ -14,18 +14,18 @@ const MAX_NODES: usize = 10_000;
 
 /// IDProperty type codes (`DNA_ID_enums.h`).
 mod kind {
-    pub const STRING: i64 = 0;
-    pub const INT: i64 = 1;
-    pub const FLOAT: i64 = 2;
-    pub const ARRAY: i64 = 5;
-    pub const GROUP: i64 = 6;
-    pub const DOUBLE: i64 = 8;
-    pub const BOOLEAN: i64 = 10;
+    pub(super) const STRING: i64 = 0;
+    pub(super) const INT: i64 = 1;
+    pub(super) const FLOAT: i64 = 2;
+    pub(super) const ARRAY: i64 = 5;
+    pub(super) const GROUP: i64 = 6;
+    pub(super) const DOUBLE: i64 = 8;
+    pub(super) const BOOLEAN: i64 = 10;
 }
 
 /// One decoded property.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IdProperty {
+pub(crate) struct IdProperty {
     /// The key.
     pub name: String,
     /// The value.
@@ -34,7 +34,7 @@ pub struct IdProperty {
 
 /// The value of a property; types the analysis has no use for are kept as [`IdValue::Other`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum IdValue {
+pub(crate) enum IdValue {
     /// STRING (UTF-8 or raw bytes, decoded lossily).
     String(String),
     /// INT.
@@ -60,7 +60,7 @@ pub enum IdValue {
 
 impl IdValue {
     /// INT or BOOLEAN as an integer; Cycles' enums and Python bools are stored either way.
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             IdValue::Int(v) => Some(i64::from(*v)),
             IdValue::Bool(b) => Some(i64::from(*b)),
@@ -69,7 +69,7 @@ impl IdValue {
     }
 
     /// The children of a GROUP.
-    pub fn as_group(&self) -> Option<&[IdProperty]> {
+    pub(crate) fn as_group(&self) -> Option<&[IdProperty]> {
         match self {
             IdValue::Group(children) => Some(children),
             _ => None,
@@ -78,12 +78,12 @@ impl IdValue {
 }
 
 /// Finds a child by key in a group's children.
-pub fn child<'p>(children: &'p [IdProperty], name: &str) -> Option<&'p IdValue> {
+pub(crate) fn child<'p>(children: &'p [IdProperty], name: &str) -> Option<&'p IdValue> {
     children.iter().find(|p| p.name == name).map(|p| &p.value)
 }
 
 /// Decodes the property tree that a pointer (e.g. `ID.properties`) points at.
-pub fn read_tree(file: &BlendFile<'_>, ptr: u64) -> Option<IdProperty> {
+pub(crate) fn read_tree(file: &BlendFile<'_>, ptr: u64) -> Option<IdProperty> {
     let root = file.deref_as(ptr, "IDProperty")?;
     let mut budget = MAX_NODES;
     Some(decode(&root, 0, &mut budget))

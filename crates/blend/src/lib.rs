@@ -48,6 +48,8 @@ mod dependencies;
 mod error;
 mod header;
 mod idprop;
+mod model;
+mod paths;
 mod project;
 mod read;
 mod scenes;
@@ -60,16 +62,17 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-pub use analysis::{
-    Analysis, Dependency, DependencyKind, DependencyStatus, FileVersion, MAX_SCENES, NEWEST_KNOWN_VERSION,
-    OutputSettings, RenderConfig, SceneInfo, ViewLayerInfo, Warning, WarningCode,
-};
-pub use compression::Compression;
+pub use analysis::{MAX_SCENES, NEWEST_KNOWN_VERSION};
 pub use dependencies::{MAX_DEPENDENCIES, MAX_LIBRARIES};
 pub use error::AnalyzeError;
+pub use model::{
+    Analysis, Compression, Dependency, DependencyKind, DependencyStatus, DetectedOutputSettings, DetectedRenderConfig,
+    FileVersion, SceneInfo, ViewLayerInfo, Warning, WarningCode,
+};
 pub use project::{MAX_ENTRIES, ZipProject};
 
-use dependencies::Resolver;
+use analysis::analyze_blend_bytes;
+use dependencies::{Detached, Directory, MainBlend};
 
 /// Limits applied while analysing untrusted files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,11 +110,12 @@ pub fn analyze_path(path: &Path, file_name: &str, opts: &AnalyzeOptions) -> Resu
     if size > opts.max_decompressed_bytes {
         return Err(AnalyzeError::TooLarge { limit: opts.max_decompressed_bytes });
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = Directory(path.parent().unwrap_or(Path::new(".")));
+    let main = MainBlend { project: &dir, dir: "", name: file_name };
     let read_and_analyze = |file: &mut File| {
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.rewind().and_then(|()| file.take(opts.max_decompressed_bytes).read_to_end(&mut bytes)).map_err(io_err)?;
-        let analysis = analyze_blend_bytes(&bytes, file_name, Resolver::Dir(dir), opts);
+        let analysis = analyze_blend_bytes(&bytes, main, opts);
         Ok::<_, AnalyzeError>((bytes, analysis))
     };
     // A large uncompressed file is hashed by a second thread reading it on its own, alongside the
@@ -136,7 +140,7 @@ pub fn analyze_path(path: &Path, file_name: &str, opts: &AnalyzeOptions) -> Resu
     } else {
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.rewind().and_then(|()| file.take(opts.max_decompressed_bytes).read_to_end(&mut bytes)).map_err(io_err)?;
-        let (analysis, sha256) = with_hash(&bytes, || analyze_blend_bytes(&bytes, file_name, Resolver::Dir(dir), opts));
+        let (analysis, sha256) = with_hash(&bytes, || analyze_blend_bytes(&bytes, main, opts));
         (bytes.len() as u64, analysis, sha256)
     };
     let mut analysis = analysis?;
@@ -152,7 +156,9 @@ pub fn analyze_bytes(bytes: &[u8], file_name: &str, opts: &AnalyzeOptions) -> Re
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return Err(AnalyzeError::ZipInMemory);
     }
-    let (analysis, sha256) = with_hash(bytes, || analyze_blend_bytes(bytes, file_name, Resolver::Detached, opts));
+    let (analysis, sha256) = with_hash(bytes, || {
+        analyze_blend_bytes(bytes, MainBlend { project: &Detached, dir: "", name: file_name }, opts)
+    });
     let mut analysis = analysis?;
     finish(&mut analysis, file_name, bytes.len() as u64, sha256, start);
     Ok(analysis)
@@ -174,19 +180,6 @@ fn with_hash<T: Send>(bytes: &[u8], work: impl FnOnce() -> T + Send) -> (T, Stri
         let sha256 = hasher.join().unwrap_or_else(|_| hash());
         (out, sha256)
     })
-}
-
-/// Decompresses, parses and analyses; the caller fills in the file's name, size, hash and time.
-/// `main_name` is the `.blend`'s file name (Blender names disk caches after it).
-pub(crate) fn analyze_blend_bytes(
-    bytes: &[u8],
-    main_name: &str,
-    resolver: Resolver<'_>,
-    opts: &AnalyzeOptions,
-) -> Result<Analysis, AnalyzeError> {
-    let (compression, data) = compression::decompress(bytes, opts.max_decompressed_bytes)?;
-    let file = read::BlendFile::parse(&data)?;
-    analysis::analyze_file(&file, compression, main_name, resolver, opts)
 }
 
 fn finish(analysis: &mut Analysis, file_name: &str, size: u64, sha256: String, start: Instant) {
@@ -232,4 +225,53 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored analysis is JSON text; reading it back must give the same analysis, for every
+    /// file of the corpus and a `.zip` project (which names its main file).
+    #[test]
+    fn an_analysis_round_trips_through_json_text_exactly() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut n_checked = 0;
+        for version in ["v3_4", "v4_5", "v5_0"] {
+            let dir = fixtures.join(version);
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .filter(|name| name.ends_with(".blend") || name.ends_with(".zip"))
+                .collect();
+            names.sort();
+            for name in names {
+                let analysis = analyze_path(&dir.join(&name), &name, &AnalyzeOptions::default())
+                    .unwrap_or_else(|e| panic!("{version}/{name}: {e}"));
+                let json = serde_json::to_string(&analysis).unwrap_or_else(|e| panic!("{version}/{name}: {e}"));
+                let back: Analysis =
+                    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{version}/{name}: {e}\n{json}"));
+                assert_eq!(back, analysis, "{version}/{name}");
+                n_checked += 1;
+            }
+        }
+        assert!(n_checked > 30, "only {n_checked} fixtures found");
+    }
+
+    #[test]
+    fn only_a_zip_projects_analysis_names_its_main_file_right_after_the_id() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v4_5");
+        let opts = AnalyzeOptions::default();
+        let mut zip =
+            analyze_path(&fixtures.join("project.zip"), "project.zip", &opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(zip.main_file.as_deref(), Some("shot/main.blend"));
+        zip.id = Some("an-id".into());
+        let json = serde_json::to_string(&zip).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.starts_with(r#"{"id":"an-id","mainFile":"shot/main.blend","fileName":"project.zip","#), "{json}");
+
+        let blend = analyze_path(&fixtures.join("cube.blend"), "cube.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(blend.main_file, None);
+        let json = serde_json::to_string(&blend).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.starts_with(r#"{"fileName":"cube.blend","#) && !json.contains("mainFile"), "{json}");
+    }
 }

@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use zip::{CompressionMethod, ZipArchive};
 
-use crate::analysis::Analysis;
-use crate::dependencies::Resolver;
+use crate::analysis::analyze_blend_bytes;
+use crate::dependencies::{MainBlend, Project};
 use crate::error::AnalyzeError;
-use crate::{AnalyzeOptions, analyze_blend_bytes, hash_file};
+use crate::model::Analysis;
+use crate::{AnalyzeOptions, hash_file};
 
 /// Most entries a project archive may hold.
 pub const MAX_ENTRIES: u64 = 10_000;
@@ -180,20 +181,22 @@ impl ZipProject {
     }
 
     /// Analyse the main `.blend`, resolving its relative dependencies inside the archive.
-    /// `file_name` is the user's name for the archive; size and hash are the archive's.
+    /// `file_name` is the user's name for the archive; size and hash are the archive's, and
+    /// [`Analysis::main_file`] is [`ZipProject::main_file`].
     pub fn analyze(&self, file_name: &str, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         let start = Instant::now();
         let bytes = self.read_main()?;
         let (main_dir, main_name) = self.main_file.rsplit_once('/').unwrap_or(("", &self.main_file));
-        let resolver = Resolver::Archive { main_dir, project: self };
+        let main = MainBlend { project: self, dir: main_dir, name: main_name };
         // The archive is hashed from disk on a second thread while its main file is analysed.
         let (analysis, hashed) = std::thread::scope(|scope| {
             let hasher = scope.spawn(|| hash_file(&self.path));
-            let analysis = analyze_blend_bytes(&bytes, main_name, resolver, opts);
+            let analysis = analyze_blend_bytes(&bytes, main, opts);
             (analysis, hasher.join().unwrap_or_else(|_| hash_file(&self.path)))
         });
         let mut analysis = analysis?;
         let (size, sha256) = hashed?;
+        analysis.main_file = Some(self.main_file.clone());
         analysis.file_name = file_name.to_string();
         analysis.file_size = size;
         analysis.sha256 = sha256;
@@ -203,20 +206,10 @@ impl ZipProject {
 
     /// The main `.blend`'s bytes, inflated under the same checks as extraction.
     fn read_main(&self) -> Result<Vec<u8>, AnalyzeError> {
-        if !self.has_file(&self.main_file) {
+        if !self.files.contains(&self.main_file) {
             return Err(AnalyzeError::ZipMainFileNotFound { name: self.main_file.clone() });
         }
         self.read_entry(&self.main_file)
-    }
-
-    /// Whether the archive holds a file with this normalised name (`/`-separated, no `..`).
-    pub(crate) fn has_file(&self, name: &str) -> bool {
-        self.files.contains(name)
-    }
-
-    /// Whether the archive holds this directory, as an entry or as the parent of one.
-    pub(crate) fn has_dir(&self, name: &str) -> bool {
-        self.dirs.contains(name)
     }
 
     /// A file entry's bytes (a linked library, say), inflated under the same checks as extraction.
@@ -230,6 +223,23 @@ impl ZipProject {
         let mut out = Vec::new();
         inflate_entry(&mut archive, entry, self.limit, self.limit, &mut out, &self.path)?;
         Ok(out)
+    }
+}
+
+/// Lookups inside the archive, by normalised entry name (`/`-separated, no `..`).
+impl Project for ZipProject {
+    fn has_file(&self, path: &str) -> bool {
+        self.files.contains(path)
+    }
+
+    /// A directory entry, or the parent of one.
+    fn has_dir(&self, path: &str) -> bool {
+        self.dirs.contains(path)
+    }
+
+    /// The archive's own limit, that of the options it was opened with, applies.
+    fn read_library(&self, path: &str, _limit: u64) -> Result<Vec<u8>, AnalyzeError> {
+        self.read_entry(path)
     }
 }
 

@@ -10,16 +10,16 @@ use crate::sdna::{FieldDef, Sdna, StructDef};
 
 /// Longest linked list the reader follows. A list in a hostile file may loop or be absurdly long;
 /// real scenes have a handful of view layers and a few dozen properties per group.
-pub const MAX_LIST_ITEMS: usize = 100_000;
+pub(crate) const MAX_LIST_ITEMS: usize = 100_000;
 
 /// List elements followed in one file, all lists together. A hostile file can hold a million scenes
 /// that all share one long list; this bounds the total work whatever the shape, while real files
 /// use a few hundred steps.
-pub const MAX_LIST_STEPS: usize = 1_000_000;
+pub(crate) const MAX_LIST_STEPS: usize = 1_000_000;
 
 /// A decompressed `.blend` file with its block index and DNA decoded.
 #[derive(Debug)]
-pub struct BlendFile<'a> {
+pub(crate) struct BlendFile<'a> {
     /// The decompressed bytes.
     pub data: &'a [u8],
     /// The file header.
@@ -34,7 +34,7 @@ pub struct BlendFile<'a> {
 
 impl<'a> BlendFile<'a> {
     /// Parses the header, indexes the blocks and decodes the `DNA1` block.
-    pub fn parse(data: &'a [u8]) -> Result<BlendFile<'a>, AnalyzeError> {
+    pub(crate) fn parse(data: &'a [u8]) -> Result<BlendFile<'a>, AnalyzeError> {
         let header = Header::parse(data)?;
         let blocks = BlockIndex::parse(data, &header)?;
         let dna = blocks
@@ -47,43 +47,43 @@ impl<'a> BlendFile<'a> {
     }
 
     /// The byte order of the file.
-    pub fn endian(&self) -> Endian {
+    pub(crate) fn endian(&self) -> Endian {
         self.header.endian
     }
 
     /// The data bytes of a block.
-    pub fn block_data(&self, block: &Block) -> &'a [u8] {
+    pub(crate) fn block_data(&self, block: &Block) -> &'a [u8] {
         // BlockIndex::parse checked offset + len against the data, so this never falls back.
         self.data.get(block.offset..block.offset.saturating_add(block.len)).unwrap_or(&[])
     }
 
     /// The block's first struct, read as `struct_name` whatever the block's DNA index says.
-    pub fn view_block_as(&self, block: &Block, struct_name: &str) -> Option<StructView<'_>> {
+    pub(crate) fn view_block_as(&self, block: &Block, struct_name: &str) -> Option<StructView<'_>> {
         let def = self.sdna.struct_by_name(struct_name)?;
         self.view(def, self.block_data(block))
     }
 
     /// Follows a saved pointer to its block and reads it as `struct_name`.
-    pub fn deref_as(&self, ptr: u64, struct_name: &str) -> Option<StructView<'_>> {
+    pub(crate) fn deref_as(&self, ptr: u64, struct_name: &str) -> Option<StructView<'_>> {
         let block = self.blocks.by_old(ptr)?;
         self.view_block_as(block, struct_name)
     }
 
     /// The block's first struct, read as the struct its header names (a modifier block holds a
     /// `ClothModifierData`, not a bare `ModifierData`).
-    pub fn view_block(&self, block: &Block) -> Option<StructView<'_>> {
+    pub(crate) fn view_block(&self, block: &Block) -> Option<StructView<'_>> {
         let def = self.sdna.struct_at(usize::try_from(block.sdna).ok()?)?;
         self.view(def, self.block_data(block))
     }
 
     /// Follows a saved pointer to its block, read as the struct its header names.
-    pub fn deref(&self, ptr: u64) -> Option<StructView<'_>> {
+    pub(crate) fn deref(&self, ptr: u64) -> Option<StructView<'_>> {
         self.view_block(self.blocks.by_old(ptr)?)
     }
 
     /// Follows a saved pointer to an array of `struct_name` (the block's `nr` elements, as many as
     /// its data holds, at most `cap`).
-    pub fn deref_array(&self, ptr: u64, struct_name: &str, cap: usize) -> Vec<StructView<'_>> {
+    pub(crate) fn deref_array(&self, ptr: u64, struct_name: &str, cap: usize) -> Vec<StructView<'_>> {
         let (Some(block), Some(def)) = (self.blocks.by_old(ptr), self.sdna.struct_by_name(struct_name)) else {
             return Vec::new();
         };
@@ -94,7 +94,7 @@ impl<'a> BlendFile<'a> {
     }
 
     /// Follows a saved pointer to its block's raw bytes.
-    pub fn deref_bytes(&self, ptr: u64) -> Option<&'a [u8]> {
+    pub(crate) fn deref_bytes(&self, ptr: u64) -> Option<&'a [u8]> {
         self.blocks.by_old(ptr).map(|b| self.block_data(b))
     }
 
@@ -106,7 +106,7 @@ impl<'a> BlendFile<'a> {
 
 /// One struct in the file: its DNA definition and exactly its bytes.
 #[derive(Clone, Copy)]
-pub struct StructView<'f> {
+pub(crate) struct StructView<'f> {
     file: &'f BlendFile<'f>,
     def: &'f StructDef,
     bytes: &'f [u8],
@@ -128,22 +128,22 @@ const SIGNED: &[&str] = &["short", "int", "long", "int8_t", "int16_t", "int32_t"
 
 impl<'f> StructView<'f> {
     /// The file this struct belongs to.
-    pub fn file(&self) -> &'f BlendFile<'f> {
+    pub(crate) fn file(&self) -> &'f BlendFile<'f> {
         self.file
     }
 
     /// The name of the struct, e.g. `Scene`.
-    pub fn struct_name(&self) -> Option<&'f str> {
+    pub(crate) fn struct_name(&self) -> Option<&'f str> {
         self.file.sdna.struct_name(self.def)
     }
 
     /// The raw bytes of the struct.
-    pub fn bytes(&self) -> &'f [u8] {
+    pub(crate) fn bytes(&self) -> &'f [u8] {
         self.bytes
     }
 
     /// The field definition and its bytes, if this version of the struct has the field.
-    pub fn field(&self, name: &str) -> Option<(&'f FieldDef, &'f [u8])> {
+    pub(crate) fn field(&self, name: &str) -> Option<(&'f FieldDef, &'f [u8])> {
         let f = self.file.sdna.field(self.def, name)?;
         let bytes = self.bytes.get(f.offset..f.offset.checked_add(f.size)?)?;
         Some((f, bytes))
@@ -154,7 +154,7 @@ impl<'f> StructView<'f> {
     }
 
     /// An embedded struct field (`r` in `Scene`, `im_format` in `RenderData`).
-    pub fn sub(&self, name: &str) -> Option<StructView<'f>> {
+    pub(crate) fn sub(&self, name: &str) -> Option<StructView<'f>> {
         let (f, bytes) = self.field(name)?;
         if f.is_pointer {
             return None;
@@ -164,7 +164,7 @@ impl<'f> StructView<'f> {
     }
 
     /// An integer field (first element of an array), sign-extended by its DNA type.
-    pub fn int(&self, name: &str) -> Option<i64> {
+    pub(crate) fn int(&self, name: &str) -> Option<i64> {
         let (f, bytes) = self.field(name)?;
         let ty = self.type_name(f)?;
         if f.is_pointer || matches!(ty, "float" | "double") || self.file.sdna.struct_by_name(ty).is_some() {
@@ -186,7 +186,7 @@ impl<'f> StructView<'f> {
     }
 
     /// A `float` or `double` field (first element of an array).
-    pub fn float(&self, name: &str) -> Option<f64> {
+    pub(crate) fn float(&self, name: &str) -> Option<f64> {
         let (f, bytes) = self.field(name)?;
         if f.is_pointer {
             return None;
@@ -199,7 +199,7 @@ impl<'f> StructView<'f> {
     }
 
     /// A `char[N]` field as text, up to the first NUL (invalid UTF-8 replaced).
-    pub fn string(&self, name: &str) -> Option<String> {
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
         let (f, bytes) = self.field(name)?;
         if f.is_pointer || self.type_name(f)? != "char" {
             return None;
@@ -208,7 +208,7 @@ impl<'f> StructView<'f> {
     }
 
     /// A pointer field's saved address (first element of an array); 0 is a null pointer.
-    pub fn ptr(&self, name: &str) -> Option<u64> {
+    pub(crate) fn ptr(&self, name: &str) -> Option<u64> {
         let (f, bytes) = self.field(name)?;
         if !f.is_pointer {
             return None;
@@ -228,7 +228,7 @@ impl<'f> StructView<'f> {
     }
 
     /// A `char *` field: the text of the block it points at, up to the first NUL.
-    pub fn string_ptr(&self, name: &str) -> Option<String> {
+    pub(crate) fn string_ptr(&self, name: &str) -> Option<String> {
         let ptr = self.ptr(name).filter(|&p| p != 0)?;
         self.file.deref_bytes(ptr).map(c_string)
     }
@@ -237,13 +237,13 @@ impl<'f> StructView<'f> {
     ///
     /// Stops at a null or unknown pointer, at a pointer already visited (a loop), after `cap`
     /// (at most [`MAX_LIST_ITEMS`]) elements, and when the file's [`MAX_LIST_STEPS`] are spent.
-    pub fn list(&self, name: &str, elem: &str, cap: usize) -> Vec<StructView<'f>> {
+    pub(crate) fn list(&self, name: &str, elem: &str, cap: usize) -> Vec<StructView<'f>> {
         self.walk_list(name, cap, |ptr| self.file.deref_as(ptr, elem))
     }
 
     /// The elements of a `ListBase` field, each read as the struct its block names (a modifier
     /// list holds `ClothModifierData`, `FluidModifierData`, ...). Stops like [`StructView::list`].
-    pub fn list_typed(&self, name: &str, cap: usize) -> Vec<StructView<'f>> {
+    pub(crate) fn list_typed(&self, name: &str, cap: usize) -> Vec<StructView<'f>> {
         self.walk_list(name, cap, |ptr| self.file.deref(ptr))
     }
 
@@ -269,19 +269,19 @@ impl<'f> StructView<'f> {
 }
 
 /// Bytes up to the first NUL as text.
-pub fn c_string(bytes: &[u8]) -> String {
+pub(crate) fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(bytes.get(..end).unwrap_or(bytes)).into_owned()
 }
 
 /// The name of an ID (`SCScene` -> `Scene`): the struct's `id.name` without its two-letter code.
-pub fn id_name(view: &StructView<'_>) -> Option<String> {
+pub(crate) fn id_name(view: &StructView<'_>) -> Option<String> {
     let full = view.sub("id")?.string("name")?;
     Some(full.get(2..).unwrap_or("").to_string())
 }
 
 /// Whether an ID block is linked from a library (`id.lib` set): such blocks are placeholders
 /// whose data lives in the other file.
-pub fn is_linked(view: &StructView<'_>) -> bool {
+pub(crate) fn is_linked(view: &StructView<'_>) -> bool {
     view.sub("id").and_then(|id| id.ptr("lib")).is_some_and(|lib| lib != 0)
 }

@@ -1,15 +1,13 @@
 //! A scene's render settings, read through the file's DNA (blend-format.md §1.6).
 
-use crate::analysis::{OutputSettings, RenderConfig, SceneInfo, ViewLayerInfo};
+use crate::model::{DetectedOutputSettings, DetectedRenderConfig, EEVEE_ENGINES, SceneInfo, ViewLayerInfo};
+use crate::paths::blender_path;
 use crate::read::{MAX_LIST_ITEMS, StructView, id_name};
 use crate::{cycles, defaults};
 
-/// EEVEE's identifier: `BLENDER_EEVEE` up to 4.1 and again from 5.0, `BLENDER_EEVEE_NEXT` in 4.2–4.5.
-pub const EEVEE_ENGINES: &[&str] = &["BLENDER_EEVEE", "BLENDER_EEVEE_NEXT"];
-
 /// Everything the analysis reports about one `SC` block. `version` (`major * 100 + minor`) and
 /// `subversion` are the file's, which pick the Cycles defaults and versioning.
-pub fn read(scene: &StructView<'_>, version: u16, subversion: u16) -> SceneInfo {
+pub(crate) fn read(scene: &StructView<'_>, version: u16, subversion: u16) -> SceneInfo {
     let name = id_name(scene).unwrap_or_default();
     let r = scene.sub("r");
     let ri = |field: &str, default: i32| int32(r.and_then(|r| r.int(field)), default);
@@ -63,7 +61,7 @@ pub fn read(scene: &StructView<'_>, version: u16, subversion: u16) -> SceneInfo 
         frame_step: ri("frame_step", 1),
         camera,
         fps,
-        render_config: RenderConfig {
+        render_config: DetectedRenderConfig {
             render_engine: engine,
             resolution: [ri("xsch", 1920), ri("ysch", 1080)],
             resolution_percentage: ri("size", 100),
@@ -92,11 +90,6 @@ fn color_management(scene: &StructView<'_>, version: u16) -> (String, String) {
         Some(table) => table.validate(&display, &view_transform, &look),
         None => (view_transform, look),
     }
-}
-
-/// A stored path as Blender on Linux reads it: Windows separators become `/` when a file is loaded.
-pub fn blender_path(stored: &str) -> String {
-    stored.replace('\\', "/")
 }
 
 fn int32(v: Option<i64>, default: i32) -> i32 {
@@ -143,7 +136,7 @@ fn output_format(im: Option<&StructView<'_>>) -> String {
     id.to_string()
 }
 
-fn output_settings(im: Option<&StructView<'_>>) -> OutputSettings {
+fn output_settings(im: Option<&StructView<'_>>) -> DetectedOutputSettings {
     let int = |f: &str| im.and_then(|im| im.int(f));
     let color_mode = match int("planes") {
         Some(8) => Some("BW"),
@@ -176,7 +169,7 @@ fn output_settings(im: Option<&StructView<'_>>) -> OutputSettings {
         Some(10) => Some("HTJ2K"),
         _ => None,
     };
-    OutputSettings {
+    DetectedOutputSettings {
         color_mode: color_mode.map(str::to_string),
         color_depth: color_depth.map(str::to_string),
         exr_codec: exr_codec.map(str::to_string),

@@ -17,7 +17,7 @@ use crate::header::Endian;
 
 /// A type of the DNA: a primitive (`int`, `float`, ...) or a struct name.
 #[derive(Debug, Clone, Copy)]
-pub struct TypeDef<'a> {
+pub(crate) struct TypeDef<'a> {
     /// The type's name, e.g. `Scene` or `short`, as bytes (read as text when asked for).
     pub name: &'a [u8],
     /// Its size in bytes (for structs, the whole struct).
@@ -26,7 +26,7 @@ pub struct TypeDef<'a> {
 
 /// One field of a struct, with its place worked out.
 #[derive(Debug, Clone)]
-pub struct FieldDef {
+pub(crate) struct FieldDef {
     /// Index into the DNA's names of the field's full name (`*next`, `name[66]`).
     name_idx: usize,
     /// Where the bare name (`next`, `name`) lies within the full one.
@@ -45,7 +45,7 @@ pub struct FieldDef {
 
 /// One struct of the DNA, its fields laid out.
 #[derive(Debug, Clone)]
-pub struct StructDef {
+pub(crate) struct StructDef {
     /// Index into [`Sdna::types`] of the struct's own name.
     pub type_idx: usize,
     /// Size of one struct in bytes.
@@ -69,7 +69,7 @@ struct RawStruct {
 /// up front (borrowing the names from the block, no copies) and each struct's fields are laid out
 /// the first time it is asked for. A struct whose definition is broken is then simply unknown.
 #[derive(Debug)]
-pub struct Sdna<'a> {
+pub(crate) struct Sdna<'a> {
     body: &'a [u8],
     endian: Endian,
     pointer_size: usize,
@@ -85,7 +85,7 @@ pub struct Sdna<'a> {
 
 impl<'a> Sdna<'a> {
     /// Decodes the body of a `DNA1` block. `pointer_size` comes from the file header.
-    pub fn parse(body: &'a [u8], endian: Endian, pointer_size: usize) -> Result<Sdna<'a>, AnalyzeError> {
+    pub(crate) fn parse(body: &'a [u8], endian: Endian, pointer_size: usize) -> Result<Sdna<'a>, AnalyzeError> {
         let mut r = Cursor { data: body, pos: 0, endian };
         r.tag(b"SDNA")?;
         r.tag(b"NAME")?;
@@ -127,28 +127,28 @@ impl<'a> Sdna<'a> {
     }
 
     /// The struct called `name` (`Scene`, `IDProperty`, ...).
-    pub fn struct_by_name(&self, name: &str) -> Option<&StructDef> {
+    pub(crate) fn struct_by_name(&self, name: &str) -> Option<&StructDef> {
         self.struct_at(*self.by_name.get(name.as_bytes())?)
     }
 
     /// The struct with this index in the `STRC` list (a block's `SDNAnr`).
-    pub fn struct_at(&self, idx: usize) -> Option<&StructDef> {
+    pub(crate) fn struct_at(&self, idx: usize) -> Option<&StructDef> {
         self.laid_out.get(idx)?.get_or_init(|| self.lay_out(self.structs.get(idx)?)).as_ref()
     }
 
     /// The name of a type by index.
-    pub fn type_name(&self, idx: usize) -> Option<&'a str> {
+    pub(crate) fn type_name(&self, idx: usize) -> Option<&'a str> {
         // A name that is not UTF-8 reads as empty: it can never match a name the reader asks for.
         self.types.get(idx).map(|t| std::str::from_utf8(t.name).unwrap_or(""))
     }
 
     /// The name of a struct, e.g. to check which struct a block holds.
-    pub fn struct_name(&self, s: &StructDef) -> Option<&'a str> {
+    pub(crate) fn struct_name(&self, s: &StructDef) -> Option<&'a str> {
         self.type_name(s.type_idx)
     }
 
     /// A field's bare name (`next` for `*next`).
-    pub fn field_name(&self, f: &FieldDef) -> &'a str {
+    pub(crate) fn field_name(&self, f: &FieldDef) -> &'a str {
         std::str::from_utf8(self.bare_name(f)).unwrap_or("")
     }
 
@@ -157,7 +157,7 @@ impl<'a> Sdna<'a> {
     }
 
     /// The field called `name` in `def`, if this version of the struct has it.
-    pub fn field<'d>(&self, def: &'d StructDef, name: &str) -> Option<&'d FieldDef> {
+    pub(crate) fn field<'d>(&self, def: &'d StructDef, name: &str) -> Option<&'d FieldDef> {
         def.fields.iter().find(|f| self.bare_name(f) == name.as_bytes())
     }
 

@@ -182,6 +182,7 @@ fn a_zip_project_resolves_dependencies_and_libraries_inside_the_archive() {
             assert!(got.contains(&want), "{name}: expected {want:?} among {got:?}");
         }
         assert_eq!(a.file_name, "project.zip");
+        assert_eq!(a.main_file.as_deref(), Some("shot/main.blend"), "{name}");
         assert_eq!(a.file_size, std::fs::metadata(fixture(&name)).map(|m| m.len()).unwrap_or(0));
     }
 }
@@ -198,6 +199,8 @@ fn a_zip_project_reads_the_same_extracted_as_inside_the_archive() {
     assert!(dir.join("shot/textures/wood.png").is_file());
     let on_disk = analyze_path(&main, "main.blend", &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(on_disk.dependencies, in_zip.dependencies);
+    assert_eq!(in_zip.main_file.as_deref(), Some(project.main_file()));
+    assert_eq!(on_disk.main_file, None);
 }
 
 #[test]
@@ -209,6 +212,8 @@ fn a_zip_project_honours_or_rejects_the_requested_main_file() {
     // The library is a .blend too, but deeper: the shallowest is the main file.
     let lib = ZipProject::open(&zip, Some("shot/lib/library.blend"), &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(lib.main_file(), "shot/lib/library.blend");
+    let lib_analysis = lib.analyze("project.zip", &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lib_analysis.main_file.as_deref(), Some("shot/lib/library.blend"));
     for wanted in ["nope.blend", "shot/textures/wood.png", "../shot/main.blend"] {
         let res = ZipProject::open(&zip, Some(wanted), &opts);
         assert!(matches!(res, Err(AnalyzeError::ZipMainFileNotFound { .. })), "{wanted}: {res:?}");

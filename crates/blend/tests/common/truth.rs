@@ -11,7 +11,7 @@ use super::fixture;
 
 /// Every `*.truth.json` under a version folder (the `deps/` fixture lives in a sub-folder with the
 /// files it refers to).
-pub fn truth_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn truth_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -88,7 +88,7 @@ fn same(got: &Value, want: &Value) -> bool {
 
 /// Files and fields compared so far.
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub files: usize,
     pub fields: usize,
     pub matched: usize,
@@ -96,7 +96,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn summary(&self, label: &str) -> String {
+    pub(crate) fn summary(&self, label: &str) -> String {
         format!(
             "{label}: {} files, {}/{} fields match ({:.2}%)",
             self.files,
@@ -108,7 +108,7 @@ impl Tally {
 }
 
 /// Compares the analysis of `file` with the truth at `truth_path`, adding to the tally.
-pub fn compare(truth_path: &Path, file: Option<&Path>, tally: &mut Tally) {
+pub(crate) fn compare(truth_path: &Path, file: Option<&Path>, tally: &mut Tally) {
     let text = std::fs::read_to_string(truth_path).unwrap_or_else(|e| panic!("{}: {e}", truth_path.display()));
     let mut want: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", truth_path.display()));
     let file_name = want["fileName"].as_str().unwrap_or("").to_string();

@@ -2,7 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
+
+use orchard_blend::Analysis;
+use orchard_domain::{RenderConfig, RequestedConfig};
 use utoipa::ToSchema;
+
+pub use orchard_domain::capabilities::{BlenderBuild, WorkerCapabilities};
 
 /// `POST /uploads` body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -140,12 +146,15 @@ pub struct Job {
     /// Set when `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<FailedReason>,
-    /// The checked `requestedRenderConfig`.
+    /// The checked `requestedRenderConfig`; `{}` before the render starts.
     #[schema(value_type = Object)]
-    pub requested_config: Value,
-    /// The configuration rendered: detected settings overlaid with the request.
+    #[serde(with = "empty_object")]
+    pub requested_config: Option<RequestedConfig>,
+    /// The configuration rendered: detected settings overlaid with the request; `{}` before
+    /// the render starts.
     #[schema(value_type = Object)]
-    pub final_config: Value,
+    #[serde(with = "empty_object")]
+    pub final_config: Option<RenderConfig>,
     /// Output information.
     pub output: JobOutputInfo,
     /// Whether scene analysis was skipped (never, in Orchard).
@@ -153,15 +162,55 @@ pub struct Job {
     /// The analysis id, once validated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_id: Option<String>,
-    /// The scene analysis (see Orchard's spec §5).
+    /// The scene analysis (see Orchard's spec §5); `{}` before validation.
     #[schema(value_type = Object)]
-    pub analysis: Value,
+    #[serde(with = "empty_object")]
+    pub analysis: Option<Arc<Analysis>>,
     /// The scene file: name, type, size, sha256.
-    #[schema(value_type = Object)]
-    pub scene_file: Value,
+    pub scene_file: SceneFile,
     /// Orchard extension: why the job is not progressing (no connected worker can render it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+}
+
+/// The scene file of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SceneFile {
+    /// The client's file name.
+    pub file_name: String,
+    /// `blend` or `zip`.
+    pub file_type: String,
+    /// Bytes.
+    pub file_size: i64,
+    /// Hex SHA-256 of the file, once analysed.
+    pub sha256: Option<String>,
+    /// The main `.blend` of a `.zip`, when the client named one.
+    pub main_file: Option<String>,
+}
+
+/// `Option<T>` as JSON where "none" is `{}` (the API's empty objects), not `null`.
+mod empty_object {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => value.serialize(serializer),
+            None => serde_json::Map::new().serialize(serializer),
+        }
+    }
+
+    pub(super) fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match &value {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::Object(map) if map.is_empty() => Ok(None),
+            _ => serde_json::from_value(value).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// `GET /jobs/{id}` response.
@@ -342,35 +391,6 @@ pub struct SceneRef {
     /// The scene to render (the file's active scene).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene_name: Option<String>,
-}
-
-/// Worker protocol: one Blender a worker offers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BlenderBuild {
-    /// `bpy.app.version_string`, such as `3.4.1`.
-    pub version: String,
-    /// Built with OpenImageDenoise.
-    pub oidn: bool,
-    /// Can render EEVEE (a GPU, or the operator allowed software rendering).
-    pub eevee: bool,
-    /// Cycles GPU backends with at least one device (`CUDA`, `OPTIX`, `HIP`, `ONEAPI`, `METAL`).
-    pub gpu_backends: Vec<String>,
-}
-
-/// Worker protocol: what a worker can render.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkerCapabilities {
-    /// The Blenders it offers.
-    pub blenders: Vec<BlenderBuild>,
-    /// CPU threads.
-    pub cpu_threads: u32,
-    /// Memory, in GiB.
-    pub ram_gib: f64,
-    /// Free-form tags set by the operator.
-    #[serde(default)]
-    pub tags: Vec<String>,
 }
 
 /// Worker protocol: `POST /workers/register`.

@@ -531,6 +531,36 @@ fn quoted(allowed: &[&str]) -> String {
     allowed.iter().map(|it| format!("\"{it}\"")).collect::<Vec<_>>().join(", ")
 }
 
+/// What the file says, as a request: the base a client's request is laid over. Values a
+/// request cannot carry (a negative size in a damaged file) are left out, field by field.
+impl From<&orchard_blend::DetectedRenderConfig> for RequestedConfig {
+    fn from(detected: &orchard_blend::DetectedRenderConfig) -> RequestedConfig {
+        let unsigned = |value: i32| u32::try_from(value).ok();
+        let settings = &detected.output_settings;
+        RequestedConfig {
+            render_engine: Some(detected.render_engine.clone()),
+            resolution: match detected.resolution.map(unsigned) {
+                [Some(width), Some(height)] => Some([width, height]),
+                _ => None,
+            },
+            resolution_percentage: unsigned(detected.resolution_percentage),
+            output_format: Some(detected.output_format.clone()),
+            output_settings: Some(OutputSettings {
+                color_mode: settings.color_mode.clone(),
+                color_depth: settings.color_depth.clone(),
+                exr_codec: settings.exr_codec.clone(),
+                tiff_codec: None,
+                compression: unsigned(settings.compression),
+                quality: unsigned(settings.quality),
+            }),
+            sample_count: detected.sample_count.and_then(unsigned),
+            denoising_enabled: Some(detected.denoising_enabled),
+            denoiser_type: detected.denoiser_type.clone(),
+            ..RequestedConfig::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

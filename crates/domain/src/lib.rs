@@ -2,6 +2,7 @@
 //!
 //! - [`status`]: [`JobStatus`] and [`TaskStatus`], each with one transition function.
 //! - [`frames`]: [`FrameSet`], parsed from Renderjuice `frameRanges` strings (`"7"`, `"1-250"`, `"1-250x5"`).
+//! - [`capabilities`]: [`WorkerCapabilities`], what a worker reports it can render.
 //! - [`config`]: [`RenderConfig`] (what a task renders) and [`RequestedConfig`] (what a client asked for),
 //!   validated field by field so that an error names the field.
 //!
@@ -9,10 +10,12 @@
 //! Time is always a parameter.
 #![deny(missing_docs)]
 
+pub mod capabilities;
 pub mod config;
 pub mod frames;
 pub mod status;
 
+pub use capabilities::{BlenderBuild, WorkerCapabilities};
 pub use config::{ConfigError, RenderConfig, RequestedConfig};
 pub use frames::{FrameError, FrameSet};
 pub use status::{IllegalTransition, JobEvent, JobStatus, TaskEvent, TaskStatus};

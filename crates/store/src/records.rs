@@ -1,7 +1,9 @@
 //! What the store reads and writes. Plain data; ids are `Uuid`, times unix milliseconds.
 
-use orchard_domain::{FrameSet, JobStatus, TaskStatus};
-use serde_json::Value;
+use std::sync::Arc;
+
+use orchard_blend::Analysis;
+use orchard_domain::{FrameSet, JobStatus, RenderConfig, RequestedConfig, TaskStatus, WorkerCapabilities};
 use uuid::Uuid;
 
 /// A key to create.
@@ -123,12 +125,13 @@ pub struct Job {
     pub updated_at: i64,
     /// Set when failed.
     pub failed_reason: Option<FailedReason>,
-    /// `requestedRenderConfig` as sent (checked).
-    pub requested_config: Option<Value>,
-    /// `finalConfig`.
-    pub final_config: Option<Value>,
-    /// The `analysis` object.
-    pub analysis: Option<Value>,
+    /// `requestedRenderConfig` as sent (checked), once the render was requested.
+    pub requested_config: Option<RequestedConfig>,
+    /// `finalConfig`, once the render was requested.
+    pub final_config: Option<RenderConfig>,
+    /// The `analysis` object, once validated. It never changes once written, so the store
+    /// decodes it once per analysis id and shares it.
+    pub analysis: Option<Arc<Analysis>>,
     /// Its id.
     pub analysis_id: Option<Uuid>,
     /// Object key of the preview image.
@@ -154,8 +157,8 @@ pub struct Job {
 /// Columns a transition may set alongside the status.
 #[derive(Debug, Clone, Default)]
 pub struct JobPatch {
-    /// Sets `analysis` and `analysis_id`.
-    pub analysis: Option<(Uuid, Value)>,
+    /// Sets `analysis_id` and `analysis` (whose `id` the caller has set to that id).
+    pub analysis: Option<(Uuid, Analysis)>,
     /// Sets `failedReason`.
     pub failed_reason: Option<FailedReason>,
     /// Sets the frames zip key.
@@ -168,9 +171,9 @@ pub struct JobPatch {
 #[derive(Debug, Clone)]
 pub struct StartRender {
     /// The checked request.
-    pub requested_config: Value,
+    pub requested_config: RequestedConfig,
     /// The final config.
-    pub final_config: Value,
+    pub final_config: RenderConfig,
     /// The frames of each task, in order.
     pub chunks: Vec<FrameSet>,
 }
@@ -218,7 +221,7 @@ pub enum Order {
 
 impl Order {
     /// The SQL direction.
-    pub fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             Order::NewestFirst => "desc",
             Order::OldestFirst => "asc",
@@ -352,8 +355,8 @@ pub struct WorkerRecord {
     pub name: String,
     /// The token it registered with.
     pub token_id: Uuid,
-    /// What it reported it can render (JSON).
-    pub capabilities: Value,
+    /// What it reported it can render.
+    pub capabilities: WorkerCapabilities,
     /// Speed relative to the reference machine.
     pub speed_factor: f64,
     /// First registration.

@@ -1,46 +1,119 @@
-//! Reading rows back into records, and the status names statements bind. The decoders are the
-//! same for both dialects; sqlx's `PgRow` and `SqliteRow` share no trait that decodes a column
-//! without a bound per column type, so `row_decoders!` writes them once and each store
-//! instantiates them for its row type.
+//! Reading rows back into records, and the values statements bind. A value that does not
+//! decode is [`StoreError::Corrupt`] (its table, its column, and the decoding error as its
+//! source), never a default.
+//!
+//! The decoders are the same for both dialects; sqlx's `PgRow` and `SqliteRow` share no trait
+//! that decodes a column without a bound per column type, so `row_decoders!` writes them once
+//! and each store instantiates them for its row type.
 
-use orchard_domain::{JobEvent, JobStatus};
+use orchard_domain::{FrameSet, JobEvent, JobStatus, TaskStatus};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::{Result, StoreError};
 
 /// The status a job moves to from `from` on `event`, as stored; `None` if it does not move.
 pub(crate) fn status_after(from: JobStatus, event: JobEvent) -> Option<&'static str> {
     from.apply(event).ok().map(JobStatus::as_str)
 }
 
-/// Defines `uuid_col`, `json_col`, `job_from_row`, `upload_from_row`, `task_from_row` and
-/// `worker_from_row` for the row type `$row`.
+/// `($first, $first+1, …)`: `n` placeholders, for a list bound value by value.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    let marks: Vec<String> = (first..first + n).map(|it| format!("${it}")).collect();
+    format!("({})", marks.join(", "))
+}
+
+/// Why a well-formed value is not one its column may hold.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Invalid {
+    /// Not a status of the domain.
+    #[error("unknown status {0:?}")]
+    Status(String),
+    /// Absent, although the column named is set (they are written together).
+    #[error("missing, although {0} is set")]
+    Missing(&'static str),
+}
+
+/// `table.column` does not decode, because of `source`.
+pub(crate) fn corrupt(
+    table: &'static str,
+    column: &'static str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StoreError {
+    StoreError::Corrupt { table, column, source: source.into() }
+}
+
+/// A stored uuid.
+pub(crate) fn uuid(text: &str, table: &'static str, column: &'static str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| corrupt(table, column, e))
+}
+
+/// A stored JSON value.
+pub(crate) fn json<T: DeserializeOwned>(text: &str, table: &'static str, column: &'static str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(table, column, e))
+}
+
+/// A value as the JSON its column holds.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, table: &'static str, column: &'static str) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { table, column, source })
+}
+
+/// A stored job status.
+pub(crate) fn job_status(text: &str) -> Result<JobStatus> {
+    JobStatus::parse(text).ok_or_else(|| corrupt("jobs", "status", Invalid::Status(text.to_string())))
+}
+
+/// A stored task status.
+pub(crate) fn task_status(text: &str) -> Result<TaskStatus> {
+    TaskStatus::parse(text).ok_or_else(|| corrupt("tasks", "status", Invalid::Status(text.to_string())))
+}
+
+/// A task's stored frames (a JSON array of frame numbers); a stored task always holds a valid
+/// set.
+pub(crate) fn task_frames(frames_json: &str) -> Result<FrameSet> {
+    let frames: Vec<i32> = json(frames_json, "tasks", "frames")?;
+    FrameSet::from_frames(frames).map_err(|e| corrupt("tasks", "frames", e))
+}
+
+/// A task's frames, as stored.
+pub(crate) fn frames_json(frames: &FrameSet) -> Result<String> {
+    to_json(frames.frames(), "tasks", "frames")
+}
+
+/// Defines, for the row type `$row`, `uuid_col` and `json_col` (a column's value, decoded)
+/// and the records' decoders: `job_from_row` (without its analysis, which `jobs.rs` attaches),
+/// `upload_from_row`, `task_from_row`, `worker_from_row`, `key_owner_from_row`,
+/// `key_info_from_row` and `output_from_row`.
 macro_rules! row_decoders {
     ($row:ty) => {
-        fn uuid_col(row: &$row, col: &str, table: &'static str) -> $crate::Result<uuid::Uuid> {
+        fn uuid_col(row: &$row, col: &'static str, table: &'static str) -> $crate::Result<uuid::Uuid> {
             let text: String = sqlx::Row::try_get(row, col)?;
-            uuid::Uuid::parse_str(&text)
-                .map_err(|e| $crate::StoreError::Corrupt { table, reason: format!("{col}: {e}") })
+            $crate::rows::uuid(&text, table, col)
         }
 
-        fn json_col(row: &$row, col: &str, table: &'static str) -> $crate::Result<Option<serde_json::Value>> {
+        fn json_col<T: serde::de::DeserializeOwned>(
+            row: &$row,
+            col: &'static str,
+            table: &'static str,
+        ) -> $crate::Result<Option<T>> {
             let text: Option<String> = sqlx::Row::try_get(row, col)?;
-            text.map(|it| {
-                serde_json::from_str(&it)
-                    .map_err(|e| $crate::StoreError::Corrupt { table, reason: format!("{col}: {e}") })
-            })
-            .transpose()
+            text.map(|it| $crate::rows::json(&it, table, col)).transpose()
         }
 
         fn job_from_row(row: &$row) -> $crate::Result<$crate::Job> {
             use sqlx::Row as _;
-            let status: String = row.try_get("status")?;
-            let status = orchard_domain::JobStatus::parse(&status)
-                .ok_or_else(|| $crate::StoreError::Corrupt { table: "jobs", reason: format!("status {status:?}") })?;
             let failed_name: Option<String> = row.try_get("failed_name")?;
             let failed_reason = match failed_name {
-                Some(name) => Some($crate::FailedReason {
-                    name,
-                    kind: row.try_get::<Option<String>, _>("failed_type")?.unwrap_or_default(),
-                    message: row.try_get::<Option<String>, _>("failed_message")?.unwrap_or_default(),
-                }),
+                Some(name) => {
+                    // Written together: one without the others is not a reason.
+                    let part = |col: &'static str| -> $crate::Result<String> {
+                        row.try_get::<Option<String>, _>(col)?.ok_or_else(|| {
+                            $crate::rows::corrupt("jobs", col, $crate::rows::Invalid::Missing("failed_name"))
+                        })
+                    };
+                    Some($crate::FailedReason { name, kind: part("failed_type")?, message: part("failed_message")? })
+                }
                 None => None,
             };
             let analysis_id: Option<String> = row.try_get("analysis_id")?;
@@ -54,14 +127,14 @@ macro_rules! row_decoders {
                 object_key: row.try_get("object_key")?,
                 file_size: row.try_get("file_size")?,
                 main_file: row.try_get("main_file")?,
-                status,
+                status: $crate::rows::job_status(&row.try_get::<String, _>("status")?)?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
                 failed_reason,
                 requested_config: json_col(row, "requested_config", "jobs")?,
                 final_config: json_col(row, "final_config", "jobs")?,
-                analysis: json_col(row, "analysis", "jobs")?,
-                analysis_id: analysis_id.and_then(|it| uuid::Uuid::parse_str(&it).ok()),
+                analysis: None,
+                analysis_id: analysis_id.map(|it| $crate::rows::uuid(&it, "jobs", "analysis_id")).transpose()?,
                 preview_key: row.try_get("preview_key")?,
                 frames_zip_key: row.try_get("frames_zip_key")?,
                 normalized_seconds: row.try_get("normalized_seconds")?,
@@ -93,16 +166,12 @@ macro_rules! row_decoders {
 
         fn task_from_row(row: &$row) -> $crate::Result<$crate::Task> {
             use sqlx::Row as _;
-            let status: String = row.try_get("status")?;
             Ok($crate::Task {
                 id: uuid_col(row, "id", "tasks")?,
                 job_id: uuid_col(row, "job_id", "tasks")?,
                 seq: row.try_get("seq")?,
-                frames: $crate::task_frames(&row.try_get::<String, _>("frames")?)?,
-                status: orchard_domain::TaskStatus::parse(&status).ok_or_else(|| $crate::StoreError::Corrupt {
-                    table: "tasks",
-                    reason: format!("status {status:?}"),
-                })?,
+                frames: $crate::rows::task_frames(&row.try_get::<String, _>("frames")?)?,
+                status: $crate::rows::task_status(&row.try_get::<String, _>("status")?)?,
                 attempt: row.try_get("attempt")?,
                 failures: row.try_get("failures")?,
                 last_error: row.try_get("last_error")?,
@@ -112,14 +181,47 @@ macro_rules! row_decoders {
 
         fn worker_from_row(row: &$row) -> $crate::Result<$crate::WorkerRecord> {
             use sqlx::Row as _;
+            let capabilities: String = row.try_get("capabilities")?;
             Ok($crate::WorkerRecord {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 token_id: uuid_col(row, "token_id", "workers")?,
-                capabilities: json_col(row, "capabilities", "workers")?.unwrap_or(serde_json::Value::Null),
+                capabilities: $crate::rows::json(&capabilities, "workers", "capabilities")?,
                 speed_factor: row.try_get("speed_factor")?,
                 registered_at: row.try_get("registered_at")?,
                 last_seen_at: row.try_get("last_seen_at")?,
+            })
+        }
+
+        fn key_owner_from_row(row: &$row) -> $crate::Result<$crate::KeyOwner> {
+            Ok($crate::KeyOwner {
+                key_id: uuid_col(row, "id", "api_keys")?,
+                workspace_id: uuid_col(row, "workspace_id", "api_keys")?,
+                user_id: uuid_col(row, "user_id", "api_keys")?,
+            })
+        }
+
+        fn key_info_from_row(row: &$row) -> $crate::Result<$crate::KeyInfo> {
+            use sqlx::Row as _;
+            Ok($crate::KeyInfo {
+                id: uuid_col(row, "id", "api_keys")?,
+                prefix: row.try_get("prefix")?,
+                workspace: row.try_get("workspace")?,
+                user: row.try_get("user")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn output_from_row(row: &$row) -> $crate::Result<$crate::Output> {
+            use sqlx::Row as _;
+            Ok($crate::Output {
+                kind: row.try_get("kind")?,
+                frame: row.try_get("frame")?,
+                file_name: row.try_get("file_name")?,
+                object_key: row.try_get("object_key")?,
+                size: row.try_get("size")?,
+                created_at: row.try_get("created_at")?,
             })
         }
     };

@@ -16,12 +16,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use orchard_domain::{JobEvent, JobStatus, TaskStatus};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{PgStore, claim_one, status_after};
-use crate::{ClaimOptions, ClaimedTask, Completion, Lease, NextClaim, Result, StoreError, TaskDone, task_frames};
+use super::uuid_col;
+use crate::rows::{status_after, task_frames};
+use crate::{ClaimOptions, ClaimedTask, Completion, Lease, NextClaim, Result, StoreError, TaskDone, retrying};
 
 /// At most this many operations in one batch.
 const MAX_BATCH: usize = 128;
@@ -33,6 +35,16 @@ struct ClaimRequest {
     worker_id: String,
     job_ids: Vec<Uuid>,
     claim: ClaimOptions,
+}
+
+impl From<NextClaim<'_>> for ClaimRequest {
+    fn from(request: NextClaim<'_>) -> ClaimRequest {
+        ClaimRequest {
+            worker_id: request.worker_id.to_string(),
+            job_ids: request.job_ids.to_vec(),
+            claim: request.claim,
+        }
+    }
 }
 
 struct Pending {
@@ -61,15 +73,10 @@ impl Batcher {
         Batcher { queue }
     }
 
-    pub(super) async fn claim(
-        &self,
-        worker_id: &str,
-        job_ids: &[Uuid],
-        claim: ClaimOptions,
-    ) -> Result<Option<ClaimedTask>> {
+    /// Leases a queued task to the worker, from the jobs it names.
+    pub(super) async fn claim(&self, request: NextClaim<'_>) -> Result<Option<ClaimedTask>> {
         let (reply, answer) = oneshot::channel();
-        let request = ClaimRequest { worker_id: worker_id.to_string(), job_ids: job_ids.to_vec(), claim };
-        self.queue.send(Op::Claim(request, reply)).map_err(|_| stopped())?;
+        self.queue.send(Op::Claim(ClaimRequest::from(request), reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -83,11 +90,7 @@ impl Batcher {
         next: Option<NextClaim<'_>>,
     ) -> Result<(Completion, Option<ClaimedTask>)> {
         let (reply, answer) = oneshot::channel();
-        let next = next.map(|it| ClaimRequest {
-            worker_id: it.worker_id.to_string(),
-            job_ids: it.job_ids.to_vec(),
-            claim: it.claim,
-        });
+        let next = next.map(ClaimRequest::from);
         self.queue
             .send(Op::Complete(Pending { lease: lease.clone(), done, now, next, reply }))
             .map_err(|_| stopped())?;
@@ -96,7 +99,7 @@ impl Batcher {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::PoolClosed)
+    StoreError::WriterStopped
 }
 
 async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Op>) {
@@ -158,17 +161,17 @@ async fn complete_all(pool: &PgPool, batch: &[Pending]) -> Vec<Result<Completion
     if batch.is_empty() {
         return Vec::new();
     }
-    let error = match PgStore::retrying_on(|| complete_batch(pool, batch)).await {
+    let error = match retrying(|| complete_batch(pool, batch)).await {
         Ok(answers) => return answers,
         Err(e) if batch.len() == 1 => return vec![Err(e)],
         Err(e) => e,
     };
     if !replayable(&error) {
-        return batch.iter().map(|_| Err(shared(&error))).collect();
+        return shared(error, batch.len());
     }
     let mut out = Vec::with_capacity(batch.len());
     for alone in batch.chunks(1) {
-        match PgStore::retrying_on(|| complete_batch(pool, alone)).await {
+        match retrying(|| complete_batch(pool, alone)).await {
             Ok(answers) => out.extend(answers),
             Err(e) => out.push(Err(e)),
         }
@@ -188,9 +191,10 @@ fn replayable(e: &StoreError) -> bool {
     }
 }
 
-/// A batch's error, for each of its operations.
-fn shared(e: &StoreError) -> StoreError {
-    StoreError::Batch(e.to_string())
+/// A batch's error, for each of its `n` operations.
+fn shared<T>(e: StoreError, n: usize) -> Vec<Result<T>> {
+    let e = Arc::new(e);
+    (0..n).map(|_| Err(StoreError::Batch(e.clone()))).collect()
 }
 
 /// What claims share a statement by: the jobs, the preferred one and where its queue starts,
@@ -211,7 +215,7 @@ async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Opti
         let mut alone = members.clone();
         if members.len() > 1 {
             let group: Vec<&ClaimRequest> = members.iter().map(|&i| requests[i]).collect();
-            match PgStore::retrying_on(|| claim_batch(pool, &group)).await {
+            match retrying(|| claim_batch(pool, &group)).await {
                 Ok(tasks) => {
                     alone.clear();
                     for (&index, task) in members.iter().zip(tasks) {
@@ -225,8 +229,8 @@ async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Opti
                 }
                 Err(e) if !replayable(&e) => {
                     alone.clear();
-                    for &index in &members {
-                        out[index] = Some(Err(shared(&e)));
+                    for (&index, answer) in members.iter().zip(shared(e, members.len())) {
+                        out[index] = Some(answer);
                     }
                 }
                 Err(_) => {}
@@ -234,10 +238,84 @@ async fn claim_all(pool: &PgPool, requests: &[&ClaimRequest]) -> Vec<Result<Opti
         }
         for index in alone {
             let request = requests[index];
-            out[index] = Some(claim_one(pool, &request.worker_id, &request.job_ids, request.claim).await);
+            out[index] = Some(claim_one(pool, request).await);
         }
     }
     out.into_iter().map(|it| it.unwrap_or(Ok(None))).collect()
+}
+
+/// A claimed task, as `claim_one` and `claim_batch` return it.
+fn claimed_from_row(row: &PgRow) -> Result<ClaimedTask> {
+    Ok(ClaimedTask {
+        lease: Lease { task_id: uuid_col(row, "id", "tasks")?, attempt: row.try_get("attempt")? },
+        job_id: uuid_col(row, "job_id", "tasks")?,
+        seq: row.try_get("seq")?,
+        frames: task_frames(&row.try_get::<String, _>("frames")?)?,
+    })
+}
+
+/// One claim in one statement: what a claim alone in its batch runs.
+async fn claim_one(pool: &PgPool, request: &ClaimRequest) -> Result<Option<ClaimedTask>> {
+    let ClaimRequest { worker_id, job_ids, claim } = request;
+    if job_ids.is_empty() {
+        return Ok(None);
+    }
+    let Some(rendering) = status_after(JobStatus::Booting, JobEvent::TaskStarted) else {
+        return Ok(None);
+    };
+    let job_ids: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
+    // One statement, committed at once. `candidates` orders the allowed jobs (the
+    // preferred one first, whose scene the worker has loaded; then the oldest), and for
+    // each in turn the lateral subquery takes its first queued task by the `tasks_queue`
+    // index and locks it with `skip locked`: a row another claimer holds is passed over,
+    // not waited for, and a row changed since this statement's snapshot is re-checked (a
+    // task just claimed or canceled no longer matches). The lateral reference makes this a
+    // nested loop over `candidates` in their order, which `limit 1` stops at the first
+    // job with a free task: the cost does not grow with the number of queued tasks, and
+    // no other job's task is locked. (An `order by` outside would run the subquery for
+    // every job first, locking a task in each.) `claimed` leases the task with the next
+    // attempt (the fencing token); `job` moves a booting job on. Only then is the job row
+    // locked (after the task row, the order every other statement keeps): claims of a
+    // rendering job never queue on its row, which every completion updates.
+    let row = sqlx::query(
+        "with next as (
+            select t.id
+            from (select id from jobs where id = any($4) and status in ($2, $3)
+                    and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
+                  order by id is not distinct from $5 desc, created_at, id) as candidates
+            cross join lateral (
+                select id from tasks where job_id = candidates.id and status = $1
+                  and seq >= case when candidates.id = $5 then $12 else 0 end
+                order by seq limit 1
+                for update skip locked
+            ) as t
+            limit 1
+         ), claimed as (
+            update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
+                started_at = $9
+            from next where t.id = next.id
+            returning t.id, t.job_id, t.frames, t.attempt, t.seq
+         ), job as (
+            update jobs j set status = $10, updated_at = $9, render_started_at = coalesce(j.render_started_at, $9)
+            from claimed where j.id = claimed.job_id and j.status = $2
+         )
+         select claimed.id, claimed.job_id, claimed.frames, claimed.attempt, claimed.seq from claimed",
+    )
+    .bind(TaskStatus::Queued.as_str())
+    .bind(JobStatus::Booting.as_str())
+    .bind(JobStatus::Rendering.as_str())
+    .bind(job_ids)
+    .bind(claim.prefer.map(|it| it.to_string()))
+    .bind(TaskStatus::Running.as_str())
+    .bind(worker_id)
+    .bind(claim.now + claim.lease_ms)
+    .bind(claim.now)
+    .bind(rendering)
+    .bind(claim.blocklist_after)
+    .bind(claim.prefer_from_seq)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(claimed_from_row).transpose()
 }
 
 /// One statement that leases a task to each worker of `group` (which claim from the same jobs
@@ -315,15 +393,7 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
     let mut out: Vec<Option<Result<ClaimedTask>>> = group.iter().map(|_| None).collect();
     for row in rows {
         let n: i64 = row.try_get("n")?;
-        let task = (|| {
-            let frames: String = row.try_get("frames")?;
-            Ok(ClaimedTask {
-                lease: Lease { task_id: super::uuid_col(&row, "id", "tasks")?, attempt: row.try_get("attempt")? },
-                job_id: super::uuid_col(&row, "job_id", "tasks")?,
-                seq: row.try_get("seq")?,
-                frames: task_frames(&frames)?,
-            })
-        })();
+        let task = claimed_from_row(&row);
         if let Some(slot) = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| out.get_mut(i)) {
             *slot = Some(task);
         }
@@ -442,7 +512,7 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
                 completed.insert(key, value);
             }
             // Committed, but not readable back: which completion it answers is unknown.
-            Err(e) => return Ok(batch.iter().map(|_| Err(shared(&e))).collect()),
+            Err(e) => return Ok(shared(e, batch.len())),
         }
     }
     // A job's finish is reported once, to the first of its tasks in the batch; a completion

@@ -18,14 +18,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::rows::status_after;
-use crate::{ClaimOptions, ClaimedTask, Completion, Lease, Result, StoreError, TaskDone, task_frames};
+use crate::rows::{status_after, task_frames};
+use crate::{ClaimOptions, ClaimedTask, Completion, Lease, Result, StoreError, TaskDone};
 
 /// Most operations in one transaction: bounds how long other writers wait for the lock.
 const MAX_BATCH: usize = 256;
 
-/// A worker's next claim, made with its completion.
-pub(crate) type NextClaim = (String, Vec<Uuid>, ClaimOptions);
+/// A worker's next claim, made with its completion, owned to wait in the queue.
+type NextOwned = (String, Vec<Uuid>, ClaimOptions);
 
 /// A claim or a completion (with the next claim, if asked), with where its answer goes.
 enum Op {
@@ -39,7 +39,7 @@ enum Op {
         lease: Lease,
         done: TaskDone,
         now: i64,
-        next: Option<NextClaim>,
+        next: Option<NextOwned>,
         reply: oneshot::Sender<Result<(Completion, Option<ClaimedTask>)>>,
     },
 }
@@ -51,21 +51,23 @@ enum Ran {
 }
 
 impl Ran {
-    fn send(self, committed: &std::result::Result<(), String>) {
+    /// Sends the answer, or, if the batch did not commit, its failure.
+    fn send(self, committed: &std::result::Result<(), Arc<StoreError>>) {
         match (self, committed) {
             (Ran::Claim(reply, result), Ok(())) => drop(reply.send(result)),
             (Ran::Complete(reply, result), Ok(())) => drop(reply.send(result)),
-            (Ran::Claim(reply, _), Err(e)) => drop(reply.send(Err(StoreError::Sqlite(e.clone())))),
-            (Ran::Complete(reply, _), Err(e)) => drop(reply.send(Err(StoreError::Sqlite(e.clone())))),
+            (Ran::Claim(reply, _), Err(e)) => drop(reply.send(Err(StoreError::Batch(e.clone())))),
+            (Ran::Complete(reply, _), Err(e)) => drop(reply.send(Err(StoreError::Batch(e.clone())))),
         }
     }
 }
 
 impl Op {
-    fn fail(self, error: &str) {
+    /// Answers with the failure of the batch it was to run in.
+    fn fail(self, error: &Arc<StoreError>) {
         match self {
-            Op::Claim { reply, .. } => drop(reply.send(Err(StoreError::Sqlite(error.to_string())))),
-            Op::Complete { reply, .. } => drop(reply.send(Err(StoreError::Sqlite(error.to_string())))),
+            Op::Claim { reply, .. } => drop(reply.send(Err(StoreError::Batch(error.clone())))),
+            Op::Complete { reply, .. } => drop(reply.send(Err(StoreError::Batch(error.clone())))),
         }
     }
 }
@@ -74,12 +76,6 @@ impl Op {
 #[derive(Debug)]
 pub(crate) struct HotWriter {
     ops: Sender<Op>,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite(error.to_string())
-    }
 }
 
 impl HotWriter {
@@ -94,19 +90,15 @@ impl HotWriter {
         std::thread::Builder::new()
             .name("orchard-sqlite-writer".into())
             .spawn(move || run(conn, queue, writer))
-            .map_err(|e| StoreError::Sqlite(format!("starting the writer thread: {e}")))?;
+            .map_err(StoreError::WriterStart)?;
         Ok(HotWriter { ops })
     }
 
-    pub(crate) async fn claim(
-        &self,
-        worker_id: &str,
-        job_ids: &[Uuid],
-        claim: ClaimOptions,
-    ) -> Result<Option<ClaimedTask>> {
+    /// Leases a queued task to the worker, from the jobs it names.
+    pub(crate) async fn claim(&self, request: crate::NextClaim<'_>) -> Result<Option<ClaimedTask>> {
         let (reply, answer) = oneshot::channel();
-        let op = Op::Claim { worker_id: worker_id.to_string(), job_ids: job_ids.to_vec(), claim, reply };
-        self.ops.send(op).map_err(|_| stopped())?;
+        let (worker_id, job_ids, claim) = owned(request);
+        self.ops.send(Op::Claim { worker_id, job_ids, claim, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -117,16 +109,22 @@ impl HotWriter {
         lease: &Lease,
         done: TaskDone,
         now: i64,
-        next: Option<NextClaim>,
+        next: Option<crate::NextClaim<'_>>,
     ) -> Result<(Completion, Option<ClaimedTask>)> {
         let (reply, answer) = oneshot::channel();
+        let next = next.map(owned);
         self.ops.send(Op::Complete { lease: lease.clone(), done, now, next, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
+/// A claim, owned to wait in the queue.
+fn owned(request: crate::NextClaim<'_>) -> NextOwned {
+    (request.worker_id.to_string(), request.job_ids.to_vec(), request.claim)
+}
+
 fn stopped() -> StoreError {
-    StoreError::Sqlite("the SQLite writer thread stopped".into())
+    StoreError::WriterStopped
 }
 
 fn run(mut conn: Connection, queue: Receiver<Op>, writer: Arc<tokio::sync::Mutex<()>>) {
@@ -151,11 +149,11 @@ fn run(mut conn: Connection, queue: Receiver<Op>, writer: Arc<tokio::sync::Mutex
 
 /// Runs `ops` in one transaction; `None` when it could not even begin (the ops were answered).
 #[allow(clippy::type_complexity)]
-fn batch(conn: &mut Connection, ops: Vec<Op>) -> Option<(Vec<Ran>, std::result::Result<(), String>)> {
+fn batch(conn: &mut Connection, ops: Vec<Op>) -> Option<(Vec<Ran>, std::result::Result<(), Arc<StoreError>>)> {
     if let Err(e) = conn.execute_batch("begin immediate") {
-        let message = e.to_string();
+        let error = Arc::new(StoreError::from(e));
         for op in ops {
-            op.fail(&message);
+            op.fail(&error);
         }
         return None;
     }
@@ -183,7 +181,7 @@ fn batch(conn: &mut Connection, ops: Vec<Op>) -> Option<(Vec<Ran>, std::result::
     }
     let committed = conn.execute_batch("commit").map_err(|e| {
         let _ = conn.execute_batch("rollback");
-        e.to_string()
+        Arc::new(StoreError::from(e))
     });
     Some((ran, committed))
 }
@@ -195,10 +193,6 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     let undo = if result.is_ok() { "release op" } else { "rollback to op; release op" };
     let _ = conn.execute_batch(undo);
     result
-}
-
-fn corrupt(table: &'static str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt { table, reason: reason.to_string() }
 }
 
 fn claim_task(
@@ -258,7 +252,7 @@ fn claim_task(
         )?
         .execute(params![JobStatus::Booting.as_str(), started, claim.now, job_id.to_string()])?;
         return Ok(Some(ClaimedTask {
-            lease: Lease { task_id: Uuid::parse_str(&task_id).map_err(|e| corrupt("tasks", e))?, attempt },
+            lease: Lease { task_id: crate::rows::uuid(&task_id, "tasks", "id")?, attempt },
             job_id,
             seq,
             frames: task_frames(&frames)?,

@@ -1,6 +1,7 @@
 //! Rows the tests build on: a key's owner, uploads, jobs in a given status.
 
-use orchard_domain::{FrameSet, JobStatus};
+use orchard_blend::Analysis;
+use orchard_domain::{FrameSet, JobStatus, RenderConfig, RequestedConfig};
 use orchard_store::{
     ClaimOptions, ClaimedTask, JobPatch, KeyOwner, NewJob, NewKey, NewOutput, StartRender, Store, TaskDone, Upload,
 };
@@ -8,13 +9,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 /// A time well after the epoch; tests move time by adding to it.
-pub const T0: i64 = 1_800_000_000_000;
+pub(crate) const T0: i64 = 1_800_000_000_000;
 
 /// Lease length the tests claim with.
-pub const LEASE_MS: i64 = 60_000;
+pub(crate) const LEASE_MS: i64 = 60_000;
 
 /// Creates a key for `user` in `workspace` and returns its owner.
-pub async fn owner(store: &dyn Store, workspace: &str, user: &str) -> KeyOwner {
+pub(crate) async fn owner(store: &dyn Store, workspace: &str, user: &str) -> KeyOwner {
     let new = NewKey {
         workspace_name: workspace.into(),
         user_name: user.into(),
@@ -25,7 +26,7 @@ pub async fn owner(store: &dyn Store, workspace: &str, user: &str) -> KeyOwner {
 }
 
 /// An upload of `owner` whose bytes arrived.
-pub async fn uploaded(store: &dyn Store, owner: KeyOwner, now: i64) -> Upload {
+pub(crate) async fn uploaded(store: &dyn Store, owner: KeyOwner, now: i64) -> Upload {
     let slug = Uuid::new_v4().simple().to_string();
     let upload = Upload {
         slug: slug.clone(),
@@ -46,7 +47,7 @@ pub async fn uploaded(store: &dyn Store, owner: KeyOwner, now: i64) -> Upload {
 }
 
 /// A job in `created`, made at `now`.
-pub async fn created_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid {
+pub(crate) async fn created_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid {
     let upload = uploaded(store, owner, now).await;
     let (job, inserted) =
         store.create_job(NewJob { id: Uuid::now_v7(), upload, main_file: None }, now).await.expect("job created");
@@ -54,12 +55,58 @@ pub async fn created_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid {
     job.id
 }
 
+/// The analysis of a small file, with its id set as the server sets it.
+pub(crate) fn analysis(id: Uuid, file_name: &str) -> Analysis {
+    // From JSON, as it is stored: fields that are absent (optional ones added later) default.
+    serde_json::from_value(json!({
+        "id": id.to_string(),
+        "fileName": file_name,
+        "fileSize": 1234,
+        "sha256": "ab".repeat(32),
+        "compression": "zstd",
+        "blenderVersion": "4.2",
+        "fileVersion": {"major": 4, "minor": 2, "subversion": 1},
+        "minBlenderVersion": "4.0",
+        "activeScene": "Scene",
+        "scenes": [],
+        "dependencies": [],
+        "warnings": [],
+        "durationMs": 3
+    }))
+    .expect("an analysis")
+}
+
+/// What a client asks to render.
+pub(crate) fn requested_config() -> RequestedConfig {
+    RequestedConfig {
+        color_management_preset: "default".into(),
+        frame_ranges: Some(vec!["all".into()]),
+        ..RequestedConfig::default()
+    }
+}
+
+/// What every task of a job renders.
+pub(crate) fn final_config() -> RenderConfig {
+    serde_json::from_value(json!({
+        "colorManagementPreset": "default",
+        "frameRanges": ["1-6"],
+        "renderEngine": "CYCLES",
+        "sampleCount": 4,
+        "resolution": [320, 240],
+        "resolutionPercentage": 100,
+        "outputFormat": "PNG",
+        "outputSettings": {}
+    }))
+    .expect("a final config")
+}
+
 /// A job in `validated`, made at `now`.
-pub async fn validated_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid {
+pub(crate) async fn validated_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid {
     let id = created_job(store, owner, now).await;
     for (from, to) in [(JobStatus::Created, JobStatus::Validating), (JobStatus::Validating, JobStatus::Validated)] {
         let patch = if to == JobStatus::Validated {
-            JobPatch { analysis: Some((Uuid::now_v7(), json!({"scenes": [{"name": "Scene"}]}))), ..JobPatch::default() }
+            let analysis_id = Uuid::now_v7();
+            JobPatch { analysis: Some((analysis_id, analysis(analysis_id, "shot.blend"))), ..JobPatch::default() }
         } else {
             JobPatch::default()
         };
@@ -69,12 +116,12 @@ pub async fn validated_job(store: &dyn Store, owner: KeyOwner, now: i64) -> Uuid
 }
 
 /// A job in `booting` whose frames `1..=n_tasks * per_task` are split into `n_tasks` tasks.
-pub async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per_task: usize, now: i64) -> Uuid {
+pub(crate) async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per_task: usize, now: i64) -> Uuid {
     let id = validated_job(store, owner, now).await;
     let frames = FrameSet::from_frames(1..=(n_tasks * per_task) as i32).expect("frames");
     let start = StartRender {
-        requested_config: json!({"frameRanges": ["all"]}),
-        final_config: json!({"engine": "CYCLES", "samples": 4}),
+        requested_config: requested_config(),
+        final_config: final_config(),
         chunks: frames.chunks(per_task),
     };
     assert!(store.start_render(id, start, now).await.expect("render started"));
@@ -82,18 +129,18 @@ pub async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usize, per
 }
 
 /// Claim options: `prefer` first, at `now`, blocklisted after 3 failures.
-pub fn at(prefer: Option<Uuid>, now: i64) -> ClaimOptions {
+pub(crate) fn at(prefer: Option<Uuid>, now: i64) -> ClaimOptions {
     ClaimOptions { prefer, prefer_from_seq: 0, lease_ms: LEASE_MS, now, blocklist_after: 3 }
 }
 
 /// Claims from every runnable job, as a worker would.
-pub async fn claim(store: &dyn Store, worker: &str, now: i64) -> Option<ClaimedTask> {
+pub(crate) async fn claim(store: &dyn Store, worker: &str, now: i64) -> Option<ClaimedTask> {
     let ids: Vec<Uuid> = store.runnable_job_ids(100).await.expect("runnable jobs");
     store.claim_task(worker, &ids, at(None, now)).await.expect("claim")
 }
 
 /// What a task delivers: one PNG per frame.
-pub fn done_for(task: &ClaimedTask, render_seconds: f64) -> TaskDone {
+pub(crate) fn done_for(task: &ClaimedTask, render_seconds: f64) -> TaskDone {
     TaskDone {
         outputs: task
             .frames
@@ -113,6 +160,6 @@ pub fn done_for(task: &ClaimedTask, render_seconds: f64) -> TaskDone {
 }
 
 /// The job, which must exist.
-pub async fn job(store: &dyn Store, id: Uuid) -> orchard_store::Job {
+pub(crate) async fn job(store: &dyn Store, id: Uuid) -> orchard_store::Job {
     store.get_job_internal(id).await.expect("job read").expect("job exists")
 }

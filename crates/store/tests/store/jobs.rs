@@ -1,11 +1,12 @@
 //! Uploads, jobs, listing and status transitions.
 
+use std::sync::Arc;
+
 use orchard_domain::JobStatus;
-use orchard_store::{FailedReason, JobPatch, NewJob, Order};
-use serde_json::json;
+use orchard_store::{FailedReason, JobPatch, NewJob, Order, StoreError};
 use uuid::Uuid;
 
-use crate::fixtures::{T0, created_job, job, owner, uploaded, validated_job};
+use crate::fixtures::{T0, analysis, booting_job, created_job, job, owner, uploaded, validated_job};
 
 dbtest!(an_upload_is_recorded_then_receives_its_bytes, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
@@ -118,7 +119,7 @@ dbtest!(a_transition_is_a_compare_and_set_on_the_status_read, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = created_job(store.as_ref(), alice, T0).await;
     let analysis_id = Uuid::now_v7();
-    let patch = JobPatch { analysis: Some((analysis_id, json!({"frames": 4}))), ..JobPatch::default() };
+    let patch = JobPatch { analysis: Some((analysis_id, analysis(analysis_id, "cas.blend"))), ..JobPatch::default() };
     assert!(!store.transition_job(id, JobStatus::Validating, JobStatus::Validated, patch.clone(), T0).await.unwrap());
     assert_eq!(job(store.as_ref(), id).await.analysis, None, "a refused transition changes nothing");
 
@@ -128,7 +129,10 @@ dbtest!(a_transition_is_a_compare_and_set_on_the_status_read, |store| {
     assert!(store.transition_job(id, JobStatus::Validating, JobStatus::Validated, patch, T0 + 2).await.unwrap());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.updated_at), (JobStatus::Validated, T0 + 2));
-    assert_eq!((read.analysis_id, read.analysis), (Some(analysis_id), Some(json!({"frames": 4}))));
+    assert_eq!(
+        (read.analysis_id, read.analysis),
+        (Some(analysis_id), Some(Arc::new(analysis(analysis_id, "cas.blend"))))
+    );
 
     // Eight concurrent attempts to fail it: exactly one moves it.
     let mut set = tokio::task::JoinSet::new();
@@ -152,4 +156,83 @@ dbtest!(a_transition_is_a_compare_and_set_on_the_status_read, |store| {
     assert!(!store.transition_job(id, JobStatus::Finalizing, JobStatus::Completed, patch, T0 + 5).await.unwrap());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.preview_key.as_deref(), read.frames_zip_key), (Some("jobs/x/preview.png"), None));
+});
+
+dbtest!(an_analysis_is_decoded_once_and_read_back_by_a_store_that_did_not_write_it, |store, db| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = validated_job(store.as_ref(), alice, T0).await;
+    let first = job(store.as_ref(), id).await;
+    let analysis_id = first.analysis_id.expect("an analysis id");
+    let kept = first.analysis.expect("an analysis");
+    assert_eq!(*kept, analysis(analysis_id, "shot.blend"));
+    let again = job(store.as_ref(), id).await.analysis.expect("an analysis");
+    assert!(Arc::ptr_eq(&kept, &again), "reads share the analysis decoded once");
+
+    // Another server has nothing kept: it reads the analysis, then keeps it.
+    let other = db.another_store().await;
+    let read = other.get_job(alice.workspace_id, id).await.unwrap().expect("the job");
+    let read = read.analysis.expect("an analysis");
+    assert_eq!(read, kept);
+    let (listed, _) = other.list_jobs(alice.workspace_id, &[], 1, 10).await.unwrap();
+    assert!(Arc::ptr_eq(listed[0].analysis.as_ref().expect("an analysis"), &read));
+
+    // Jobs listed together, analysed or not, by a store that has nothing kept.
+    let created = created_job(store.as_ref(), alice, T0 + 1).await;
+    let second = validated_job(store.as_ref(), alice, T0 + 2).await;
+    let third = db.another_store().await;
+    let statuses = [JobStatus::Created, JobStatus::Validated];
+    let jobs = third.jobs_in_status(Some(alice.workspace_id), &statuses, Order::NewestFirst, 10).await.unwrap();
+    let analysed: Vec<_> =
+        jobs.iter().map(|it| (it.id, it.analysis.as_ref().map(|a| (a.id.clone(), a.file_name.clone())))).collect();
+    let second_analysis = job(store.as_ref(), second).await.analysis_id.expect("an analysis id");
+    assert_eq!(
+        analysed,
+        [
+            (second, Some((Some(second_analysis.to_string()), "shot.blend".to_string()))),
+            (created, None),
+            (id, Some((Some(analysis_id.to_string()), "shot.blend".to_string()))),
+        ]
+    );
+});
+
+/// The table, column and cause of a [`StoreError::Corrupt`].
+fn corrupt(error: StoreError) -> (&'static str, &'static str, Box<dyn std::error::Error + Send + Sync>) {
+    match error {
+        StoreError::Corrupt { table, column, source } => (table, column, source),
+        other => panic!("not a corrupt row: {other:?}"),
+    }
+}
+
+dbtest!(a_job_row_that_does_not_decode_is_corrupt_never_a_default, |store, db| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 1, T0).await;
+
+    // An analysis is read once per store: a store that has none kept reads the bad one.
+    db.execute(&format!("update jobs set analysis = '{{\"fileName\": 7}}' where id = '{id}'")).await;
+    let error = db.another_store().await.get_job_internal(id).await.unwrap_err();
+    assert_eq!(error.to_string(), "corrupt value in jobs.analysis");
+    let (table, column, source) = corrupt(error);
+    assert_eq!((table, column), ("jobs", "analysis"));
+    assert!(source.downcast_ref::<serde_json::Error>().is_some(), "{source:?}");
+
+    for (column, value) in
+        [("final_config", "'{\"renderEngine\": 4}'"), ("requested_config", "'[1, 2]'"), ("analysis_id", "'not-a-uuid'")]
+    {
+        let id = booting_job(store.as_ref(), alice, 1, 1, T0).await;
+        db.execute(&format!("update jobs set {column} = {value} where id = '{id}'")).await;
+        let (table, read_column, source) = corrupt(store.get_job(alice.workspace_id, id).await.unwrap_err());
+        assert_eq!((table, read_column), ("jobs", column), "{source}");
+        let (_, listed_column, _) = corrupt(store.list_jobs(alice.workspace_id, &[], 1, 100).await.unwrap_err());
+        assert_eq!(listed_column, column, "a listing does not skip it");
+        let direct = store.jobs_in_status(None, &[JobStatus::Booting], Order::OldestFirst, 100).await.unwrap_err();
+        assert_eq!(corrupt(direct).1, column);
+        db.execute(&format!("delete from tasks where job_id = '{id}'")).await;
+        db.execute(&format!("delete from jobs where id = '{id}'")).await;
+    }
+
+    // A failed reason is written whole: a part missing is not an empty string.
+    db.execute(&format!("update jobs set failed_name = 'task_failed', failed_type = null where id = '{id}'")).await;
+    let (table, column, source) = corrupt(store.get_job_internal(id).await.unwrap_err());
+    assert_eq!((table, column), ("jobs", "failed_type"));
+    assert_eq!(source.to_string(), "missing, although failed_name is set");
 });

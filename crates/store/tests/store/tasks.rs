@@ -1,24 +1,25 @@
 //! Rendering: start, claim, heartbeat, complete, fail, lease expiry, cancel.
 
 use orchard_domain::{JobStatus, TaskStatus};
-use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, NextClaim, StartRender, TaskDone};
-use serde_json::json;
+use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, NextClaim, StartRender, StoreError, TaskDone};
 
-use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner, validated_job};
+use crate::fixtures::{
+    LEASE_MS, T0, at, booting_job, claim, done_for, final_config, job, owner, requested_config, validated_job,
+};
 
 dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = booting_job(store.as_ref(), alice, 3, 2, T0).await;
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.frames_total, read.render_started_at), (JobStatus::Booting, 6, None));
-    assert_eq!(read.final_config, Some(json!({"engine": "CYCLES", "samples": 4})));
+    assert_eq!((read.requested_config, read.final_config), (Some(requested_config()), Some(final_config())));
     let tasks = store.list_tasks(id).await.unwrap();
     assert_eq!(tasks.iter().map(|it| it.seq).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(tasks[1].frames.frames(), [3, 4]);
     assert!(tasks.iter().all(|it| it.status == TaskStatus::Queued && it.attempt == 0 && it.worker_id.is_none()));
 
     // A second /render finds the job no longer validated.
-    let again = StartRender { requested_config: json!({}), final_config: json!({}), chunks: vec![] };
+    let again = StartRender { requested_config: requested_config(), final_config: final_config(), chunks: vec![] };
     assert!(!store.start_render(id, again, T0).await.unwrap());
     assert_eq!(store.list_tasks(id).await.unwrap().len(), 3);
 
@@ -274,16 +275,19 @@ dbtest!(a_worker_is_blocklisted_for_a_job_after_three_failed_attempts, |store| {
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let id = booting_job(store.as_ref(), alice, 1, 1, T0).await;
     for attempt in 1..=3 {
+        // Until its third failure, w1 claims the task again.
         let task = claim(store.as_ref(), "w1", T0 + attempt).await.expect("a task");
         assert_eq!(task.lease.attempt, attempt);
         let outcome = store.fail_task(&task.lease, "w1", "boom", 10, T0 + attempt).await.unwrap();
         assert_eq!(outcome, FailOutcome::Requeued);
-        let blocked = store.blocklisted_jobs("w1", 3).await.unwrap();
-        assert_eq!(blocked.contains(&id), attempt >= 3, "after {attempt} failures");
     }
-    assert!(store.blocklisted_jobs("w2", 3).await.unwrap().is_empty());
     // Claims pass over the job for w1 only; w1 still gets other jobs' tasks.
     assert!(claim(store.as_ref(), "w1", T0 + 10).await.is_none(), "w1 is blocklisted");
+    // The threshold is the claim's: with 4, three failures do not blocklist.
+    let lenient = ClaimOptions { blocklist_after: 4, ..at(None, T0 + 10) };
+    let task = store.claim_task("w1", &[id], lenient).await.unwrap().expect("not blocklisted below 4");
+    assert_eq!(store.fail_task(&task.lease, "w1", "boom", 10, T0 + 10).await.unwrap(), FailOutcome::Requeued);
+    assert!(store.claim_task("w1", &[id], lenient).await.unwrap().is_none(), "blocklisted at 4");
     let other = booting_job(store.as_ref(), alice, 1, 1, T0 + 10).await;
     assert_eq!(claim(store.as_ref(), "w1", T0 + 11).await.map(|it| it.job_id), Some(other));
     assert_eq!(claim(store.as_ref(), "w2", T0 + 12).await.map(|it| it.job_id), Some(id));
@@ -304,4 +308,23 @@ dbtest!(queued_tasks_regroup_into_bigger_chunks_and_keep_every_frame_once, |stor
     assert_eq!(store.rechunk_queued(id, 1).await.unwrap(), 3);
     assert_eq!(store.list_tasks(id).await.unwrap().len(), 4);
     assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
+});
+
+dbtest!(a_task_whose_frames_do_not_decode_is_corrupt, |store, db| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
+    db.execute(&format!("update tasks set frames = '\"1-2\"' where job_id = '{id}' and seq = 1")).await;
+    match store.list_tasks(id).await.unwrap_err() {
+        StoreError::Corrupt { table, column, source } => {
+            assert_eq!((table, column), ("tasks", "frames"));
+            assert!(source.downcast_ref::<serde_json::Error>().is_some(), "{source:?}");
+        }
+        other => panic!("not a corrupt row: {other:?}"),
+    }
+    // A claim of that task reports it, rather than a task with no frames.
+    let first = claim(store.as_ref(), "w1", T0).await.expect("the first task decodes");
+    assert_eq!(first.seq, 0);
+    let ids = [id];
+    let error = store.claim_task("w2", &ids, at(None, T0)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { table: "tasks", column: "frames", .. }), "{error:?}");
 });

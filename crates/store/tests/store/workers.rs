@@ -1,9 +1,23 @@
 //! Worker tokens and registrations.
 
-use orchard_store::WorkerRecord;
-use serde_json::json;
+use orchard_domain::{BlenderBuild, WorkerCapabilities};
+use orchard_store::{StoreError, WorkerRecord};
 
 use crate::fixtures::T0;
+
+fn capabilities() -> WorkerCapabilities {
+    WorkerCapabilities {
+        blenders: vec![BlenderBuild {
+            version: "4.2.1".into(),
+            oidn: true,
+            eevee: false,
+            gpu_backends: vec!["CUDA".into()],
+        }],
+        cpu_threads: 16,
+        ram_gib: 62.5,
+        tags: vec!["farm".into()],
+    }
+}
 
 dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
     let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
@@ -14,7 +28,7 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
         id: "node-1".into(),
         name: "render-01".into(),
         token_id: token,
-        capabilities: json!({"blender": ["4.2.1"], "devices": ["CPU"]}),
+        capabilities: capabilities(),
         speed_factor: 1.5,
         registered_at: T0,
         last_seen_at: T0,
@@ -39,4 +53,28 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
     assert_eq!(live, ["node-1", "node-2"], "by registration");
     let live: Vec<_> = store.live_workers(T0 + 11).await.unwrap().into_iter().map(|it| it.id).collect();
     assert_eq!(live, ["node-1"]);
+});
+
+dbtest!(a_worker_whose_capabilities_do_not_decode_is_corrupt, |store, db| {
+    let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
+    let worker = WorkerRecord {
+        id: "node-1".into(),
+        name: "render-01".into(),
+        token_id: token,
+        capabilities: capabilities(),
+        speed_factor: 1.0,
+        registered_at: T0,
+        last_seen_at: T0,
+    };
+    store.register_worker(&worker).await.unwrap();
+    db.execute("update workers set capabilities = '{\"blenders\": \"all\"}' where id = 'node-1'").await;
+    for error in [store.get_worker("node-1").await.unwrap_err(), store.live_workers(T0).await.unwrap_err()] {
+        match error {
+            StoreError::Corrupt { table, column, source } => {
+                assert_eq!((table, column), ("workers", "capabilities"));
+                assert!(source.downcast_ref::<serde_json::Error>().is_some(), "{source:?}");
+            }
+            other => panic!("not a corrupt row: {other:?}"),
+        }
+    }
 });

@@ -1,0 +1,410 @@
+//! Renders: [`TaskStore`] and its implementation for both dialects. Claims and completions,
+//! the writes of a busy farm, go to each store's batching writer (`sqlite/hot.rs`,
+//! `postgres/hot.rs`).
+
+use async_trait::async_trait;
+use orchard_domain::FrameSet;
+use uuid::Uuid;
+
+use crate::{
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, StartRender,
+    Task, TaskDone, rows,
+};
+
+/// A job's tasks: made when its render starts, leased to workers, completed or failed, and
+/// the outputs they deliver.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Moves a job from `validated` to `booting` with its configs and tasks, in one transaction.
+    async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
+    /// Ids of jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
+    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>>;
+    /// Leases a queued task to `worker_id`: the first task of `prefer` (the job whose scene the
+    /// worker has loaded) if it is among `job_ids`, else of the first job of `job_ids` (in
+    /// priority order, oldest first) that has one. Jobs `worker_id` failed `blocklist_after`
+    /// attempts of are skipped (it is blocklisted for them).
+    async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>>;
+    /// Extends a lease; says whether the worker should go on.
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState>;
+    /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
+    async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion>;
+    /// [`TaskStore::complete_task`], then, if the attempt held, [`TaskStore::claim_task`] for
+    /// the same worker, in the same batch. A next claim that fails only means no next task (the
+    /// completion stands).
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        done: TaskDone,
+        now: i64,
+        next: NextClaim<'_>,
+    ) -> Result<(Completion, Option<ClaimedTask>)>;
+    /// Records a failed attempt by `worker_id`: the task is requeued, or, once
+    /// `max_workers` different workers failed it, it fails and so does its job.
+    async fn fail_task(
+        &self,
+        lease: &Lease,
+        worker_id: &str,
+        error: &str,
+        max_workers: u32,
+        now: i64,
+    ) -> Result<FailOutcome>;
+    /// Failed attempts on a job, per worker: what blocklists a worker for the job.
+    async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>>;
+    /// The most recent failure message of a job, if any.
+    async fn last_job_failure(&self, job_id: Uuid) -> Result<Option<String>>;
+    /// Regroups a job's never-claimed queued tasks into tasks of `chunk_size` frames (same
+    /// frames, same order); returns how many tasks there are now. Tasks that ran or failed
+    /// before keep their history and are left alone.
+    async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize>;
+    /// Requeues tasks whose lease expired before `now`; returns how many.
+    async fn requeue_expired(&self, now: i64) -> Result<u64>;
+    /// Cancels the unfinished tasks of a job that just failed; their workers lose their leases.
+    async fn cancel_tasks(&self, job_id: Uuid) -> Result<()>;
+    /// A job's stored outputs, by frame.
+    async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>>;
+    /// A job's tasks, in order.
+    async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
+    /// One task.
+    async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>>;
+}
+
+/// The columns a task read selects: every column of [`Task`].
+macro_rules! task_columns {
+    () => {
+        "id, job_id, seq, frames, status, attempt, failures, last_error, worker_id"
+    };
+}
+
+pub(crate) use task_columns;
+
+/// The frames of a job's untouched queued tasks (each task's stored `frames`, in order)
+/// regrouped into chunks of `chunk_size`, or `None` when that would not make fewer tasks.
+pub(crate) fn regroup(stored: &[String], chunk_size: usize) -> Result<Option<Vec<FrameSet>>> {
+    let mut frames = Vec::new();
+    for json in stored {
+        frames.extend_from_slice(rows::task_frames(json)?.frames());
+    }
+    let Ok(all) = FrameSet::from_frames(frames) else { return Ok(None) };
+    let chunks = all.chunks(chunk_size);
+    Ok((chunks.len() < stored.len()).then_some(chunks))
+}
+
+/// `impl TaskStore for $store`, for both dialects: what differs is in [`crate::Dialect`] and
+/// each store's `hot` writer (claims and completions). `for_update` is the clause that locks
+/// the rows a transaction reads before it writes them (empty on SQLite, whose write
+/// transactions hold the database's one write lock from their start). Expects
+/// `row_decoders!` in scope and `$store` to have a `pool`, a `write()` and a `hot` writer.
+macro_rules! task_store {
+    ($store:ty, for_update = $for_update:literal) => {
+        const _: () = {
+            use orchard_domain::{JobEvent, JobStatus, TaskStatus};
+            use sqlx::Row as _;
+            use uuid::Uuid;
+
+            use $crate::rows::{status_after, task_frames, to_json};
+            use $crate::tasks::{regroup, task_columns};
+            use $crate::{
+                ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
+                Result, StartRender, Task, TaskDone, TaskStore,
+            };
+
+            /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
+            /// fails) its other unfinished tasks, then the job row.
+            async fn fail_once(
+                store: &$store,
+                lease: &Lease,
+                worker_id: &str,
+                error: &str,
+                max_workers: u32,
+                now: i64,
+            ) -> Result<FailOutcome> {
+                let mut tx = store.write().await?;
+                // The attempt fences the failure as it fences a heartbeat; the lock holds the
+                // row against a concurrent reaper until this transaction ends.
+                let row = sqlx::query(concat!(
+                    "select job_id, n_frames, frames from tasks where id = $1 and attempt = $2 and status = $3",
+                    $for_update
+                ))
+                .bind(lease.task_id.to_string())
+                .bind(lease.attempt)
+                .bind(TaskStatus::Running.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(FailOutcome::Lost);
+                };
+                let job_id: String = row.try_get("job_id")?;
+                let n_frames: i64 = row.try_get("n_frames")?;
+                sqlx::query(
+                    "insert into task_failures (id, task_id, job_id, worker_id, attempt, error, at)
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(Uuid::now_v7().to_string())
+                .bind(lease.task_id.to_string())
+                .bind(&job_id)
+                .bind(worker_id)
+                .bind(lease.attempt)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let n_workers: i64 =
+                    sqlx::query_scalar("select count(distinct worker_id) from task_failures where task_id = $1")
+                        .bind(lease.task_id.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let failed_for_good = n_workers >= i64::from(max_workers);
+                let status = if failed_for_good { TaskStatus::Failed } else { TaskStatus::Queued };
+                sqlx::query(
+                    "update tasks set status = $1, failures = failures + 1, last_error = $2, worker_id = null,
+                        lease_expires_at = null, finished_at = $3 where id = $4",
+                )
+                .bind(status.as_str())
+                .bind(error)
+                .bind(now)
+                .bind(lease.task_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if failed_for_good {
+                    sqlx::query("update tasks set status = $1 where job_id = $2 and status in ($3, $4)")
+                        .bind(TaskStatus::Canceled.as_str())
+                        .bind(&job_id)
+                        .bind(TaskStatus::Queued.as_str())
+                        .bind(TaskStatus::Running.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("update jobs set frames_failed = frames_failed + $1, updated_at = $2 where id = $3")
+                    .bind(if failed_for_good { n_frames } else { 0 })
+                    .bind(now)
+                    .bind(&job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if failed_for_good {
+                    let frames = task_frames(&row.try_get::<String, _>("frames")?)?;
+                    let message = format!(
+                        "frames {} failed on {n_workers} different workers; last error: {error}",
+                        frames.to_ranges().join(", ")
+                    );
+                    for from in [JobStatus::Booting, JobStatus::Rendering] {
+                        let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
+                        sqlx::query(
+                            "update jobs set status = $1, failed_name = 'task_failed', failed_type = 'render',
+                                failed_message = $2 where id = $3 and status = $4",
+                        )
+                        .bind(failed)
+                        .bind(&message)
+                        .bind(&job_id)
+                        .bind(from.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(if failed_for_good { FailOutcome::JobFailed } else { FailOutcome::Requeued })
+            }
+
+            #[async_trait::async_trait]
+            impl TaskStore for $store {
+                async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool> {
+                    let Some(booting) = status_after(JobStatus::Validated, JobEvent::RenderRequested) else {
+                        return Ok(false);
+                    };
+                    let requested_config = to_json(&start.requested_config, "jobs", "requested_config")?;
+                    let final_config = to_json(&start.final_config, "jobs", "final_config")?;
+                    let frames_total: usize = start.chunks.iter().map(|it| it.len()).sum();
+                    let mut tx = self.write().await?;
+                    let moved = sqlx::query(
+                        "update jobs set status = $1, updated_at = $2, requested_config = $3, final_config = $4,
+                            frames_total = $5
+                         where id = $6 and status = $7",
+                    )
+                    .bind(booting)
+                    .bind(now)
+                    .bind(requested_config)
+                    .bind(final_config)
+                    .bind(frames_total as i64)
+                    .bind(job_id.to_string())
+                    .bind(JobStatus::Validated.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !moved {
+                        return Ok(false);
+                    }
+                    <$store as Dialect>::insert_tasks(&mut *tx, job_id, 0, &start.chunks).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>> {
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "select id from jobs j where status in ($1, $2)
+                           and exists (select 1 from tasks t where t.job_id = j.id and t.status = $3)
+                         order by created_at limit $4",
+                    )
+                    .bind(JobStatus::Booting.as_str())
+                    .bind(JobStatus::Rendering.as_str())
+                    .bind(TaskStatus::Queued.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    ids.iter().map(|it| $crate::rows::uuid(it, "jobs", "id")).collect()
+                }
+
+                async fn claim_task(
+                    &self,
+                    worker_id: &str,
+                    job_ids: &[Uuid],
+                    claim: ClaimOptions,
+                ) -> Result<Option<ClaimedTask>> {
+                    if job_ids.is_empty() {
+                        return Ok(None);
+                    }
+                    self.hot.claim(NextClaim { worker_id, job_ids, claim }).await
+                }
+
+                async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
+                    // The attempt fences the write: a worker whose task was requeued and claimed
+                    // again extends nothing and learns that it lost the task.
+                    let done =
+                        sqlx::query("update tasks set lease_expires_at = $1 where id = $2 and attempt = $3 and status = $4")
+                            .bind(now + lease_ms)
+                            .bind(lease.task_id.to_string())
+                            .bind(lease.attempt)
+                            .bind(TaskStatus::Running.as_str())
+                            .execute(&self.pool)
+                            .await?;
+                    Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
+                }
+
+                async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
+                    Ok(self.hot.complete(lease, done, now, None).await?.0)
+                }
+
+                async fn complete_and_claim(
+                    &self,
+                    lease: &Lease,
+                    done: TaskDone,
+                    now: i64,
+                    next: NextClaim<'_>,
+                ) -> Result<(Completion, Option<ClaimedTask>)> {
+                    let next = (!next.job_ids.is_empty()).then_some(next);
+                    self.hot.complete(lease, done, now, next).await
+                }
+
+                async fn fail_task(
+                    &self,
+                    lease: &Lease,
+                    worker_id: &str,
+                    error: &str,
+                    max_workers: u32,
+                    now: i64,
+                ) -> Result<FailOutcome> {
+                    $crate::retrying(|| fail_once(self, lease, worker_id, error, max_workers, now)).await
+                }
+
+                async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>> {
+                    let rows = sqlx::query(
+                        "select worker_id, count(*) as n from task_failures where job_id = $1 group by worker_id",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(|row| Ok((row.try_get("worker_id")?, row.try_get("n")?))).collect()
+                }
+
+                async fn last_job_failure(&self, job_id: Uuid) -> Result<Option<String>> {
+                    Ok(sqlx::query_scalar(
+                        "select error from task_failures where job_id = $1 order by at desc, id desc limit 1",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?)
+                }
+
+                async fn rechunk_queued(&self, job_id: Uuid, chunk_size: usize) -> Result<usize> {
+                    let mut tx = self.write().await?;
+                    let rows = sqlx::query(concat!(
+                        "select frames from tasks where job_id = $1 and status = $2 and attempt = 0 order by seq",
+                        $for_update
+                    ))
+                    .bind(job_id.to_string())
+                    .bind(TaskStatus::Queued.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let stored = rows
+                        .iter()
+                        .map(|row| row.try_get::<String, _>("frames"))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    let Some(chunks) = regroup(&stored, chunk_size)? else { return Ok(rows.len()) };
+                    let next_seq: i64 =
+                        sqlx::query_scalar("select coalesce(max(seq), -1) + 1 from tasks where job_id = $1")
+                            .bind(job_id.to_string())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    sqlx::query("delete from tasks where job_id = $1 and status = $2 and attempt = 0")
+                        .bind(job_id.to_string())
+                        .bind(TaskStatus::Queued.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    <$store as Dialect>::insert_tasks(&mut *tx, job_id, next_seq, &chunks).await?;
+                    tx.commit().await?;
+                    Ok(chunks.len())
+                }
+
+                async fn requeue_expired(&self, now: i64) -> Result<u64> {
+                    self.requeue_expired_tasks(now).await
+                }
+
+                async fn cancel_tasks(&self, job_id: Uuid) -> Result<()> {
+                    // It locks several of the job's tasks, as a batch of completions does: on
+                    // PostgreSQL, retried if a deadlock between them is broken by aborting it.
+                    $crate::retrying(|| async {
+                        sqlx::query(
+                            "update tasks set status = $1, lease_expires_at = null where job_id = $2 and status in ($3, $4)",
+                        )
+                        .bind(TaskStatus::Canceled.as_str())
+                        .bind(job_id.to_string())
+                        .bind(TaskStatus::Queued.as_str())
+                        .bind(TaskStatus::Running.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                        Ok(())
+                    })
+                    .await
+                }
+
+                async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>> {
+                    let rows = sqlx::query(
+                        "select kind, frame, file_name, object_key, size, created_at from outputs where job_id = $1
+                         order by kind, frame, file_name",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(output_from_row).collect()
+                }
+
+                async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>> {
+                    let rows = sqlx::query(concat!("select ", task_columns!(), " from tasks where job_id = $1 order by seq"))
+                        .bind(job_id.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(task_from_row).collect()
+                }
+
+                async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>> {
+                    let row = sqlx::query(concat!("select ", task_columns!(), " from tasks where id = $1"))
+                        .bind(task_id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(task_from_row).transpose()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use task_store;

@@ -1,0 +1,108 @@
+//! Worker tokens and registrations: [`WorkerStore`], and its implementation for both
+//! dialects.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::{Result, WorkerRecord};
+
+/// The render nodes: the `OW-` tokens they authenticate with, and what they registered.
+#[async_trait]
+pub trait WorkerStore: Send + Sync {
+    /// Records a worker token (its sha256 and visible prefix).
+    async fn create_worker_token(&self, token_hash: &str, prefix: &str, now: i64) -> Result<Uuid>;
+    /// The id of an unrevoked worker token.
+    async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>>;
+    /// Registers a worker, or updates it when it registers again (after a restart).
+    async fn register_worker(&self, worker: &WorkerRecord) -> Result<()>;
+    /// A registered worker.
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>>;
+    /// Notes that a worker called in.
+    async fn touch_worker(&self, worker_id: &str, now: i64) -> Result<()>;
+    /// Workers seen at or after `since`.
+    async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>>;
+}
+
+/// `impl WorkerStore for $store`, the same on both dialects. Expects `row_decoders!` in scope
+/// and `$store` to have a `pool`.
+macro_rules! worker_store {
+    ($store:ty) => {
+        const _: () = {
+            use uuid::Uuid;
+
+            use $crate::{Result, WorkerRecord, WorkerStore};
+
+            #[async_trait::async_trait]
+            impl WorkerStore for $store {
+                async fn create_worker_token(&self, token_hash: &str, prefix: &str, now: i64) -> Result<Uuid> {
+                    let id = Uuid::now_v7();
+                    sqlx::query("insert into worker_tokens (id, token_hash, prefix, created_at) values ($1, $2, $3, $4)")
+                        .bind(id.to_string())
+                        .bind(token_hash)
+                        .bind(prefix)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(id)
+                }
+
+                async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>> {
+                    let id: Option<String> =
+                        sqlx::query_scalar("select id from worker_tokens where token_hash = $1 and revoked_at is null")
+                            .bind(token_hash)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    id.map(|it| $crate::rows::uuid(&it, "worker_tokens", "id")).transpose()
+                }
+
+                async fn register_worker(&self, worker: &WorkerRecord) -> Result<()> {
+                    // The first registration is kept; every later one updates the rest.
+                    sqlx::query(
+                        "insert into workers (id, name, token_id, capabilities, speed_factor, registered_at, last_seen_at)
+                         values ($1, $2, $3, $4, $5, $6, $7)
+                         on conflict (id) do update set name = excluded.name, token_id = excluded.token_id,
+                            capabilities = excluded.capabilities, speed_factor = excluded.speed_factor,
+                            last_seen_at = excluded.last_seen_at",
+                    )
+                    .bind(&worker.id)
+                    .bind(&worker.name)
+                    .bind(worker.token_id.to_string())
+                    .bind($crate::rows::to_json(&worker.capabilities, "workers", "capabilities")?)
+                    .bind(worker.speed_factor)
+                    .bind(worker.registered_at)
+                    .bind(worker.last_seen_at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
+                    let row = sqlx::query("select * from workers where id = $1")
+                        .bind(worker_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(worker_from_row).transpose()
+                }
+
+                async fn touch_worker(&self, worker_id: &str, now: i64) -> Result<()> {
+                    sqlx::query("update workers set last_seen_at = $1 where id = $2")
+                        .bind(now)
+                        .bind(worker_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>> {
+                    let rows = sqlx::query("select * from workers where last_seen_at >= $1 order by registered_at")
+                        .bind(since)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(worker_from_row).collect()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use worker_store;

@@ -1,21 +1,26 @@
-//! Background duties: requeueing tasks whose lease expired, and finalizing jobs.
+//! Background duties: requeueing tasks whose lease expired, reviewing runnable jobs, and
+//! finalizing jobs.
 //!
 //! Each is safe when every server runs it: the store's statements are compare-and-set.
 //! A duty never takes the server down: it logs, waits, and goes on.
 
-use std::time::Duration;
+use std::collections::HashMap;
 
 use orchard_domain::JobStatus;
 use orchard_store::Order;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
+use uuid::Uuid;
 
+use crate::clock::now_ms;
+use crate::error::Chain;
 use crate::lifecycle;
-use crate::state::{AppState, now_ms};
+use crate::policy::{CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, REVIEW_EVERY, reap_every};
+use crate::state::AppState;
 
 /// Requeues tasks of silent workers, every quarter of the lease.
-pub async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
-    let period = (state.config.lease_ttl / 4).max(Duration::from_millis(250));
+pub(crate) async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
+    let period = reap_every(state.config.lease_ttl);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
@@ -25,40 +30,60 @@ pub async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => {
                 info!(tasks = n, "requeued tasks whose lease expired");
-                state.work_arrived();
+                state.scheduler.work_arrived();
             }
-            Err(error) => warn!(%error, "lease reaper failed; retrying"),
+            Err(error) => warn!(error = %Chain(&error), "lease reaper failed; retrying"),
         }
     }
 }
 
-/// Attempts at packaging a job's outputs before it fails.
-const FINALIZE_ATTEMPTS: u32 = 5;
-
-/// Packages jobs whose frames are all done. Woken by the last task's completion, and polls
-/// in case another server completed it.
-pub async fn finalizer(state: AppState, shutdown: CancellationToken) {
-    // Failures per job: a job whose outputs cannot be packaged fails instead of retrying forever.
-    let mut failures: std::collections::HashMap<uuid::Uuid, u32> = Default::default();
+/// Reviews every runnable job (waiting reasons, jobs no worker is left to try).
+pub(crate) async fn matchmaker(state: AppState, shutdown: CancellationToken) {
     loop {
-        match state.store.jobs_in_status(None, &[JobStatus::Finalizing], Order::OldestFirst, 16).await {
+        match state.store.runnable_job_ids(CLAIM_WINDOW).await {
             Ok(jobs) => {
-                failures.retain(|id, _| jobs.iter().any(|it| it.id == *id));
-                for job in jobs {
-                    let Err(error) = lifecycle::finalize(&state, &job).await else { continue };
-                    let n = failures.entry(job.id).or_default();
-                    *n += 1;
-                    warn!(job = %job.id, attempt = *n, error = format!("{error:#}"), "finalizing failed");
-                    if *n >= FINALIZE_ATTEMPTS {
-                        lifecycle::fail_finalizing(&state, &job, &format!("{error:#}")).await;
+                for job_id in jobs {
+                    let review = lifecycle::review(&state, job_id).instrument(info_span!("review", job = %job_id));
+                    if let Err(error) = review.await {
+                        warn!(job = %job_id, error = %Chain(&error), "reviewing a job failed");
                     }
                 }
             }
-            Err(error) => warn!(%error, "finalizer failed; retrying"),
+            Err(error) => warn!(error = %Chain(&error), "matchmaker failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REVIEW_EVERY) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Packages jobs whose frames are all done. Woken by the last task's completion, and polls
+/// in case another server completed it.
+pub(crate) async fn finalizer(state: AppState, shutdown: CancellationToken) {
+    // Failures per job: a job whose outputs cannot be packaged fails instead of retrying forever.
+    let mut failures: HashMap<Uuid, u32> = HashMap::new();
+    loop {
+        match state.store.jobs_in_status(None, &[JobStatus::Finalizing], Order::OldestFirst, FINALIZE_BATCH).await {
+            Ok(jobs) => {
+                failures.retain(|id, _| jobs.iter().any(|it| it.id == *id));
+                for job in jobs {
+                    let span = info_span!("finalize", job = %job.id);
+                    let Err(error) = lifecycle::finalize(&state, &job).instrument(span.clone()).await else { continue };
+                    let n = failures.entry(job.id).or_default();
+                    *n += 1;
+                    warn!(parent: &span, attempt = *n, error = %Chain(error.as_ref()), "finalizing failed");
+                    if *n >= FINALIZE_ATTEMPTS {
+                        let message = Chain(error.as_ref()).to_string();
+                        lifecycle::fail_finalizing(&state, &job, &message).instrument(span).await;
+                    }
+                }
+            }
+            Err(error) => warn!(error = %Chain(&error), "finalizer failed; retrying"),
         }
         tokio::select! {
             _ = state.finalize_wakeup.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(FINALIZE_POLL) => {}
             _ = shutdown.cancelled() => return,
         }
     }

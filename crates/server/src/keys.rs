@@ -1,11 +1,25 @@
 //! API keys (`RJ-…`) and worker tokens (`OW-…`): 192 random bits each, shown once, stored as
 //! a sha256. They are distinct so that a render node's token never opens the client API.
+//!
+//! Every API call names its key; [`KnownKeys`] remembers owners for [`KEY_MEMORY`], so that a
+//! busy client costs no key lookup per request. A key revoked through another process stops
+//! working within that time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use orchard_store::{KeyOwner, NewKey, Store};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
-use crate::http::extract::key_hash;
-use crate::state::now_ms;
+use crate::clock::now_ms;
+use crate::policy::{KEY_MEMORY, MAX_CALLERS};
+
+/// The sha256 hex under which a key or a token is stored.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
 
 /// Characters of a key shown in listings (`RJ-` and 8 more).
 const PREFIX_LEN: usize = 11;
@@ -36,4 +50,43 @@ pub async fn create_worker_token(store: &dyn Store) -> anyhow::Result<String> {
     let token = format!("OW-{}", hex::encode(bytes));
     store.create_worker_token(&key_hash(&token), &token[..PREFIX_LEN], now_ms()).await?;
     Ok(token)
+}
+
+/// The owners of API keys this server looked up recently, by key hash.
+#[derive(Debug, Default)]
+pub(crate) struct KnownKeys {
+    owners: Mutex<HashMap<String, (KeyOwner, Instant)>>,
+}
+
+impl KnownKeys {
+    /// The owner of the key with `hash`: remembered, or looked up (unknown and revoked keys
+    /// are not remembered, so a key created elsewhere works at once).
+    pub(crate) async fn owner(&self, store: &dyn Store, hash: &str) -> orchard_store::Result<Option<KeyOwner>> {
+        {
+            let owners = self.owners.lock().unwrap_or_else(|it| it.into_inner());
+            if let Some((owner, at)) = owners.get(hash)
+                && at.elapsed() < KEY_MEMORY
+            {
+                return Ok(Some(*owner));
+            }
+        }
+        let owner = store.find_key(hash).await?;
+        if let Some(owner) = owner {
+            let mut owners = self.owners.lock().unwrap_or_else(|it| it.into_inner());
+            if owners.len() >= MAX_CALLERS {
+                owners.clear();
+            }
+            owners.insert(hash.to_string(), (owner, Instant::now()));
+        }
+        Ok(owner)
+    }
+}
+
+/// Who is calling: the owner of the request's API key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caller {
+    /// The key's workspace.
+    pub(crate) workspace_id: uuid::Uuid,
+    /// The key's user.
+    pub(crate) user_id: uuid::Uuid,
 }

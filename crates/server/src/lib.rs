@@ -4,16 +4,22 @@
 //! HTTP server, the lease reaper, the matchmaker and the finalizer; [`Server`] is the handle
 //! to all of it. Workers, local or remote, reach it only through the HTTP worker protocol.
 
-pub mod background;
+mod background;
 pub mod blobs;
-pub mod http;
+mod clock;
+pub mod config;
+mod error;
+mod http;
 pub mod keys;
-pub mod lifecycle;
-pub mod presence;
-pub mod previews;
-pub mod scheduler;
+mod lifecycle;
+mod ops;
+mod policy;
+mod presence;
+mod previews;
+mod scheduler;
 pub mod signing;
-pub mod state;
+mod state;
+mod urls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,11 +33,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use state::{AppState, ServerConfig};
+pub use clock::now_ms;
+pub use config::ServerConfig;
+pub use error::Error;
+pub use ops::uploads::received_upload;
+pub use state::AppState;
+pub use urls::signed_file_url;
 
 /// A running server.
 pub struct Server {
-    /// Shared state (store, blobs, config).
+    /// Shared state: the store and the blobs are public, for tools and tests.
     pub state: AppState,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -103,14 +114,15 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let state = AppState {
+        scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
+        previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),
         store,
         blobs,
         signer: signing::UrlSigner::new(secret.as_bytes()),
         config: Arc::new(config),
         finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
-        work_available: Arc::new(tokio::sync::Notify::new()),
-        scheduler: Arc::default(),
         presence: Arc::default(),
+        keys: Arc::default(),
         local_addr,
     };
     let shutdown = CancellationToken::new();
@@ -120,17 +132,27 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(error) = serve.await {
-            warn!(%error, "HTTP server stopped");
+            warn!(error = %error::Chain(&error), "HTTP server stopped");
         }
     });
     tasks.spawn(background::lease_reaper(state.clone(), shutdown.clone()));
     tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));
-    tasks.spawn(scheduler::matchmaker(state.clone(), shutdown.clone()));
+    tasks.spawn(background::matchmaker(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })
 }
 
 impl Server {
+    /// The settings it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.state.config
+    }
+
+    /// The metadata store this server uses.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
     /// The address bound.
     pub fn addr(&self) -> SocketAddr {
         self.state.local_addr

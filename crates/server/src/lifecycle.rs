@@ -1,73 +1,79 @@
-//! The only place that changes a job's status. Each change is computed by
+//! The only place that changes a job's status (besides the store's task statements, which
+//! move a job to `finalizing` or `failed` with its tasks). Each change is computed by
 //! `orchard-domain`'s transition function and written as a compare-and-set on the status
 //! that was read, so concurrent requests (or servers) cannot both apply one.
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use orchard_blend::{AnalyzeOptions, ZipProject};
-use orchard_domain::{FrameSet, JobEvent, JobStatus, RenderConfig, RequestedConfig};
+use orchard_blend::{Analysis, AnalyzeOptions, SceneInfo, ZipProject};
+use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, RenderConfig, RequestedConfig};
 use orchard_store::{FailedReason, Job, JobPatch, StartRender};
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use uuid::Uuid;
 
-use crate::http::error::ApiError;
-use crate::scheduler;
-use crate::state::{AppState, now_ms};
+use crate::blobs::keys;
+use crate::clock::now_ms;
+use crate::error::{Chain, Error, Result};
+use crate::policy::CANCEL_TRIES;
+use crate::scheduler::{Verdict, first_chunk_size};
+use crate::state::AppState;
 
-fn invalid(status: JobStatus, message: &str) -> ApiError {
-    ApiError::InvalidStatus { status: status.as_str(), message: message.to_string() }
+async fn reload(state: &AppState, job_id: Uuid) -> Result<Job> {
+    state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))
 }
 
-async fn reload(state: &AppState, job_id: Uuid) -> Result<Job, ApiError> {
-    state.store.get_job_internal(job_id).await?.ok_or(ApiError::NotFound("job"))
+/// The status `event` moves `from` to; a refusal is the job's status, named.
+fn next(from: JobStatus, event: JobEvent, refusal: &str) -> Result<JobStatus> {
+    from.apply(event).map_err(|_| Error::status(from, refusal))
 }
 
 /// `POST /validate`: `created → validating → validated` (or `failed` for an unreadable file).
 /// Analysis is native and takes milliseconds, so it runs inside the request.
-pub async fn validate(state: &AppState, job: Job) -> Result<Job, ApiError> {
-    let validating = job
-        .status
-        .apply(JobEvent::ValidationStarted)
-        .map_err(|_| invalid(job.status, "validate is allowed only from created"))?;
+pub(crate) async fn validate(state: &AppState, job: Job) -> Result<Job> {
+    const ONLY_FROM: &str = "validate is allowed only from created";
+    let validating = next(job.status, JobEvent::ValidationStarted, ONLY_FROM)?;
     if !state.store.transition_job(job.id, job.status, validating, JobPatch::default(), now_ms()).await? {
         let current = reload(state, job.id).await?;
-        return Err(invalid(current.status, "validate is allowed only from created"));
+        return Err(Error::status(current.status, ONLY_FROM));
     }
     // The analysis finishes even if the client hangs up: a job must not stay `validating`.
     let task_state = state.clone();
     let task_job = job.clone();
-    tokio::spawn(async move { finish_validation(&task_state, &task_job, validating).await })
+    tokio::spawn(async move { finish_validation(&task_state, &task_job, validating).await }.in_current_span())
         .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
+        .map_err(anyhow::Error::from)??;
     reload(state, job.id).await
 }
 
 /// Analyses the scene of a `validating` job and moves it to `validated` or `failed`.
-async fn finish_validation(state: &AppState, job: &Job, validating: JobStatus) -> Result<(), ApiError> {
-    let outcome = analyze(state, job).await;
-    let (to, patch) = match outcome {
-        Ok(analysis) => {
+async fn finish_validation(state: &AppState, job: &Job, validating: JobStatus) -> Result<()> {
+    let (to, patch) = match analyze(state, job).await {
+        Ok(mut analysis) => {
             let id = Uuid::now_v7();
-            let mut analysis = analysis;
-            analysis["id"] = json!(id.to_string());
+            analysis.id = Some(id.to_string());
             (
                 validating.apply(JobEvent::ValidationSucceeded),
                 JobPatch { analysis: Some((id, analysis)), ..Default::default() },
             )
         }
         Err(AnalyzeFailure::Unreadable(message)) => {
-            info!(job = %job.id, %message, "scene refused");
+            info!(%message, "scene refused");
             let failed_reason = FailedReason { name: "unreadable_scene".into(), kind: "validation".into(), message };
             (validating.apply(JobEvent::Failed), JobPatch { failed_reason: Some(failed_reason), ..Default::default() })
         }
         Err(AnalyzeFailure::Internal(error)) => {
             // Put the job back so that the client can retry once storage works again.
-            let _ =
-                state.store.transition_job(job.id, validating, JobStatus::Created, JobPatch::default(), now_ms()).await;
-            return Err(ApiError::Internal(error));
+            let back =
+                state.store.transition_job(job.id, validating, JobStatus::Created, JobPatch::default(), now_ms());
+            if let Err(rollback) = back.await {
+                warn!(error = %Chain(&rollback), "the job stays validating: could not put it back to created");
+            }
+            return Err(Error::Internal(error));
         }
     };
-    let to = to.map_err(|e| ApiError::Internal(e.into()))?;
+    let to = to.map_err(anyhow::Error::from)?;
     state.store.transition_job(job.id, validating, to, patch, now_ms()).await?;
     Ok(())
 }
@@ -79,69 +85,56 @@ enum AnalyzeFailure {
     Internal(anyhow::Error),
 }
 
-async fn analyze(state: &AppState, job: &Job) -> Result<Value, AnalyzeFailure> {
-    let tmp_dir = state.config.data_dir.join("tmp");
-    tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| AnalyzeFailure::Internal(e.into()))?;
-    let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| AnalyzeFailure::Internal(e.into()))?;
-    state.blobs.get_to_file(&job.object_key, tmp.path()).await.map_err(AnalyzeFailure::Internal)?;
+async fn analyze(state: &AppState, job: &Job) -> Result<Analysis, AnalyzeFailure> {
+    let internal = |e: anyhow::Error| AnalyzeFailure::Internal(e);
+    let tmp_dir = state.config.tmp_dir();
+    tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| internal(e.into()))?;
+    let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| internal(e.into()))?;
+    state.blobs.get_to_file(&job.object_key, tmp.path()).await.map_err(internal)?;
     let file_name = job.file_name.clone();
     let main_file = job.main_file.clone();
     let is_zip = job.file_type == "zip";
     let result = tokio::task::spawn_blocking(move || {
         let opts = AnalyzeOptions::default();
-        let path = tmp.path();
         if is_zip {
-            let project = ZipProject::open(path, main_file.as_deref(), &opts)?;
-            let main = project.main_file().to_string();
-            project.analyze(&file_name, &opts).map(|it| (it, Some(main)))
+            ZipProject::open(tmp.path(), main_file.as_deref(), &opts)?.analyze(&file_name, &opts)
         } else {
-            orchard_blend::analyze_path(path, &file_name, &opts).map(|it| (it, None))
+            orchard_blend::analyze_path(tmp.path(), &file_name, &opts)
         }
     })
     .await
-    .map_err(|e| AnalyzeFailure::Internal(e.into()))?;
-    let (analysis, main_file) = result.map_err(|e| AnalyzeFailure::Unreadable(e.to_string()))?;
-    let mut value = serde_json::to_value(&analysis).map_err(|e| AnalyzeFailure::Internal(e.into()))?;
-    if let Some(main) = main_file {
-        value["mainFile"] = json!(main);
-    }
-    Ok(value)
+    .map_err(|e| internal(e.into()))?;
+    result.map_err(|e| AnalyzeFailure::Unreadable(e.to_string()))
 }
 
 /// `POST /render`: `validated → booting`, with the final config and the tasks.
 /// Returns the job and whether this was an idempotent replay.
-pub async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(Job, bool), ApiError> {
+pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(Job, bool)> {
+    const ONLY_FROM: &str = "render is allowed only once the job is validated";
     if job.final_config.is_some() {
         return Ok((job, true));
     }
     if job.status != JobStatus::Validated {
-        return Err(invalid(job.status, "render is allowed only once the job is validated"));
+        return Err(Error::status(job.status, ONLY_FROM));
     }
     let requested_value = match body {
         Value::Object(object) => object.get("requestedRenderConfig").cloned().unwrap_or(Value::Null),
-        _ => return Err(ApiError::bad_request("invalid_body", "the body must be {\"requestedRenderConfig\": {...}}")),
+        _ => return Err(Error::invalid("invalid_body", "the body must be {\"requestedRenderConfig\": {...}}")),
     };
     let requested = RequestedConfig::parse(&requested_value).map_err(config_error)?;
-    let analysis = job.analysis.clone().unwrap_or(Value::Null);
+    let analysis = job.analysis.clone().ok_or_else(no_scene)?;
     let (detected, scene_frames) = detected_config(&analysis)?;
     let config = RenderConfig::overlay(&detected, &requested, &scene_frames).map_err(config_error)?;
-    let frames = config.frames().map_err(|e| {
-        config_error(orchard_domain::ConfigError { field: "frameRanges".into(), reason: e.to_string() })
-    })?;
-    let chunk_size = config.chunk_size.map_or_else(|| scheduler::chunk_size(frames.len()), |it| it as usize);
-    let chunks = frames.chunks(chunk_size);
-    let start = StartRender {
-        requested_config: serde_json::to_value(&requested)
-            .context("encoding the request")
-            .map_err(ApiError::Internal)?,
-        final_config: serde_json::to_value(&config).context("encoding the config").map_err(ApiError::Internal)?,
-        chunks,
-    };
+    let frames = config
+        .frames()
+        .map_err(|e| config_error(ConfigError { field: "frameRanges".into(), reason: e.to_string() }))?;
+    let chunk_size = config.chunk_size.map_or_else(|| first_chunk_size(frames.len()), |it| it as usize);
+    let start = StartRender { requested_config: requested, final_config: config, chunks: frames.chunks(chunk_size) };
     if state.store.start_render(job.id, start, now_ms()).await? {
-        info!(job = %job.id, frames = frames.len(), "render started");
-        state.work_arrived();
+        info!(frames = frames.len(), "render started");
+        state.scheduler.work_arrived();
         // Say at once when no connected worker can take it.
-        crate::scheduler::review_job(state, job.id).await?;
+        review(state, job.id).await?;
         return Ok((reload(state, job.id).await?, false));
     }
     // Another request started it meanwhile: that is a replay, anything else a refusal.
@@ -149,29 +142,32 @@ pub async fn start_render(state: &AppState, job: Job, body: &Value) -> Result<(J
     if current.final_config.is_some() {
         return Ok((current, true));
     }
-    Err(invalid(current.status, "render is allowed only once the job is validated"))
+    Err(Error::status(current.status, ONLY_FROM))
 }
 
-fn config_error(e: orchard_domain::ConfigError) -> ApiError {
-    ApiError::BadRequest {
+fn config_error(e: ConfigError) -> Error {
+    Error::Invalid {
         code: "invalid_render_config",
         message: e.to_string(),
         details: Some(json!({ "field": e.field, "reason": e.reason })),
     }
 }
 
+fn no_scene() -> Error {
+    Error::invalid("no_scene", "the scene file has no scene to render")
+}
+
 /// The active scene's settings as a request, and its frame range.
-fn detected_config(analysis: &Value) -> Result<(RequestedConfig, FrameSet), ApiError> {
-    let missing = || ApiError::bad_request("no_scene", "the scene file has no scene to render");
-    let scenes = analysis["scenes"].as_array().ok_or_else(missing)?;
-    let active = analysis["activeScene"].as_str();
-    let scene = scenes
+fn detected_config(analysis: &Arc<Analysis>) -> Result<(RequestedConfig, FrameSet)> {
+    let active = analysis.active_scene.as_deref();
+    let scene: &SceneInfo = analysis
+        .scenes
         .iter()
-        .find(|it| active.is_some() && it["name"].as_str() == active)
-        .or_else(|| scenes.first())
-        .ok_or_else(missing)?;
-    let mut detected: RequestedConfig = serde_json::from_value(scene["renderConfig"].clone()).unwrap_or_default();
-    detected.fps = scene["fps"].as_f64();
+        .find(|it| active == Some(it.name.as_str()))
+        .or_else(|| analysis.scenes.first())
+        .ok_or_else(no_scene)?;
+    let mut detected = RequestedConfig::from(&scene.render_config);
+    detected.fps = Some(scene.fps);
     // Detected values outside what a request may ask (an add-on engine, a video format) stay
     // out of the final config unless the request names a replacement; overlay reports that.
     if let Some(engine) = &detected.render_engine
@@ -184,43 +180,58 @@ fn detected_config(analysis: &Value) -> Result<(RequestedConfig, FrameSet), ApiE
     {
         detected.output_format = None;
     }
-    let int = |key: &str| scene[key].as_i64().map(|it| it as i32);
-    let frames = FrameSet::from_scene_range(
-        int("frameStart").unwrap_or(1),
-        int("frameEnd").unwrap_or(1),
-        int("frameStep").unwrap_or(1),
-    )
-    .map_err(|e| {
-        ApiError::bad_request("invalid_scene_range", format!("the scene's frame range: {e}; set frameRanges"))
-    })?;
+    let frames = FrameSet::from_scene_range(scene.frame_start, scene.frame_end, scene.frame_step)
+        .map_err(|e| Error::invalid("invalid_scene_range", format!("the scene's frame range: {e}; set frameRanges")))?;
     Ok((detected, frames))
 }
 
 /// `POST /cancel`: any non-terminal status → `canceled`. Running tasks learn it at their
 /// next heartbeat and stop Blender.
-pub async fn cancel(state: &AppState, job: Job) -> Result<Job, ApiError> {
+pub(crate) async fn cancel(state: &AppState, job: Job) -> Result<Job> {
+    const ONLY_BEFORE: &str = "cancel is allowed only before a job completes, fails or is canceled";
     let mut current = job;
     // A status can change between the read and the write (a task starts); retry on the fresh one.
-    for _ in 0..5 {
-        if current.status.apply(JobEvent::Canceled).is_err() {
-            return Err(invalid(current.status, "cancel is allowed only before a job completes, fails or is canceled"));
-        }
+    for _ in 0..CANCEL_TRIES {
+        next(current.status, JobEvent::Canceled, ONLY_BEFORE)?;
         if state.store.cancel_job(current.id, current.status, now_ms()).await? {
-            info!(job = %current.id, "job canceled");
+            info!("job canceled");
             return reload(state, current.id).await;
         }
         current = reload(state, current.id).await?;
     }
-    Err(ApiError::Conflict { code: "busy", message: "the job kept changing; try again".into() })
+    Err(Error::Conflict { code: "busy", message: "the job kept changing; try again".into() })
+}
+
+/// Applies what the scheduler finds of `job_id`: clears or sets its waiting reason, or fails
+/// it when every capable worker is blocklisted from it.
+pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
+    let Some(job) = state.store.get_job_internal(job_id).await? else { return Ok(()) };
+    match state.scheduler.review(&job).await? {
+        Verdict::Idle => {}
+        Verdict::Progressing => state.store.set_waiting_reason(job.id, None).await?,
+        Verdict::Waiting(reason) => state.store.set_waiting_reason(job.id, Some(&reason)).await?,
+        Verdict::Fail(message) => {
+            let failed = job.status.apply(JobEvent::Failed).map_err(anyhow::Error::from)?;
+            let patch = JobPatch {
+                failed_reason: Some(FailedReason { name: "task_failed".into(), kind: "render".into(), message }),
+                ..Default::default()
+            };
+            if state.store.transition_job(job.id, job.status, failed, patch, now_ms()).await? {
+                state.store.cancel_tasks(job.id).await?;
+                info!("job failed: no worker left to try");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Packages a `finalizing` job's outputs and completes it. Safe to run on several servers:
 /// the archive key is fixed and the final transition is a compare-and-set.
-pub async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
+pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
     let outputs = state.store.list_outputs(job.id).await?;
     let frames: Vec<_> = outputs.into_iter().filter(|it| it.kind == "frame").collect();
-    let zip_key = format!("jobs/{}/frames.zip", job.id);
-    let tmp_dir = state.config.data_dir.join("tmp");
+    let zip_key = keys::frames_zip(job.id);
+    let tmp_dir = state.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let work = tempfile::tempdir_in(&tmp_dir)?;
     let mut files = Vec::with_capacity(frames.len());
@@ -231,20 +242,20 @@ pub async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
     }
     let zip_path = work.path().join("frames.zip");
     let zip_target = zip_path.clone();
-    tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await??;
+    tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
     state.blobs.put_file(&zip_key, &zip_path).await?;
     // The representative preview is the middle frame.
     let mut preview_key = None;
     if let Some(middle) = frames.get(frames.len() / 2) {
-        match crate::previews::make_preview(state, job.id, &work.path().join(&middle.file_name)).await {
+        match state.previews.make(job.id, &work.path().join(&middle.file_name)).await {
             Ok(key) => preview_key = key,
-            Err(error) => warn!(job = %job.id, error = format!("{error:#}"), "no final preview"),
+            Err(error) => warn!(error = %Chain(error.as_ref()), "no final preview"),
         }
     }
     let completed = JobStatus::Finalizing.apply(JobEvent::Finalized)?;
     let patch = JobPatch { frames_zip_key: Some(zip_key), preview_key, ..Default::default() };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
-        info!(job = %job.id, frames = frames.len(), "job completed");
+        info!(frames = frames.len(), "job completed");
     }
     Ok(())
 }
@@ -265,7 +276,7 @@ fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> 
 }
 
 /// Fails a job whose outputs could not be packaged.
-pub async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
+pub(crate) async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
     let Ok(failed) = JobStatus::Finalizing.apply(JobEvent::Failed) else { return };
     let message = format!("packaging the outputs failed: {error}");
     let patch = JobPatch {
@@ -273,6 +284,6 @@ pub async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
         ..Default::default()
     };
     if let Err(error) = state.store.transition_job(job.id, JobStatus::Finalizing, failed, patch, now_ms()).await {
-        warn!(job = %job.id, %error, "could not fail the job");
+        warn!(error = %Chain(&error), "could not fail the job");
     }
 }

@@ -1,6 +1,7 @@
 //! Storage on an S3-compatible bucket: an in-process `s3s-fs` server that checks SigV4
 //! signatures, reached by the server through `object_store` and by clients through the
 //! presigned URLs the server hands out.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should panic right there
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -184,7 +185,7 @@ async fn spawn_server(s3: &S3Server, data: &Path) -> (orchard_server::Server, St
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf());
     config.storage = Some(s3.storage_url("orchard"));
     let server = orchard_server::start(config).await.expect("server starts");
-    let (key, _) = orchard_server::keys::create_key(server.state.store.as_ref(), "studio", "alice").await.unwrap();
+    let (key, _) = orchard_server::keys::create_key(server.store().as_ref(), "studio", "alice").await.unwrap();
     (server, key)
 }
 
@@ -222,7 +223,7 @@ async fn with_a_bucket_clients_upload_and_download_without_the_server_in_between
     let state = &server.state;
     let upload = state.store.get_upload(&slug).await.unwrap().unwrap();
     assert_eq!(upload.uploaded_at, None);
-    let received = orchard_server::http::uploads::received_upload(state, upload).await.unwrap();
+    let received = orchard_server::received_upload(state, upload).await.unwrap();
     assert_eq!(received.size, Some(scene.len() as i64));
     assert!(received.object_key.starts_with(&format!("scenes/{slug}/")), "{}", received.object_key);
     assert_eq!(std::fs::read(s3.file(&format!("orchard/{}", received.object_key))).unwrap(), scene);
@@ -236,7 +237,7 @@ async fn with_a_bucket_clients_upload_and_download_without_the_server_in_between
     // Files are served by presigned GETs at the bucket.
     let base = server.url();
     state.blobs.put("jobs/x/preview.png", b"preview".to_vec()).await.unwrap();
-    let url = orchard_server::http::urls::signed_file_url(state, &base, "jobs/x/preview.png", 0);
+    let url = orchard_server::signed_file_url(state, &base, "jobs/x/preview.png", 0);
     assert!(url.starts_with(&format!("{}/{BUCKET}/orchard/jobs/x/preview.png?", s3.endpoint)), "{url}");
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -301,7 +302,7 @@ async fn a_big_file_goes_to_the_bucket_in_presigned_parts() {
     assert_eq!(done["size"], (first.len() + last.len()) as u64);
     let stored = std::fs::read(s3.file(&format!("orchard/uploads/{slug}"))).unwrap();
     assert_eq!(stored, [first, last].concat(), "the bucket assembled the parts in order");
-    let upload = server.state.store.get_upload(&slug).await.unwrap().unwrap();
+    let upload = server.store().get_upload(&slug).await.unwrap().unwrap();
     assert!(upload.uploaded_at.is_some(), "completing records the arrival");
     server.shutdown().await;
 }
@@ -323,8 +324,8 @@ async fn a_bucket_upload_that_never_arrived_stays_unreceived() {
         .await
         .unwrap();
     let slug = created["slug"].as_str().unwrap();
-    let upload = server.state.store.get_upload(slug).await.unwrap().unwrap();
-    let received = orchard_server::http::uploads::received_upload(&server.state, upload.clone()).await.unwrap();
+    let upload = server.store().get_upload(slug).await.unwrap().unwrap();
+    let received = orchard_server::received_upload(&server.state, upload.clone()).await.unwrap();
     assert_eq!((received.uploaded_at, received.object_key), (None, upload.object_key));
     server.shutdown().await;
 }
@@ -348,7 +349,7 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
         "resolutionPercentage": 100, "denoisingEnabled": false});
     client.render(&job.id, config).await.unwrap();
 
-    let token = orchard_server::keys::create_worker_token(server.state.store.as_ref()).await.unwrap();
+    let token = orchard_server::keys::create_worker_token(server.store().as_ref()).await.unwrap();
     let build = BlenderBuild { version: "3.4.1".into(), oidn: false, eevee: false, gpu_backends: vec![] };
     let request = RegisterRequest {
         worker_id: "w1".into(),

@@ -1,6 +1,7 @@
 //! Two servers on one PostgreSQL database and one storage folder, many workers claiming at
 //! once: each task is leased to one worker at a time, each frame is stored once, and the job
 //! finalizes once. The client talks to one server, the workers to both.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should panic right there
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -140,8 +141,8 @@ async fn two_servers_share_the_work_and_store_each_frame_once() {
     let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = server(&database_url, storage.path(), data_a.path()).await;
     let b = server(&database_url, storage.path(), data_b.path()).await;
-    let (key, _) = orchard_server::keys::create_key(a.state.store.as_ref(), "studio", "alice").await.unwrap();
-    let token = orchard_server::keys::create_worker_token(a.state.store.as_ref()).await.unwrap();
+    let (key, _) = orchard_server::keys::create_key(a.store().as_ref(), "studio", "alice").await.unwrap();
+    let token = orchard_server::keys::create_worker_token(a.store().as_ref()).await.unwrap();
 
     let client = Client::new(&a.url(), &key);
     let upload = client.create_upload("cube.blend", "blend").await.unwrap();

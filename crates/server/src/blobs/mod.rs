@@ -1,8 +1,6 @@
 //! Blob storage through `object_store`: scene files, frames, previews, archives.
 //!
-//! Keys: `uploads/{slug}` (what the client PUT), `scenes/{slug}/{id}` (a job's own copy of
-//! it), `jobs/{job}/tasks/{task}/{attempt}/{file}` (frames, per attempt),
-//! `jobs/{job}/preview.png`, `jobs/{job}/frames.zip`.
+//! What lives under which key is [`keys`]' business.
 //!
 //! Two backends: a local directory (the default), whose URLs the server signs itself and
 //! serves from its own routes (`signing.rs`), and an S3-compatible bucket, whose URLs are
@@ -25,6 +23,8 @@ use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+
+pub(crate) mod keys;
 
 /// Bodies up to this size are stored in one write; larger ones stream in parts.
 const GATHER_BYTES: u64 = 8 * 1024 * 1024;

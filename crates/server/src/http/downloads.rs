@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
 use serde_json::json;
 
-use crate::http::error::ApiError;
-use crate::http::extract::{ApiQuery, Caller, JobId};
-use crate::http::jobs::owned_job;
-use crate::http::uploads::{SignedQuery, check_signature};
-use crate::http::urls::{base_url, file_path, signed_file_url};
-use crate::state::{AppState, now_ms};
+use crate::clock::now_ms;
+use crate::error::Error;
+use crate::http::extract::{ApiQuery, JobId, SignedQuery, base_url, check_signature};
+use crate::keys::Caller;
+use crate::ops::jobs::owned;
+use crate::state::AppState;
+use crate::urls::{file_path, signed_file_url};
 
 /// Download URLs of a job's outputs: signed, expiring; empty arrays until outputs exist.
 ///
@@ -21,13 +22,13 @@ use crate::state::{AppState, now_ms};
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/downloads", tag = "downloads", params(("id" = String, Path)),
     responses((status = 200, body = Downloads), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_downloads(
+pub(crate) async fn get_downloads(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Json<Downloads>, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
+) -> Result<Json<Downloads>, Error> {
+    let job = owned(&state, &caller, id).await?;
     let base = base_url(&state, &headers);
     let now = now_ms();
     let outputs = state.store.list_outputs(job.id).await?;
@@ -70,13 +71,13 @@ pub async fn get_downloads(
 #[utoipa::path(get, path = "/blobs/files/{key}", tag = "downloads",
     params(("key" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
     responses((status = 200, description = "the file"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_file(
+pub(crate) async fn get_file(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<SignedQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     check_signature(&state, "GET", &file_path(&key), &query)?;
-    let (size, stream) = state.blobs.get_stream(&key).await?.ok_or(ApiError::NotFound("file"))?;
+    let (size, stream) = state.blobs.get_stream(&key).await?.ok_or(Error::NotFound("file"))?;
     let name = key.rsplit('/').next().unwrap_or("file");
     let content_type = match name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).as_deref() {
         Some("png") => "image/png",

@@ -7,16 +7,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{self as api, CreateJobRequest, ErrorBody, JobEnvelope, JobList, Pagination, RenderRequest};
 use orchard_domain::JobStatus;
-use orchard_store::{Job, NewJob};
+use orchard_store::Job;
 use serde::Deserialize;
-use uuid::Uuid;
+use tracing::{Instrument, info_span};
 
-use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiQuery, Caller, JobId};
-use crate::http::urls::base_url;
+use crate::error::Error;
+use crate::http::extract::{ApiJson, ApiQuery, JobId, base_url};
 use crate::http::wire;
+use crate::keys::Caller;
 use crate::lifecycle;
-use crate::state::{AppState, now_ms};
+use crate::ops::jobs::owned;
+use crate::state::AppState;
 
 /// The header that marks a replayed, idempotent answer.
 const REPLAY: &str = "x-idempotent-replay";
@@ -30,11 +31,6 @@ fn job_response(state: &AppState, headers: &HeaderMap, job: &Job, replay: bool) 
     response
 }
 
-/// A job of the caller's workspace; another workspace's is a 404, as an unknown one is.
-pub async fn owned_job(state: &AppState, caller: &Caller, job_id: Uuid) -> Result<Job, ApiError> {
-    state.store.get_job(caller.workspace_id, job_id).await?.ok_or(ApiError::NotFound("job"))
-}
-
 /// Create a job from an uploaded file. One slug makes one job: repeating the call returns
 /// that job with `X-Idempotent-Replay: true`.
 ///
@@ -43,56 +39,20 @@ pub async fn owned_job(state: &AppState, caller: &Caller, job_id: Uuid) -> Resul
     responses((status = 200, body = api::Job), (status = 400, description = "unknown, expired or not-yet-uploaded slug", body = ErrorBody),
               (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_job(
+pub(crate) async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateJobRequest>,
-) -> Result<Response, ApiError> {
-    let unknown = || ApiError::bad_request("unknown_slug", "no upload with this slug: call POST /uploads first");
-    let upload = state.store.get_upload(&body.slug).await?.ok_or_else(unknown)?;
-    if upload.workspace_id != caller.workspace_id {
-        return Err(unknown());
-    }
-    if let Some(main) = &body.main_file
-        && upload.file_type != "zip"
-    {
-        return Err(ApiError::bad_request(
-            "invalid_main_file",
-            format!("mainFile {main:?} applies to .zip uploads only"),
-        ));
-    }
-    // With S3 the bytes went straight to the bucket: look there.
-    let upload = crate::http::uploads::received_upload(&state, upload).await?;
-    if upload.uploaded_at.is_none() {
-        if now_ms() > upload.expires_at {
-            return Err(ApiError::bad_request("upload_expired", "the upload URL expired before a file arrived"));
-        }
-        return Err(ApiError::bad_request(
-            "upload_incomplete",
-            "no file was uploaded to this slug yet: PUT it to uploadUrl",
-        ));
-    }
-    let (original, copy) = (format!("uploads/{}", upload.slug), upload.object_key.clone());
-    let (job, created) = state
-        .store
-        .create_job(NewJob { id: Uuid::now_v7(), upload, main_file: body.main_file.clone() }, now_ms())
-        .await?;
-    // One stored copy per job: the job renders its own, and the upload can no longer change,
-    // so the upload's file goes; a copy made by a request that lost the race goes too.
-    let unused = if created { original } else { copy };
-    if unused != job.object_key
-        && let Err(error) = state.blobs.delete(&unused).await
-    {
-        tracing::warn!(key = %unused, error = format!("{error:#}"), "an unused scene copy stays");
-    }
+) -> Result<Response, Error> {
+    let (job, created) = crate::ops::jobs::create(&state, &caller, &body).await?;
     Ok(job_response(&state, &headers, &job, !created))
 }
 
 /// Query of `GET /jobs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// 1-based page (default 1).
     page: Option<i64>,
     /// Items per page, 1–100 (default 10).
@@ -107,26 +67,25 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/external/v1/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_jobs(
+pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<JobList>, ApiError> {
+) -> Result<Json<JobList>, Error> {
     let page = query.page.unwrap_or(1);
     if page < 1 || page > u32::MAX as i64 {
-        return Err(ApiError::bad_request("invalid_page", "page must be 1 or more"));
+        return Err(Error::invalid("invalid_page", "page must be 1 or more"));
     }
     let page_size = query.page_size.unwrap_or(10);
     if !(1..=100).contains(&page_size) {
-        return Err(ApiError::bad_request("invalid_page_size", "pageSize must be from 1 to 100"));
+        return Err(Error::invalid("invalid_page_size", "pageSize must be from 1 to 100"));
     }
     let mut statuses = Vec::new();
     if let Some(list) = &query.status {
         for name in list.split(',').map(str::trim).filter(|it| !it.is_empty()) {
-            let status = JobStatus::parse(name).ok_or_else(|| {
-                ApiError::bad_request("invalid_status_filter", format!("{name:?} is not a job status"))
-            })?;
+            let status = JobStatus::parse(name)
+                .ok_or_else(|| Error::invalid("invalid_status_filter", format!("{name:?} is not a job status")))?;
             statuses.push(status);
         }
     }
@@ -149,13 +108,13 @@ pub async fn list_jobs(
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = JobEnvelope), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_job(
+pub(crate) async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Json<JobEnvelope>, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
+) -> Result<Json<JobEnvelope>, Error> {
+    let job = owned(&state, &caller, id).await?;
     Ok(Json(JobEnvelope { data: wire::job(&state, &base_url(&state, &headers), &job) }))
 }
 
@@ -166,14 +125,14 @@ pub async fn get_job(
     responses((status = 200, description = "validated, or failed with failedReason for an unreadable file", body = api::Job),
               (status = 400, description = "not in created", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn validate_job(
+pub(crate) async fn validate_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Response, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
-    let job = lifecycle::validate(&state, job).await?;
+) -> Result<Response, Error> {
+    let job = owned(&state, &caller, id).await?;
+    let job = lifecycle::validate(&state, job).instrument(info_span!("validate", job = %id)).await?;
     Ok(job_response(&state, &headers, &job, false))
 }
 
@@ -186,17 +145,17 @@ pub async fn validate_job(
               (status = 400, description = "not validated, or a refused config (the field is named)", body = ErrorBody),
               (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn render_job(
+pub(crate) async fn render_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
+) -> Result<Response, Error> {
+    let job = owned(&state, &caller, id).await?;
     let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the body is larger than 1 MiB".into()),
-        _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+        StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge("the body is larger than 1 MiB".into()),
+        _ => Error::invalid("invalid_body", rejection.body_text()),
     })?;
     // Parse after the ownership check so that another workspace learns nothing; an empty
     // body is the same as a missing config.
@@ -204,10 +163,11 @@ pub async fn render_job(
         serde_json::Value::Null
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?
+            .map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?
     };
     let value = if value.is_null() { serde_json::json!({}) } else { value };
-    let (job, replay) = lifecycle::start_render(&state, job, &value).await?;
+    let (job, replay) =
+        lifecycle::start_render(&state, job, &value).instrument(info_span!("render", job = %id)).await?;
     Ok(job_response(&state, &headers, &job, replay))
 }
 
@@ -218,14 +178,14 @@ pub async fn render_job(
     responses((status = 200, body = api::Job), (status = 400, description = "already completed, failed or canceled", body = ErrorBody),
               (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel_job(
+pub(crate) async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JobId(id): JobId,
-) -> Result<Response, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
-    let job = lifecycle::cancel(&state, job).await?;
+) -> Result<Response, Error> {
+    let job = owned(&state, &caller, id).await?;
+    let job = lifecycle::cancel(&state, job).instrument(info_span!("cancel", job = %id)).await?;
     Ok(job_response(&state, &headers, &job, false))
 }
 
@@ -233,12 +193,12 @@ pub async fn cancel_job(
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = Vec<api::TaskInfo>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_tasks(
+pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
     JobId(id): JobId,
-) -> Result<Json<Vec<api::TaskInfo>>, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
+) -> Result<Json<Vec<api::TaskInfo>>, Error> {
+    let job = owned(&state, &caller, id).await?;
     let tasks = state.store.list_tasks(job.id).await?;
     Ok(Json(
         tasks

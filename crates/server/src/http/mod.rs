@@ -1,15 +1,14 @@
 //! The HTTP surface: the Renderjuice-compatible API under `/api/external/v1`, the signed
 //! blob routes behind its URLs, `/healthz`, and the OpenAPI document.
 
-pub mod downloads;
-pub mod error;
-pub mod extract;
-pub mod jobs;
-pub mod progress;
-pub mod uploads;
-pub mod urls;
-pub mod wire;
-pub mod workers;
+mod downloads;
+mod error;
+mod extract;
+mod jobs;
+mod progress;
+mod uploads;
+mod wire;
+mod workers;
 
 use axum::Json;
 use axum::Router;
@@ -20,10 +19,8 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::policy::JSON_BODY_LIMIT;
 use crate::state::AppState;
-
-/// JSON bodies are small; the one large body (an upload) has its own limit.
-const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The OpenAPI document of everything served.
 #[derive(OpenApi)]
@@ -40,7 +37,7 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
     ),
     modifiers(&BearerAuth),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 
@@ -69,7 +66,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// Every route.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let external = Router::new()
         .route("/uploads", post(uploads::create_upload))
         .route("/uploads/{slug}/complete", post(uploads::complete_upload))
@@ -106,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .nest(API_PREFIX, external)
         .merge(blobs)
         .route("/healthz", get(healthz))
-        .fallback(|| async { error::ApiError::NotFound("route") })
+        .fallback(|| async { crate::error::Error::NotFound("route") })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -6,14 +6,13 @@ use orchard_api::{ErrorBody, Progress};
 use orchard_domain::JobStatus;
 use orchard_store::Order;
 
-use crate::http::error::ApiError;
-use crate::http::extract::{Caller, JobId};
-use crate::http::jobs::owned_job;
+use crate::error::Error;
+use crate::http::extract::JobId;
 use crate::http::wire;
+use crate::keys::Caller;
+use crate::ops::jobs::owned;
+use crate::policy::MAX_RUNNING_REPORTED;
 use crate::state::AppState;
-
-/// Most jobs `GET /jobs/progress` reports; the busiest studio has fewer running at once.
-const MAX_RUNNING_REPORTED: u32 = 1000;
 
 /// Counters of one job: `[counters]` while booting, rendering or finalizing, `[]` otherwise.
 ///
@@ -21,12 +20,12 @@ const MAX_RUNNING_REPORTED: u32 = 1000;
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/progress", tag = "progress", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Progress>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_job_progress(
+pub(crate) async fn get_job_progress(
     State(state): State<AppState>,
     caller: Caller,
     JobId(id): JobId,
-) -> Result<Json<Vec<Progress>>, ApiError> {
-    let job = owned_job(&state, &caller, id).await?;
+) -> Result<Json<Vec<Progress>>, Error> {
+    let job = owned(&state, &caller, id).await?;
     if !job.status.is_in_progress() {
         return Ok(Json(Vec::new()));
     }
@@ -39,7 +38,10 @@ pub async fn get_job_progress(
 #[utoipa::path(get, path = "/api/external/v1/jobs/progress", tag = "progress",
     responses((status = 200, body = Vec<Progress>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get_all_progress(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Progress>>, ApiError> {
+pub(crate) async fn get_all_progress(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Progress>>, Error> {
     let running = [JobStatus::Booting, JobStatus::Rendering, JobStatus::Finalizing];
     let jobs = state
         .store

@@ -2,15 +2,14 @@
 
 use orchard_api as api;
 use orchard_store::Job;
-use serde_json::{Value, json};
 
-use crate::http::urls::signed_file_url;
-use crate::state::{AppState, iso8601, now_ms};
+use crate::clock::{iso8601, now_ms};
+use crate::state::AppState;
+use crate::urls::signed_file_url;
 
 /// The API's view of a job; URLs are signed afresh for `base`.
-pub fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
+pub(crate) fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
     let now = now_ms();
-    let analysis = job.analysis.clone().unwrap_or_else(|| json!({}));
     api::Job {
         id: job.id.to_string(),
         status: job.status.as_str().to_string(),
@@ -26,25 +25,24 @@ pub fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
             kind: it.kind.clone(),
             message: Some(it.message.clone()),
         }),
-        requested_config: job.requested_config.clone().unwrap_or_else(|| json!({})),
-        final_config: job.final_config.clone().unwrap_or_else(|| json!({})),
+        requested_config: job.requested_config.clone(),
+        final_config: job.final_config.clone(),
         output: api::JobOutputInfo { is_deleted_for_client: false },
         is_analysis_skipped: false,
         analysis_id: job.analysis_id.map(|it| it.to_string()),
-        scene_file: json!({
-            "fileName": job.file_name,
-            "fileType": job.file_type,
-            "fileSize": job.file_size,
-            "sha256": analysis.get("sha256").cloned().unwrap_or(Value::Null),
-            "mainFile": job.main_file,
-        }),
-        analysis,
+        scene_file: api::SceneFile {
+            file_name: job.file_name.clone(),
+            file_type: job.file_type.clone(),
+            file_size: job.file_size,
+            sha256: job.analysis.as_ref().map(|it| it.sha256.clone()),
+            main_file: job.main_file.clone(),
+        },
+        analysis: job.analysis.clone(),
         waiting_reason: job.waiting_reason.clone(),
     }
 }
-
 /// Progress counters of a job.
-pub fn progress(job: &Job) -> api::Progress {
+pub(crate) fn progress(job: &Job) -> api::Progress {
     let total = job.frames_total.max(0);
     let done = job.frames_done.clamp(0, total);
     let percent = if total > 0 { (done as f64 * 100.0 / total as f64 * 10.0).round() / 10.0 } else { 0.0 };

@@ -27,7 +27,7 @@ async fn requests_without_a_valid_key_get_401() {
 async fn a_revoked_key_gets_401() {
     let app = spawn_app().await;
     let prefix = &app.key[..11];
-    assert!(app.server.state.store.revoke_key(prefix, 0).await.unwrap());
+    assert!(app.server.store().revoke_key(prefix, 0).await.unwrap());
     let (status, body) = app.get("/jobs").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }

@@ -1,5 +1,6 @@
 //! Black-box HTTP tests: a real server on a random port, a real SQLite file, a real storage
 //! directory, real HTTP. One binary; each module is one area of the API.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should panic right there
 
 mod helpers;
 

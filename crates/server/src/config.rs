@@ -1,0 +1,75 @@
+//! Server settings and their defaults. The CLI's flags take their defaults from [`defaults`],
+//! so that a value is written once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Defaults that serve one machine; `orchard serve`/`up`'s flags show them.
+pub mod defaults {
+    use super::Path;
+
+    /// Largest accepted upload: 5 GiB (Renderjuice's documented limit for a scene).
+    pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+    /// Seconds an upload URL works: an hour is enough for a 5 GiB upload on a slow line.
+    pub const UPLOAD_TTL_SECS: u64 = 3600;
+    /// Seconds download and preview URLs work.
+    pub const URL_TTL_SECS: u64 = 3600;
+    /// Seconds a silent worker keeps a task before it is requeued.
+    pub const LEASE_TTL_SECS: u64 = 60;
+
+    /// The database of a data directory: a SQLite file in it.
+    pub fn database_url(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("orchard.db").display())
+    }
+}
+
+/// Server settings. Defaults serve one machine.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Data directory: the SQLite file and the storage folder live here by default.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default `sqlite://{data_dir}/orchard.db`.
+    pub database_url: Option<String>,
+    /// `file://DIR`, or `s3://BUCKET[/PREFIX]` with the `AWS_*` variables; default `{data_dir}/storage`.
+    pub storage: Option<String>,
+    /// The URL clients reach this server at, for signed URLs; default: the request's `Host`.
+    pub public_url: Option<String>,
+    /// Largest accepted upload.
+    pub max_upload_bytes: u64,
+    /// How long an upload URL works.
+    pub upload_ttl: Duration,
+    /// How long download and preview URLs work.
+    pub url_ttl: Duration,
+    /// How long a silent worker keeps a task.
+    pub lease_ttl: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for one machine, with data under `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen,
+            data_dir,
+            database_url: None,
+            storage: None,
+            public_url: None,
+            max_upload_bytes: defaults::MAX_UPLOAD_BYTES,
+            upload_ttl: Duration::from_secs(defaults::UPLOAD_TTL_SECS),
+            url_ttl: Duration::from_secs(defaults::URL_TTL_SECS),
+            lease_ttl: Duration::from_secs(defaults::LEASE_TTL_SECS),
+        }
+    }
+
+    /// Where the server keeps temporary files (analysis copies, frames being packaged).
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| defaults::database_url(&self.data_dir))
+    }
+}

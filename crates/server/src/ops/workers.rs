@@ -1,0 +1,383 @@
+//! The worker protocol's operations: register, claim (long-polled), heartbeat, the scene,
+//! output URLs and files, complete (with the next claim), fail. Every task call names
+//! `(task, attempt)`: the attempt fences out a worker whose task was requeued and claimed
+//! again (`lease_lost`).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::Stream;
+use orchard_api::{
+    Assignment, ClaimRequest, CompleteRequest, CompleteResponse, FailRequest, RegisterRequest, RegisterResponse,
+};
+use orchard_domain::{FrameSet, TaskStatus};
+use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
+use tracing::{Span, info};
+use uuid::Uuid;
+
+use super::write_error;
+use crate::blobs::{Presign, keys};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::keys::key_hash;
+use crate::lifecycle;
+use crate::policy::{
+    ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_FAILING_WORKERS, SEEN_RESOLUTION_MS,
+    heartbeat_secs, output_url_ttl,
+};
+use crate::scheduler::Claimed;
+use crate::state::AppState;
+use crate::urls;
+
+/// The id of an unrevoked worker token (remembered briefly).
+pub(crate) async fn token_owner(state: &AppState, token: &str) -> Result<Uuid> {
+    let hash = key_hash(token);
+    if let Some(id) = state.presence.token(&hash) {
+        return Ok(id);
+    }
+    let id =
+        state.store.find_worker_token(&hash).await?.ok_or(Error::Unauthorized("unknown or revoked worker token"))?;
+    state.presence.remember_token(&hash, id);
+    Ok(id)
+}
+
+/// The registered worker `worker_id`, owned by `token_id`; notes that it was seen.
+pub(crate) async fn worker(state: &AppState, token_id: Uuid, worker_id: &str) -> Result<WorkerRecord> {
+    let worker = match state.presence.worker(worker_id) {
+        Some(worker) => worker,
+        None => {
+            let worker = state.store.get_worker(worker_id).await?.ok_or(Error::NotFound("worker"))?;
+            state.presence.remember_worker(worker.clone());
+            worker
+        }
+    };
+    if worker.token_id != token_id {
+        return Err(Error::NotFound("worker"));
+    }
+    let now = now_ms();
+    if now - worker.last_seen_at > SEEN_RESOLUTION_MS {
+        state.store.touch_worker(worker_id, now).await?;
+        state.presence.seen(worker_id, now);
+    }
+    Ok(worker)
+}
+
+/// A worker's preferred job, as it names it; anything that is not a job id prefers nothing.
+fn preferred(job: Option<&str>) -> Option<Uuid> {
+    job.and_then(|it| Uuid::parse_str(it).ok())
+}
+
+fn lease(task_id: &str, attempt: i64) -> Result<Lease> {
+    Ok(Lease { task_id: Uuid::parse_str(task_id).map_err(|_| Error::NotFound("task"))?, attempt })
+}
+
+/// Registers (or re-registers after a restart) a worker of `token_id`.
+pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterRequest) -> Result<RegisterResponse> {
+    if body.worker_id.trim().is_empty() || body.worker_id.len() > 100 {
+        return Err(Error::invalid("invalid_worker_id", "workerId must be 1 to 100 characters"));
+    }
+    if body.capabilities.blenders.is_empty() {
+        return Err(Error::invalid("no_blender", "a worker must offer at least one Blender"));
+    }
+    if !(body.speed_factor.is_finite() && body.speed_factor > 0.0) {
+        return Err(Error::invalid("invalid_speed_factor", "speedFactor must be a positive number"));
+    }
+    if let Some(existing) = state.store.get_worker(&body.worker_id).await?
+        && existing.token_id != token_id
+    {
+        return Err(Error::Conflict {
+            code: "worker_id_taken",
+            message: "another token registered this workerId".into(),
+        });
+    }
+    let now = now_ms();
+    let record = WorkerRecord {
+        id: body.worker_id.clone(),
+        name: body.name.clone(),
+        token_id,
+        capabilities: body.capabilities,
+        speed_factor: body.speed_factor,
+        registered_at: now,
+        last_seen_at: now,
+    };
+    state.store.register_worker(&record).await?;
+    state.presence.remember_worker(record);
+    state.scheduler.work_arrived();
+    info!(name = %body.name, speed = body.speed_factor, "worker registered");
+    let lease_ttl = state.config.lease_ttl.as_secs().max(1);
+    Ok(RegisterResponse {
+        worker_id: body.worker_id,
+        lease_ttl_seconds: lease_ttl,
+        heartbeat_seconds: heartbeat_secs(lease_ttl),
+    })
+}
+
+/// Claims the next task `worker` can render, waiting up to `waitSeconds` for one.
+pub(crate) async fn claim(
+    state: &AppState,
+    worker: &WorkerRecord,
+    base: &str,
+    body: &ClaimRequest,
+) -> Result<Option<Assignment>> {
+    let prefer = preferred(body.prefer_job.as_deref());
+    let wait = std::time::Duration::from_secs(body.wait_seconds).min(MAX_CLAIM_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Register interest before looking, so that work arriving in between still wakes us.
+        let wakeup = state.scheduler.work_available();
+        if let Some(claimed) = state.scheduler.claim(worker, prefer).await? {
+            return Ok(Some(assignment(state, base, claimed).await?));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        // Another server may have queued work: look again now and then even without a wakeup.
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK), wakeup).await;
+    }
+}
+
+/// The task for the worker, with upload URLs for the file names its frames are expected under.
+async fn assignment(state: &AppState, base: &str, claimed: Claimed) -> Result<Assignment> {
+    let task = claimed.task;
+    Span::current().record("job", tracing::field::display(task.job_id));
+    let mut assignment = Assignment {
+        task_id: task.lease.task_id.to_string(),
+        attempt: task.lease.attempt,
+        job_id: task.job_id.to_string(),
+        frames: task.frames.frames().to_vec(),
+        scene: claimed.scene,
+        config: claimed.config,
+        blender_version: Some(claimed.blender_version),
+        output_urls: BTreeMap::new(),
+    };
+    if let Some(extension) = claimed.extension {
+        let names = task.frames.frames().iter().map(|frame| format!("{frame:04}.{extension}"));
+        let ids = (task.job_id, task.lease.task_id, task.lease.attempt);
+        assignment.output_urls = upload_urls(state, base, ids, names, ASSIGNED_URL_TTL).await?;
+    }
+    Ok(assignment)
+}
+
+/// Signed PUT URLs for `files` of a task's attempt: into the bucket directly when there is
+/// one, else through the server's signed route.
+async fn upload_urls(
+    state: &AppState,
+    base: &str,
+    (job_id, task_id, attempt): (Uuid, Uuid, i64),
+    files: impl Iterator<Item = String>,
+    ttl: std::time::Duration,
+) -> Result<BTreeMap<String, String>> {
+    let now = now_ms();
+    let mut found = BTreeMap::new();
+    for file in files {
+        let key = keys::output(job_id, task_id, attempt, &file);
+        let path = urls::output_path(job_id, task_id, attempt, &file);
+        found.insert(file, urls::put_url(state, base, &key, &path, ttl, now).await?);
+    }
+    Ok(found)
+}
+
+/// Extends the lease of a running task; `lease_lost` when the attempt no longer holds it.
+pub(crate) async fn heartbeat(state: &AppState, task_id: &str, attempt: i64) -> Result<()> {
+    let lease = lease(task_id, attempt)?;
+    let lease_ms = state.config.lease_ttl.as_millis() as i64;
+    match state.store.heartbeat(&lease, lease_ms, now_ms()).await? {
+        LeaseState::Held => Ok(()),
+        LeaseState::Lost => Err(Error::lease_lost()),
+    }
+}
+
+/// A task a worker holds.
+struct Held {
+    id: Uuid,
+    job_id: Uuid,
+    frames: FrameSet,
+}
+
+/// The task, if `worker_id` holds it with `attempt`; `lease_lost` otherwise.
+async fn held_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Held> {
+    let lease = lease(task_id, attempt)?;
+    let task = state.store.get_task(lease.task_id).await?.ok_or(Error::NotFound("task"))?;
+    let held =
+        task.attempt == attempt && task.status == TaskStatus::Running && task.worker_id.as_deref() == Some(worker_id);
+    if !held {
+        return Err(Error::lease_lost());
+    }
+    Span::current().record("job", tracing::field::display(task.job_id));
+    Ok(Held { id: task.id, job_id: task.job_id, frames: task.frames })
+}
+
+/// As [`held_task`], trusting a lease this server granted recently without reading the
+/// database. For calls whose writes the attempt fences anyway: output URLs (per attempt) and
+/// completion (the store completes only the attempt that holds the task).
+async fn granted_task(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Held> {
+    let lease = lease(task_id, attempt)?;
+    if let Some(granted) = state.scheduler.granted(lease.task_id, attempt, worker_id) {
+        Span::current().record("job", tracing::field::display(granted.job_id));
+        return Ok(Held { id: lease.task_id, job_id: granted.job_id, frames: granted.frames });
+    }
+    held_task(state, worker_id, task_id, attempt).await
+}
+
+/// Where a worker gets its task's scene.
+pub(crate) enum Scene {
+    /// A presigned URL at the bucket: the server carries no scene bytes.
+    At(String),
+    /// The file, streamed through this server.
+    Stream(futures::stream::BoxStream<'static, std::result::Result<Bytes, object_store::Error>>),
+}
+
+/// The scene of a task the worker holds.
+pub(crate) async fn scene(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Scene> {
+    let task = held_task(state, worker_id, task_id, attempt).await?;
+    let job = state.store.get_job_internal(task.job_id).await?.ok_or(Error::NotFound("job"))?;
+    if let Some(url) = state.blobs.presigned_url(Presign::Get, &job.object_key, state.config.url_ttl).await? {
+        return Ok(Scene::At(url));
+    }
+    let (_, stream) = state.blobs.get_stream(&job.object_key).await?.ok_or(Error::NotFound("scene"))?;
+    Ok(Scene::Stream(futures::StreamExt::boxed(stream)))
+}
+
+/// A file name a worker may deliver: plain, no path, no leading dot.
+pub(crate) fn check_file_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name.chars().all(|it| it.is_ascii_alphanumeric() || matches!(it, '.' | '_' | '-'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(Error::invalid("invalid_file_name", format!("{name:?} is not a plain output file name")));
+    }
+    Ok(())
+}
+
+/// Signed PUT URLs for more files of a task's attempt.
+pub(crate) async fn output_urls(
+    state: &AppState,
+    worker_id: &str,
+    task_id: &str,
+    attempt: i64,
+    files: &[String],
+    base: &str,
+) -> Result<BTreeMap<String, String>> {
+    let task = granted_task(state, worker_id, task_id, attempt).await?;
+    for file in files {
+        check_file_name(file)?;
+    }
+    let ttl = output_url_ttl(state.config.lease_ttl);
+    upload_urls(state, base, (task.job_id, task.id, attempt), files.iter().cloned(), ttl).await
+}
+
+/// Stores one output file behind a signed URL (its signature already checked).
+pub(crate) async fn receive_output<S, E>(
+    state: &AppState,
+    (job_id, task_id, attempt): (Uuid, Uuid, i64),
+    file: &str,
+    body: S,
+) -> Result<()>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    check_file_name(file)?;
+    let key = keys::output(job_id, task_id, attempt, file);
+    state.blobs.put_stream(&key, body, state.config.max_upload_bytes).await.map_err(|e| write_error(e, "outputs"))?;
+    Ok(())
+}
+
+/// Completes a task whose every frame is uploaded (the job finalizes with its last task) and,
+/// with `claimNext`, hands out the worker's next task.
+pub(crate) async fn complete(
+    state: &AppState,
+    worker: &WorkerRecord,
+    task_id: &str,
+    body: CompleteRequest,
+    base: &str,
+) -> Result<CompleteResponse> {
+    let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
+    let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    if delivered != task.frames.frames() {
+        return Err(Error::invalid(
+            "wrong_frames",
+            format!("the task renders frames {:?}, the worker delivered {delivered:?}", task.frames.frames()),
+        ));
+    }
+    let mut outputs = Vec::with_capacity(body.frames.len());
+    for frame in &body.frames {
+        check_file_name(&frame.file_name)?;
+        let key = keys::output(task.job_id, task.id, body.attempt, &frame.file_name);
+        let size = state.blobs.size(&key).await?.ok_or_else(|| {
+            Error::invalid("output_missing", format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name))
+        })?;
+        outputs.push(NewOutput {
+            kind: "frame".into(),
+            frame: Some(frame.frame),
+            file_name: frame.file_name.clone(),
+            object_key: key,
+            size: size as i64,
+        });
+    }
+    let last = outputs.last().map(|it| it.object_key.clone());
+    let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };
+    let lease = lease(task_id, body.attempt)?;
+    let claim_next = body.claim_next.as_ref().map(|it| preferred(it.prefer_job.as_deref()));
+    let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
+    if outcome == Completion::Lost {
+        return Err(Error::lease_lost());
+    }
+    if let Some(key) = last {
+        state.previews.frame_finished(task.job_id, &key);
+    }
+    state.scheduler.adapt_chunks(task.job_id, body.render_seconds, task.frames.len()).await;
+    if outcome == Completion::JobFinished {
+        state.finalize_wakeup.notify_one();
+    }
+    let next = match next {
+        Some(next) => Some(assignment(state, base, next).await?),
+        None => None,
+    };
+    Ok(CompleteResponse { lease: "held".into(), next })
+}
+
+/// The attempt failed: the task is requeued for another worker, or fails its job.
+pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body: &FailRequest) -> Result<()> {
+    let task = held_task(state, worker_id, task_id, body.attempt).await?;
+    // Name the frames: the job's failedReason may end up being this message.
+    let error =
+        format!("frames {}: {}", task.frames.to_ranges().join(", "), shorten(&body.error, FAILURE_REPORT_CHARS));
+    state.scheduler.forget_granted(task.id);
+    let lease = lease(task_id, body.attempt)?;
+    match state.store.fail_task(&lease, worker_id, &error, MAX_FAILING_WORKERS, now_ms()).await? {
+        FailOutcome::Lost => Err(Error::lease_lost()),
+        FailOutcome::JobFailed => Ok(()),
+        FailOutcome::Requeued => {
+            // The failing worker may now be blocklisted; if no one else can take the job, say so now.
+            lifecycle::review(state, task.job_id).await?;
+            state.scheduler.work_arrived();
+            Ok(())
+        }
+    }
+}
+
+/// `text` cut to about `max` characters: a failure report says what went wrong first and
+/// ends with Blender's log, so the middle is what goes.
+fn shorten(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max / 4).collect();
+    let tail: String = text.chars().skip(n - (max - max / 4)).collect();
+    format!("{head}\n…\n{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn failure_messages_keep_their_reason_and_their_log_tail() {
+        assert_eq!(shorten("ab", 3), "ab");
+        assert_eq!(shorten("reason: the middle of a long log ends here", 8), "re\n…\ns here");
+        assert_eq!(shorten("éééééééé", 4), "é\n…\nééé");
+    }
+}

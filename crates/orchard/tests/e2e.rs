@@ -2,6 +2,7 @@
 //!
 //! These need Blender on PATH. Without it they report a skip, unless
 //! `ORCHARD_REQUIRE_E2E=1` (set by the test script and CI), where a missing Blender fails.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should panic right there
 
 mod common;
 

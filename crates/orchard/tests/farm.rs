@@ -1,5 +1,6 @@
 //! A farm of separate processes: `orchard serve` and `orchard worker`s over HTTP, with real
 //! Blender. Workers die, servers restart, Blender fails; every frame is stored exactly once.
+#![allow(clippy::unwrap_used)] // a test that cannot set itself up should panic right there
 
 mod common;
 
@@ -410,7 +411,8 @@ async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
     let module = serve.worker(&["--blender", bpy.to_str().unwrap()]);
     let id = submit_file(&client, &scene, json!({"colorManagementPreset": "default"})).await;
     let job = client.get_job(&id).await.unwrap();
-    assert_eq!(job.analysis["blenderVersion"], "4.5", "{}", job.analysis);
+    let analysis = job.analysis.as_ref().expect("validated: analysed");
+    assert_eq!(analysis.blender_version, "4.5", "{analysis:?}");
     let done = finished(&client, &job.id, Duration::from_secs(240)).await;
     assert_eq!(done.status, "completed", "{:?}", done.failed_reason);
     let tasks = client.tasks(&job.id).await.unwrap();

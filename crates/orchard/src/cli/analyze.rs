@@ -8,7 +8,7 @@ use clap::Args;
 use orchard_blend::{AnalyzeOptions, analyze_path};
 
 #[derive(Debug, Args)]
-pub struct AnalyzeArgs {
+pub(super) struct AnalyzeArgs {
     /// A .blend, or a .zip project (its main .blend is analysed).
     file: PathBuf,
     /// Print the analysis object as JSON (the `analysis` of a job).
@@ -16,7 +16,7 @@ pub struct AnalyzeArgs {
     json: bool,
 }
 
-pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     match print_analysis(args) {
         // `orchard analyze f | head` closing the pipe early is not an error.
         Err(error)

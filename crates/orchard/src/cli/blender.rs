@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use orchard_worker::install;
 
 #[derive(Debug, Subcommand)]
-pub enum BlenderCommand {
+pub(super) enum BlenderCommand {
     /// List the Blenders a worker here offers by default: `blender` on PATH and installed ones.
     List,
     /// Install a Blender line from PyPI (`bpy` for Python 3.11: 4.2, 4.3, 4.4, 4.5, 5.0) into a
@@ -16,7 +16,7 @@ pub enum BlenderCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct InstallArgs {
+pub(super) struct InstallArgs {
     /// `4.5` (newest 4.5.x) or an exact `4.5.3`.
     #[arg(value_name = "VERSION")]
     line: String,
@@ -25,7 +25,7 @@ pub struct InstallArgs {
     python: PathBuf,
 }
 
-pub async fn blender(command: BlenderCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn blender(command: BlenderCommand) -> anyhow::Result<ExitCode> {
     match command {
         BlenderCommand::List => {
             let mut any = false;

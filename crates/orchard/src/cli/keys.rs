@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::StorageArgs;
 
 #[derive(Debug, Subcommand)]
-pub enum KeysCommand {
+pub(super) enum KeysCommand {
     /// Create a key; prints it, alone, as the last line (it is never shown again).
     Create(CreateArgs),
     /// List keys (prefixes only).
@@ -17,7 +17,7 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(super) struct CreateArgs {
     /// Workspace of the key; created if new.
     #[arg(long)]
     workspace: String,
@@ -29,20 +29,20 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(super) struct ListArgs {
     #[command(flatten)]
     storage: StorageArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct RevokeArgs {
+pub(super) struct RevokeArgs {
     /// The key's id, or its prefix as `keys list` shows it.
     key: String,
     #[command(flatten)]
     storage: StorageArgs,
 }
 
-pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
         KeysCommand::Create(args) => {
             std::fs::create_dir_all(&args.storage.data)?;
@@ -60,7 +60,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Revoke(args) => {
             let store = orchard_server::open_store(&args.storage.database_url()).await?;
-            if !store.revoke_key(&args.key, orchard_server::state::now_ms()).await? {
+            if !store.revoke_key(&args.key, orchard_server::now_ms()).await? {
                 eprintln!("no active key matches {:?}", args.key);
                 return Ok(ExitCode::from(2));
             }

@@ -3,7 +3,9 @@
 
 mod analyze;
 mod blender;
+mod farm;
 mod keys;
+mod node;
 mod render;
 mod up;
 mod worker;
@@ -20,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 /// `orchard up`) and downloads the frames to ./renders/<job>/.
 #[derive(Debug, Parser)]
 #[command(name = "orchard", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, global = true, env = "ORCHARD_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -60,7 +62,7 @@ enum Command {
 
 /// Where the server keeps its state; shared by every command that opens it.
 #[derive(Debug, Clone, Args)]
-pub struct StorageArgs {
+pub(crate) struct StorageArgs {
     /// Data directory: the SQLite database and stored files live here by default.
     #[arg(long = "data", env = "ORCHARD_DATA", default_value = "./orchard-data")]
     pub data: PathBuf,
@@ -77,16 +79,26 @@ pub struct StorageArgs {
 
 impl StorageArgs {
     /// The database URL in effect.
-    pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data.join("orchard.db").display()))
+    pub(crate) fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| orchard_server::config::defaults::database_url(&self.data))
     }
 }
 
 /// Default address of `orchard up` and `orchard serve`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7800";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7800";
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|e| format!("{text:?} is not an address like 127.0.0.1:7800: {e}"))
+}
+
+/// Resolves at Ctrl-C or SIGTERM: when a long-running command should stop.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(term) => { term.recv().await; } None => std::future::pending().await } } => {}
+    }
 }
 
 fn init_logs(format: LogFormat, default_filter: &str) {
@@ -100,7 +112,7 @@ fn init_logs(format: LogFormat, default_filter: &str) {
 }
 
 /// Runs the commands that need no async runtime; hands the others back.
-pub fn run_sync(cli: Cli) -> Result<anyhow::Result<ExitCode>, Box<Cli>> {
+pub(crate) fn run_sync(cli: Cli) -> Result<anyhow::Result<ExitCode>, Box<Cli>> {
     match cli.command {
         // No log subscriber: nothing on the analysis path logs (`orchard-blend` has no `tracing`),
         // and setting one up is a measurable part of a run that takes a few milliseconds.
@@ -110,7 +122,7 @@ pub fn run_sync(cli: Cli) -> Result<anyhow::Result<ExitCode>, Box<Cli>> {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => {
             init_logs(cli.log_format, "info,tower_http=warn");

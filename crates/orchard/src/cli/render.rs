@@ -10,13 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use orchard_api::{Client, Job};
 use serde_json::{Value, json};
 
-use tokio_util::sync::CancellationToken;
-
-use super::worker::NodeArgs;
+use super::farm::{Farm, admin_key};
+use super::node::NodeArgs;
 use super::{DEFAULT_LISTEN, StorageArgs};
 
 #[derive(Debug, Args)]
-pub struct RenderArgs {
+pub(super) struct RenderArgs {
     /// The .blend or .zip project to render.
     file: PathBuf,
     /// Frames to render: `1-10`, `7`, `1-250x5`, or a comma list of those (default: the scene's range).
@@ -58,13 +57,7 @@ pub struct RenderArgs {
     node: NodeArgs,
 }
 
-/// The farm a render runs on.
-enum Farm {
-    Remote,
-    Embedded { server: Box<orchard_server::Server>, workers: Vec<tokio::task::JoinHandle<()>>, stop: CancellationToken },
-}
-
-pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let file = args.file.clone();
     let file_name = file.file_name().map(|it| it.to_string_lossy().into_owned()).context("the file has no name")?;
     let file_type = match file.extension().and_then(|it| it.to_str()).map(str::to_ascii_lowercase).as_deref() {
@@ -76,12 +69,8 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let config = requested_config(&args)?;
     let (client, farm) = connect(&args).await?;
     let result = run_flow(&client, &args, &file, &file_name, file_type, size, config).await;
-    if let Farm::Embedded { server, workers, stop } = farm {
-        stop.cancel();
-        for worker in workers {
-            let _ = worker.await;
-        }
-        server.shutdown().await;
+    if let Some(farm) = farm {
+        farm.shutdown().await;
     }
     result
 }
@@ -115,30 +104,29 @@ fn requested_config(args: &RenderArgs) -> anyhow::Result<Value> {
     Ok(config)
 }
 
-async fn connect(args: &RenderArgs) -> anyhow::Result<(Client, Farm)> {
+/// A client of the farm to render on, and the embedded farm started for it if any.
+async fn connect(args: &RenderArgs) -> anyhow::Result<(Client, Option<Farm>)> {
     if let Some(server) = &args.server {
         let key = args.key.clone().context("--server needs --key (or ORCHARD_KEY)")?;
-        return Ok((Client::new(server, &key), Farm::Remote));
+        return Ok((Client::new(server, &key), None));
     }
     // A local `orchard up` with its admin key beside it.
     if let Ok(key) = std::fs::read_to_string(args.storage.data.join("admin.key")) {
         let client = Client::new(&format!("http://{DEFAULT_LISTEN}"), key.trim());
         if tokio::time::timeout(Duration::from_secs(2), client.health()).await.is_ok_and(|it| it.is_ok()) {
             eprintln!("Using the farm at {}.", client.base());
-            return Ok((client, Farm::Remote));
+            return Ok((client, None));
         }
     }
     let blenders = args.node.blenders()?;
     let mut config = orchard_server::ServerConfig::new("127.0.0.1:0".parse()?, args.storage.data.clone());
     config.database_url = args.storage.database_url.clone();
     config.storage = args.storage.storage.clone();
-    let server = orchard_server::start(config).await?;
-    let stop = CancellationToken::new();
-    let workers = super::up::spawn_local_workers(&server, &args.storage.data, 1, &args.node, &stop).await?;
-    let (key, _) = super::up::admin_key(&server, &args.storage.data).await?;
+    let farm = Farm::start(config, 1, &args.node).await?;
+    let (key, _) = admin_key(&farm.server, &args.storage.data).await?;
     eprintln!("Started an embedded farm (Blender: {}).", blenders[0].display());
-    let client = Client::new(&server.url(), &key);
-    Ok((client, Farm::Embedded { server: Box::new(server), workers, stop }))
+    let client = Client::new(&farm.server.url(), &key);
+    Ok((client, Some(farm)))
 }
 
 fn bar(len: u64, template: &str) -> ProgressBar {
@@ -170,12 +158,12 @@ async fn run_flow(
     if job.status == "failed" {
         return Ok(report_failure(&job));
     }
-    for warning in job.analysis["warnings"].as_array().into_iter().flatten() {
-        eprintln!("warning[{}]: {}", warning["code"].as_str().unwrap_or(""), warning["message"].as_str().unwrap_or(""));
+    for warning in job.analysis.iter().flat_map(|it| &it.warnings) {
+        let code = serde_json::to_value(warning.code).ok().and_then(|it| it.as_str().map(str::to_string));
+        eprintln!("warning[{}]: {}", code.unwrap_or_default(), warning.message);
     }
     let job = client.render(&job.id, config).await?;
-    let total = job.final_config["frameRanges"].as_array().map(|_| 0).unwrap_or(0);
-    let frames_bar = bar(total, "render  [{bar:30}] {pos}/{len} frames  {msg}");
+    let frames_bar = bar(0, "render  [{bar:30}] {pos}/{len} frames  {msg}");
     let job_id = job.id.clone();
     let finished = loop {
         tokio::select! {

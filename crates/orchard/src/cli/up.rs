@@ -1,22 +1,20 @@
 //! `orchard up` (server and local workers) and `orchard serve` (server only).
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use orchard_server::{Server, ServerConfig};
+use orchard_server::ServerConfig;
+use orchard_server::config::defaults;
 
-use tokio_util::sync::CancellationToken;
-
-use super::worker::NodeArgs;
-use super::{DEFAULT_LISTEN, StorageArgs, parse_listen};
+use super::farm::{Farm, admin_key};
+use super::node::NodeArgs;
+use super::{DEFAULT_LISTEN, StorageArgs, parse_listen, shutdown_signal};
 
 /// Server settings shared by `up` and `serve`.
 #[derive(Debug, Args)]
-pub struct ServerArgs {
+pub(super) struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "ORCHARD_LISTEN", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
     listen: SocketAddr,
@@ -26,13 +24,13 @@ pub struct ServerArgs {
     #[arg(long, env = "ORCHARD_PUBLIC_URL")]
     public_url: Option<String>,
     /// Seconds a silent worker keeps its task before it is requeued.
-    #[arg(long, env = "ORCHARD_LEASE_TTL", default_value_t = 60)]
+    #[arg(long, env = "ORCHARD_LEASE_TTL", default_value_t = defaults::LEASE_TTL_SECS)]
     lease_ttl: u64,
-    /// Largest accepted upload, in bytes (default 5 GiB).
-    #[arg(long, env = "ORCHARD_MAX_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024 * 1024)]
+    /// Largest accepted upload, in bytes (5 GiB).
+    #[arg(long, env = "ORCHARD_MAX_UPLOAD_BYTES", default_value_t = defaults::MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
     /// Seconds an upload URL stays valid.
-    #[arg(long, env = "ORCHARD_UPLOAD_TTL", default_value_t = 3600)]
+    #[arg(long, env = "ORCHARD_UPLOAD_TTL", default_value_t = defaults::UPLOAD_TTL_SECS)]
     upload_ttl: u64,
 }
 
@@ -50,7 +48,7 @@ impl ServerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UpArgs {
+pub(super) struct UpArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// Local workers to run.
@@ -61,83 +59,20 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     #[command(flatten)]
     server: ServerArgs,
 }
 
-/// Creates the admin key on first start and keeps it in DATA/admin.key (mode 0600).
-pub async fn admin_key(server: &Server, data: &Path) -> anyhow::Result<(String, bool)> {
-    let path = data.join("admin.key");
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        let key = key.trim().to_string();
-        let hash = orchard_server::http::extract::key_hash(&key);
-        if server.state.store.find_key(&hash).await?.is_some() {
-            return Ok((key, false));
-        }
-    }
-    let (key, _) = orchard_server::keys::create_key(server.state.store.as_ref(), "default", "admin").await?;
-    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
-    Ok((key, true))
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    writeln!(file, "{text}")
-}
-
-/// The token of `orchard up`'s own workers, kept in DATA/worker.token (mode 0600).
-async fn local_worker_token(server: &Server, data: &Path) -> anyhow::Result<String> {
-    let path = data.join("worker.token");
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        let token = token.trim().to_string();
-        let hash = orchard_server::http::extract::key_hash(&token);
-        if server.state.store.find_worker_token(&hash).await?.is_some() {
-            return Ok(token);
-        }
-    }
-    let token = orchard_server::keys::create_worker_token(server.state.store.as_ref()).await?;
-    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
-    Ok(token)
-}
-
-/// Starts `n` local workers that reach `server` over HTTP, exactly as remote ones do.
-pub async fn spawn_local_workers(
-    server: &Server,
-    data: &Path,
-    n: usize,
-    node: &NodeArgs,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let token = local_worker_token(server, data).await?;
-    let data = std::path::absolute(data)?;
-    let mut handles = Vec::new();
-    for index in 0..n {
-        let name = format!("local-{index}");
-        let options = node.options(&server.url(), &token, data.join("worker").join(&name), Some(name))?;
-        let stop = shutdown.clone();
-        handles.push(tokio::spawn(async move {
-            if let Err(error) = orchard_worker::node::run_node(options, stop).await {
-                tracing::error!(error = format!("{error:#}"), "local worker stopped");
-            }
-        }));
-    }
-    Ok(handles)
-}
-
-pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let blenders = args.node.blenders()?;
     let data = args.server.storage.data.clone();
-    let server = orchard_server::start(args.server.config()).await?;
-    let workers_stop = CancellationToken::new();
-    let workers = spawn_local_workers(&server, &data, args.workers, &args.node, &workers_stop).await?;
-    let (key, created) = admin_key(&server, &data).await?;
+    let farm = Farm::start(args.server.config(), args.workers, &args.node).await?;
+    let (key, created) = admin_key(&farm.server, &data).await?;
     let shown: Vec<String> = blenders.iter().map(|it| it.display().to_string()).collect();
     println!(
         "Orchard is up at {} with {} local worker(s) (Blender: {}).",
-        server.url(),
+        farm.server.url(),
         args.workers,
         shown.join(", ")
     );
@@ -146,29 +81,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("Admin API key: in {}", data.join("admin.key").display());
     }
-    wait_for_signal().await;
+    shutdown_signal().await;
     println!("Shutting down…");
-    workers_stop.cancel();
-    for handle in workers {
-        let _ = handle.await;
-    }
-    server.shutdown().await;
+    farm.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let server = orchard_server::start(args.server.config()).await?;
     println!("Orchard is serving at {}.", server.url());
-    wait_for_signal().await;
+    shutdown_signal().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-pub async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(term) => { term.recv().await; } None => std::future::pending().await } } => {}
-    }
 }

@@ -2,97 +2,26 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use orchard_worker::node::{NodeOptions, run_node};
+use orchard_worker::node::run_node;
 use tokio_util::sync::CancellationToken;
 
-use super::StorageArgs;
-
-/// Render-node settings, shared by `orchard worker` and the local workers of `orchard up`.
-#[derive(Debug, Clone, Args)]
-pub struct NodeArgs {
-    /// A Blender to offer: an executable, or the Python of a `bpy` install; repeat for several
-    /// (default: `blender` on PATH and every `orchard blender install`).
-    #[arg(long = "blender", env = "ORCHARD_BLENDER", value_delimiter = ',')]
-    pub blenders: Vec<PathBuf>,
-    /// Render threads per worker (default: every core).
-    #[arg(long, env = "ORCHARD_THREADS")]
-    pub threads: Option<u32>,
-    /// Seconds without a finished frame after which Blender is declared hung and killed.
-    #[arg(long, env = "ORCHARD_HANG_TIMEOUT", default_value_t = 3600)]
-    pub hang_timeout: u64,
-    /// Start Blender afresh for every task instead of keeping it open between tasks of a job.
-    #[arg(long)]
-    pub no_warm_sessions: bool,
-    /// Offer EEVEE without a GPU (software rendering: very slow).
-    #[arg(long)]
-    pub allow_cpu_eevee: bool,
-    /// RAM to advertise, in GiB (default: the machine's).
-    #[arg(long)]
-    pub ram_gib: Option<f64>,
-    /// Speed factor to report instead of rendering the reference scene.
-    #[arg(long)]
-    pub speed_factor: Option<f64>,
-    /// Operator tags, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub tags: Vec<String>,
-}
-
-impl NodeArgs {
-    /// The Blenders to offer, checked.
-    pub fn blenders(&self) -> anyhow::Result<Vec<PathBuf>> {
-        if self.blenders.is_empty() {
-            let mut found: Vec<PathBuf> = orchard_worker::blender::find(None).into_iter().collect();
-            let installed = orchard_worker::install::installed(&orchard_worker::install::root());
-            found.extend(installed.into_iter().map(|(_, python)| python));
-            if found.is_empty() {
-                anyhow::bail!(
-                    "no Blender: install one (`apt-get install blender`, or `orchard blender install 4.5`) or pass --blender PATH"
-                );
-            }
-            return Ok(found);
-        }
-        self.blenders.iter().map(|it| orchard_worker::blender::find(Some(it)).map_err(anyhow::Error::msg)).collect()
-    }
-
-    /// Options for a node talking to `server`.
-    pub fn options(
-        &self,
-        server: &str,
-        token: &str,
-        work_dir: PathBuf,
-        name: Option<String>,
-    ) -> anyhow::Result<NodeOptions> {
-        Ok(NodeOptions {
-            server: server.to_string(),
-            token: token.to_string(),
-            blenders: self.blenders()?,
-            work_dir,
-            name,
-            threads: self.threads,
-            hang_timeout: Duration::from_secs(self.hang_timeout.max(1)),
-            warm_sessions: !self.no_warm_sessions,
-            allow_cpu_eevee: self.allow_cpu_eevee,
-            ram_gib: self.ram_gib,
-            tags: self.tags.clone(),
-            speed_factor: self.speed_factor,
-        })
-    }
-}
+use super::node::NodeArgs;
+use super::{StorageArgs, shutdown_signal};
 
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub(super) struct WorkerArgs {
     /// The server's URL.
     #[arg(long, env = "ORCHARD_SERVER")]
     server: String,
     /// A worker token (`orchard workers token create`).
     #[arg(long, env = "ORCHARD_WORKER_TOKEN", hide_env_values = true)]
     token: String,
-    /// Scene cache and scratch space; also keeps the worker's id across restarts.
-    #[arg(long = "data", env = "ORCHARD_WORKER_DATA", default_value = "./orchard-worker")]
-    data: PathBuf,
+    /// Scene cache and scratch space; also keeps the worker's id across restarts
+    /// (default: ~/.local/share/orchard/worker, or $XDG_DATA_HOME/orchard/worker).
+    #[arg(long = "data", env = "ORCHARD_WORKER_DATA")]
+    data: Option<PathBuf>,
     /// Name shown for this worker (default: the host name).
     #[arg(long)]
     name: Option<String>,
@@ -100,38 +29,55 @@ pub struct WorkerArgs {
     node: NodeArgs,
 }
 
-pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let options = args.node.options(&args.server, &args.token, args.data.clone(), args.name.clone())?;
+pub(super) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let data = match args.data.clone() {
+        Some(data) => data,
+        None => default_worker_data()?,
+    };
+    let options = args.node.options(&args.server, &args.token, data, args.name.clone())?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        super::up::wait_for_signal().await;
+        shutdown_signal().await;
         stop.cancel();
     });
     run_node(options, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a worker keeps its data unless told: the user's data directory, not the current one
+/// (a worker started in a checkout must not leave its cache there).
+fn default_worker_data() -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_DATA_HOME").filter(|it| !it.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME").filter(|it| !it.is_empty());
+            PathBuf::from(home.ok_or_else(|| anyhow::anyhow!("no HOME: pass --data DIR"))?).join(".local/share")
+        }
+    };
+    Ok(base.join("orchard").join("worker"))
+}
+
 #[derive(Debug, Subcommand)]
-pub enum WorkersCommand {
+pub(super) enum WorkersCommand {
     /// Worker tokens.
     #[command(subcommand)]
     Token(TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(super) enum TokenCommand {
     /// Create a worker token; prints it, alone, as the last line (it is never shown again).
     Create(TokenArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub(super) struct TokenArgs {
     #[command(flatten)]
     storage: StorageArgs,
 }
 
-pub async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode> {
     match command {
         WorkersCommand::Token(TokenCommand::Create(args)) => {
             std::fs::create_dir_all(&args.storage.data)?;

@@ -8,20 +8,20 @@ use std::time::{Duration, Instant};
 use orchard_api::Client;
 use serde_json::Value;
 
-pub fn orchard() -> Command {
+pub(crate) fn orchard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_orchard"))
 }
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn example_scene() -> PathBuf {
+pub(crate) fn example_scene() -> PathBuf {
     repo_root().join("examples/cube.blend")
 }
 
 /// Whether Blender is here; panics when it must be (`ORCHARD_REQUIRE_E2E=1`) and is not.
-pub fn blender_available() -> bool {
+pub(crate) fn blender_available() -> bool {
     let found = orchard_worker::blender::find(None).is_ok();
     if !found {
         assert!(std::env::var("ORCHARD_REQUIRE_E2E").is_err(), "ORCHARD_REQUIRE_E2E is set but Blender is not on PATH");
@@ -32,7 +32,7 @@ pub fn blender_available() -> bool {
 
 /// Pids of rendering Blender processes (a scene on the command line, not a capability probe)
 /// whose command line mentions `needle` (a data directory).
-pub fn blender_processes(needle: &Path) -> Vec<u32> {
+pub(crate) fn blender_processes(needle: &Path) -> Vec<u32> {
     let needle = needle.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -48,7 +48,7 @@ pub fn blender_processes(needle: &Path) -> Vec<u32> {
 }
 
 /// Polls `check` every 100 ms until it returns Some, or panics naming `what` after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -64,12 +64,12 @@ where
 }
 
 /// Uploads the example scene, validates it and starts a render with `config`.
-pub async fn submit(client: &Client, config: Value) -> String {
+pub(crate) async fn submit(client: &Client, config: Value) -> String {
     submit_file(client, &example_scene(), config).await
 }
 
 /// Uploads the `.blend` at `scene`, validates it and starts a render with `config`.
-pub async fn submit_file(client: &Client, scene: &Path, config: Value) -> String {
+pub(crate) async fn submit_file(client: &Client, scene: &Path, config: Value) -> String {
     let name = scene.file_name().unwrap().to_string_lossy().into_owned();
     let upload = client.create_upload(&name, "blend").await.unwrap();
     client.put_file(&upload.upload_url, scene, |_| {}).await.unwrap();
@@ -82,7 +82,7 @@ pub async fn submit_file(client: &Client, scene: &Path, config: Value) -> String
 }
 
 /// Waits for a job to reach a terminal status and returns it.
-pub async fn finished(client: &Client, id: &str, limit: Duration) -> orchard_api::Job {
+pub(crate) async fn finished(client: &Client, id: &str, limit: Duration) -> orchard_api::Job {
     eventually("the job to finish", limit, || async {
         let job = client.get_job(id).await.ok()?;
         matches!(job.status.as_str(), "completed" | "failed" | "canceled").then_some(job)
@@ -90,18 +90,18 @@ pub async fn finished(client: &Client, id: &str, limit: Duration) -> orchard_api
     .await
 }
 
-pub async fn fetch(url: &str) -> Vec<u8> {
+pub(crate) async fn fetch(url: &str) -> Vec<u8> {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), 200, "{url}");
     response.bytes().await.unwrap().to_vec()
 }
 
 /// Sends `signal` to `pid`.
-pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+pub(crate) fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
 }
 
 /// A free local port (bound and released; the OS does not reuse it at once).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

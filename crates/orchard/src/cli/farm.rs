@@ -1,0 +1,100 @@
+//! An embedded farm: a server in this process and local workers that reach it over HTTP,
+//! exactly as remote ones do. `orchard up` runs one until a signal; `orchard render` runs
+//! one for a single job when no farm answers.
+
+use std::path::Path;
+
+use anyhow::Context;
+use orchard_server::{Server, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
+use super::node::NodeArgs;
+
+/// A running embedded farm.
+pub(crate) struct Farm {
+    /// The server.
+    pub(crate) server: Server,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Farm {
+    /// Starts a server with `config` and `n` local workers keeping their files under `data`.
+    pub(crate) async fn start(config: ServerConfig, n: usize, node: &NodeArgs) -> anyhow::Result<Farm> {
+        let data = config.data_dir.clone();
+        let server = orchard_server::start(config).await?;
+        let stop = CancellationToken::new();
+        let workers = spawn_local_workers(&server, &data, n, node, &stop).await?;
+        Ok(Farm { server, workers, stop })
+    }
+
+    /// Stops the workers (their Blenders are killed), then the server.
+    pub(crate) async fn shutdown(self) {
+        self.stop.cancel();
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.server.shutdown().await;
+    }
+}
+
+/// Creates the admin key on first start and keeps it in DATA/admin.key (mode 0600).
+pub(crate) async fn admin_key(server: &Server, data: &Path) -> anyhow::Result<(String, bool)> {
+    let path = data.join("admin.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = key.trim().to_string();
+        let hash = orchard_server::keys::key_hash(&key);
+        if server.store().find_key(&hash).await?.is_some() {
+            return Ok((key, false));
+        }
+    }
+    let (key, _) = orchard_server::keys::create_key(server.store().as_ref(), "default", "admin").await?;
+    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    Ok((key, true))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    writeln!(file, "{text}")
+}
+
+/// The token of `orchard up`'s own workers, kept in DATA/worker.token (mode 0600).
+async fn local_worker_token(server: &Server, data: &Path) -> anyhow::Result<String> {
+    let path = data.join("worker.token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_string();
+        let hash = orchard_server::keys::key_hash(&token);
+        if server.store().find_worker_token(&hash).await?.is_some() {
+            return Ok(token);
+        }
+    }
+    let token = orchard_server::keys::create_worker_token(server.store().as_ref()).await?;
+    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// Starts `n` local workers that reach `server` over HTTP, exactly as remote ones do.
+async fn spawn_local_workers(
+    server: &Server,
+    data: &Path,
+    n: usize,
+    node: &NodeArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let token = local_worker_token(server, data).await?;
+    let data = std::path::absolute(data)?;
+    let mut handles = Vec::new();
+    for index in 0..n {
+        let name = format!("local-{index}");
+        let options = node.options(&server.url(), &token, data.join("worker").join(&name), Some(name))?;
+        let stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            if let Err(error) = orchard_worker::node::run_node(options, stop).await {
+                tracing::error!(error = format!("{error:#}"), "local worker stopped");
+            }
+        }));
+    }
+    Ok(handles)
+}

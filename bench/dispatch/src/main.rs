@@ -39,7 +39,7 @@ async fn main() {
         pg = Some((admin, name));
     }
     let server = orchard_server::start(config).await.unwrap();
-    let store = server.state.store.clone();
+    let store = server.store().clone();
     let (key, _) = orchard_server::keys::create_key(store.as_ref(), "bench", "bench").await.unwrap();
     let token = orchard_server::keys::create_worker_token(store.as_ref()).await.unwrap();
 

@@ -188,11 +188,20 @@ macro_rules! job_store {
             use $crate::rows::{placeholders, status_after, to_json};
             use $crate::{Dialect, Job, JobPatch, JobStore, NewJob, Order, Result};
 
-            /// Decodes rows of `job_columns!()`, and gives each job its analysis: the one kept,
-            /// else read (one statement for up to `MAX_ANALYSES_READ` jobs), decoded and kept.
+            /// Decodes rows of `job_columns!()`, with their analyses.
             async fn jobs_from_rows(store: &$store, rows: &[<$store as Dialect>::Row]) -> Result<Vec<Job>> {
                 let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-                let missing = store.analyses.attach(&mut jobs);
+                with_analyses(store, &mut jobs).await?;
+                Ok(jobs)
+            }
+
+            /// Gives each job its analysis: the one kept, else read (one statement for up to
+            /// `MAX_ANALYSES_READ` jobs), decoded and kept.
+            async fn with_analyses(store: &$store, jobs: &mut [Job]) -> Result<()> {
+                let missing = store.analyses.attach(jobs);
+                if missing.is_empty() {
+                    return Ok(());
+                }
                 let mut read = HashMap::with_capacity(missing.len());
                 for chunk in missing.chunks(MAX_ANALYSES_READ) {
                     let list = placeholders(1, chunk.len());
@@ -206,8 +215,7 @@ macro_rules! job_store {
                         read.insert(uuid_col(&row, "id", "jobs")?, columns);
                     }
                 }
-                store.analyses.read(&mut jobs, read)?;
-                Ok(jobs)
+                store.analyses.read(jobs, read)
             }
 
             /// `cancel_job`, once. Locks the job's unfinished tasks before the job row (the order
@@ -258,21 +266,15 @@ macro_rules! job_store {
                 }
 
                 async fn get_job(&self, workspace_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {
-                    let row =
-                        sqlx::query(concat!("select ", job_columns!(), " from jobs where id = $1 and workspace_id = $2"))
-                            .bind(job_id.to_string())
-                            .bind(workspace_id.to_string())
-                            .fetch_optional(&self.pool)
-                            .await?;
-                    Ok(jobs_from_rows(self, row.as_slice()).await?.pop())
+                    let mut job = Vec::from_iter(self.read_job(Some(workspace_id), job_id).await?);
+                    with_analyses(self, &mut job).await?;
+                    Ok(job.pop())
                 }
 
                 async fn get_job_internal(&self, job_id: Uuid) -> Result<Option<Job>> {
-                    let row = sqlx::query(concat!("select ", job_columns!(), " from jobs where id = $1"))
-                        .bind(job_id.to_string())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    Ok(jobs_from_rows(self, row.as_slice()).await?.pop())
+                    let mut job = Vec::from_iter(self.read_job(None, job_id).await?);
+                    with_analyses(self, &mut job).await?;
+                    Ok(job.pop())
                 }
 
                 async fn list_jobs(

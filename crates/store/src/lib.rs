@@ -129,6 +129,9 @@ pub(crate) trait Dialect {
     async fn insert_tasks(conn: &mut Self::Conn, job_id: Uuid, first_seq: i64, chunks: &[FrameSet]) -> Result<()>;
     /// Requeues tasks whose lease expired before `now`; returns how many.
     async fn requeue_expired_tasks(&self, now: i64) -> Result<u64>;
+    /// The job `job_id` (of `workspace_id`, when given), without its analysis: the read of
+    /// `GET /jobs/{id}`, which a busy client makes many times a second.
+    async fn read_job(&self, workspace_id: Option<Uuid>, job_id: Uuid) -> Result<Option<crate::Job>>;
 }
 
 /// The implementation both dialects share, for `$store`: the row decoders, and each concept

@@ -30,6 +30,9 @@ pub(crate) enum Invalid {
     /// Not a status of the domain.
     #[error("unknown status {0:?}")]
     Status(String),
+    /// NULL in a column that is never NULL.
+    #[error("NULL")]
+    Null,
     /// Absent, although the column named is set (they are written together).
     #[error("missing, although {0} is set")]
     Missing(&'static str),
@@ -81,8 +84,71 @@ pub(crate) fn frames_json(frames: &FrameSet) -> Result<String> {
     to_json(frames.frames(), "tasks", "frames")
 }
 
-/// Defines, for the row type `$row`, `uuid_col` and `json_col` (a column's value, decoded)
-/// and the records' decoders: `job_from_row` (without its analysis, which `jobs.rs` attaches),
+/// A row as the decoders that serve more than sqlx's rows read it (a job is also read through
+/// SQLite's C API directly, `sqlite/read.rs`): a column's value by name, `None` for NULL.
+pub(crate) trait Columns {
+    /// A text column.
+    fn text(&self, col: &'static str) -> Result<Option<String>>;
+    /// An integer column.
+    fn int(&self, col: &'static str) -> Result<Option<i64>>;
+    /// A floating-point column.
+    fn real(&self, col: &'static str) -> Result<Option<f64>>;
+}
+
+/// A column that is never NULL.
+fn required<T>(value: Option<T>, table: &'static str, col: &'static str) -> Result<T> {
+    value.ok_or_else(|| corrupt(table, col, Invalid::Null))
+}
+
+/// A job from a row of `job_columns!()`, without its analysis (which `jobs.rs` attaches).
+pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
+    const T: &str = "jobs";
+    let text = |col| -> Result<String> { required(row.text(col)?, T, col) };
+    let int = |col| -> Result<i64> { required(row.int(col)?, T, col) };
+    let failed_reason = match row.text("failed_name")? {
+        Some(name) => {
+            // Written together: one without the others is not a reason.
+            let part =
+                |col: &'static str| row.text(col)?.ok_or_else(|| corrupt(T, col, Invalid::Missing("failed_name")));
+            Some(crate::FailedReason { name, kind: part("failed_type")?, message: part("failed_message")? })
+        }
+        None => None,
+    };
+    fn json_of<U: DeserializeOwned>(row: &impl Columns, col: &'static str) -> Result<Option<U>> {
+        row.text(col)?.map(|it| json(&it, "jobs", col)).transpose()
+    }
+    Ok(crate::Job {
+        id: uuid(&text("id")?, T, "id")?,
+        workspace_id: uuid(&text("workspace_id")?, T, "workspace_id")?,
+        user_id: uuid(&text("user_id")?, T, "user_id")?,
+        upload_slug: text("upload_slug")?,
+        file_name: text("file_name")?,
+        file_type: text("file_type")?,
+        object_key: text("object_key")?,
+        file_size: int("file_size")?,
+        main_file: row.text("main_file")?,
+        status: job_status(&text("status")?)?,
+        created_at: int("created_at")?,
+        updated_at: int("updated_at")?,
+        failed_reason,
+        requested_config: json_of(row, "requested_config")?,
+        final_config: json_of(row, "final_config")?,
+        analysis: None,
+        analysis_id: row.text("analysis_id")?.map(|it| uuid(&it, T, "analysis_id")).transpose()?,
+        preview_key: row.text("preview_key")?,
+        frames_zip_key: row.text("frames_zip_key")?,
+        normalized_seconds: required(row.real("normalized_seconds")?, T, "normalized_seconds")?,
+        frames_total: int("frames_total")?,
+        frames_done: int("frames_done")?,
+        frames_rendering: int("frames_rendering")?,
+        frames_failed: int("frames_failed")?,
+        render_started_at: row.int("render_started_at")?,
+        waiting_reason: row.text("waiting_reason")?,
+    })
+}
+
+/// Defines, for the row type `$row`, `uuid_col` (a column's uuid, decoded), its
+/// [`Columns`], and the records' decoders: `job_from_row` (without its analysis, which `jobs.rs` attaches),
 /// `upload_from_row`, `task_from_row`, `worker_from_row`, `key_owner_from_row`,
 /// `key_info_from_row` and `output_from_row`.
 macro_rules! row_decoders {
@@ -92,59 +158,22 @@ macro_rules! row_decoders {
             $crate::rows::uuid(&text, table, col)
         }
 
-        fn json_col<T: serde::de::DeserializeOwned>(
-            row: &$row,
-            col: &'static str,
-            table: &'static str,
-        ) -> $crate::Result<Option<T>> {
-            let text: Option<String> = sqlx::Row::try_get(row, col)?;
-            text.map(|it| $crate::rows::json(&it, table, col)).transpose()
+        impl $crate::rows::Columns for $row {
+            fn text(&self, col: &'static str) -> $crate::Result<Option<String>> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+
+            fn int(&self, col: &'static str) -> $crate::Result<Option<i64>> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
+
+            fn real(&self, col: &'static str) -> $crate::Result<Option<f64>> {
+                Ok(sqlx::Row::try_get(self, col)?)
+            }
         }
 
         fn job_from_row(row: &$row) -> $crate::Result<$crate::Job> {
-            use sqlx::Row as _;
-            let failed_name: Option<String> = row.try_get("failed_name")?;
-            let failed_reason = match failed_name {
-                Some(name) => {
-                    // Written together: one without the others is not a reason.
-                    let part = |col: &'static str| -> $crate::Result<String> {
-                        row.try_get::<Option<String>, _>(col)?.ok_or_else(|| {
-                            $crate::rows::corrupt("jobs", col, $crate::rows::Invalid::Missing("failed_name"))
-                        })
-                    };
-                    Some($crate::FailedReason { name, kind: part("failed_type")?, message: part("failed_message")? })
-                }
-                None => None,
-            };
-            let analysis_id: Option<String> = row.try_get("analysis_id")?;
-            Ok($crate::Job {
-                id: uuid_col(row, "id", "jobs")?,
-                workspace_id: uuid_col(row, "workspace_id", "jobs")?,
-                user_id: uuid_col(row, "user_id", "jobs")?,
-                upload_slug: row.try_get("upload_slug")?,
-                file_name: row.try_get("file_name")?,
-                file_type: row.try_get("file_type")?,
-                object_key: row.try_get("object_key")?,
-                file_size: row.try_get("file_size")?,
-                main_file: row.try_get("main_file")?,
-                status: $crate::rows::job_status(&row.try_get::<String, _>("status")?)?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-                failed_reason,
-                requested_config: json_col(row, "requested_config", "jobs")?,
-                final_config: json_col(row, "final_config", "jobs")?,
-                analysis: None,
-                analysis_id: analysis_id.map(|it| $crate::rows::uuid(&it, "jobs", "analysis_id")).transpose()?,
-                preview_key: row.try_get("preview_key")?,
-                frames_zip_key: row.try_get("frames_zip_key")?,
-                normalized_seconds: row.try_get("normalized_seconds")?,
-                frames_total: row.try_get("frames_total")?,
-                frames_done: row.try_get("frames_done")?,
-                frames_rendering: row.try_get("frames_rendering")?,
-                frames_failed: row.try_get("frames_failed")?,
-                render_started_at: row.try_get("render_started_at")?,
-                waiting_reason: row.try_get("waiting_reason")?,
-            })
+            $crate::rows::job_from_columns(row)
         }
 
         fn upload_from_row(row: &$row) -> $crate::Result<$crate::Upload> {

@@ -30,9 +30,9 @@ use uuid::Uuid;
 
 mod hot;
 
-use crate::jobs::{Analyses, bind_new_job, insert_job};
+use crate::jobs::{Analyses, bind_new_job, insert_job, job_columns};
 use crate::rows::frames_json;
-use crate::{Dialect, NewJob, Result, StoreError};
+use crate::{Dialect, Job, NewJob, Result, StoreError};
 
 /// Metadata in a PostgreSQL database, shared by every server of a deployment.
 #[derive(Debug, Clone)]
@@ -126,6 +126,20 @@ crate::shared_store!(PgStore, for_update = " for update", by_status = "", by_wor
 impl Dialect for PgStore {
     type Row = PgRow;
     type Conn = PgConnection;
+
+    async fn read_job(&self, workspace_id: Option<Uuid>, job_id: Uuid) -> Result<Option<Job>> {
+        // `$2 is null`: one statement (one prepared plan) for both reads.
+        let row = sqlx::query(concat!(
+            "select ",
+            job_columns!(),
+            " from jobs where id = $1 and ($2::text is null or workspace_id = $2)"
+        ))
+        .bind(job_id.to_string())
+        .bind(workspace_id.map(|it| it.to_string()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(crate::rows::job_from_columns).transpose()
+    }
 
     async fn insert_job(&self, new: &NewJob, now: i64) -> Result<bool> {
         // One statement: the workspace's job count goes up with the job, only if it was made.

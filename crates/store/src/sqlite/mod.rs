@@ -18,10 +18,11 @@ use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 mod hot;
+mod read;
 
 use crate::jobs::{Analyses, bind_new_job, insert_job};
 use crate::rows::frames_json;
-use crate::{Dialect, NewJob, Result, StoreError};
+use crate::{Dialect, Job, NewJob, Result, StoreError};
 
 /// Metadata in one SQLite file (WAL mode).
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct SqliteStore {
     hot: Arc<hot::HotWriter>,
     /// Analyses decoded once, shared by job reads.
     analyses: Arc<Analyses>,
+    /// Point reads on the calling thread.
+    readers: Arc<read::Readers>,
 }
 
 /// A write transaction and the in-process writer slot it holds.
@@ -84,7 +87,8 @@ impl SqliteStore {
         }
         let writer: Arc<tokio::sync::Mutex<()>> = Default::default();
         let hot = Arc::new(hot::HotWriter::start(Path::new(&file), writer.clone())?);
-        Ok(SqliteStore { pool, writer, hot, analyses: Default::default() })
+        let readers = Arc::new(read::Readers::new(Path::new(&file)));
+        Ok(SqliteStore { pool, writer, hot, analyses: Default::default(), readers })
     }
 
     /// A write transaction: the in-process writer slot, then `BEGIN IMMEDIATE`.
@@ -105,6 +109,10 @@ crate::shared_store!(
 impl Dialect for SqliteStore {
     type Row = SqliteRow;
     type Conn = SqliteConnection;
+
+    async fn read_job(&self, workspace_id: Option<Uuid>, job_id: Uuid) -> Result<Option<Job>> {
+        self.readers.job(workspace_id, job_id)
+    }
 
     async fn insert_job(&self, new: &NewJob, now: i64) -> Result<bool> {
         let mut tx = self.write().await?;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orchard_store::{PgStore, SqliteStore, Store};
+use orchard_store::{CachedReads, PgStore, SqliteStore, Store};
 use rand::RngCore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -49,19 +49,20 @@ pub struct Server {
 }
 
 /// Opens (and migrates) the metadata store named by `database_url`: `sqlite://PATH`, or
-/// `postgres://…` / `postgresql://…` for a database that several servers share.
+/// `postgres://…` / `postgresql://…` for a database that several servers share; clients'
+/// job reads are remembered while nothing changed them ([`CachedReads`]).
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         let store =
             SqliteStore::connect(database_url).await.with_context(|| format!("opening the database {database_url}"))?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(CachedReads::new(store)));
     }
     if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
         // The URL may hold a password: name only the host and database in the error.
         let store = PgStore::connect(database_url)
             .await
             .with_context(|| format!("opening the PostgreSQL database {}", redact_password(database_url)))?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(CachedReads::new(store)));
     }
     anyhow::bail!(
         "unknown database URL {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
@@ -113,7 +114,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
         previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),
         store,
@@ -124,7 +125,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         presence: Arc::default(),
         keys: Arc::default(),
         local_addr,
-    };
+    });
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let app = http::router(state.clone());

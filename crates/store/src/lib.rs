@@ -25,6 +25,7 @@
 //! [`StoreError::Corrupt`], never a default.
 
 mod accounts;
+mod cached;
 mod jobs;
 mod postgres;
 mod records;
@@ -41,6 +42,7 @@ use orchard_domain::FrameSet;
 use uuid::Uuid;
 
 pub use accounts::AccountStore;
+pub use cached::{CachedReads, JOB_MEMORY};
 pub use jobs::JobStore;
 pub use postgres::PgStore;
 pub use records::*;

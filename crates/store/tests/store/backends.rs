@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use orchard_store::{PgStore, SqliteStore, Store};
+use orchard_store::{CachedReads, PgStore, SqliteStore, Store};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
 
 /// The backends every body runs on.
@@ -66,6 +66,18 @@ impl Database {
                 let mut conn = PgConnection::connect(&self.url).await.expect("PostgreSQL connects");
                 sqlx::query(sql).execute(&mut conn).await.expect("statement runs");
                 conn.close().await.expect("connection closes");
+            }
+        }
+    }
+
+    /// Another store on the same database with its job reads remembered, as a server opens it.
+    pub(crate) async fn cached_store(&self) -> Arc<dyn Store> {
+        match self.backend {
+            Backend::Sqlite => {
+                Arc::new(CachedReads::new(SqliteStore::connect(&self.url).await.expect("SQLite store opens")))
+            }
+            Backend::Postgres => {
+                Arc::new(CachedReads::new(PgStore::connect(&self.url).await.expect("PostgreSQL store opens")))
             }
         }
     }

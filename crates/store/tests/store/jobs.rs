@@ -236,3 +236,41 @@ dbtest!(a_job_row_that_does_not_decode_is_corrupt_never_a_default, |store, db| {
     assert_eq!((table, column), ("jobs", "failed_type"));
     assert_eq!(source.to_string(), "missing, although failed_name is set");
 });
+
+dbtest!(a_remembered_job_read_never_hides_a_write, |store, db| {
+    let cached = db.cached_store().await;
+    let alice = owner(cached.as_ref(), "studio", "alice").await;
+    let id = booting_job(cached.as_ref(), alice, 3, 1, T0).await;
+    let read = |store: Arc<dyn orchard_store::Store>| async move {
+        store.get_job(alice.workspace_id, id).await.unwrap().expect("the job exists")
+    };
+    assert_eq!(read(cached.clone()).await.frames_rendering, 0);
+    assert_eq!(read(cached.clone()).await.frames_rendering, 0, "read again: the same");
+
+    // A claim through the remembering store is seen at once.
+    crate::fixtures::claim(cached.as_ref(), "w1", T0).await.expect("a task");
+    assert_eq!(read(cached.clone()).await.frames_rendering, 1);
+    let canceled = cached.cancel_job(id, read(cached.clone()).await.status, T0).await.unwrap();
+    assert!(canceled);
+    assert_eq!(read(cached.clone()).await.status, JobStatus::Canceled, "a status change is seen at once");
+
+    // Another server's write (through another store on the database) is seen once the
+    // memory lapses.
+    let other = created_job(store.as_ref(), alice, T0).await;
+    let first = read_other(&cached, alice.workspace_id, other).await;
+    assert_eq!(first.status, JobStatus::Created);
+    let validating = JobStatus::Created.apply(orchard_domain::JobEvent::ValidationStarted).unwrap();
+    assert!(store.transition_job(other, JobStatus::Created, validating, JobPatch::default(), T0).await.unwrap());
+    let deadline = std::time::Instant::now() + orchard_store::JOB_MEMORY * 40;
+    loop {
+        if read_other(&cached, alice.workspace_id, other).await.status == validating {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "another server's change was never seen");
+        tokio::time::sleep(orchard_store::JOB_MEMORY / 5).await;
+    }
+});
+
+async fn read_other(store: &Arc<dyn orchard_store::Store>, workspace_id: Uuid, id: Uuid) -> orchard_store::Job {
+    store.get_job(workspace_id, id).await.unwrap().expect("the job exists")
+}

@@ -14,9 +14,26 @@ use crate::previews::Previews;
 use crate::scheduler::Scheduler;
 use crate::signing::UrlSigner;
 
-/// Shared state. Cheap to clone.
+/// Shared state: one `Arc`, cloned for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     /// Metadata.
     pub store: Arc<dyn Store>,
     /// Files.

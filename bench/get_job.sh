@@ -21,8 +21,9 @@ ORCHARD_LOG=warn $orchard serve --listen 127.0.0.1:7891 --data "$work/data" >/de
 pids+=($!)
 ./target/release/hello-axum 127.0.0.1:7892 >/dev/null &
 pids+=($!)
-key=$($orchard keys create --workspace bench --data "$work/data" 2>/dev/null | tail -n 1)
+# The key once the server answers: it has migrated the new database by then.
 for _ in $(seq 50); do curl -sf http://127.0.0.1:7891/healthz >/dev/null && break; sleep 0.1; done
+key=$($orchard keys create --workspace bench --data "$work/data" 2>/dev/null | tail -n 1)
 
 # One real job: upload the example scene, create and validate it.
 api=http://127.0.0.1:7891/api/external/v1

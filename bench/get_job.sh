@@ -3,11 +3,15 @@
 # hello-world (bench/hello-axum) built and measured in the same run. Prints both rates and
 # their ratio; the ratio is what BENCHMARKS.md records.
 #
-#   bench/get_job.sh [SECONDS] [CONNECTIONS]
+#   bench/get_job.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+#
+# The two are measured in turn, ROUNDS times (default 3), and the median of each round's
+# ratio is reported: the host's speed drifts by tens of per cent over a minute here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-32}
+rounds=${3:-3}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 
 cargo build --release --locked -q -p orchard -p hello-axum
@@ -35,13 +39,20 @@ job=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d "{\"slug\":\"$(
 curl -sf -X POST -H "$auth" $api/jobs/$job/validate >/dev/null
 
 rate() { wrk -t2 -c"$connections" -d"${duration}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
-orchard_rps=$(rate -H "$auth" "$api/jobs/$job")
-hello_rps=$(rate "http://127.0.0.1:7892/api/external/v1/jobs/$job")
-python3 - "$orchard_rps" "$hello_rps" "$duration" "$connections" <<'PY'
-import sys
-orchard, hello, duration, connections = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
-print(f"GET /jobs/{{id}} ({duration}s, {connections} connections, wrk -t2, this machine)")
-print(f"  orchard      {orchard:10.0f} req/s   (auth + SQLite read + analysis JSON + signed URLs)")
-print(f"  hello-axum   {hello:10.0f} req/s   (fixed body)")
-print(f"  ratio        {orchard / hello:10.3f}   (orchard / hello-axum)")
+results=()
+for _ in $(seq "$rounds"); do
+  orchard_rps=$(rate -H "$auth" "$api/jobs/$job")
+  hello_rps=$(rate "http://127.0.0.1:7892/api/external/v1/jobs/$job")
+  results+=("$orchard_rps:$hello_rps")
+done
+python3 - "$duration" "$connections" "${results[@]}" <<'PY'
+import statistics, sys
+duration, connections, rounds = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(f"GET /jobs/{{id}} ({duration}s per measure, {connections} connections, wrk -t2, this machine)")
+ratios = []
+for i, pair in enumerate(rounds, 1):
+    orchard, hello = (float(it) for it in pair.split(":"))
+    ratios.append(orchard / hello)
+    print(f"  round {i}: orchard {orchard:8.0f} req/s   hello-axum {hello:8.0f} req/s   ratio {orchard / hello:.3f}")
+print(f"  median ratio {statistics.median(ratios):.3f}   (orchard / hello-axum; orchard: auth + job read + analysis JSON)")
 PY

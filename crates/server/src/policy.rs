@@ -98,3 +98,17 @@ pub(crate) const TOKEN_MEMORY: Duration = Duration::from_secs(60);
 pub(crate) const WORKER_MEMORY: Duration = Duration::from_secs(5);
 /// Keys, tokens and workers remembered at most; a farm has far fewer.
 pub(crate) const MAX_CALLERS: usize = 10_000;
+
+/// Speed factors a worker may report: a thousandth to a thousand times the reference machine.
+/// Beyond that the number is a mistake, and it multiplies into what clients are billed.
+pub(crate) const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+/// Seconds a task may report having rendered: a month.
+pub(crate) const MAX_RENDER_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
+/// Characters of a worker's id, name, tag or backend name.
+pub(crate) const MAX_WORKER_TEXT: usize = 100;
+/// Blenders, backends or tags a worker may list.
+pub(crate) const MAX_WORKER_LIST: usize = 64;
+/// CPU threads a worker may report.
+pub(crate) const MAX_CPU_THREADS: u32 = 65_536;
+/// GiB of RAM a worker may report.
+pub(crate) const MAX_RAM_GIB: f64 = 1_048_576.0;

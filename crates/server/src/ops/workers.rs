@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::keys::key_hash;
 use crate::lifecycle;
 use crate::policy::{
-    ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_FAILING_WORKERS, SEEN_RESOLUTION_MS,
+    ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_CPU_THREADS, MAX_FAILING_WORKERS,
+    MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_WORKER_LIST, MAX_WORKER_TEXT, SEEN_RESOLUTION_MS, SPEED_FACTORS,
     heartbeat_secs, output_url_ttl,
 };
 use crate::scheduler::Claimed;
@@ -73,15 +74,7 @@ fn lease(task_id: &str, attempt: i64) -> Result<Lease> {
 
 /// Registers (or re-registers after a restart) a worker of `token_id`.
 pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterRequest) -> Result<RegisterResponse> {
-    if body.worker_id.trim().is_empty() || body.worker_id.len() > 100 {
-        return Err(Error::invalid("invalid_worker_id", "workerId must be 1 to 100 characters"));
-    }
-    if body.capabilities.blenders.is_empty() {
-        return Err(Error::invalid("no_blender", "a worker must offer at least one Blender"));
-    }
-    if !(body.speed_factor.is_finite() && body.speed_factor > 0.0) {
-        return Err(Error::invalid("invalid_speed_factor", "speedFactor must be a positive number"));
-    }
+    check_registration(&body)?;
     if let Some(existing) = state.store.get_worker(&body.worker_id).await?
         && existing.token_id != token_id
     {
@@ -110,6 +103,77 @@ pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterReq
         lease_ttl_seconds: lease_ttl,
         heartbeat_seconds: heartbeat_secs(lease_ttl),
     })
+}
+
+/// Checks what a worker says of itself: every number finite and within reason, every version
+/// a version, every list and text bounded. A worker's numbers end up in what clients read
+/// (a speed factor of 1e308 made `normalizedSeconds` infinite, which JSON cannot carry).
+fn check_registration(body: &RegisterRequest) -> Result<()> {
+    let field = |field: &str, code: &'static str, reason: String| Error::Invalid {
+        code,
+        message: format!("{field}: {reason}"),
+        details: Some(serde_json::json!({ "field": field, "reason": reason })),
+    };
+    let text = |name: &str, value: &str, max: usize| {
+        if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+            return Err(field(name, "invalid_worker", format!("must be 1 to {max} printable characters")));
+        }
+        Ok(())
+    };
+    text("workerId", &body.worker_id, MAX_WORKER_TEXT)?;
+    text("name", &body.name, MAX_WORKER_TEXT)?;
+    if !(body.speed_factor.is_finite() && SPEED_FACTORS.contains(&body.speed_factor)) {
+        let reason = format!("must be a number from {} to {}", SPEED_FACTORS.start(), SPEED_FACTORS.end());
+        return Err(field("speedFactor", "invalid_speed_factor", reason));
+    }
+    let capabilities = &body.capabilities;
+    if capabilities.blenders.is_empty() {
+        return Err(Error::invalid("no_blender", "a worker must offer at least one Blender"));
+    }
+    if capabilities.blenders.len() > MAX_WORKER_LIST {
+        return Err(field("capabilities.blenders", "invalid_worker", format!("at most {MAX_WORKER_LIST} Blenders")));
+    }
+    for (i, build) in capabilities.blenders.iter().enumerate() {
+        if !is_version(&build.version) {
+            let name = format!("capabilities.blenders[{i}].version");
+            return Err(field(
+                &name,
+                "invalid_blender_version",
+                format!("{:?} is not a version like 4.5.3", build.version),
+            ));
+        }
+        let backends = format!("capabilities.blenders[{i}].gpuBackends");
+        if build.gpu_backends.len() > MAX_WORKER_LIST {
+            return Err(field(&backends, "invalid_worker", format!("at most {MAX_WORKER_LIST} backends")));
+        }
+        for backend in &build.gpu_backends {
+            text(&backends, backend, MAX_WORKER_TEXT)?;
+        }
+    }
+    if !(1..=MAX_CPU_THREADS).contains(&capabilities.cpu_threads) {
+        let reason = format!("must be 1 to {MAX_CPU_THREADS}");
+        return Err(field("capabilities.cpuThreads", "invalid_worker", reason));
+    }
+    if !(capabilities.ram_gib.is_finite() && (0.0..=MAX_RAM_GIB).contains(&capabilities.ram_gib)) {
+        let reason = format!("must be a number from 0 to {MAX_RAM_GIB}");
+        return Err(field("capabilities.ramGib", "invalid_worker", reason));
+    }
+    if capabilities.tags.len() > MAX_WORKER_LIST {
+        return Err(field("capabilities.tags", "invalid_worker", format!("at most {MAX_WORKER_LIST} tags")));
+    }
+    for tag in &capabilities.tags {
+        text("capabilities.tags", tag, MAX_WORKER_TEXT)?;
+    }
+    Ok(())
+}
+
+/// `4.5`, `3.4.1`, `5.0.0-alpha`: two or three numbers, then anything a build appends.
+fn is_version(text: &str) -> bool {
+    let numbers = text.split(['-', '+', ' ']).next().unwrap_or("");
+    let parts: Vec<&str> = numbers.split('.').collect();
+    text.len() <= MAX_WORKER_TEXT
+        && (2..=3).contains(&parts.len())
+        && parts.iter().all(|it| !it.is_empty() && it.len() <= 4 && it.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Claims the next task `worker` can render, waiting up to `waitSeconds` for one.
@@ -293,6 +357,13 @@ pub(crate) async fn complete(
     body: CompleteRequest,
     base: &str,
 ) -> Result<CompleteResponse> {
+    if !(body.render_seconds.is_finite() && (0.0..=MAX_RENDER_SECONDS).contains(&body.render_seconds)) {
+        return Err(Error::Invalid {
+            code: "invalid_render_seconds",
+            message: format!("renderSeconds must be a number from 0 to {MAX_RENDER_SECONDS}"),
+            details: Some(serde_json::json!({ "field": "renderSeconds" })),
+        });
+    }
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
     let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
     if delivered != task.frames.frames() {
@@ -317,7 +388,7 @@ pub(crate) async fn complete(
         });
     }
     let last = outputs.last().map(|it| it.object_key.clone());
-    let done = TaskDone { outputs, render_seconds: body.render_seconds.max(0.0), speed_factor: worker.speed_factor };
+    let done = TaskDone { outputs, render_seconds: body.render_seconds, speed_factor: worker.speed_factor };
     let lease = lease(task_id, body.attempt)?;
     let claim_next = body.claim_next.as_ref().map(|it| preferred(it.prefer_job.as_deref()));
     let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
@@ -373,6 +444,16 @@ fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::shorten;
+
+    #[test]
+    fn versions_are_two_or_three_numbers_and_what_a_build_appends() {
+        for good in ["4.5", "3.4.1", "5.0.0-alpha", "4.2.10 LTS"] {
+            assert!(super::is_version(good), "{good}");
+        }
+        for bad in ["abc", "4", "4.", ".5", "4.5.1.2", "4.x", "", "99999.1"] {
+            assert!(!super::is_version(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn failure_messages_keep_their_reason_and_their_log_tail() {

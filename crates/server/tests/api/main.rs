@@ -9,3 +9,4 @@ mod jobs;
 mod meta;
 mod render;
 mod uploads;
+mod workers;

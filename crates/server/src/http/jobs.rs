@@ -162,6 +162,19 @@ pub(crate) async fn render_job(
     let value = if body.is_empty() {
         serde_json::Value::Null
     } else {
+        // The one rule for JSON bodies: they say they are JSON.
+        let json = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|it| it.to_str().ok())
+            .and_then(|it| it.split(';').next())
+            .map(|it| it.trim().to_ascii_lowercase())
+            .is_some_and(|it| it == "application/json" || (it.starts_with("application/") && it.ends_with("+json")));
+        if !json {
+            return Err(Error::invalid(
+                "unsupported_media_type",
+                "the body is JSON and must say so: send Content-Type: application/json",
+            ));
+        }
         serde_json::from_slice(&body)
             .map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?
     };

@@ -28,10 +28,16 @@ pub(crate) async fn create(
     if file_name.is_empty() {
         return Err(Error::invalid("invalid_file_name", "fileName must not be empty"));
     }
-    if file_name.len() > 255 || file_name.contains(['/', '\\', '\0']) {
+    if file_name.len() > 255 || file_name.contains(['/', '\\']) {
         return Err(Error::invalid(
             "invalid_file_name",
             "fileName must be a plain file name of at most 255 bytes, without / or \\",
+        ));
+    }
+    if let Some(bad) = file_name.chars().find(|it| it.is_control() || is_bidi_control(*it)) {
+        return Err(Error::invalid(
+            "invalid_file_name",
+            format!("fileName must not contain control or text-direction characters (it has U+{:04X})", bad as u32),
         ));
     }
     if !matches!(body.file_type.as_str(), "blend" | "zip") {
@@ -81,6 +87,12 @@ pub(crate) async fn create(
         None => (Vec::new(), None),
     };
     Ok(CreateUploadResponse { upload_url, slug, expires_at: iso8601(expires_at), part_urls, upload_id })
+}
+
+/// Characters that reorder how text is shown: a name with them can display as something it
+/// is not (`shot\u{202E}dnelb.zip` shows as `shotpiz.blend`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The PUT URL of every part: presigned `UploadPart`s of the bucket's own multipart upload,

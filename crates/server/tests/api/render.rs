@@ -47,6 +47,22 @@ async fn render_is_refused_before_validation_and_without_a_config() {
         (status, response["error"]["details"]["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("requestedRenderConfig"))
     );
+    // A JSON body must say it is one.
+    let config = json!({"requestedRenderConfig": {"colorManagementPreset": "default"}}).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let response = app
+            .http
+            .post(app.api(&format!("/jobs/{id}/render")))
+            .bearer_auth(&app.key)
+            .header("content-type", content_type)
+            .body(config.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, response) = crate::helpers::parts(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{content_type}: {response}");
+        assert_eq!(error_code(&response), "unsupported_media_type");
+    }
     // Refusals changed nothing.
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["data"]["status"], "validated");
@@ -74,11 +90,18 @@ async fn render_merges_the_request_into_the_detected_settings_and_replays() {
     assert_eq!(config["outputFormat"], "PNG");
     assert_eq!(job["requestedConfig"]["sampleCount"], 2);
 
-    let again = app.call(reqwest::Method::POST, &format!("/jobs/{id}/render"), Some(&app.key), Some(json!({}))).await;
+    let again = app.call(reqwest::Method::POST, &format!("/jobs/{id}/render"), Some(&app.key), Some(request)).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.headers()["x-idempotent-replay"], "true");
     let again: serde_json::Value = again.json().await.unwrap();
     assert_eq!(again["finalConfig"], job["finalConfig"]);
+    // A replay is the answer to a request that could have started the render: a missing or
+    // empty config is refused as always.
+    for body in [json!({}), json!({"requestedRenderConfig": {}})] {
+        let (status, response) = app.post(&format!("/jobs/{id}/render"), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {response}");
+        assert_eq!(response["error"]["details"]["field"], "requestedRenderConfig", "{response}");
+    }
 
     let (status, progress) = app.get(&format!("/jobs/{id}/progress")).await;
     assert_eq!(status, StatusCode::OK);

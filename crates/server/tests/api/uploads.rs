@@ -293,3 +293,15 @@ async fn a_job_keeps_one_stored_copy_of_its_scene_however_many_ask_for_it() {
     let (status, body) = app.post_empty(&format!("/jobs/{id}/validate")).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("validated")), "{body}");
 }
+
+#[tokio::test]
+async fn a_file_name_with_control_or_text_direction_characters_is_refused() {
+    let app = spawn_app().await;
+    for name in ["shot\u{202E}dnelb.zip", "shot\u{2066}.blend", "sh\u{7}ot.blend", "shot\u{0}.blend", "a\nb.blend"] {
+        let (status, body) = app.post("/uploads", json!({"fileName": name, "fileType": "blend"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+        assert_eq!(error_code(&body), "invalid_file_name", "{name:?}");
+    }
+    let (status, body) = app.post("/uploads", json!({"fileName": "plan ção.blend", "fileType": "blend"})).await;
+    assert_eq!(status, StatusCode::OK, "ordinary non-ASCII names stay welcome: {body}");
+}

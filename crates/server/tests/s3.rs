@@ -290,11 +290,14 @@ async fn a_big_file_goes_to_the_bucket_in_presigned_parts() {
     };
     // The bucket's refusal is the client's 400. (s3s-fs does not compare ETags, as S3 does;
     // an unknown upload id it refuses.)
-    let refused = complete(json!([{"partNumber": 1, "etag": etags[0]}]), "no-such-upload").await.unwrap();
+    let every = json!([{"partNumber": 1, "etag": etags[0]}, {"partNumber": 2, "etag": etags[1]}]);
+    let refused = complete(every, "no-such-upload").await.unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "parts_refused", "{body}");
 
+    let only_first = complete(json!([{"partNumber": 1, "etag": etags[0]}]), &upload_id).await.unwrap();
+    assert_eq!(only_first.status(), StatusCode::BAD_REQUEST, "every declared part must be listed");
     let parts = json!([{"partNumber": 1, "etag": etags[0]}, {"partNumber": 2, "etag": etags[1]}]);
     let done = complete(parts, &upload_id).await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);

@@ -72,6 +72,8 @@ pub struct Upload {
     pub size: Option<i64>,
     /// sha256 hex of the bytes received.
     pub sha256: Option<String>,
+    /// The parts of a multipart upload (`None`: the file comes in one PUT).
+    pub parts: Option<u32>,
 }
 
 /// A job to create from an upload.

@@ -190,6 +190,10 @@ macro_rules! row_decoders {
                 uploaded_at: row.try_get("uploaded_at")?,
                 size: row.try_get("size")?,
                 sha256: row.try_get("sha256")?,
+                parts: row
+                    .try_get::<Option<i64>, _>("parts")?
+                    .map(|it| u32::try_from(it).map_err(|e| $crate::rows::corrupt("uploads", "parts", e)))
+                    .transpose()?,
             })
         }
 

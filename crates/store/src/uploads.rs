@@ -29,8 +29,8 @@ macro_rules! upload_store {
                 async fn insert_upload(&self, upload: &Upload) -> Result<()> {
                     sqlx::query(
                         "insert into uploads (slug, workspace_id, user_id, file_name, file_type, object_key,
-                                              expires_at, created_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                              expires_at, created_at, parts)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&upload.slug)
                     .bind(upload.workspace_id.to_string())
@@ -40,6 +40,7 @@ macro_rules! upload_store {
                     .bind(&upload.object_key)
                     .bind(upload.expires_at)
                     .bind(upload.created_at)
+                    .bind(upload.parts.map(i64::from))
                     .execute(&self.pool)
                     .await?;
                     Ok(())

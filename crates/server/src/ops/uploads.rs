@@ -72,6 +72,7 @@ pub(crate) async fn create(
         uploaded_at: None,
         size: None,
         sha256: None,
+        parts: body.parts,
     };
     state.store.insert_upload(&upload).await?;
     // A bucket takes the PUT itself (the bytes never pass through this server); a local
@@ -149,9 +150,22 @@ pub(crate) async fn complete(
     if now_ms() > upload.expires_at {
         return Err(Error::invalid("upload_expired", "the upload's URLs expired; create a new upload"));
     }
+    let Some(declared) = upload.parts else {
+        return Err(Error::invalid(
+            "not_multipart",
+            "this upload was created without parts: PUT the whole file to its uploadUrl",
+        ));
+    };
     let numbered = parts.iter().enumerate().all(|(i, it)| it.part_number as usize == i + 1);
     if parts.is_empty() || parts.len() > MAX_UPLOAD_PARTS as usize || !numbered {
         return Err(Error::invalid("invalid_parts", "list every part once, part 1 first, numbered 1, 2, 3, …"));
+    }
+    if parts.len() != declared as usize {
+        return Err(Error::Invalid {
+            code: "invalid_parts",
+            message: format!("this upload was created with {declared} parts; list every one ({} listed)", parts.len()),
+            details: Some(serde_json::json!({ "field": "parts", "declared": declared, "listed": parts.len() })),
+        });
     }
     let etags: Vec<String> = parts.into_iter().map(|it| it.etag).collect();
     let limit = state.config.max_upload_bytes;

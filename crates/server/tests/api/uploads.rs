@@ -216,6 +216,11 @@ async fn a_multipart_upload_with_wrong_missing_or_misnumbered_parts_is_refused_a
     assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
     let (status, response) = app.post(&complete, json!({"parts": []})).await;
     assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()));
+    // Both parts are there, but a completion listing only the first would make a truncated
+    // file: every declared part must be listed.
+    let (status, response) = app.post(&complete, json!({"parts": part_list(&etags[..1])})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "invalid_parts".into()), "{response}");
+    assert_eq!(response["error"]["details"]["declared"], 2, "{response}");
     // Nothing was assembled by the refused attempts.
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
     assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
@@ -304,4 +309,15 @@ async fn a_file_name_with_control_or_text_direction_characters_is_refused() {
     }
     let (status, body) = app.post("/uploads", json!({"fileName": "plan ção.blend", "fileType": "blend"})).await;
     assert_eq!(status, StatusCode::OK, "ordinary non-ASCII names stay welcome: {body}");
+}
+
+#[tokio::test]
+async fn an_upload_made_for_one_put_cannot_be_completed_in_parts() {
+    let app = spawn_app().await;
+    let slug = app.upload("shot.blend", "blend", example_scene()).await;
+    let parts = json!([{"partNumber": 1, "etag": "\"abc\""}]);
+    let (status, response) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": parts})).await;
+    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "not_multipart".into()), "{response}");
+    let (status, job) = app.post("/jobs", json!({"slug": slug})).await;
+    assert_eq!(status, StatusCode::OK, "the upload is untouched: {job}");
 }

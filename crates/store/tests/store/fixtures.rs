@@ -40,6 +40,7 @@ pub(crate) async fn uploaded(store: &dyn Store, owner: KeyOwner, now: i64) -> Up
         uploaded_at: None,
         size: None,
         sha256: None,
+        parts: None,
     };
     store.insert_upload(&upload).await.expect("upload recorded");
     store.mark_uploaded(&slug, 1234, &"ab".repeat(32), now).await.expect("upload marked");

@@ -17,6 +17,10 @@ dbtest!(an_upload_is_recorded_then_receives_its_bytes, |store| {
     assert_eq!(upload.expires_at, T0 + 3_600_000);
     assert_eq!((upload.uploaded_at, upload.size), (Some(T0), Some(1234)));
     assert_eq!(upload.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+    assert_eq!(upload.parts, None, "one PUT");
+    let in_parts = orchard_store::Upload { slug: "in-parts".into(), parts: Some(3), ..upload.clone() };
+    store.insert_upload(&in_parts).await.unwrap();
+    assert_eq!(store.get_upload("in-parts").await.unwrap().unwrap().parts, Some(3), "the declared parts are kept");
     assert!(store.get_upload("no-such-slug").await.unwrap().is_none());
     assert!(!store.upload_has_job(&upload.slug).await.unwrap());
 

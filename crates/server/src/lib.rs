@@ -114,6 +114,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
     let state = AppState::new(state::Shared {
         scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
         previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),
@@ -125,8 +126,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         presence: Arc::default(),
         keys: Arc::default(),
         local_addr,
+        shutdown: shutdown.clone(),
     });
-    let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let app = http::router(state.clone());
     let stop = shutdown.clone();

@@ -54,4 +54,7 @@ pub struct Shared {
     pub(crate) keys: Arc<KnownKeys>,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub(crate) local_addr: SocketAddr,
+    /// Cancelled when the server stops: long polls answer at once instead of holding the
+    /// shutdown up.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }

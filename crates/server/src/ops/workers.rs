@@ -192,11 +192,15 @@ pub(crate) async fn claim(
         if let Some(claimed) = state.scheduler.claim(worker, prefer).await? {
             return Ok(Some(assignment(state, base, claimed).await?));
         }
-        if tokio::time::Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline || state.shutdown.is_cancelled() {
             return Ok(None);
         }
         // Another server may have queued work: look again now and then even without a wakeup.
-        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK), wakeup).await;
+        let recheck = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
+        tokio::select! {
+            _ = tokio::time::timeout_at(recheck, wakeup) => {}
+            _ = state.shutdown.cancelled() => return Ok(None),
+        }
     }
 }
 

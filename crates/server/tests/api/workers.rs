@@ -108,3 +108,31 @@ async fn render_seconds_beyond_reason_are_refused_and_normalized_seconds_stay_a_
     let (_, body) = app.get(&format!("/jobs/{job}")).await;
     assert_eq!(body["data"]["normalizedSeconds"], json!(2.0), "{body}");
 }
+
+#[tokio::test]
+async fn a_waiting_claim_is_answered_when_the_server_stops() {
+    let app = spawn_app().await;
+    let token = token(&app).await;
+    let (status, body) = worker_call(&app, &token, "/register", registration()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = app.api("/workers/node-1/claim");
+    let http = app.http.clone();
+    let claim = tokio::spawn(async move {
+        http.post(url).bearer_auth(&token).json(&json!({"waitSeconds": 30})).send().await.map(|it| it.status())
+    });
+    // Stop while the claim waits for work: it is answered (no work) rather than cut off.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let TestApp { server, .. } = app;
+    server.shutdown().await;
+    // Once the server has stopped, the claim has its answer (well before its 30 s wait ends;
+    // the bound only keeps a broken shutdown from hanging the test).
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), claim)
+        .await
+        .expect("the waiting claim was still open after the server stopped")
+        .unwrap();
+    assert_eq!(
+        answered.as_ref().ok(),
+        Some(&StatusCode::NO_CONTENT),
+        "a waiting claim ends with the server: {answered:?}"
+    );
+}

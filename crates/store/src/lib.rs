@@ -75,6 +75,9 @@ pub enum StoreError {
     /// The SQLite URL named an in-memory database.
     #[error("Orchard keeps SQLite in a file, not in memory")]
     InMemory,
+    /// The lock that puts migrations of one SQLite file in turn could not be taken.
+    #[error("could not lock the database for its migrations")]
+    MigrationLock(#[source] std::io::Error),
     /// A migration failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

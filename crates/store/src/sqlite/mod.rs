@@ -78,8 +78,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // sqlx's migrator locks nothing on SQLite: two processes opening a fresh file at once
+        // (`orchard serve` and `orchard keys create`) both applied the first migration and
+        // one failed. A lock file beside the database puts them in turn.
+        let lock = migration_lock(options.get_filename()).await?;
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        drop(lock);
         let file: String =
             sqlx::query_scalar("select file from pragma_database_list where name = 'main'").fetch_one(&pool).await?;
         if file.is_empty() {
@@ -96,6 +101,25 @@ impl SqliteStore {
         let slot = self.writer.clone().lock_owned().await;
         Ok(Write { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _slot: slot })
     }
+}
+
+/// Holds an exclusive lock on `{database}.migrations.lock` until dropped; waits for another
+/// process (or store) that holds it. `None` for a database in memory (refused after).
+async fn migration_lock(database: &Path) -> Result<Option<std::fs::File>> {
+    if database.as_os_str().is_empty() || database == Path::new(":memory:") {
+        return Ok(None);
+    }
+    let mut name = database.as_os_str().to_owned();
+    name.push(".migrations.lock");
+    let path = std::path::PathBuf::from(name);
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StoreError::MigrationLock(std::io::Error::other(e)))?;
+    locked.map(Some).map_err(StoreError::MigrationLock)
 }
 
 crate::shared_store!(

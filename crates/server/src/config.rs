@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub url_ttl: Duration,
     /// How long a silent worker keeps a task.
     pub lease_ttl: Duration,
+    /// Web origins (`https://tools.studio.example`) whose pages may call the API from a
+    /// browser; none by default (no CORS headers: browsers refuse cross-origin calls).
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -60,6 +63,7 @@ impl ServerConfig {
             upload_ttl: Duration::from_secs(defaults::UPLOAD_TTL_SECS),
             url_ttl: Duration::from_secs(defaults::URL_TTL_SECS),
             lease_ttl: Duration::from_secs(defaults::LEASE_TTL_SECS),
+            cors_origins: Vec::new(),
         }
     }
 

@@ -40,6 +40,9 @@ pub enum Error {
     /// Unknown, or another workspace's.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, but not with this method.
+    #[error("{0} is not allowed here")]
+    MethodNotAllowed(String),
     /// The resource is in a state that forbids this.
     #[error("{message}")]
     Conflict {

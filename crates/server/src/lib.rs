@@ -99,6 +99,7 @@ pub fn open_blobs(config: &ServerConfig) -> anyhow::Result<blobs::Blobs> {
 
 /// Starts the server: store, storage, HTTP, background duties.
 pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
+    http::check_cors_origins(&config.cors_origins)?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     // Blender and the worker get paths under the data directory; they must not depend on a cwd.
     config.data_dir = std::path::absolute(&config.data_dir).context("resolving the data directory")?;

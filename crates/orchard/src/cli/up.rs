@@ -32,6 +32,10 @@ pub(super) struct ServerArgs {
     /// Seconds an upload URL stays valid.
     #[arg(long, env = "ORCHARD_UPLOAD_TTL", default_value_t = defaults::UPLOAD_TTL_SECS)]
     upload_ttl: u64,
+    /// A web origin whose pages may call the API from a browser
+    /// (`https://tools.studio.example`); repeat for several. None by default.
+    #[arg(long = "cors-origin", env = "ORCHARD_CORS_ORIGIN", value_delimiter = ',')]
+    cors_origins: Vec<String>,
 }
 
 impl ServerArgs {
@@ -43,6 +47,7 @@ impl ServerArgs {
         config.lease_ttl = Duration::from_secs(self.lease_ttl.max(1));
         config.max_upload_bytes = self.max_upload_bytes;
         config.upload_ttl = Duration::from_secs(self.upload_ttl.max(1));
+        config.cors_origins = self.cors_origins.clone();
         config
     }
 }

@@ -13,12 +13,15 @@ mod workers;
 use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post, put};
 use orchard_api::{API_PREFIX, Health};
+use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::error::Error;
 use crate::policy::JSON_BODY_LIMIT;
 use crate::state::AppState;
 
@@ -99,11 +102,51 @@ pub(crate) fn router(state: AppState) -> Router {
             "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}",
             put(workers::put_output).layer(DefaultBodyLimit::disable()),
         );
-    Router::new()
+    let router = Router::new()
         .nest(API_PREFIX, external)
         .merge(blobs)
         .route("/healthz", get(healthz))
-        .fallback(|| async { crate::error::Error::NotFound("route") })
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .fallback(|| async { Error::NotFound("route") })
+        .method_not_allowed_fallback(|method: Method| async move { Error::MethodNotAllowed(method.to_string()) });
+    let cors = cors(&state.config.cors_origins);
+    let router = router.layer(TraceLayer::new_for_http()).with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Cross-origin access for the configured web origins (checked at start-up), or none.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|it| HeaderValue::from_str(it).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::ETAG, HeaderName::from_static("x-idempotent-replay")])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
+}
+
+/// Checks `--cors-origin` values: each a web origin, `scheme://host[:port]`, nothing more.
+pub(crate) fn check_cors_origins(origins: &[String]) -> anyhow::Result<()> {
+    for origin in origins {
+        let parsed = url::Url::parse(origin).ok().filter(|it| {
+            matches!(it.scheme(), "http" | "https")
+                && it.host_str().is_some()
+                && it.path() == "/"
+                && it.query().is_none()
+                && it.fragment().is_none()
+                && it.username().is_empty()
+                && !origin.ends_with('/')
+        });
+        if parsed.is_none() || HeaderValue::from_str(origin).is_err() {
+            anyhow::bail!("--cors-origin {origin:?} is not a web origin like https://tools.studio.example");
+        }
+    }
+    Ok(())
 }

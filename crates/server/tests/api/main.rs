@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod cors;
 mod jobs;
 mod meta;
 mod render;

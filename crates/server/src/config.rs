@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// Web origins (`https://tools.studio.example`) whose pages may call the API from a
     /// browser; none by default (no CORS headers: browsers refuse cross-origin calls).
     pub cors_origins: Vec<String>,
+    /// Proxies (by address) whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed;
+    /// from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServerConfig {
@@ -64,6 +67,7 @@ impl ServerConfig {
             url_ttl: Duration::from_secs(defaults::URL_TTL_SECS),
             lease_ttl: Duration::from_secs(defaults::LEASE_TTL_SECS),
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -133,6 +133,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     let app = http::router(state.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(error) = serve.await {
             warn!(error = %error::Chain(&error), "HTTP server stopped");

@@ -36,6 +36,10 @@ pub(super) struct ServerArgs {
     /// (`https://tools.studio.example`); repeat for several. None by default.
     #[arg(long = "cors-origin", env = "ORCHARD_CORS_ORIGIN", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// The address of a reverse proxy in front of this server whose X-Forwarded-Proto and
+    /// X-Forwarded-Host are believed; repeat for several. From anyone else they are ignored.
+    #[arg(long = "trusted-proxy", env = "ORCHARD_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServerArgs {
@@ -48,6 +52,7 @@ impl ServerArgs {
         config.max_upload_bytes = self.max_upload_bytes;
         config.upload_ttl = Duration::from_secs(self.upload_ttl.max(1));
         config.cors_origins = self.cors_origins.clone();
+        config.trusted_proxies = self.trusted_proxies.clone();
         config
     }
 }

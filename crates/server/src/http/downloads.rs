@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
 use serde_json::json;
 
 use crate::clock::now_ms;
 use crate::error::Error;
-use crate::http::extract::{ApiQuery, JobId, SignedQuery, base_url, check_signature};
+use crate::http::extract::{ApiQuery, BaseUrl, JobId, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::jobs::owned;
 use crate::state::AppState;
@@ -25,11 +25,10 @@ use crate::urls::{file_path, signed_file_url};
 pub(crate) async fn get_downloads(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     JobId(id): JobId,
 ) -> Result<Json<Downloads>, Error> {
     let job = owned(&state, &caller, id).await?;
-    let base = base_url(&state, &headers);
     let now = now_ms();
     let outputs = state.store.list_outputs(job.id).await?;
     let to_file = |output: &orchard_store::Output| OutputFile {

@@ -3,8 +3,9 @@
 //! URLs; and the base URL a caller reached us at.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::HeaderMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -135,16 +136,49 @@ pub(crate) fn check_signature(state: &AppState, method: &str, path: &str, query:
     })
 }
 
-/// The base URL a client used to reach us: `--public-url` if set, else the request's `Host`.
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.trim_end_matches('/').to_string();
+/// The base URL a client reached us at, for the URLs an answer hands out: `--public-url`
+/// if set, else the request's `Host` (checked: a host and a port, nothing else). Forwarded
+/// headers (`X-Forwarded-Proto`, `X-Forwarded-Host`) count only from a `--trusted-proxy`:
+/// from anyone else they would let a client choose where signed URLs point.
+pub(crate) struct BaseUrl(pub(crate) String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<BaseUrl, Error> {
+        if let Some(url) = &state.config.public_url {
+            return Ok(BaseUrl(url.trim_end_matches('/').to_string()));
+        }
+        let header = |name: &str| parts.headers.get(name).and_then(|it| it.to_str().ok());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|it| it.0.ip());
+        let trusted = peer.is_some_and(|it| state.config.trusted_proxies.contains(&it));
+        let forwarded_host = if trusted { header("x-forwarded-host") } else { None };
+        let host = match forwarded_host.or_else(|| header("host")) {
+            Some(host) => checked_host(host)?,
+            None => state.local_addr.to_string(),
+        };
+        let scheme = match trusted.then(|| header("x-forwarded-proto")).flatten() {
+            Some("https") => "https",
+            _ => "http",
+        };
+        Ok(BaseUrl(format!("{scheme}://{host}")))
     }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|it| it.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| state.local_addr.to_string());
-    let scheme = headers.get("x-forwarded-proto").and_then(|it| it.to_str().ok()).unwrap_or("http");
-    format!("{scheme}://{host}")
+}
+
+/// `host` if it is a host (a name, an IPv4 address or a bracketed IPv6 one) and an optional
+/// port, and nothing else.
+fn checked_host(host: &str) -> Result<String, Error> {
+    let refused = || Error::invalid("invalid_host", "the Host header must be a host name and an optional port");
+    let url = url::Url::parse(&format!("http://{host}/")).map_err(|_| refused())?;
+    let same = url.host_str().is_some()
+        && url.path() == "/"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url[url::Position::BeforeHost..url::Position::AfterPort].eq_ignore_ascii_case(host);
+    if !same {
+        return Err(refused());
+    }
+    Ok(host.to_ascii_lowercase())
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tracing::{Instrument, info_span};
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, JobId, base_url};
+use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, JobId};
 use crate::http::wire;
 use crate::keys::Caller;
 use crate::lifecycle;
@@ -22,8 +22,8 @@ use crate::state::AppState;
 /// The header that marks a replayed, idempotent answer.
 const REPLAY: &str = "x-idempotent-replay";
 
-fn job_response(state: &AppState, headers: &HeaderMap, job: &Job, replay: bool) -> Response {
-    let body = Json(wire::job(state, &base_url(state, headers), job));
+fn job_response(state: &AppState, base: &str, job: &Job, replay: bool) -> Response {
+    let body = Json(wire::job(state, base, job));
     let mut response = (StatusCode::OK, body).into_response();
     if replay {
         response.headers_mut().insert(REPLAY, HeaderValue::from_static("true"));
@@ -42,11 +42,11 @@ fn job_response(state: &AppState, headers: &HeaderMap, job: &Job, replay: bool) 
 pub(crate) async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     ApiJson(body): ApiJson<CreateJobRequest>,
 ) -> Result<Response, Error> {
     let (job, created) = crate::ops::jobs::create(&state, &caller, &body).await?;
-    Ok(job_response(&state, &headers, &job, !created))
+    Ok(job_response(&state, &base, &job, !created))
 }
 
 /// Query of `GET /jobs`.
@@ -70,7 +70,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<JobList>, Error> {
     let page = query.page.unwrap_or(1);
@@ -90,7 +90,6 @@ pub(crate) async fn list_jobs(
         }
     }
     let (jobs, total) = state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?;
-    let base = base_url(&state, &headers);
     Ok(Json(JobList {
         jobs: jobs.iter().map(|job| wire::job(&state, &base, job)).collect(),
         pagination: Pagination {
@@ -111,11 +110,11 @@ pub(crate) async fn list_jobs(
 pub(crate) async fn get_job(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     JobId(id): JobId,
 ) -> Result<Json<JobEnvelope>, Error> {
     let job = owned(&state, &caller, id).await?;
-    Ok(Json(JobEnvelope { data: wire::job(&state, &base_url(&state, &headers), &job) }))
+    Ok(Json(JobEnvelope { data: wire::job(&state, &base, &job) }))
 }
 
 /// Validate: analyse the scene natively (milliseconds, no Blender). Only from `created`.
@@ -128,12 +127,12 @@ pub(crate) async fn get_job(
 pub(crate) async fn validate_job(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     JobId(id): JobId,
 ) -> Result<Response, Error> {
     let job = owned(&state, &caller, id).await?;
     let job = lifecycle::validate(&state, job).instrument(info_span!("validate", job = %id)).await?;
-    Ok(job_response(&state, &headers, &job, false))
+    Ok(job_response(&state, &base, &job, false))
 }
 
 /// Start rendering. Only from `validated`; a repeated call is an idempotent replay.
@@ -149,6 +148,7 @@ pub(crate) async fn render_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     JobId(id): JobId,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Error> {
@@ -181,7 +181,7 @@ pub(crate) async fn render_job(
     let value = if value.is_null() { serde_json::json!({}) } else { value };
     let (job, replay) =
         lifecycle::start_render(&state, job, &value).instrument(info_span!("render", job = %id)).await?;
-    Ok(job_response(&state, &headers, &job, replay))
+    Ok(job_response(&state, &base, &job, replay))
 }
 
 /// Cancel a job in any non-terminal status; running Blender processes stop within seconds.
@@ -194,12 +194,12 @@ pub(crate) async fn render_job(
 pub(crate) async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     JobId(id): JobId,
 ) -> Result<Response, Error> {
     let job = owned(&state, &caller, id).await?;
     let job = lifecycle::cancel(&state, job).instrument(info_span!("cancel", job = %id)).await?;
-    Ok(job_response(&state, &headers, &job, false))
+    Ok(job_response(&state, &base, &job, false))
 }
 
 /// Orchard extension: the job's tasks, with the worker that ran each and the last failure's log.

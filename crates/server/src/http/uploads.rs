@@ -11,7 +11,7 @@ use orchard_api::{
 };
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, SignedQuery, base_url, check_signature};
+use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::uploads::{self, Target};
 use crate::state::AppState;
@@ -29,10 +29,10 @@ use crate::urls::{upload_part_path, upload_path};
 pub(crate) async fn create_upload(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     ApiJson(body): ApiJson<CreateUploadRequest>,
 ) -> Result<Json<CreateUploadResponse>, Error> {
-    Ok(Json(uploads::create(&state, &caller, &base_url(&state, &headers), body).await?))
+    Ok(Json(uploads::create(&state, &caller, &base, body).await?))
 }
 
 /// Finish a multipart upload: the parts become the upload's file, ready for `POST /jobs`.

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orchard_api::{
     Assignment, ClaimRequest, CompleteRequest, CompleteResponse, ErrorBody, FailRequest, HeartbeatRequest,
@@ -15,7 +15,7 @@ use tracing::{Instrument, info_span};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, SignedQuery, WorkerToken, base_url, check_signature};
+use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, SignedQuery, WorkerToken, check_signature};
 use crate::ops::workers::{self as ops, Scene};
 use crate::state::AppState;
 use crate::urls::output_path;
@@ -47,14 +47,14 @@ pub(crate) async fn register_worker(
 pub(crate) async fn claim_task(
     State(state): State<AppState>,
     token: WorkerToken,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     Path(worker_id): Path<String>,
     ApiJson(body): ApiJson<ClaimRequest>,
 ) -> Result<Response, Error> {
     let span = info_span!("claim", worker = %worker_id, job = tracing::field::Empty);
     async {
         let worker = ops::worker(&state, token.0, &worker_id).await?;
-        Ok(match ops::claim(&state, &worker, &base_url(&state, &headers), &body).await? {
+        Ok(match ops::claim(&state, &worker, &base, &body).await? {
             Some(assignment) => Json(assignment).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         })
@@ -120,13 +120,12 @@ pub(crate) async fn get_scene(
 pub(crate) async fn output_urls(
     State(state): State<AppState>,
     token: WorkerToken,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     Path((worker_id, task_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<OutputUrlsRequest>,
 ) -> Result<Json<OutputUrlsResponse>, Error> {
     async {
         ops::worker(&state, token.0, &worker_id).await?;
-        let base = base_url(&state, &headers);
         let urls = ops::output_urls(&state, &worker_id, &task_id, body.attempt, &body.files, &base).await?;
         Ok(Json(OutputUrlsResponse { urls }))
     }
@@ -158,13 +157,13 @@ pub(crate) async fn put_output(
 pub(crate) async fn complete_task(
     State(state): State<AppState>,
     token: WorkerToken,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     Path((worker_id, task_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<CompleteRequest>,
 ) -> Result<Json<CompleteResponse>, Error> {
     async {
         let worker = ops::worker(&state, token.0, &worker_id).await?;
-        Ok(Json(ops::complete(&state, &worker, &task_id, body, &base_url(&state, &headers)).await?))
+        Ok(Json(ops::complete(&state, &worker, &task_id, body, &base).await?))
     }
     .instrument(task_span(&worker_id, &task_id))
     .await

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cors;
+mod hosts;
 mod jobs;
 mod meta;
 mod render;

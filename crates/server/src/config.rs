@@ -71,9 +71,10 @@ impl ServerConfig {
         }
     }
 
-    /// Where the server keeps temporary files (analysis copies, frames being packaged).
+    /// Where this server process keeps temporary files (analysis copies, frames being
+    /// packaged): its own folder, so that another starting server can tell it is in use.
     pub(crate) fn tmp_dir(&self) -> PathBuf {
-        self.data_dir.join("tmp")
+        self.data_dir.join("tmp").join(std::process::id().to_string())
     }
 
     /// The database URL in effect.

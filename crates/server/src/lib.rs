@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 mod http;
 pub mod keys;
+mod leftovers;
 mod lifecycle;
 mod ops;
 mod policy;
@@ -104,9 +105,13 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     // Blender and the worker get paths under the data directory; they must not depend on a cwd.
     config.data_dir = std::path::absolute(&config.data_dir).context("resolving the data directory")?;
     info!(data = %config.data_dir.display(), "starting");
+    leftovers::clean_tmp(&config.data_dir.join("tmp"));
     let store = open_store(&config.database_url()).await?;
     info!("store ready");
     let blobs = open_blobs(&config)?;
+    if let Some(root) = blobs.local_root() {
+        leftovers::clean_staging(root);
+    }
     info!(bucket = blobs.is_bucket(), "storage ready");
     let mut fresh = [0u8; 32];
     rand::rng().fill_bytes(&mut fresh);

@@ -125,6 +125,11 @@ impl Blobs {
         Ok(Blobs { store: s3.clone(), signer: Some(s3.clone()), multipart: Some(s3), prefix, root: None })
     }
 
+    /// The directory of a local store; `None` for a bucket.
+    pub(crate) fn local_root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
     /// Whether clients reach files through presigned bucket URLs rather than the server.
     pub fn is_bucket(&self) -> bool {
         self.signer.is_some()

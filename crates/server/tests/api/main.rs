@@ -8,6 +8,7 @@ mod auth;
 mod cors;
 mod hosts;
 mod jobs;
+mod leftovers;
 mod meta;
 mod render;
 mod uploads;

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::clock::now_ms;
 use crate::error::Error;
-use crate::http::extract::{ApiQuery, BaseUrl, JobId, SignedQuery, check_signature};
+use crate::http::extract::{ApiPath, ApiQuery, BaseUrl, JobId, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::jobs::owned;
 use crate::state::AppState;
@@ -72,7 +72,7 @@ pub(crate) async fn get_downloads(
     responses((status = 200, description = "the file"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_file(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<SignedQuery>,
 ) -> Result<Response, Error> {
     check_signature(&state, "GET", &file_path(&key), &query)?;

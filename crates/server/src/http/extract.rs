@@ -2,7 +2,7 @@
 //! the caller's key, a worker's token, JSON bodies, queries, job ids in paths, server-signed
 //! URLs; and the base URL a caller reached us at.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -63,30 +63,105 @@ impl FromRequestParts<AppState> for WorkerToken {
     }
 }
 
-/// A JSON body; a bad one is a 400 in the API's error shape.
+/// A JSON body; a bad one is a 400 in the API's error shape, naming the field it is wrong
+/// about in `details.field`.
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<ApiJson<T>, Error> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !says_json(req.headers()) {
+            return Err(not_json());
         }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge("the body is larger than 1 MiB".into())
+            } else {
+                Error::invalid("invalid_body", "the body could not be read")
+            }
+        })?;
+        json_body(&bytes).map(ApiJson)
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> Error {
-    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return Error::TooLarge("the body is larger than 1 MiB".into());
+/// Whether the request says its body is JSON (`application/json`, or a `+json` type).
+pub(crate) fn says_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|it| it.to_str().ok())
+        .and_then(|it| it.split(';').next())
+        .map(|it| it.trim().to_ascii_lowercase())
+        .is_some_and(|it| it == "application/json" || (it.starts_with("application/") && it.ends_with("+json")))
+}
+
+/// The refusal of a body that does not say it is JSON.
+pub(crate) fn not_json() -> Error {
+    Error::invalid("unsupported_media_type", "the body is JSON and must say so: send Content-Type: application/json")
+}
+
+/// `bytes` as a `T`, or a refusal a person can act on: which field, and what was expected.
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    // Every body of the API is an object; serde would also read a list into a struct's fields.
+    if bytes.iter().find(|it| !it.is_ascii_whitespace()).is_some_and(|it| *it != b'{') {
+        return Err(Error::invalid("invalid_body", "the body must be a JSON object with the documented fields"));
     }
-    let code = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-        JsonRejection::JsonSyntaxError(_) => "invalid_json",
-        _ => "invalid_body",
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: Result<T, serde_path_to_error::Error<serde_json::Error>> =
+        serde_path_to_error::deserialize(&mut deserializer);
+    if value.is_ok() {
+        // Something after the value: not one JSON value.
+        deserializer.end().map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?;
+    }
+    value.map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return Error::invalid("invalid_json", format!("the body is not JSON: {inner}"));
+        }
+        let reason = readable(&inner);
+        if path == "." {
+            return Error::Invalid {
+                code: "invalid_body",
+                message: format!("the body must be a JSON object with the documented fields: {reason}"),
+                details: None,
+            };
+        }
+        Error::Invalid {
+            code: "invalid_body",
+            message: format!("{path}: {reason}"),
+            details: Some(serde_json::json!({ "field": path, "reason": reason })),
+        }
+    })
+}
+
+/// serde's account of a wrong value, in words for a person rather than Rust's type names,
+/// without the position (the field is named instead).
+fn readable(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     };
-    Error::invalid(code, rejection.body_text())
+    let mut text = text;
+    for (rust, words) in [
+        ("expected u8", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        text = text.replace(rust, words);
+    }
+    if let Some(at) = text.find("expected struct ") {
+        text = format!("{}expected an object", &text[..at]);
+    }
+    text
 }
 
 /// A query string; a bad one is a 400 in the API's error shape.
@@ -107,6 +182,21 @@ fn query_rejection(rejection: QueryRejection) -> Error {
     Error::invalid("invalid_query", rejection.body_text())
 }
 
+/// Path parameters; a path whose parameters do not parse names nothing: 404, with the error
+/// body (axum's own rejection is plain text).
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ApiPath<T>, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(_) => Err(Error::NotFound("route")),
+        }
+    }
+}
+
 /// A job id from the path. Anything that is not a uuid names no job: 404, as for unknown ids.
 pub(crate) struct JobId(pub(crate) Uuid);
 
@@ -121,16 +211,26 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
     }
 }
 
-/// The signature query of a server-signed URL.
+/// The signature query of a server-signed URL, as it came: anything wrong with it (absent,
+/// not a number) makes the URL not a signed one, a 403 like a wrong signature.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SignedQuery {
-    expires: i64,
-    signature: String,
+    expires: Option<String>,
+    signature: Option<String>,
 }
 
-/// Checks a signed URL; a wrong or expired one is a 403.
+/// Checks a signed URL; a missing, wrong or expired signature is a 403.
 pub(crate) fn check_signature(state: &AppState, method: &str, path: &str, query: &SignedQuery) -> Result<(), Error> {
-    state.signer.verify(method, path, query.expires, &query.signature, now_ms() / 1000).map_err(|e| match e {
+    let (Some(expires), Some(signature)) = (query.expires.as_deref(), query.signature.as_deref()) else {
+        return Err(Error::Forbidden {
+            code: "missing_signature",
+            message: "this URL is signed: use it whole, with its expires and signature".into(),
+        });
+    };
+    let Ok(expires) = expires.parse::<i64>() else {
+        return Err(Error::Forbidden { code: "invalid_signature", message: "the URL's expiry is not a time".into() });
+    };
+    state.signer.verify(method, path, expires, signature, now_ms() / 1000).map_err(|e| match e {
         SignatureError::Invalid => Error::Forbidden { code: "invalid_signature", message: e.to_string() },
         SignatureError::Expired => Error::Forbidden { code: "url_expired", message: e.to_string() },
     })

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tracing::{Instrument, info_span};
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, JobId};
+use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, JobId, not_json, says_json};
 use crate::http::wire;
 use crate::keys::Caller;
 use crate::lifecycle;
@@ -90,6 +90,14 @@ pub(crate) async fn list_jobs(
         }
     }
     let (jobs, total) = state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?;
+    let last_page = total.div_ceil(page_size as u64).max(1);
+    if page as u64 > last_page {
+        return Err(Error::Invalid {
+            code: "invalid_page",
+            message: format!("page {page} is past the last page ({last_page}) of {total} jobs"),
+            details: Some(serde_json::json!({ "field": "page", "lastPage": last_page, "total": total })),
+        });
+    }
     Ok(Json(JobList {
         jobs: jobs.iter().map(|job| wire::job(&state, &base, job)).collect(),
         pagination: Pagination {
@@ -163,17 +171,8 @@ pub(crate) async fn render_job(
         serde_json::Value::Null
     } else {
         // The one rule for JSON bodies: they say they are JSON.
-        let json = headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|it| it.to_str().ok())
-            .and_then(|it| it.split(';').next())
-            .map(|it| it.trim().to_ascii_lowercase())
-            .is_some_and(|it| it == "application/json" || (it.starts_with("application/") && it.ends_with("+json")));
-        if !json {
-            return Err(Error::invalid(
-                "unsupported_media_type",
-                "the body is JSON and must say so: send Content-Type: application/json",
-            ));
+        if !says_json(&headers) {
+            return Err(not_json());
         }
         serde_json::from_slice(&body)
             .map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?

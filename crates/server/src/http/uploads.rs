@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use orchard_api::{
@@ -11,7 +11,7 @@ use orchard_api::{
 };
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, SignedQuery, check_signature};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, BaseUrl, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::uploads::{self, Target};
 use crate::state::AppState;
@@ -45,7 +45,7 @@ pub(crate) async fn create_upload(
 pub(crate) async fn complete_upload(
     State(state): State<AppState>,
     caller: Caller,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<CompleteUploadRequest>,
 ) -> Result<Json<CompleteUploadResponse>, Error> {
     let size = uploads::complete(&state, &caller, &slug, body.parts, body.upload_id.as_deref()).await?;
@@ -65,7 +65,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
               (status = 413, description = "larger than the upload limit", body = ErrorBody)))]
 pub(crate) async fn put_upload(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<SignedQuery>,
     headers: HeaderMap,
     body: Body,
@@ -86,7 +86,7 @@ pub(crate) async fn put_upload(
               (status = 413, description = "larger than the upload limit", body = ErrorBody)))]
 pub(crate) async fn put_upload_part(
     State(state): State<AppState>,
-    Path((slug, part_number)): Path<(String, u32)>,
+    ApiPath((slug, part_number)): ApiPath<(String, u32)>,
     ApiQuery(query): ApiQuery<SignedQuery>,
     headers: HeaderMap,
     body: Body,

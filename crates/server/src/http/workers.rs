@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orchard_api::{
@@ -15,7 +15,7 @@ use tracing::{Instrument, info_span};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, SignedQuery, WorkerToken, check_signature};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, BaseUrl, SignedQuery, WorkerToken, check_signature};
 use crate::ops::workers::{self as ops, Scene};
 use crate::state::AppState;
 use crate::urls::output_path;
@@ -48,7 +48,7 @@ pub(crate) async fn claim_task(
     State(state): State<AppState>,
     token: WorkerToken,
     BaseUrl(base): BaseUrl,
-    Path(worker_id): Path<String>,
+    ApiPath(worker_id): ApiPath<String>,
     ApiJson(body): ApiJson<ClaimRequest>,
 ) -> Result<Response, Error> {
     let span = info_span!("claim", worker = %worker_id, job = tracing::field::Empty);
@@ -71,7 +71,7 @@ pub(crate) async fn claim_task(
 pub(crate) async fn heartbeat(
     State(state): State<AppState>,
     token: WorkerToken,
-    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<LeaseResponse>, Error> {
     async {
@@ -97,7 +97,7 @@ pub(crate) struct AttemptQuery {
 pub(crate) async fn get_scene(
     State(state): State<AppState>,
     token: WorkerToken,
-    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<AttemptQuery>,
 ) -> Result<Response, Error> {
     async {
@@ -121,7 +121,7 @@ pub(crate) async fn output_urls(
     State(state): State<AppState>,
     token: WorkerToken,
     BaseUrl(base): BaseUrl,
-    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<OutputUrlsRequest>,
 ) -> Result<Json<OutputUrlsResponse>, Error> {
     async {
@@ -140,7 +140,7 @@ pub(crate) async fn output_urls(
     responses((status = 200, description = "stored"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn put_output(
     State(state): State<AppState>,
-    Path((job_id, task_id, attempt, file)): Path<(Uuid, Uuid, i64, String)>,
+    ApiPath((job_id, task_id, attempt, file)): ApiPath<(Uuid, Uuid, i64, String)>,
     ApiQuery(query): ApiQuery<SignedQuery>,
     body: Body,
 ) -> Result<StatusCode, Error> {
@@ -158,7 +158,7 @@ pub(crate) async fn complete_task(
     State(state): State<AppState>,
     token: WorkerToken,
     BaseUrl(base): BaseUrl,
-    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CompleteRequest>,
 ) -> Result<Json<CompleteResponse>, Error> {
     async {
@@ -177,7 +177,7 @@ pub(crate) async fn complete_task(
 pub(crate) async fn fail_task(
     State(state): State<AppState>,
     token: WorkerToken,
-    Path((worker_id, task_id)): Path<(String, String)>,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<FailRequest>,
 ) -> Result<Json<LeaseResponse>, Error> {
     async {

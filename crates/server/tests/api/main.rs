@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cors;
+mod errors;
 mod hosts;
 mod jobs;
 mod leftovers;

@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-32}
 rounds=${3:-3}
+# The per-key rate limit the server runs with: by default on but never reached, so that its
+# cost is in the numbers; RATE_LIMIT=0 turns it off (the baseline of BENCHMARKS.md's row).
+rate_limit=${RATE_LIMIT:-100000000}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 
 cargo build --release --locked -q -p orchard -p hello-axum
@@ -21,7 +24,7 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; r
 trap cleanup EXIT
 
 orchard=./target/release/orchard
-ORCHARD_LOG=warn $orchard serve --listen 127.0.0.1:7891 --data "$work/data" >/dev/null 2>&1 &
+ORCHARD_LOG=warn $orchard serve --listen 127.0.0.1:7891 --data "$work/data" --rate-limit "$rate_limit" >/dev/null 2>&1 &
 pids+=($!)
 ./target/release/hello-axum 127.0.0.1:7892 >/dev/null &
 pids+=($!)

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::clock::now_ms;
 use crate::error::Chain;
 use crate::lifecycle;
-use crate::policy::{CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, REVIEW_EVERY, reap_every};
+use crate::policy::{
+    CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, FORGET_IDLE_LIMITS, REVIEW_EVERY, reap_every,
+};
 use crate::state::AppState;
 
 /// Requeues tasks of silent workers, every quarter of the lease.
@@ -84,6 +86,16 @@ pub(crate) async fn finalizer(state: AppState, shutdown: CancellationToken) {
         tokio::select! {
             _ = state.finalize_wakeup.notified() => {}
             _ = tokio::time::sleep(FINALIZE_POLL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Lets the rate limiters forget keys and addresses whose budget is full again.
+pub(crate) async fn limits_upkeep(state: AppState, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FORGET_IDLE_LIMITS) => state.limits.forget_idle(),
             _ = shutdown.cancelled() => return,
         }
     }

@@ -17,6 +17,9 @@ pub mod defaults {
     pub const URL_TTL_SECS: u64 = 3600;
     /// Seconds a silent worker keeps a task before it is requeued.
     pub const LEASE_TTL_SECS: u64 = 60;
+    /// Requests per second per API key: far above what a pipeline polling its jobs makes,
+    /// low enough that one runaway script cannot take the server from everyone else.
+    pub const RATE_LIMIT: u32 = 200;
 
     /// The database of a data directory: a SQLite file in it.
     pub fn database_url(data_dir: &Path) -> String {
@@ -48,6 +51,9 @@ pub struct ServerConfig {
     /// Web origins (`https://tools.studio.example`) whose pages may call the API from a
     /// browser; none by default (no CORS headers: browsers refuse cross-origin calls).
     pub cors_origins: Vec<String>,
+    /// Requests per second each API key may make (bursts of twice that); 0: no limit.
+    /// Worker tokens are never limited.
+    pub rate_limit: u32,
     /// Proxies (by address) whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed;
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -68,6 +74,7 @@ impl ServerConfig {
             lease_ttl: Duration::from_secs(defaults::LEASE_TTL_SECS),
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            rate_limit: defaults::RATE_LIMIT,
         }
     }
 

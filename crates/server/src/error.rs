@@ -54,6 +54,14 @@ pub enum Error {
     /// Too large.
     #[error("{0}")]
     TooLarge(String),
+    /// Over a rate limit: try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// For a person.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The metadata store failed.
     #[error("the metadata store failed")]
     Store(#[from] orchard_store::StoreError),

@@ -13,6 +13,7 @@ mod http;
 pub mod keys;
 mod leftovers;
 mod lifecycle;
+mod limits;
 mod ops;
 mod policy;
 mod presence;
@@ -121,6 +122,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let limits = limits::Limits::new(config.rate_limit);
     let state = AppState::new(state::Shared {
         scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
         previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),
@@ -131,6 +133,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         finalize_wakeup: Arc::new(tokio::sync::Notify::new()),
         presence: Arc::default(),
         keys: Arc::default(),
+        limits,
         local_addr,
         shutdown: shutdown.clone(),
     });
@@ -147,6 +150,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(background::lease_reaper(state.clone(), shutdown.clone()));
     tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));
     tasks.spawn(background::matchmaker(state.clone(), shutdown.clone()));
+    tasks.spawn(background::limits_upkeep(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })
 }

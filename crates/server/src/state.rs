@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use crate::blobs::Blobs;
 use crate::config::ServerConfig;
 use crate::keys::KnownKeys;
+use crate::limits::Limits;
 use crate::presence::Presence;
 use crate::previews::Previews;
 use crate::scheduler::Scheduler;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub(crate) presence: Arc<Presence>,
     /// API keys' owners, remembered between calls.
     pub(crate) keys: Arc<KnownKeys>,
+    /// Rate limits.
+    pub(crate) limits: Limits,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub(crate) local_addr: SocketAddr,
     /// Cancelled when the server stops: long polls answer at once instead of holding the

@@ -36,6 +36,11 @@ pub(super) struct ServerArgs {
     /// (`https://tools.studio.example`); repeat for several. None by default.
     #[arg(long = "cors-origin", env = "ORCHARD_CORS_ORIGIN", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Requests per second each API key may make (bursts of twice that); 0 turns the limit
+    /// off. Failed authentications are limited per client address whatever this says;
+    /// worker tokens are never limited.
+    #[arg(long, env = "ORCHARD_RATE_LIMIT", default_value_t = defaults::RATE_LIMIT)]
+    rate_limit: u32,
     /// The address of a reverse proxy in front of this server whose X-Forwarded-Proto and
     /// X-Forwarded-Host are believed; repeat for several. From anyone else they are ignored.
     #[arg(long = "trusted-proxy", env = "ORCHARD_TRUSTED_PROXY", value_delimiter = ',')]
@@ -53,6 +58,7 @@ impl ServerArgs {
         config.upload_ttl = Duration::from_secs(self.upload_ttl.max(1));
         config.cors_origins = self.cors_origins.clone();
         config.trusted_proxies = self.trusted_proxies.clone();
+        config.rate_limit = self.rate_limit;
         config
     }
 }

@@ -22,6 +22,9 @@ impl IntoResponse for Error {
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            Error::TooManyRequests { retry_after, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(serde_json::json!({ "retryAfter": retry_after })))
+            }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %Chain(&self), "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
@@ -31,7 +34,15 @@ impl IntoResponse for Error {
             Error::Store(_) | Error::Internal(_) => "internal error; the server log has the details".to_string(),
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            Error::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message, details } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

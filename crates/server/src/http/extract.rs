@@ -18,6 +18,11 @@ use crate::ops;
 use crate::signing::SignatureError;
 use crate::state::AppState;
 
+/// The client's address, as the connection has it.
+fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|it| it.0.ip())
+}
+
 /// The `Bearer` credential of a request.
 fn bearer<'a>(parts: &'a Parts, missing: &'static str) -> Result<&'a str, Error> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(Error::Unauthorized(missing))?;
@@ -33,15 +38,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Error> {
-        let key = bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`")?;
-        if !key.starts_with("RJ-") {
-            return Err(Error::Unauthorized("API keys start with RJ-"));
-        }
-        let owner = state
-            .keys
-            .owner(state.store.as_ref(), &key_hash(key))
-            .await?
-            .ok_or(Error::Unauthorized("unknown or revoked API key"))?;
+        let address = peer(parts);
+        state.limits.check_address(address)?;
+        let owner = async {
+            let key = bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`")?;
+            if !key.starts_with("RJ-") {
+                return Err(Error::Unauthorized("API keys start with RJ-"));
+            }
+            state
+                .keys
+                .owner(state.store.as_ref(), &key_hash(key))
+                .await?
+                .ok_or(Error::Unauthorized("unknown or revoked API key"))
+        };
+        let owner = match owner.await {
+            Ok(owner) => owner,
+            Err(refusal @ Error::Unauthorized(_)) => return Err(state.limits.failed(address, refusal)),
+            Err(other) => return Err(other),
+        };
+        state.limits.check_key(owner.key_id)?;
         Ok(Caller { workspace_id: owner.workspace_id, user_id: owner.user_id })
     }
 }
@@ -250,8 +265,7 @@ impl FromRequestParts<AppState> for BaseUrl {
             return Ok(BaseUrl(url.trim_end_matches('/').to_string()));
         }
         let header = |name: &str| parts.headers.get(name).and_then(|it| it.to_str().ok());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|it| it.0.ip());
-        let trusted = peer.is_some_and(|it| state.config.trusted_proxies.contains(&it));
+        let trusted = peer(parts).is_some_and(|it| state.config.trusted_proxies.contains(&it));
         let forwarded_host = if trusted { header("x-forwarded-host") } else { None };
         let host = match forwarded_host.or_else(|| header("host")) {
             Some(host) => checked_host(host)?,

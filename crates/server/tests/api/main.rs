@@ -10,6 +10,7 @@ mod errors;
 mod hosts;
 mod jobs;
 mod leftovers;
+mod limits;
 mod meta;
 mod render;
 mod uploads;

@@ -20,6 +20,16 @@ pub mod defaults {
     /// Requests per second per API key: far above what a pipeline polling its jobs makes,
     /// low enough that one runaway script cannot take the server from everyone else.
     pub const RATE_LIMIT: u32 = 200;
+    /// Pixels of one frame: 16384 × 16384, well past any delivery format; a mistyped
+    /// percentage (16384 %) stops here instead of at a worker's memory.
+    pub const MAX_PIXELS_PER_FRAME: u64 = 16384 * 16384;
+    /// Frames of one job: over an hour at 24 fps, times ten.
+    pub const MAX_FRAMES_PER_JOB: usize = 100_000;
+    /// Tasks of one job: each is a row and a claim; a job past this wants a larger chunkSize.
+    pub const MAX_TASKS_PER_JOB: usize = 20_000;
+    /// Bytes an analysis may decompress (a `.blend`'s zstd, a `.zip` project's files): guards
+    /// validation against decompression bombs.
+    pub const MAX_ANALYSIS_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
     /// The database of a data directory: a SQLite file in it.
     pub fn database_url(data_dir: &Path) -> String {
@@ -51,6 +61,14 @@ pub struct ServerConfig {
     /// Web origins (`https://tools.studio.example`) whose pages may call the API from a
     /// browser; none by default (no CORS headers: browsers refuse cross-origin calls).
     pub cors_origins: Vec<String>,
+    /// Most pixels of one frame (width × height after the percentage).
+    pub max_pixels_per_frame: u64,
+    /// Most frames of one job.
+    pub max_frames_per_job: usize,
+    /// Most tasks of one job.
+    pub max_tasks_per_job: usize,
+    /// Most bytes an analysis may decompress.
+    pub max_analysis_bytes: u64,
     /// Requests per second each API key may make (bursts of twice that); 0: no limit.
     /// Worker tokens are never limited.
     pub rate_limit: u32,
@@ -75,6 +93,10 @@ impl ServerConfig {
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limit: defaults::RATE_LIMIT,
+            max_pixels_per_frame: defaults::MAX_PIXELS_PER_FRAME,
+            max_frames_per_job: defaults::MAX_FRAMES_PER_JOB,
+            max_tasks_per_job: defaults::MAX_TASKS_PER_JOB,
+            max_analysis_bytes: defaults::MAX_ANALYSIS_BYTES,
         }
     }
 

@@ -94,8 +94,9 @@ async fn analyze(state: &AppState, job: &Job) -> Result<Analysis, AnalyzeFailure
     let file_name = job.file_name.clone();
     let main_file = job.main_file.clone();
     let is_zip = job.file_type == "zip";
+    let max_decompressed_bytes = state.config.max_analysis_bytes;
     let result = tokio::task::spawn_blocking(move || {
-        let opts = AnalyzeOptions::default();
+        let opts = AnalyzeOptions { max_decompressed_bytes };
         if is_zip {
             ZipProject::open(tmp.path(), main_file.as_deref(), &opts)?.analyze(&file_name, &opts)
         } else {
@@ -137,8 +138,24 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
     let frames = config
         .frames()
         .map_err(|e| config_error(ConfigError { field: "frameRanges".into(), reason: e.to_string() }))?;
+    let limits = &state.config;
+    let (width, height) = config.output_size();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels_per_frame {
+        let what = format!("a frame of {width} × {height} ({pixels} pixels)");
+        return Err(over_limit("maxPixelsPerFrame", limits.max_pixels_per_frame, &what, "resolutionPercentage"));
+    }
+    if frames.len() > limits.max_frames_per_job {
+        let what = format!("{} frames", frames.len());
+        return Err(over_limit("maxFramesPerJob", limits.max_frames_per_job as u64, &what, "frameRanges"));
+    }
     let chunk_size = config.chunk_size.map_or_else(|| first_chunk_size(frames.len()), |it| it as usize);
-    let start = StartRender { requested_config: requested, final_config: config, chunks: frames.chunks(chunk_size) };
+    let chunks = frames.chunks(chunk_size);
+    if chunks.len() > limits.max_tasks_per_job {
+        let what = format!("{} tasks of {chunk_size} frames", chunks.len());
+        return Err(over_limit("maxTasksPerJob", limits.max_tasks_per_job as u64, &what, "chunkSize"));
+    }
+    let start = StartRender { requested_config: requested, final_config: config, chunks };
     if state.store.start_render(job.id, start, now_ms()).await? {
         info!(frames = frames.len(), "render started");
         state.scheduler.work_arrived();
@@ -159,6 +176,16 @@ fn config_error(e: ConfigError) -> Error {
         code: "invalid_render_config",
         message: e.to_string(),
         details: Some(json!({ "field": e.field, "reason": e.reason })),
+    }
+}
+
+/// A render over one of the server's limits: which (its flag's name), what was asked, and
+/// the field of the request that would bring it within.
+fn over_limit(limit: &str, max: u64, asked: &str, field: &str) -> Error {
+    Error::Invalid {
+        code: "limit_exceeded",
+        message: format!("{asked} is over this farm's {limit} ({max}); change {field} or ask the operator"),
+        details: Some(json!({ "limit": limit, "max": max, "field": field })),
     }
 }
 

@@ -41,6 +41,18 @@ pub(super) struct ServerArgs {
     /// worker tokens are never limited.
     #[arg(long, env = "ORCHARD_RATE_LIMIT", default_value_t = defaults::RATE_LIMIT)]
     rate_limit: u32,
+    /// Most pixels of one frame (width × height after the percentage).
+    #[arg(long, env = "ORCHARD_MAX_PIXELS_PER_FRAME", default_value_t = defaults::MAX_PIXELS_PER_FRAME)]
+    max_pixels_per_frame: u64,
+    /// Most frames of one job.
+    #[arg(long, env = "ORCHARD_MAX_FRAMES_PER_JOB", default_value_t = defaults::MAX_FRAMES_PER_JOB)]
+    max_frames_per_job: usize,
+    /// Most tasks of one job (a job past it needs a larger chunkSize).
+    #[arg(long, env = "ORCHARD_MAX_TASKS_PER_JOB", default_value_t = defaults::MAX_TASKS_PER_JOB)]
+    max_tasks_per_job: usize,
+    /// Most bytes validating a scene may decompress (a .blend's zstd, a .zip project's files).
+    #[arg(long, env = "ORCHARD_MAX_ANALYSIS_BYTES", default_value_t = defaults::MAX_ANALYSIS_BYTES)]
+    max_analysis_bytes: u64,
     /// The address of a reverse proxy in front of this server whose X-Forwarded-Proto and
     /// X-Forwarded-Host are believed; repeat for several. From anyone else they are ignored.
     #[arg(long = "trusted-proxy", env = "ORCHARD_TRUSTED_PROXY", value_delimiter = ',')]
@@ -59,6 +71,10 @@ impl ServerArgs {
         config.cors_origins = self.cors_origins.clone();
         config.trusted_proxies = self.trusted_proxies.clone();
         config.rate_limit = self.rate_limit;
+        config.max_pixels_per_frame = self.max_pixels_per_frame;
+        config.max_frames_per_job = self.max_frames_per_job;
+        config.max_tasks_per_job = self.max_tasks_per_job;
+        config.max_analysis_bytes = self.max_analysis_bytes;
         config
     }
 }

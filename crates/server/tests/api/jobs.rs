@@ -127,3 +127,14 @@ async fn an_unreadable_file_fails_validation_with_a_reason() {
         assert!(!body["failedReason"]["message"].as_str().unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_scene_that_decompresses_past_the_analysis_limit_fails_validation_naming_it() {
+    let app = crate::helpers::spawn_app_with(|config| config.max_analysis_bytes = 4096).await;
+    let id = app.created_job(crate::helpers::example_scene()).await;
+    let (status, job) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "failed", "{job}");
+    let message = job["failedReason"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("4096"), "the limit is named: {message}");
+}

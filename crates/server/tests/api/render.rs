@@ -197,3 +197,36 @@ async fn an_oversized_json_body_is_a_413_in_the_error_shape() {
     let (status, response) = app.post("/uploads", json!({"fileName": notes, "fileType": "blend"})).await;
     assert_eq!((status, error_code(&response).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
 }
+
+#[tokio::test]
+async fn a_render_over_a_limit_of_the_farm_is_refused_naming_the_limit() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.max_frames_per_job = 50;
+        config.max_tasks_per_job = 10;
+    })
+    .await;
+    let id = app.validated_job().await;
+    let cases = [
+        // 160 × 120 at 16384 %: 26214 × 19660, half a billion pixels.
+        (json!({"resolution": [160, 120], "resolutionPercentage": 16384}), "maxPixelsPerFrame", "resolutionPercentage"),
+        (json!({"frameRanges": ["1-51"]}), "maxFramesPerJob", "frameRanges"),
+        (json!({"frameRanges": ["1-11"], "chunkSize": 1}), "maxTasksPerJob", "chunkSize"),
+    ];
+    for (extra, limit, field) in cases {
+        let mut config = json!({"colorManagementPreset": "default"});
+        for (key, value) in extra.as_object().unwrap() {
+            config[key] = value.clone();
+        }
+        let (status, body) = app.post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": config})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{limit}: {body}");
+        assert_eq!(error_code(&body), "limit_exceeded", "{body}");
+        assert_eq!(body["error"]["details"]["limit"], limit, "{body}");
+        assert_eq!(body["error"]["details"]["field"], field, "{body}");
+    }
+    let (_, job) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(job["data"]["status"], "validated", "refusals changed nothing");
+    let ok =
+        json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-10"], "chunkSize": 1}});
+    let (status, body) = app.post(&format!("/jobs/{id}/render"), ok).await;
+    assert_eq!(status, StatusCode::OK, "within every limit: {body}");
+}

@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub max_tasks_per_job: usize,
     /// Most bytes an analysis may decompress.
     pub max_analysis_bytes: u64,
+    /// How connections are bounded.
+    pub connections: Connections,
     /// Requests per second each API key may make (bursts of twice that); 0: no limit.
     /// Worker tokens are never limited.
     pub rate_limit: u32,
@@ -93,6 +95,7 @@ impl ServerConfig {
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limit: defaults::RATE_LIMIT,
+            connections: Connections::default(),
             max_pixels_per_frame: defaults::MAX_PIXELS_PER_FRAME,
             max_frames_per_job: defaults::MAX_FRAMES_PER_JOB,
             max_tasks_per_job: defaults::MAX_TASKS_PER_JOB,
@@ -109,5 +112,27 @@ impl ServerConfig {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| defaults::database_url(&self.data_dir))
+    }
+}
+
+/// Bounds on clients' connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Connections {
+    /// Time a client has to send a request's headers (slow-loris clients are cut off).
+    pub header_read_timeout: Duration,
+    /// A connection with nothing read or written for this long is closed. Longer than a
+    /// worker's long-polling claim, which waits up to 30 s in silence.
+    pub idle_timeout: Duration,
+    /// Connections open at once; past that, new ones wait in the kernel's queue.
+    pub max_connections: usize,
+}
+
+impl Default for Connections {
+    fn default() -> Connections {
+        Connections {
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 10_000,
+        }
     }
 }

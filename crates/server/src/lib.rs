@@ -19,6 +19,7 @@ mod policy;
 mod presence;
 mod previews;
 mod scheduler;
+mod serve;
 pub mod signing;
 mod state;
 mod urls;
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use clock::now_ms;
-pub use config::ServerConfig;
+pub use config::{Connections, ServerConfig};
 pub use error::Error;
 pub use ops::uploads::received_upload;
 pub use state::AppState;
@@ -140,12 +141,9 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     let mut tasks = JoinSet::new();
     let app = http::router(state.clone());
     let stop = shutdown.clone();
+    let connections = state.config.connections;
     tasks.spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-        if let Err(error) = serve.await {
-            warn!(error = %error::Chain(&error), "HTTP server stopped");
-        }
+        serve::serve(listener, app, connections, stop).await;
     });
     tasks.spawn(background::lease_reaper(state.clone(), shutdown.clone()));
     tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));

@@ -120,3 +120,5 @@ pub(crate) const FAILED_AUTH_BURST: std::num::NonZeroU32 = std::num::NonZeroU32:
 pub(crate) const FAILED_AUTH_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(30).expect("not zero");
 /// How often the rate limiters forget idle keys and addresses.
 pub(crate) const FORGET_IDLE_LIMITS: Duration = Duration::from_secs(60);
+/// Longest a stopping server waits for open requests to finish.
+pub(crate) const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);

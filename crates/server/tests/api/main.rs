@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod connections;
 mod cors;
 mod errors;
 mod hosts;

@@ -6,7 +6,7 @@
 //! working within that time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Instant;
 
 use orchard_store::{KeyOwner, NewKey, Store};
@@ -55,7 +55,7 @@ pub async fn create_worker_token(store: &dyn Store) -> anyhow::Result<String> {
 /// The owners of API keys this server looked up recently, by key hash.
 #[derive(Debug, Default)]
 pub(crate) struct KnownKeys {
-    owners: Mutex<HashMap<String, (KeyOwner, Instant)>>,
+    owners: RwLock<HashMap<String, (KeyOwner, Instant)>>,
 }
 
 impl KnownKeys {
@@ -63,7 +63,8 @@ impl KnownKeys {
     /// are not remembered, so a key created elsewhere works at once).
     pub(crate) async fn owner(&self, store: &dyn Store, hash: &str) -> orchard_store::Result<Option<KeyOwner>> {
         {
-            let owners = self.owners.lock().unwrap_or_else(|it| it.into_inner());
+            // Read-locked: every API request asks, from every thread at once.
+            let owners = self.owners.read().unwrap_or_else(|it| it.into_inner());
             if let Some((owner, at)) = owners.get(hash)
                 && at.elapsed() < KEY_MEMORY
             {
@@ -72,7 +73,7 @@ impl KnownKeys {
         }
         let owner = store.find_key(hash).await?;
         if let Some(owner) = owner {
-            let mut owners = self.owners.lock().unwrap_or_else(|it| it.into_inner());
+            let mut owners = self.owners.write().unwrap_or_else(|it| it.into_inner());
             if owners.len() >= MAX_CALLERS {
                 owners.clear();
             }

@@ -81,24 +81,35 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, bounds: Connection
 struct Idle {
     stream: TcpStream,
     limit: Duration,
+    /// When something was last read or written.
+    last_active: Instant,
+    /// Fires at `limit` after some earlier activity; re-armed only then (moving a timer at
+    /// every read and write cost measurable time on busy connections).
     deadline: Pin<Box<Sleep>>,
 }
 
 impl Idle {
     fn new(stream: TcpStream, limit: Duration) -> Idle {
-        Idle { stream, limit, deadline: Box::pin(tokio::time::sleep(limit)) }
+        Idle { stream, limit, last_active: Instant::now(), deadline: Box::pin(tokio::time::sleep(limit)) }
     }
 
-    /// Activity: the deadline moves on.
+    /// Activity: the connection is not idle.
     fn active(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.limit);
+        self.last_active = Instant::now();
     }
 
-    /// An error once the deadline passed (the caller's operation was pending).
+    /// An error once the connection has been idle for its limit (the caller's operation was
+    /// pending).
     fn expired(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle connection"))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let idle_until = self.last_active + self.limit;
+            if Instant::now() >= idle_until {
+                return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle connection")));
+            }
+            self.deadline.as_mut().reset(idle_until);
         }
     }
 }

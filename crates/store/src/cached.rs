@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -36,7 +36,7 @@ const MAX_JOBS: usize = 10_000;
 pub struct CachedReads<S> {
     inner: S,
     generation: AtomicU64,
-    jobs: Mutex<HashMap<(Uuid, Uuid), Remembered>>,
+    jobs: RwLock<HashMap<(Uuid, Uuid), Remembered>>,
 }
 
 #[derive(Debug)]
@@ -49,11 +49,16 @@ struct Remembered {
 impl<S> CachedReads<S> {
     /// `inner`, with job reads remembered.
     pub fn new(inner: S) -> CachedReads<S> {
-        CachedReads { inner, generation: AtomicU64::new(0), jobs: Mutex::default() }
+        CachedReads { inner, generation: AtomicU64::new(0), jobs: RwLock::default() }
     }
 
-    fn jobs(&self) -> MutexGuard<'_, HashMap<(Uuid, Uuid), Remembered>> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The remembered jobs, for reading (hits take no exclusive lock).
+    fn jobs(&self) -> RwLockReadGuard<'_, HashMap<(Uuid, Uuid), Remembered>> {
+        self.jobs.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn jobs_mut(&self) -> RwLockWriteGuard<'_, HashMap<(Uuid, Uuid), Remembered>> {
+        self.jobs.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// After a write that may have changed a job: what is remembered is no longer served.
@@ -117,7 +122,7 @@ impl<S: JobStore> JobStore for CachedReads<S> {
         if let Some(job) = &job
             && self.generation.load(Ordering::Acquire) == generation
         {
-            let mut jobs = self.jobs();
+            let mut jobs = self.jobs_mut();
             if jobs.len() >= MAX_JOBS {
                 jobs.clear();
             }

@@ -16,7 +16,8 @@ use crate::clock::now_ms;
 use crate::error::Chain;
 use crate::lifecycle;
 use crate::policy::{
-    CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, FORGET_IDLE_LIMITS, REVIEW_EVERY, reap_every,
+    CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, FORGET_IDLE_LIMITS, REVIEW_EVERY,
+    STALE_VALIDATIONS_EVERY, VALIDATION_LEASE, reap_every,
 };
 use crate::state::AppState;
 
@@ -96,6 +97,35 @@ pub(crate) async fn limits_upkeep(state: AppState, shutdown: CancellationToken) 
     loop {
         tokio::select! {
             _ = tokio::time::sleep(FORGET_IDLE_LIMITS) => state.limits.forget_idle(),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Runs again the validations whose server died mid-way (their lease ran out): a job must not
+/// stay `validating` forever.
+pub(crate) async fn stale_validations(state: AppState, shutdown: CancellationToken) {
+    loop {
+        loop {
+            let now = now_ms();
+            let until = now + VALIDATION_LEASE.as_millis() as i64;
+            let job = match state.store.take_stale_validation(now, until).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(error) => {
+                    warn!(error = %Chain(&error), "looking for abandoned validations failed; retrying");
+                    break;
+                }
+            };
+            let span = info_span!("revalidate", job = %job.id);
+            warn!(parent: &span, "a validation was abandoned by a server that stopped; running it again");
+            let finished = lifecycle::finish_validation(&state, &job, JobStatus::Validating).instrument(span.clone());
+            if let Err(error) = finished.await {
+                warn!(parent: &span, error = %Chain(&error), "the validation failed again; it is back in created");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STALE_VALIDATIONS_EVERY) => {}
             _ = shutdown.cancelled() => return,
         }
     }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::blobs::keys;
 use crate::clock::now_ms;
 use crate::error::{Chain, Error, Result};
-use crate::policy::CANCEL_TRIES;
+use crate::policy::{CANCEL_TRIES, VALIDATION_LEASE};
 use crate::scheduler::{Verdict, first_chunk_size};
 use crate::state::AppState;
 
@@ -34,7 +34,10 @@ fn next(from: JobStatus, event: JobEvent, refusal: &str) -> Result<JobStatus> {
 pub(crate) async fn validate(state: &AppState, job: Job) -> Result<Job> {
     const ONLY_FROM: &str = "validate is allowed only from created";
     let validating = next(job.status, JobEvent::ValidationStarted, ONLY_FROM)?;
-    if !state.store.transition_job(job.id, job.status, validating, JobPatch::default(), now_ms()).await? {
+    let now = now_ms();
+    // Owned until then: should this server die mid-way, another takes the validation over.
+    let patch = JobPatch { validating_until: Some(now + VALIDATION_LEASE.as_millis() as i64), ..Default::default() };
+    if !state.store.transition_job(job.id, job.status, validating, patch, now).await? {
         let current = reload(state, job.id).await?;
         return Err(Error::status(current.status, ONLY_FROM));
     }
@@ -47,8 +50,9 @@ pub(crate) async fn validate(state: &AppState, job: Job) -> Result<Job> {
     reload(state, job.id).await
 }
 
-/// Analyses the scene of a `validating` job and moves it to `validated` or `failed`.
-async fn finish_validation(state: &AppState, job: &Job, validating: JobStatus) -> Result<()> {
+/// Analyses the scene of a `validating` job and moves it to `validated` or `failed`: the end
+/// of a validation this server started, or took over from a server that died.
+pub(crate) async fn finish_validation(state: &AppState, job: &Job, validating: JobStatus) -> Result<()> {
     let (to, patch) = match analyze(state, job).await {
         Ok(mut analysis) => {
             let id = Uuid::now_v7();

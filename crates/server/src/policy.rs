@@ -122,3 +122,9 @@ pub(crate) const FAILED_AUTH_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZer
 pub(crate) const FORGET_IDLE_LIMITS: Duration = Duration::from_secs(60);
 /// Longest a stopping server waits for open requests to finish.
 pub(crate) const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+/// How long a server owns a validation it started. Fetching a 5 GiB scene from a bucket and
+/// analysing it takes a minute or two; past this, the server is taken for dead and another
+/// runs the validation again.
+pub(crate) const VALIDATION_LEASE: Duration = Duration::from_secs(600);
+/// How often servers look for validations whose owner died.
+pub(crate) const STALE_VALIDATIONS_EVERY: Duration = Duration::from_secs(5);

@@ -171,6 +171,9 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()> {
         self.changed(self.inner.set_waiting_reason(job_id, reason).await)
     }
+    async fn take_stale_validation(&self, now: i64, until: i64) -> Result<Option<Job>> {
+        self.changed(self.inner.take_stale_validation(now, until).await)
+    }
 }
 
 #[async_trait]

@@ -52,6 +52,10 @@ pub trait JobStore: Send + Sync {
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
     /// Sets or clears why a job is not progressing.
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
+    /// Takes over the oldest validation whose owner's time ran out before `now` (its server
+    /// was killed): the caller owns it until `until` and runs it again. `None` if there is
+    /// none; of several servers asking at once, one gets each.
+    async fn take_stale_validation(&self, now: i64, until: i64) -> Result<Option<Job>>;
 }
 
 /// The columns a job read selects: every column of [`Job`] but the analysis, which
@@ -175,7 +179,12 @@ impl Analyses {
 /// by status, of every workspace or of one). Expects `row_decoders!` in scope and `$store` to
 /// have a `pool`, a `write()` and `analyses` ([`Analyses`]).
 macro_rules! job_store {
-    ($store:ty, by_status = $by_status:literal, by_workspace_status = $by_workspace_status:literal) => {
+    (
+        $store:ty,
+        for_update = $for_update:literal,
+        by_status = $by_status:literal,
+        by_workspace_status = $by_workspace_status:literal
+    ) => {
         const _: () = {
             use std::collections::HashMap;
             use std::sync::Arc;
@@ -378,7 +387,8 @@ macro_rules! job_store {
                             analysis_id = coalesce($3, analysis_id), analysis = coalesce($4, analysis),
                             failed_name = coalesce($5, failed_name), failed_type = coalesce($6, failed_type),
                             failed_message = coalesce($7, failed_message),
-                            frames_zip_key = coalesce($8, frames_zip_key), preview_key = coalesce($9, preview_key)
+                            frames_zip_key = coalesce($8, frames_zip_key), preview_key = coalesce($9, preview_key),
+                            validating_until = $12
                          where id = $10 and status = $11",
                     )
                     .bind(to.as_str())
@@ -392,6 +402,7 @@ macro_rules! job_store {
                     .bind(patch.preview_key)
                     .bind(job_id.to_string())
                     .bind(from.as_str())
+                    .bind(patch.validating_until)
                     .execute(&self.pool)
                     .await?;
                     let moved = done.rows_affected() == 1;
@@ -427,6 +438,31 @@ macro_rules! job_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
+                }
+
+                async fn take_stale_validation(&self, now: i64, until: i64) -> Result<Option<Job>> {
+                    // The outer conditions repeat the inner ones: of two servers that picked
+                    // the same job, the second finds it taken (re-read after the first
+                    // commits, on PostgreSQL) and updates nothing.
+                    let taken: Option<String> = sqlx::query_scalar(concat!(
+                        "update jobs set validating_until = $1
+                         where id = (select id from jobs
+                                     where status = $2 and (validating_until is null or validating_until < $3)
+                                     order by created_at limit 1",
+                        $for_update,
+                        ")
+                           and status = $2 and (validating_until is null or validating_until < $3)
+                         returning id"
+                    ))
+                    .bind(until)
+                    .bind(JobStatus::Validating.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    match taken {
+                        Some(id) => self.get_job_internal($crate::rows::uuid(&id, "jobs", "id")?).await,
+                        None => Ok(None),
+                    }
                 }
             }
         };

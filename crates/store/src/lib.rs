@@ -153,7 +153,12 @@ macro_rules! shared_store {
         $crate::rows::row_decoders!(<$store as $crate::Dialect>::Row);
         $crate::accounts::account_store!($store);
         $crate::uploads::upload_store!($store);
-        $crate::jobs::job_store!($store, by_status = $by_status, by_workspace_status = $by_workspace_status);
+        $crate::jobs::job_store!(
+            $store,
+            for_update = $for_update,
+            by_status = $by_status,
+            by_workspace_status = $by_workspace_status
+        );
         $crate::tasks::task_store!($store, for_update = $for_update);
         $crate::workers::worker_store!($store);
     };

@@ -167,6 +167,9 @@ pub struct JobPatch {
     pub frames_zip_key: Option<String>,
     /// Sets the preview key.
     pub preview_key: Option<String>,
+    /// Until when the caller owns the validation it starts (for a move to `validating`);
+    /// any other move clears it.
+    pub validating_until: Option<i64>,
 }
 
 /// What `/render` stores.

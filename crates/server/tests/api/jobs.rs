@@ -138,3 +138,31 @@ async fn a_scene_that_decompresses_past_the_analysis_limit_fails_validation_nami
     let message = job["failedReason"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("4096"), "the limit is named: {message}");
 }
+
+#[tokio::test]
+async fn a_validation_abandoned_by_a_stopped_server_is_run_again() {
+    let app = crate::helpers::spawn_app().await;
+    let id = app.created_job(crate::helpers::example_scene()).await;
+    // What a server killed mid-validation leaves: the job validating, its lease run out.
+    let validating = orchard_domain::JobStatus::Validating;
+    let patch = orchard_store::JobPatch { validating_until: Some(1), ..Default::default() };
+    let moved = app.server.store().transition_job(
+        id.parse().unwrap(),
+        orchard_domain::JobStatus::Created,
+        validating,
+        patch,
+        1,
+    );
+    assert!(moved.await.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, job) = app.get(&format!("/jobs/{id}")).await;
+        if job["data"]["status"] == "validated" {
+            assert!(job["data"]["analysis"]["scenes"].is_array(), "{job}");
+            break;
+        }
+        assert_eq!(job["data"]["status"], "validating", "{job}");
+        assert!(std::time::Instant::now() < deadline, "the validation was never taken over: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -278,3 +278,24 @@ dbtest!(a_remembered_job_read_never_hides_a_write, |store, db| {
 async fn read_other(store: &Arc<dyn orchard_store::Store>, workspace_id: Uuid, id: Uuid) -> orchard_store::Job {
     store.get_job(workspace_id, id).await.unwrap().expect("the job exists")
 }
+
+dbtest!(a_validation_whose_owner_died_is_taken_over_once, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let abandoned = created_job(store.as_ref(), alice, T0).await;
+    let running = created_job(store.as_ref(), alice, T0 + 1).await;
+    let validating = JobStatus::Created.apply(orchard_domain::JobEvent::ValidationStarted).unwrap();
+    let lease = |until| JobPatch { validating_until: Some(until), ..JobPatch::default() };
+    assert!(store.transition_job(abandoned, JobStatus::Created, validating, lease(T0 + 1000), T0).await.unwrap());
+    assert!(store.transition_job(running, JobStatus::Created, validating, lease(T0 + 9000), T0).await.unwrap());
+
+    assert!(store.take_stale_validation(T0 + 500, T0 + 10_000).await.unwrap().is_none(), "both still owned");
+    let taken = store.take_stale_validation(T0 + 2000, T0 + 10_000).await.unwrap().expect("the abandoned one");
+    assert_eq!((taken.id, taken.status), (abandoned, JobStatus::Validating));
+    assert!(store.take_stale_validation(T0 + 2000, T0 + 10_000).await.unwrap().is_none(), "taken once");
+    // Leaving validating ends the ownership: a job validated is never taken.
+    let done = validating.apply(orchard_domain::JobEvent::ValidationSucceeded).unwrap();
+    assert!(store.transition_job(abandoned, validating, done, JobPatch::default(), T0).await.unwrap());
+    let taken = store.take_stale_validation(T0 + 20_000, T0 + 30_000).await.unwrap().expect("the other, lapsed");
+    assert_eq!(taken.id, running);
+    assert!(store.take_stale_validation(T0 + 20_000, T0 + 30_000).await.unwrap().is_none());
+});

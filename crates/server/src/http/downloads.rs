@@ -20,7 +20,7 @@ use crate::urls::{file_path, signed_file_url};
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/download-urls
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/downloads", tag = "downloads", params(("id" = String, Path)),
-    responses((status = 200, body = Downloads), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = Downloads), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_downloads(
     State(state): State<AppState>,
@@ -69,7 +69,7 @@ pub(crate) async fn get_downloads(
 /// Serve a stored file behind a signed URL, streamed.
 #[utoipa::path(get, path = "/blobs/files/{key}", tag = "downloads",
     params(("key" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
-    responses((status = 200, description = "the file"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the file"), (status = 403, description = "the signed URL is wrong, incomplete or expired", body = ErrorBody), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)))]
 pub(crate) async fn get_file(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,

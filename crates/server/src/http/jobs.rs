@@ -36,8 +36,8 @@ fn job_response(state: &AppState, base: &str, job: &Job, replay: bool) -> Respon
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/create-job
 #[utoipa::path(post, path = "/api/external/v1/jobs", tag = "jobs", request_body = CreateJobRequest,
-    responses((status = 200, body = api::Job), (status = 400, description = "unknown, expired or not-yet-uploaded slug", body = ErrorBody),
-              (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = api::Job), (status = 400, description = "unknown, expired or not-yet-uploaded slug", body = ErrorBody),
+              (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_job(
     State(state): State<AppState>,
@@ -52,6 +52,7 @@ pub(crate) async fn create_job(
 /// Query of `GET /jobs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// 1-based page (default 1).
     page: Option<i64>,
@@ -65,7 +66,7 @@ pub(crate) struct ListQuery {
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/list-jobs
 #[utoipa::path(get, path = "/api/external/v1/jobs", tag = "jobs", params(ListQuery),
-    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = JobList), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
@@ -113,7 +114,7 @@ pub(crate) async fn list_jobs(
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/get-job
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = JobEnvelope), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = JobEnvelope), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_job(
     State(state): State<AppState>,
@@ -130,7 +131,7 @@ pub(crate) async fn get_job(
 /// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
 #[utoipa::path(post, path = "/api/external/v1/jobs/{id}/validate", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, description = "validated, or failed with failedReason for an unreadable file", body = api::Job),
-              (status = 400, description = "not in created", body = ErrorBody), (status = 404, body = ErrorBody)),
+              (status = 400, description = "not in created", body = ErrorBody), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn validate_job(
     State(state): State<AppState>,
@@ -150,7 +151,7 @@ pub(crate) async fn validate_job(
     request_body = RenderRequest,
     responses((status = 200, description = "started; `X-Idempotent-Replay: true` when it already was", body = api::Job),
               (status = 400, description = "not validated, or a refused config (the field is named)", body = ErrorBody),
-              (status = 404, body = ErrorBody)),
+              (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn render_job(
     State(state): State<AppState>,
@@ -187,8 +188,8 @@ pub(crate) async fn render_job(
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
 #[utoipa::path(post, path = "/api/external/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = api::Job), (status = 400, description = "already completed, failed or canceled", body = ErrorBody),
-              (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = api::Job), (status = 400, description = "already completed, failed or canceled", body = ErrorBody),
+              (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn cancel_job(
     State(state): State<AppState>,
@@ -203,7 +204,7 @@ pub(crate) async fn cancel_job(
 
 /// Orchard extension: the job's tasks, with the worker that ran each and the last failure's log.
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<api::TaskInfo>), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = Vec<api::TaskInfo>), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,

@@ -46,6 +46,44 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // What every operation behind a key can answer, written once: no key (401), over a
+        // rate limit (429, with Retry-After).
+        for item in openapi.paths.paths.values_mut() {
+            for operation in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+            {
+                let keyed = operation.security.as_ref().is_some_and(|it| !it.is_empty());
+                if !keyed {
+                    continue;
+                }
+                for (code, description) in [
+                    ("401", "no credentials, or unknown or revoked ones"),
+                    ("429", "over a rate limit: wait for Retry-After (failed authentication counts per address)"),
+                ] {
+                    operation.responses.responses.entry(code.to_string()).or_insert_with(|| {
+                        let mut response = utoipa::openapi::ResponseBuilder::new().description(description).content(
+                            "application/json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        );
+                        if code == "429" {
+                            response = response.header(
+                                "Retry-After",
+                                utoipa::openapi::HeaderBuilder::new()
+                                    .schema(Some(
+                                        utoipa::openapi::ObjectBuilder::new()
+                                            .schema_type(utoipa::openapi::Type::Integer),
+                                    ))
+                                    .description(Some("seconds to wait"))
+                                    .build(),
+                            );
+                        }
+                        response.build().into()
+                    });
+                }
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -59,7 +97,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "the result", body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
 }

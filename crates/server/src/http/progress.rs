@@ -18,7 +18,7 @@ use crate::state::AppState;
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
 #[utoipa::path(get, path = "/api/external/v1/jobs/{id}/progress", tag = "progress", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<Progress>), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = Vec<Progress>), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_job_progress(
     State(state): State<AppState>,
@@ -36,7 +36,7 @@ pub(crate) async fn get_job_progress(
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api/job-lifecycle
 #[utoipa::path(get, path = "/api/external/v1/jobs/progress", tag = "progress",
-    responses((status = 200, body = Vec<Progress>), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = Vec<Progress>), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_all_progress(
     State(state): State<AppState>,

@@ -22,9 +22,9 @@ use crate::urls::{upload_part_path, upload_path};
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/uploads/create-upload-target
 #[utoipa::path(post, path = "/api/external/v1/uploads", tag = "uploads",
     request_body = CreateUploadRequest,
-    responses((status = 200, body = CreateUploadResponse),
+    responses((status = 200, description = "the result", body = CreateUploadResponse),
               (status = 400, description = "bad file name or type", body = ErrorBody),
-              (status = 401, body = ErrorBody)),
+              (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_upload(
     State(state): State<AppState>,
@@ -38,9 +38,9 @@ pub(crate) async fn create_upload(
 /// Finish a multipart upload: the parts become the upload's file, ready for `POST /jobs`.
 #[utoipa::path(post, path = "/api/external/v1/uploads/{slug}/complete", tag = "uploads",
     params(("slug" = String, Path)), request_body = CompleteUploadRequest,
-    responses((status = 200, body = CompleteUploadResponse),
+    responses((status = 200, description = "the result", body = CompleteUploadResponse),
               (status = 400, description = "parts missing, out of order, or not matching their ETags", body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)),
+              (status = 404, description = "unknown, or another workspace's", body = ErrorBody), (status = 409, description = "in a state that forbids this", body = ErrorBody), (status = 413, description = "too large", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn complete_upload(
     State(state): State<AppState>,

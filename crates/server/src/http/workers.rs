@@ -28,7 +28,7 @@ fn task_span(worker_id: &str, task_id: &str) -> tracing::Span {
 
 /// Register (or re-register after a restart) with capabilities and a speed factor.
 #[utoipa::path(post, path = "/api/external/v1/workers/register", tag = "workers", request_body = RegisterRequest,
-    responses((status = 200, body = RegisterResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = RegisterResponse), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn register_worker(
     State(state): State<AppState>,
@@ -42,7 +42,7 @@ pub(crate) async fn register_worker(
 /// Claim the next task this worker can render; waits up to `waitSeconds` for one (204 if none).
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/claim", tag = "workers", request_body = ClaimRequest,
     params(("worker_id" = String, Path)),
-    responses((status = 200, body = Assignment), (status = 204, description = "no work"), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = Assignment), (status = 204, description = "no work"), (status = 404, description = "unknown, or another workspace's", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn claim_task(
     State(state): State<AppState>,
@@ -66,7 +66,7 @@ pub(crate) async fn claim_task(
 /// Extend the lease of a running task.
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/heartbeat", tag = "workers",
     request_body = HeartbeatRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = LeaseResponse), (status = 409, description = "lease lost: stop rendering", body = ErrorBody)),
+    responses((status = 200, description = "the result", body = LeaseResponse), (status = 409, description = "lease lost: stop rendering", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn heartbeat(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ pub(crate) struct AttemptQuery {
 /// The task's scene file, streamed.
 #[utoipa::path(get, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/scene", tag = "workers",
     params(("worker_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Query)),
-    responses((status = 200, description = "the .blend or .zip"), (status = 409, body = ErrorBody)),
+    responses((status = 200, description = "the .blend or .zip"), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn get_scene(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ pub(crate) async fn get_scene(
 /// Signed PUT URLs for the task's output files.
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/outputs", tag = "workers",
     request_body = OutputUrlsRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = OutputUrlsResponse), (status = 409, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = OutputUrlsResponse), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn output_urls(
     State(state): State<AppState>,
@@ -137,7 +137,7 @@ pub(crate) async fn output_urls(
 #[utoipa::path(put, path = "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}", tag = "workers",
     params(("job_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Path), ("file" = String, Path),
            ("expires" = i64, Query), ("signature" = String, Query)),
-    responses((status = 200, description = "stored"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "stored"), (status = 403, description = "the signed URL is wrong, incomplete or expired", body = ErrorBody)))]
 pub(crate) async fn put_output(
     State(state): State<AppState>,
     ApiPath((job_id, task_id, attempt, file)): ApiPath<(Uuid, Uuid, i64, String)>,
@@ -152,7 +152,7 @@ pub(crate) async fn put_output(
 /// Every frame is uploaded: complete the task (the job finalizes with its last task).
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/complete", tag = "workers",
     request_body = CompleteRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = CompleteResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = CompleteResponse), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn complete_task(
     State(state): State<AppState>,
@@ -172,7 +172,7 @@ pub(crate) async fn complete_task(
 /// The attempt failed: the task is requeued for another worker, or fails its job.
 #[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/tasks/{task_id}/fail", tag = "workers",
     request_body = FailRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
-    responses((status = 200, body = LeaseResponse), (status = 409, body = ErrorBody)),
+    responses((status = 200, description = "the result", body = LeaseResponse), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
     security(("worker_token" = [])))]
 pub(crate) async fn fail_task(
     State(state): State<AppState>,

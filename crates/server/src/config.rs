@@ -20,6 +20,9 @@ pub mod defaults {
     /// Requests per second per API key: far above what a pipeline polling its jobs makes,
     /// low enough that one runaway script cannot take the server from everyone else.
     pub const RATE_LIMIT: u32 = 200;
+    /// Failed authentications a client address regains per minute, after a burst of 20:
+    /// enough for a person mistyping, far too few to guess a key.
+    pub const AUTH_FAILURE_LIMIT: u32 = 30;
     /// Pixels of one frame: 16384 × 16384, well past any delivery format; a mistyped
     /// percentage (16384 %) stops here instead of at a worker's memory.
     pub const MAX_PIXELS_PER_FRAME: u64 = 16384 * 16384;
@@ -71,6 +74,9 @@ pub struct ServerConfig {
     pub max_analysis_bytes: u64,
     /// How connections are bounded.
     pub connections: Connections,
+    /// Failed authentications per minute a client address may make (after a burst of 20)
+    /// before it is refused everything for a while; 0: no limit.
+    pub auth_failure_limit: u32,
     /// Requests per second each API key may make (bursts of twice that); 0: no limit.
     /// Worker tokens are never limited.
     pub rate_limit: u32,
@@ -96,6 +102,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             rate_limit: defaults::RATE_LIMIT,
             connections: Connections::default(),
+            auth_failure_limit: defaults::AUTH_FAILURE_LIMIT,
             max_pixels_per_frame: defaults::MAX_PIXELS_PER_FRAME,
             max_frames_per_job: defaults::MAX_FRAMES_PER_JOB,
             max_tasks_per_job: defaults::MAX_TASKS_PER_JOB,

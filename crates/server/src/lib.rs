@@ -123,7 +123,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let limits = limits::Limits::new(config.rate_limit);
+    let limits = limits::Limits::new(config.rate_limit, config.auth_failure_limit);
     let state = AppState::new(state::Shared {
         scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
         previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),

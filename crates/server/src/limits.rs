@@ -17,14 +17,14 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::policy::{FAILED_AUTH_BURST, FAILED_AUTH_PER_MINUTE, MAX_CALLERS};
+use crate::policy::{FAILED_AUTH_BURST, MAX_CALLERS};
 
 /// The server's rate limiters.
 pub(crate) struct Limits {
     /// Requests per API key; `None` when limits are off.
     per_key: Option<DefaultKeyedRateLimiter<Uuid>>,
-    /// Failed authentications per client address.
-    failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Failed authentications per client address; `None` when that limit is off.
+    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Addresses refused until then, having spent their failures.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     /// Whether `blocked` may hold anything: most of the time it holds nothing, and every
@@ -34,16 +34,19 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// `per_second` requests a second per API key (bursts of twice that); 0: no limit.
-    pub(crate) fn new(per_second: u32) -> Limits {
+    /// `per_second` requests a second per API key (bursts of twice that), and
+    /// `failures_per_minute` failed authentications per address (after a burst of
+    /// [`FAILED_AUTH_BURST`]); 0: no such limit.
+    pub(crate) fn new(per_second: u32, failures_per_minute: u32) -> Limits {
         let per_key = NonZeroU32::new(per_second).map(|rate| {
             let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
             DefaultKeyedRateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst))
         });
-        let failures = Quota::per_minute(FAILED_AUTH_PER_MINUTE).allow_burst(FAILED_AUTH_BURST);
+        let failures = NonZeroU32::new(failures_per_minute)
+            .map(|rate| DefaultKeyedRateLimiter::dashmap(Quota::per_minute(rate).allow_burst(FAILED_AUTH_BURST)));
         Limits {
             per_key,
-            failures: DefaultKeyedRateLimiter::dashmap(failures),
+            failures,
             blocked: Mutex::default(),
             any_blocked: AtomicBool::new(false),
             clock: DefaultClock::default(),
@@ -70,8 +73,8 @@ impl Limits {
     /// Counts a failed authentication from `address`; past the budget, the address is
     /// blocked until it has one again, and this answer is already the refusal.
     pub(crate) fn failed(&self, address: Option<IpAddr>, refusal: Error) -> Error {
-        let Some(address) = address else { return refusal };
-        match self.failures.check_key(&address) {
+        let (Some(address), Some(failures)) = (address, &self.failures) else { return refusal };
+        match failures.check_key(&address) {
             Ok(()) => refusal,
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
@@ -98,7 +101,9 @@ impl Limits {
         if let Some(per_key) = &self.per_key {
             per_key.retain_recent();
         }
-        self.failures.retain_recent();
+        if let Some(failures) = &self.failures {
+            failures.retain_recent();
+        }
         let now = Instant::now();
         let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
         blocked.retain(|_, until| *until > now);

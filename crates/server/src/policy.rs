@@ -116,8 +116,6 @@ pub(crate) const MAX_RAM_GIB: f64 = 1_048_576.0;
 /// Failed authentications a client address may make in a burst before it is refused
 /// everything for a while: enough for a person mistyping, far too few to guess a key.
 pub(crate) const FAILED_AUTH_BURST: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).expect("not zero");
-/// Failed authentications an address regains per minute.
-pub(crate) const FAILED_AUTH_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(30).expect("not zero");
 /// How often the rate limiters forget idle keys and addresses.
 pub(crate) const FORGET_IDLE_LIMITS: Duration = Duration::from_secs(60);
 /// Longest a stopping server waits for open requests to finish.

@@ -41,6 +41,10 @@ pub(super) struct ServerArgs {
     /// worker tokens are never limited.
     #[arg(long, env = "ORCHARD_RATE_LIMIT", default_value_t = defaults::RATE_LIMIT)]
     rate_limit: u32,
+    /// Failed authentications a client address may make per minute (after a burst of 20)
+    /// before it is refused everything for a while; 0 turns the limit off (for fuzzers).
+    #[arg(long, env = "ORCHARD_AUTH_FAILURE_LIMIT", default_value_t = defaults::AUTH_FAILURE_LIMIT)]
+    auth_failure_limit: u32,
     /// Most pixels of one frame (width × height after the percentage).
     #[arg(long, env = "ORCHARD_MAX_PIXELS_PER_FRAME", default_value_t = defaults::MAX_PIXELS_PER_FRAME)]
     max_pixels_per_frame: u64,
@@ -71,6 +75,7 @@ impl ServerArgs {
         config.cors_origins = self.cors_origins.clone();
         config.trusted_proxies = self.trusted_proxies.clone();
         config.rate_limit = self.rate_limit;
+        config.auth_failure_limit = self.auth_failure_limit;
         config.max_pixels_per_frame = self.max_pixels_per_frame;
         config.max_frames_per_job = self.max_frames_per_job;
         config.max_tasks_per_job = self.max_tasks_per_job;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::clock::now_ms;
 use crate::error::Error;
-use crate::http::extract::{ApiPath, ApiQuery, BaseUrl, JobId, SignedQuery, check_signature};
+use crate::http::extract::{ApiPath, BaseUrl, JobId, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::jobs::owned;
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub(crate) async fn get_downloads(
 pub(crate) async fn get_file(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
-    ApiQuery(query): ApiQuery<SignedQuery>,
+    query: SignedQuery,
 ) -> Result<Response, Error> {
     check_signature(&state, "GET", &file_path(&key), &query)?;
     let (size, stream) = state.blobs.get_stream(&key).await?.ok_or(Error::NotFound("file"))?;

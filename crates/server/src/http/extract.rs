@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -227,11 +226,29 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
 }
 
 /// The signature query of a server-signed URL, as it came: anything wrong with it (absent,
-/// not a number) makes the URL not a signed one, a 403 like a wrong signature.
-#[derive(Debug, Deserialize)]
+/// repeated, not a number) makes the URL not a signed one, a 403 like a wrong signature —
+/// never a 400 about query syntax. The first of a repeated parameter counts.
+#[derive(Debug)]
 pub(crate) struct SignedQuery {
     expires: Option<String>,
     signature: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedQuery {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<SignedQuery, Error> {
+        let mut query = SignedQuery { expires: None, signature: None };
+        for (name, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            let slot = match name.as_ref() {
+                "expires" => &mut query.expires,
+                "signature" => &mut query.signature,
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| value.into_owned());
+        }
+        Ok(query)
+    }
 }
 
 /// Checks a signed URL; a missing, wrong or expired signature is a 403.

@@ -11,7 +11,7 @@ use orchard_api::{
 };
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, BaseUrl, SignedQuery, check_signature};
+use crate::http::extract::{ApiJson, ApiPath, BaseUrl, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::uploads::{self, Target};
 use crate::state::AppState;
@@ -61,12 +61,15 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     params(("slug" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "stored"),
-              (status = 403, description = "wrong or expired signature", body = ErrorBody),
+              (status = 400, description = "the body broke off", body = ErrorBody),
+              (status = 403, description = "wrong, incomplete or expired signature", body = ErrorBody),
+              (status = 404, description = "no such upload, or a part number that is not one", body = ErrorBody),
+              (status = 409, description = "a job was made from the upload: its file can no longer change", body = ErrorBody),
               (status = 413, description = "larger than the upload limit", body = ErrorBody)))]
 pub(crate) async fn put_upload(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
-    ApiQuery(query): ApiQuery<SignedQuery>,
+    query: SignedQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, Error> {
@@ -82,12 +85,15 @@ pub(crate) async fn put_upload(
     params(("slug" = String, Path), ("part_number" = u32, Path), ("expires" = i64, Query), ("signature" = String, Query)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "stored"),
-              (status = 403, description = "wrong or expired signature", body = ErrorBody),
+              (status = 400, description = "the body broke off", body = ErrorBody),
+              (status = 403, description = "wrong, incomplete or expired signature", body = ErrorBody),
+              (status = 404, description = "no such upload, or a part number that is not one", body = ErrorBody),
+              (status = 409, description = "a job was made from the upload: its file can no longer change", body = ErrorBody),
               (status = 413, description = "larger than the upload limit", body = ErrorBody)))]
 pub(crate) async fn put_upload_part(
     State(state): State<AppState>,
     ApiPath((slug, part_number)): ApiPath<(String, u32)>,
-    ApiQuery(query): ApiQuery<SignedQuery>,
+    query: SignedQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, Error> {

@@ -137,11 +137,15 @@ pub(crate) async fn output_urls(
 #[utoipa::path(put, path = "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}", tag = "workers",
     params(("job_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Path), ("file" = String, Path),
            ("expires" = i64, Query), ("signature" = String, Query)),
-    responses((status = 200, description = "stored"), (status = 403, description = "the signed URL is wrong, incomplete or expired", body = ErrorBody)))]
+    responses((status = 200, description = "stored"),
+              (status = 400, description = "not a plain file name, or the body broke off", body = ErrorBody),
+              (status = 403, description = "the signed URL is wrong, incomplete or expired", body = ErrorBody),
+              (status = 404, description = "ids in the path that are not ids", body = ErrorBody),
+              (status = 413, description = "larger than the output limit", body = ErrorBody)))]
 pub(crate) async fn put_output(
     State(state): State<AppState>,
     ApiPath((job_id, task_id, attempt, file)): ApiPath<(Uuid, Uuid, i64, String)>,
-    ApiQuery(query): ApiQuery<SignedQuery>,
+    query: SignedQuery,
     body: Body,
 ) -> Result<StatusCode, Error> {
     check_signature(&state, "PUT", &output_path(job_id, task_id, attempt, &file), &query)?;

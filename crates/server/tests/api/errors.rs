@@ -80,6 +80,7 @@ async fn a_signed_url_without_its_signature_is_forbidden() {
         (bare.to_string(), "missing_signature"),
         (format!("{bare}?signature=abc"), "missing_signature"),
         (format!("{bare}?expires=soon&signature=abc"), "invalid_signature"),
+        (format!("{bare}?expires=1&expires=2&signature=abc"), "invalid_signature"),
     ] {
         let (status, body) = parts(app.http.put(&target).body("x").send().await.unwrap()).await;
         assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, code.to_string()), "{target}: {body}");

@@ -65,3 +65,13 @@ async fn a_workers_own_traffic_is_never_limited() {
         assert_eq!(claim.unwrap().status(), StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn the_failed_authentication_limit_can_be_turned_off() {
+    let app = spawn_app_with(|config| config.auth_failure_limit = 0).await;
+    for i in 0..40 {
+        let key = format!("RJ-{i:048x}");
+        let response = app.http.get(app.api("/jobs")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+}

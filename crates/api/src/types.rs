@@ -341,10 +341,13 @@ pub struct ErrorDetail {
 /// `GET /healthz` response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `degraded` when something needs an operator (see `problems`).
     pub status: String,
     /// Orchard's version.
     pub version: String,
+    /// What needs an operator, for a person (a full disk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// Worker protocol: a task handed to a worker. In `orchard up` it crosses no network, but it

@@ -90,6 +90,22 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether this failed because a disk is full (the database's, the storage's, or the
+    /// temporary folder's): a 507 that says so, instead of a 500 that says nothing.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Store(store) => store.is_disk_full(),
+            Error::Internal(error) => error.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|it| it.kind() == std::io::ErrorKind::StorageFull)
+                    || cause.downcast_ref::<orchard_store::StoreError>().is_some_and(|it| it.is_disk_full())
+                    || cause.to_string().contains("No space left on device")
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Result alias of the core.
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -126,3 +126,6 @@ pub(crate) const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 pub(crate) const VALIDATION_LEASE: Duration = Duration::from_secs(600);
 /// How often servers look for validations whose owner died.
 pub(crate) const STALE_VALIDATIONS_EVERY: Duration = Duration::from_secs(5);
+/// Free bytes on the data folder's disk below which `/healthz` reports it full: less than
+/// one frame of a large render.
+pub(crate) const DISK_FULL_BELOW: u64 = 1024 * 1024;

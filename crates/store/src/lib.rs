@@ -105,6 +105,25 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database failed because its disk is full (SQLite's `SQLITE_FULL`,
+    /// PostgreSQL's `disk_full`, or the OS's `ENOSPC`): an operator must free space, and the
+    /// request may be tried again after.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                let code = e.code();
+                let code = code.as_deref().unwrap_or("");
+                code == "53100" || code.parse::<i32>().is_ok_and(|it| it & 0xff == 13)
+            }
+            StoreError::Database(sqlx::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
+            StoreError::Batch(inner) => inner.is_disk_full(),
+            _ => false,
+        }
+    }
+}
+
 /// Result alias for store calls.
 pub type Result<T> = std::result::Result<T, StoreError>;
 

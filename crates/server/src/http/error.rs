@@ -25,12 +25,19 @@ impl IntoResponse for Error {
             Error::TooManyRequests { retry_after, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(serde_json::json!({ "retryAfter": retry_after })))
             }
+            Error::Store(_) | Error::Internal(_) if self.is_disk_full() => {
+                error!(error = %Chain(&self), "a disk is full");
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", None)
+            }
             Error::Store(_) | Error::Internal(_) => {
                 error!(error = %Chain(&self), "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
             }
         };
         let message = match &self {
+            Error::Store(_) | Error::Internal(_) if status == StatusCode::INSUFFICIENT_STORAGE => {
+                "the server's disk is full: nothing was stored; try again once an operator has freed space".to_string()
+            }
             Error::Store(_) | Error::Internal(_) => "internal error; the server log has the details".to_string(),
             other => other.to_string(),
         };

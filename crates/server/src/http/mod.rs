@@ -12,8 +12,8 @@ mod workers;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post, put};
 use orchard_api::{API_PREFIX, Health};
 use tower_http::cors::CorsLayer;
@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::error::Error;
-use crate::policy::JSON_BODY_LIMIT;
+use crate::policy::{DISK_FULL_BELOW, JSON_BODY_LIMIT};
 use crate::state::AppState;
 
 /// The OpenAPI document of everything served.
@@ -96,10 +96,28 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "the result", body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+/// Liveness, and what needs an operator (a full disk: 503 `degraded`).
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "serving", body = Health),
+              (status = 503, description = "serving, but something needs an operator (see problems)", body = Health)))]
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let mut problems = Vec::new();
+    if let Some(free) = free_bytes(&state.config.data_dir)
+        && free < DISK_FULL_BELOW
+    {
+        problems.push(format!(
+            "the data folder's disk is full ({free} bytes free): uploads and renders fail until space is freed"
+        ));
+    }
+    let status = if problems.is_empty() { "ok" } else { "degraded" };
+    let code = if problems.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(Health { status: status.into(), version: env!("CARGO_PKG_VERSION").into(), problems }))
+}
+
+/// Bytes free for this process on the disk of `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(path).ok()?;
+    Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

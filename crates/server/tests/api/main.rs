@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod connections;
 mod cors;
+mod disk;
 mod errors;
 mod hosts;
 mod jobs;

@@ -33,6 +33,10 @@ pub mod defaults {
     /// Bytes an analysis may decompress (a `.blend`'s zstd, a `.zip` project's files): guards
     /// validation against decompression bombs.
     pub const MAX_ANALYSIS_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+    /// Validations analysed at once; more wait their turn. Each may hold up to
+    /// `MAX_ANALYSIS_BYTES` of decompressed scene in memory, so this bounds validation's
+    /// memory as a whole (six decompression bombs at once once took 12 GB).
+    pub const MAX_VALIDATIONS: usize = 2;
 
     /// The database of a data directory: a SQLite file in it.
     pub fn database_url(data_dir: &Path) -> String {
@@ -72,6 +76,8 @@ pub struct ServerConfig {
     pub max_tasks_per_job: usize,
     /// Most bytes an analysis may decompress.
     pub max_analysis_bytes: u64,
+    /// Validations analysed at once.
+    pub max_validations: usize,
     /// How connections are bounded.
     pub connections: Connections,
     /// Failed authentications per minute a client address may make (after a burst of 20)
@@ -107,6 +113,7 @@ impl ServerConfig {
             max_frames_per_job: defaults::MAX_FRAMES_PER_JOB,
             max_tasks_per_job: defaults::MAX_TASKS_PER_JOB,
             max_analysis_bytes: defaults::MAX_ANALYSIS_BYTES,
+            max_validations: defaults::MAX_VALIDATIONS,
         }
     }
 

@@ -124,6 +124,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let limits = limits::Limits::new(config.rate_limit, config.auth_failure_limit);
+    let validations = tokio::sync::Semaphore::new(config.max_validations.max(1));
     let state = AppState::new(state::Shared {
         scheduler: Arc::new(scheduler::Scheduler::new(store.clone(), config.lease_ttl)),
         previews: Arc::new(previews::Previews::new(blobs.clone(), store.clone(), config.tmp_dir())),
@@ -135,6 +136,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         presence: Arc::default(),
         keys: Arc::default(),
         limits,
+        validations,
         local_addr,
         shutdown: shutdown.clone(),
     });

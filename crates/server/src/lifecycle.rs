@@ -99,6 +99,8 @@ async fn analyze(state: &AppState, job: &Job) -> Result<Analysis, AnalyzeFailure
     let main_file = job.main_file.clone();
     let is_zip = job.file_type == "zip";
     let max_decompressed_bytes = state.config.max_analysis_bytes;
+    // One of a few at once: each may hold up to max_decompressed_bytes in memory.
+    let _turn = state.validations.acquire().await.map_err(|e| internal(e.into()))?;
     let result = tokio::task::spawn_blocking(move || {
         let opts = AnalyzeOptions { max_decompressed_bytes };
         if is_zip {

@@ -55,6 +55,8 @@ pub struct Shared {
     pub(crate) keys: Arc<KnownKeys>,
     /// Rate limits.
     pub(crate) limits: Limits,
+    /// Turns of validations' analyses (their memory, bounded as a whole).
+    pub(crate) validations: tokio::sync::Semaphore,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub(crate) local_addr: SocketAddr,
     /// Cancelled when the server stops: long polls answer at once instead of holding the

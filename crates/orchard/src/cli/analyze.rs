@@ -14,6 +14,10 @@ pub(super) struct AnalyzeArgs {
     /// Print the analysis object as JSON (the `analysis` of a job).
     #[arg(long)]
     json: bool,
+    /// Most bytes the analysis may decompress (a .blend's zstd, a .zip project's files): a
+    /// decompression bomb stops here instead of at the machine's memory.
+    #[arg(long, value_name = "BYTES", default_value_t = orchard_server::config::defaults::MAX_ANALYSIS_BYTES)]
+    max_analysis_bytes: u64,
 }
 
 pub(super) fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -33,8 +37,9 @@ fn print_analysis(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let file_name = args.file.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = analyze_path(&args.file, &file_name, &AnalyzeOptions::default())
-        .with_context(|| format!("{}", args.file.display()))?;
+    let options = AnalyzeOptions { max_decompressed_bytes: args.max_analysis_bytes };
+    let analysis =
+        analyze_path(&args.file, &file_name, &options).with_context(|| format!("{}", args.file.display()))?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&analysis)?)?;
         return Ok(ExitCode::SUCCESS);

@@ -57,6 +57,9 @@ pub(super) struct ServerArgs {
     /// Most bytes validating a scene may decompress (a .blend's zstd, a .zip project's files).
     #[arg(long, env = "ORCHARD_MAX_ANALYSIS_BYTES", default_value_t = defaults::MAX_ANALYSIS_BYTES)]
     max_analysis_bytes: u64,
+    /// Validations analysed at once (each may hold --max-analysis-bytes in memory); more wait.
+    #[arg(long, env = "ORCHARD_MAX_VALIDATIONS", default_value_t = defaults::MAX_VALIDATIONS)]
+    max_validations: usize,
     /// The address of a reverse proxy in front of this server whose X-Forwarded-Proto and
     /// X-Forwarded-Host are believed; repeat for several. From anyone else they are ignored.
     #[arg(long = "trusted-proxy", env = "ORCHARD_TRUSTED_PROXY", value_delimiter = ',')]
@@ -80,6 +83,7 @@ impl ServerArgs {
         config.max_frames_per_job = self.max_frames_per_job;
         config.max_tasks_per_job = self.max_tasks_per_job;
         config.max_analysis_bytes = self.max_analysis_bytes;
+        config.max_validations = self.max_validations;
         config
     }
 }

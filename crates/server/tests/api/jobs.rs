@@ -166,3 +166,17 @@ async fn a_validation_abandoned_by_a_stopped_server_is_run_again() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn validations_beyond_the_limit_wait_their_turn_and_all_finish() {
+    let app = crate::helpers::spawn_app_with(|config| config.max_validations = 1).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(app.created_job(crate::helpers::example_scene()).await);
+    }
+    let paths: Vec<String> = ids.iter().map(|id| format!("/jobs/{id}/validate")).collect();
+    let validations = paths.iter().map(|path| app.post_empty(path));
+    for (status, job) in futures::future::join_all(validations).await {
+        assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("validated")), "{job}");
+    }
+}

@@ -120,19 +120,15 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().find(|it| !it.is_ascii_whitespace()).is_some_and(|it| *it != b'{') {
         return Err(Error::invalid("invalid_body", "the body must be a JSON object with the documented fields"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: Result<T, serde_path_to_error::Error<serde_json::Error>> =
-        serde_path_to_error::deserialize(&mut deserializer);
-    if value.is_ok() {
-        // Something after the value: not one JSON value.
-        deserializer.end().map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?;
-    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid("invalid_json", format!("the body is not JSON: {e}")))?;
+    // One rule for numbers everywhere (render configs too): a whole number written as a
+    // float (`5010.0`) is that whole number.
+    whole_numbers(&mut value);
+    let value: Result<T, serde_path_to_error::Error<serde_json::Error>> = serde_path_to_error::deserialize(value);
     value.map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return Error::invalid("invalid_json", format!("the body is not JSON: {inner}"));
-        }
         let reason = readable(&inner);
         if path == "." {
             return Error::Invalid {
@@ -147,6 +143,23 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             details: Some(serde_json::json!({ "field": path, "reason": reason })),
         }
     })
+}
+
+/// Turns every float with no fraction that fits an integer into that integer, in place.
+fn whole_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() < 9_007_199_254_740_992.0
+            {
+                *number = serde_json::Number::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// serde's account of a wrong value, in words for a person rather than Rust's type names,

@@ -100,3 +100,16 @@ async fn a_page_past_the_last_says_so() {
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_page".to_string()), "{body}");
     assert_eq!(body["error"]["details"]["lastPage"], 1, "{body}");
 }
+
+#[tokio::test]
+async fn a_whole_number_written_as_a_float_is_that_number_everywhere() {
+    let app = spawn_app().await;
+    let (status, body) = app.post("/uploads", json!({"fileName": "a.blend", "fileType": "blend", "parts": 2.0})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["partUrls"].as_array().unwrap().len(), 2, "{body}");
+    let id = app.validated_job().await;
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "sampleCount": 4.0});
+    let (status, body) = app.post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": config})).await;
+    assert_eq!(status, StatusCode::OK, "the render config follows the same rule: {body}");
+    assert_eq!(body["finalConfig"]["sampleCount"], 4, "{body}");
+}

@@ -9,6 +9,7 @@ use crate::model::{
     Warning, WarningCode,
 };
 use crate::paths::{Location, locate};
+use crate::python::{self, Python};
 use crate::read::{BlendFile, is_linked};
 use crate::{compression, scenes};
 
@@ -81,6 +82,7 @@ fn analyze_file(
         });
     }
     scene_warnings(scenes.iter().find(|s| Some(&s.name) == active_scene.as_ref()), &mut warnings);
+    python_warnings(&python::read(file), &mut warnings);
     if version > NEWEST_KNOWN_VERSION {
         warnings.push(Warning {
             code: WarningCode::NewerFileFormat,
@@ -149,6 +151,48 @@ fn scene_warnings(active: Option<&SceneInfo>, warnings: &mut Vec<Warning>) {
                 "the active scene {:?} denoises with OpenImageDenoise; only workers whose Blender was built \
                  with OIDN can render it",
                 scene.name
+            ),
+            path: None,
+        });
+    }
+}
+
+/// One warning for text blocks that run on load, one for scripted drivers, each naming them.
+fn python_warnings(python: &Python, warnings: &mut Vec<Warning>) {
+    let more = |named: usize, total: usize| {
+        if total > named { format!(" and {} more", total - named) } else { String::new() }
+    };
+    if python.modules_total > 0 {
+        let names: Vec<String> = python.modules.iter().map(|n| format!("{n:?}")).collect();
+        let (these, are, they) =
+            if python.modules_total == 1 { ("the text block", "is", "it") } else { ("the text blocks", "are", "they") };
+        warnings.push(Warning {
+            code: WarningCode::PythonCode,
+            message: format!(
+                "{these} {}{} {are} set to run as Python when the file opens (Register), but the farm runs \
+                 Blender with Python scripts disabled: {they} will not run, and anything {they} would set up will \
+                 be missing from the render",
+                names.join(", "),
+                more(python.modules.len(), python.modules_total)
+            ),
+            path: None,
+        });
+    }
+    if python.drivers_total > 0 {
+        let drivers: Vec<String> = python.drivers.iter().map(|(owner, expr)| format!("{owner:?} ({expr})")).collect();
+        let (these, expressions) = if python.drivers_total == 1 {
+            ("a driver", "a scripted Python expression")
+        } else {
+            ("drivers", "scripted Python expressions")
+        };
+        warnings.push(Warning {
+            code: WarningCode::PythonCode,
+            message: format!(
+                "the file has {these} with {expressions}: {}{}; the farm runs Blender with \
+                 Python scripts disabled, so an expression that is more than simple arithmetic of its \
+                 variables and frame will not be evaluated, and what it drives will be wrong",
+                drivers.join(", "),
+                more(python.drivers.len(), python.drivers_total)
             ),
             path: None,
         });

@@ -51,6 +51,7 @@ mod idprop;
 mod model;
 mod paths;
 mod project;
+mod python;
 mod read;
 mod scenes;
 mod sdna;

@@ -250,6 +250,9 @@ pub enum WarningCode {
     NewerFileFormat,
     /// The file has no local scene.
     NoScene,
+    /// The file carries Python (text blocks that run when it opens, scripted driver expressions),
+    /// which never runs on the farm: Blender runs there with Python scripts disabled.
+    PythonCode,
 }
 
 /// How the `.blend` data was stored on disk.

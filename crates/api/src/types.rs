@@ -17,6 +17,7 @@ pub struct CreateUploadRequest {
     /// The source file's name; its extension must match `fileType`.
     pub file_name: String,
     /// `blend` or `zip`.
+    #[schema(value_type = FileTypeName)]
     pub file_type: String,
     /// Orchard extension: send the file in this many parts (1–10,000), each PUT to its own
     /// URL, then `POST /uploads/{slug}/complete`. For files past one PUT's limit (5 GiB on
@@ -93,7 +94,7 @@ pub struct CreateJobRequest {
 pub struct RenderRequest {
     /// The render config; `colorManagementPreset` is required, every other field defaults
     /// to what validation detected.
-    #[schema(value_type = Object)]
+    #[schema(value_type = RequestedConfig)]
     pub requested_render_config: Value,
 }
 
@@ -123,20 +124,26 @@ pub struct JobOutputInfo {
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Job id (uuid).
+    #[schema(format = Uuid)]
     pub id: String,
     /// `created`, `validating`, `validated`, `debugging`, `rendering`, `finalizing`,
     /// `completed`, `failed`, `canceled`, `booting` or `suspended`.
+    #[schema(value_type = JobStatusName)]
     pub status: String,
     /// The creating user.
+    #[schema(format = Uuid)]
     pub user_id: String,
     /// The owning workspace.
+    #[schema(format = Uuid)]
     pub workspace_id: String,
     /// Root folder of the job's files; Orchard has none.
     #[schema(value_type = Option<String>)]
     pub root_folder_id: Option<String>,
     /// ISO 8601.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// ISO 8601.
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// Render seconds adjusted for worker speed, over finished tasks.
     pub normalized_seconds: f64,
@@ -171,6 +178,60 @@ pub struct Job {
     /// Orchard extension: why the job is not progressing (no connected worker can render it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+}
+
+/// The statuses a job moves through (`debugging` is reserved and never sent).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatusName {
+    /// Made from an upload.
+    Created,
+    /// Its scene being analysed.
+    Validating,
+    /// Analysed; may render.
+    Validated,
+    /// Reserved.
+    Debugging,
+    /// Tasks exist; no worker started one yet.
+    Booting,
+    /// Workers render it.
+    Rendering,
+    /// Every frame done; outputs being packaged.
+    Finalizing,
+    /// Done: downloads ready.
+    Completed,
+    /// Failed: see failedReason.
+    Failed,
+    /// Canceled.
+    Canceled,
+    /// Paused.
+    Suspended,
+}
+
+/// The statuses of a task.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatusName {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Its frames are stored.
+    Completed,
+    /// It failed its job.
+    Failed,
+    /// Its job was canceled or failed.
+    Canceled,
+}
+
+/// The kinds of scene file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileTypeName {
+    /// A `.blend`.
+    Blend,
+    /// A `.zip` project.
+    Zip,
 }
 
 /// The scene file of a job.
@@ -248,8 +309,10 @@ pub struct JobList {
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Job id.
+    #[schema(format = Uuid)]
     pub job_id: String,
     /// Job status.
+    #[schema(value_type = JobStatusName)]
     pub status: String,
     /// Frames the job renders.
     pub frames_total: i64,
@@ -537,6 +600,7 @@ pub struct TaskInfo {
     /// Its frames, as range strings.
     pub frames: Vec<String>,
     /// `queued`, `running`, `completed`, `failed` or `canceled`.
+    #[schema(value_type = TaskStatusName)]
     pub status: String,
     /// Attempts so far.
     pub attempt: i64,

@@ -60,7 +60,7 @@ impl ConfigError {
 }
 
 /// Image output settings, by the Renderjuice field names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputSettings {
     /// `BW`, `RGB` or `RGBA`.
@@ -84,7 +84,7 @@ pub struct OutputSettings {
 }
 
 /// A checked `requestedRenderConfig`: every field optional but `colorManagementPreset`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestedConfig {
     /// `default` or `aces`. (Defaulted only when reading detected settings, which have none.)

@@ -82,4 +82,15 @@ async fn the_openapi_document_is_valid_openapi() {
     for code in ["401", "429"] {
         assert!(list["responses"][code]["description"].is_string(), "{code}: {list}");
     }
+    // Enums, formats and the render config's fields, for generators and fuzzers.
+    let schemas = &doc["components"]["schemas"];
+    let statuses = schemas["JobStatusName"]["enum"].as_array().expect("job statuses are an enum");
+    assert!(statuses.iter().any(|it| it == "rendering") && statuses.len() == 11, "{statuses:?}");
+    assert_eq!(schemas["FileTypeName"]["enum"], serde_json::json!(["blend", "zip"]));
+    assert_eq!(schemas["Job"]["properties"]["createdAt"]["format"], "date-time");
+    assert_eq!(schemas["Job"]["properties"]["id"]["format"], "uuid");
+    let config = &schemas["RequestedConfig"]["properties"];
+    for field in ["colorManagementPreset", "frameRanges", "sampleCount", "resolution", "outputSettings", "chunkSize"] {
+        assert!(config.get(field).is_some(), "requestedRenderConfig.{field} is documented: {config}");
+    }
 }

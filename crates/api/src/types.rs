@@ -128,7 +128,7 @@ pub struct Job {
     pub id: String,
     /// `created`, `validating`, `validated`, `debugging`, `rendering`, `finalizing`,
     /// `completed`, `failed`, `canceled`, `booting` or `suspended`.
-    #[schema(value_type = JobStatusName)]
+    #[schema(value_type = orchard_domain::JobStatus)]
     pub status: String,
     /// The creating user.
     #[schema(format = Uuid)]
@@ -178,50 +178,6 @@ pub struct Job {
     /// Orchard extension: why the job is not progressing (no connected worker can render it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
-}
-
-/// The statuses a job moves through (`debugging` is reserved and never sent).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatusName {
-    /// Made from an upload.
-    Created,
-    /// Its scene being analysed.
-    Validating,
-    /// Analysed; may render.
-    Validated,
-    /// Reserved.
-    Debugging,
-    /// Tasks exist; no worker started one yet.
-    Booting,
-    /// Workers render it.
-    Rendering,
-    /// Every frame done; outputs being packaged.
-    Finalizing,
-    /// Done: downloads ready.
-    Completed,
-    /// Failed: see failedReason.
-    Failed,
-    /// Canceled.
-    Canceled,
-    /// Paused.
-    Suspended,
-}
-
-/// The statuses of a task.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskStatusName {
-    /// Waiting for a worker.
-    Queued,
-    /// A worker holds it.
-    Running,
-    /// Its frames are stored.
-    Completed,
-    /// It failed its job.
-    Failed,
-    /// Its job was canceled or failed.
-    Canceled,
 }
 
 /// The kinds of scene file.
@@ -312,7 +268,7 @@ pub struct Progress {
     #[schema(format = Uuid)]
     pub job_id: String,
     /// Job status.
-    #[schema(value_type = JobStatusName)]
+    #[schema(value_type = orchard_domain::JobStatus)]
     pub status: String,
     /// Frames the job renders.
     pub frames_total: i64,
@@ -600,7 +556,7 @@ pub struct TaskInfo {
     /// Its frames, as range strings.
     pub frames: Vec<String>,
     /// `queued`, `running`, `completed`, `failed` or `canceled`.
-    #[schema(value_type = TaskStatusName)]
+    #[schema(value_type = orchard_domain::TaskStatus)]
     pub status: String,
     /// Attempts so far.
     pub attempt: i64,

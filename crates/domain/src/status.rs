@@ -8,7 +8,8 @@ use std::fmt;
 /// `created → validating → validated → booting → rendering → finalizing → completed`;
 /// `failed` and `canceled` are terminal. `suspended` and `debugging` are part of the
 /// documented enum; Orchard never enters `debugging`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(as = JobStatusName, rename_all = "lowercase")]
 pub enum JobStatus {
     /// Uploaded and recorded; nothing started.
     Created,
@@ -144,7 +145,8 @@ impl fmt::Display for JobStatus {
 }
 
 /// The status of one task (a chunk of a job's frames).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(as = TaskStatusName, rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Waiting for a worker.
     Queued,

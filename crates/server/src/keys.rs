@@ -5,16 +5,13 @@
 //! busy client costs no key lookup per request. A key revoked through another process stops
 //! working within that time.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::Instant;
-
 use orchard_store::{KeyOwner, NewKey, Store};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
-use crate::policy::{KEY_MEMORY, MAX_CALLERS};
+use crate::memory::Memory;
+use crate::policy::KEY_MEMORY;
 
 /// The sha256 hex under which a key or a token is stored.
 pub fn key_hash(key: &str) -> String {
@@ -53,31 +50,27 @@ pub async fn create_worker_token(store: &dyn Store) -> anyhow::Result<String> {
 }
 
 /// The owners of API keys this server looked up recently, by key hash.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KnownKeys {
-    owners: RwLock<HashMap<String, (KeyOwner, Instant)>>,
+    owners: Memory<String, KeyOwner>,
+}
+
+impl Default for KnownKeys {
+    fn default() -> KnownKeys {
+        KnownKeys { owners: Memory::new(KEY_MEMORY) }
+    }
 }
 
 impl KnownKeys {
     /// The owner of the key with `hash`: remembered, or looked up (unknown and revoked keys
     /// are not remembered, so a key created elsewhere works at once).
     pub(crate) async fn owner(&self, store: &dyn Store, hash: &str) -> orchard_store::Result<Option<KeyOwner>> {
-        {
-            // Read-locked: every API request asks, from every thread at once.
-            let owners = self.owners.read().unwrap_or_else(|it| it.into_inner());
-            if let Some((owner, at)) = owners.get(hash)
-                && at.elapsed() < KEY_MEMORY
-            {
-                return Ok(Some(*owner));
-            }
+        if let Some(owner) = self.owners.get(hash) {
+            return Ok(Some(owner));
         }
         let owner = store.find_key(hash).await?;
         if let Some(owner) = owner {
-            let mut owners = self.owners.write().unwrap_or_else(|it| it.into_inner());
-            if owners.len() >= MAX_CALLERS {
-                owners.clear();
-            }
-            owners.insert(hash.to_string(), (owner, Instant::now()));
+            self.owners.remember(hash.to_string(), owner);
         }
         Ok(owner)
     }

@@ -14,6 +14,7 @@ pub mod keys;
 mod leftovers;
 mod lifecycle;
 mod limits;
+mod memory;
 mod ops;
 mod policy;
 mod presence;

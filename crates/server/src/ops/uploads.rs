@@ -78,11 +78,7 @@ pub(crate) async fn create(
     // A bucket takes the PUT itself (the bytes never pass through this server); a local
     // directory takes it through `receive`, behind the server's own signature.
     let upload_url =
-        match state.blobs.presigned_url(crate::blobs::Presign::Put, &upload.object_key, state.config.upload_ttl).await?
-        {
-            Some(url) => url,
-            None => urls::signed(state, base, "PUT", &upload_path(&slug), expires_at / 1000),
-        };
+        urls::put_url(state, base, &upload.object_key, &upload_path(&slug), state.config.upload_ttl, now).await?;
     let (part_urls, upload_id) = match body.parts {
         Some(parts) => part_targets(state, base, &upload, parts).await?,
         None => (Vec::new(), None),

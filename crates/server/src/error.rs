@@ -76,6 +76,17 @@ impl Error {
         Error::Invalid { code, message: message.into(), details: None }
     }
 
+    /// An [`Error::Invalid`] about one field of the request: the message says which and why,
+    /// `details` has both (`{"field", "reason"}`) for programs.
+    pub(crate) fn field(code: &'static str, field: &str, reason: impl Into<String>) -> Error {
+        let reason = reason.into();
+        Error::Invalid {
+            code,
+            message: format!("{field}: {reason}"),
+            details: Some(serde_json::json!({ "field": field, "reason": reason })),
+        }
+    }
+
     /// Refused in the job's `status`.
     pub(crate) fn status(status: orchard_domain::JobStatus, message: &str) -> Error {
         Error::InvalidStatus { status: status.as_str(), message: message.to_string() }

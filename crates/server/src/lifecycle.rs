@@ -178,11 +178,7 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
 }
 
 fn config_error(e: ConfigError) -> Error {
-    Error::Invalid {
-        code: "invalid_render_config",
-        message: e.to_string(),
-        details: Some(json!({ "field": e.field, "reason": e.reason })),
-    }
+    Error::field("invalid_render_config", &e.field, e.reason)
 }
 
 /// A render over one of the server's limits: which (its flag's name), what was asked, and

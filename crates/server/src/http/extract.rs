@@ -137,11 +137,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 details: None,
             };
         }
-        Error::Invalid {
-            code: "invalid_body",
-            message: format!("{path}: {reason}"),
-            details: Some(serde_json::json!({ "field": path, "reason": reason })),
-        }
+        Error::field("invalid_body", &path, reason)
     })
 }
 

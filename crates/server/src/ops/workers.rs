@@ -109,11 +109,7 @@ pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterReq
 /// a version, every list and text bounded. A worker's numbers end up in what clients read
 /// (a speed factor of 1e308 made `normalizedSeconds` infinite, which JSON cannot carry).
 fn check_registration(body: &RegisterRequest) -> Result<()> {
-    let field = |field: &str, code: &'static str, reason: String| Error::Invalid {
-        code,
-        message: format!("{field}: {reason}"),
-        details: Some(serde_json::json!({ "field": field, "reason": reason })),
-    };
+    let field = |field: &str, code: &'static str, reason: String| Error::field(code, field, reason);
     let text = |name: &str, value: &str, max: usize| {
         if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
             return Err(field(name, "invalid_worker", format!("must be 1 to {max} printable characters")));
@@ -362,11 +358,8 @@ pub(crate) async fn complete(
     base: &str,
 ) -> Result<CompleteResponse> {
     if !(body.render_seconds.is_finite() && (0.0..=MAX_RENDER_SECONDS).contains(&body.render_seconds)) {
-        return Err(Error::Invalid {
-            code: "invalid_render_seconds",
-            message: format!("renderSeconds must be a number from 0 to {MAX_RENDER_SECONDS}"),
-            details: Some(serde_json::json!({ "field": "renderSeconds" })),
-        });
+        let reason = format!("must be a number from 0 to {MAX_RENDER_SECONDS}");
+        return Err(Error::field("invalid_render_seconds", "renderSeconds", reason));
     }
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
     let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();

@@ -113,7 +113,10 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     info!("store ready");
     let blobs = open_blobs(&config)?;
     if let Some(root) = blobs.local_root() {
-        leftovers::clean_staging(root);
+        // A walk of every stored file: in the background, not between the server and its
+        // first request.
+        let root = root.to_path_buf();
+        tokio::task::spawn_blocking(move || leftovers::clean_staging(&root));
     }
     info!(bucket = blobs.is_bucket(), "storage ready");
     let mut fresh = [0u8; 32];

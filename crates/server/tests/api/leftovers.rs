@@ -32,6 +32,12 @@ async fn a_starting_server_removes_what_stopped_servers_left_and_nothing_in_use(
     assert!(!gone.exists(), "a stopped server's folder is removed");
     assert!(!tmp.join("stray").exists());
     assert!(live.join("in-use").exists(), "a live server's folder stays");
+    // The walk of stored files runs beside the serving server; wait for it (the bound only
+    // keeps a broken walk from hanging the test).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stale.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(!stale.exists(), "a stale staging file is removed");
     assert!(fresh.exists(), "an upload being written is left alone");
 }

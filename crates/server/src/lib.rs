@@ -215,3 +215,47 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod validation_turns {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::{ServerConfig, keys, start};
+
+    /// While every turn of validation is taken, a validation waits (its job stays
+    /// `validating`); it finishes once a turn is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_validation_waits_for_a_free_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+        config.max_validations = 1;
+        let server = start(config).await.unwrap();
+        let (key, _) = keys::create_key(server.store().as_ref(), "studio", "alice").await.unwrap();
+        let http = reqwest::Client::new();
+        let api = format!("{}/api/external/v1", server.url());
+        let post = |path: &str, body: Value| http.post(format!("{api}{path}")).bearer_auth(&key).json(&body).send();
+        let upload: Value =
+            post("/uploads", json!({"fileName": "a.blend", "fileType": "blend"})).await.unwrap().json().await.unwrap();
+        let scene = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cube.blend")).unwrap();
+        http.put(upload["uploadUrl"].as_str().unwrap()).body(scene).send().await.unwrap();
+        let job: Value = post("/jobs", json!({"slug": upload["slug"]})).await.unwrap().json().await.unwrap();
+        let id = job["id"].as_str().unwrap().to_string();
+
+        let turn = server.state.validations.acquire().await.unwrap();
+        let validate = tokio::spawn({
+            let (http, url, key) = (http.clone(), format!("{api}/jobs/{id}/validate"), key.clone());
+            async move { http.post(url).bearer_auth(key).send().await.unwrap().json::<Value>().await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!validate.is_finished(), "a validation ran without a turn");
+        let waiting: Value =
+            http.get(format!("{api}/jobs/{id}")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        assert_eq!(waiting["data"]["status"], "validating", "{waiting}");
+        drop(turn);
+        let job = tokio::time::timeout(Duration::from_secs(20), validate).await.unwrap().unwrap();
+        assert_eq!(job["status"], "validated", "{job}");
+        server.shutdown().await;
+    }
+}

@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod limits;
+mod schema;
 pub mod types;
 
 pub use client::{Client, ClientError};

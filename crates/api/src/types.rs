@@ -11,13 +11,12 @@ use utoipa::ToSchema;
 pub use orchard_domain::capabilities::{BlenderBuild, WorkerCapabilities};
 
 /// `POST /uploads` body.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUploadRequest {
     /// The source file's name; its extension must match `fileType`.
     pub file_name: String,
     /// `blend` or `zip`.
-    #[schema(value_type = FileTypeName)]
     pub file_type: String,
     /// Orchard extension: send the file in this many parts (1–10,000), each PUT to its own
     /// URL, then `POST /uploads/{slug}/complete`. For files past one PUT's limit (5 GiB on
@@ -82,9 +81,11 @@ pub struct CompleteUploadResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CreateJobRequest {
     /// The slug from `POST /uploads`.
+    #[schema(min_length = 1)]
     pub slug: String,
     /// Orchard extension: the main `.blend` inside a `.zip` (default: the shallowest, then alphabetical).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub main_file: Option<String>,
 }
 
@@ -197,6 +198,7 @@ pub struct SceneFile {
     /// The client's file name.
     pub file_name: String,
     /// `blend` or `zip`.
+    #[schema(value_type = FileTypeName)]
     pub file_type: String,
     /// Bytes.
     pub file_size: i64,
@@ -416,7 +418,7 @@ pub struct SceneRef {
 }
 
 /// Worker protocol: `POST /workers/register`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     /// Stable id the worker keeps across restarts.
@@ -464,7 +466,7 @@ pub struct HeartbeatRequest {
 }
 
 /// Worker protocol: where to PUT a task's outputs.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputUrlsRequest {
     /// The attempt held.
@@ -482,7 +484,7 @@ pub struct OutputUrlsResponse {
 }
 
 /// Worker protocol: a frame delivered.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveredFrame {
     /// Frame number.
@@ -492,7 +494,7 @@ pub struct DeliveredFrame {
 }
 
 /// Worker protocol: every frame of the task is uploaded.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteRequest {
     /// The attempt held.

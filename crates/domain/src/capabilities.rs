@@ -2,10 +2,21 @@
 //! against this; the worker protocol carries it as it is.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+
+/// Speed factors a worker may report: a thousandth to a thousand times the reference machine.
+/// Beyond that the number is a mistake, and it multiplies into what clients are billed.
+pub const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+/// Characters of a worker's id, name, tag or backend name.
+pub const MAX_WORKER_TEXT: usize = 100;
+/// Blenders, backends or tags a worker may list.
+pub const MAX_WORKER_LIST: usize = 64;
+/// CPU threads a worker may report.
+pub const MAX_CPU_THREADS: u32 = 65_536;
+/// GiB of RAM a worker may report.
+pub const MAX_RAM_GIB: f64 = 1_048_576.0;
 
 /// One Blender a worker offers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlenderBuild {
     /// `bpy.app.version_string`, such as `3.4.1`.
@@ -19,7 +30,7 @@ pub struct BlenderBuild {
 }
 
 /// What a worker can render.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerCapabilities {
     /// The Blenders it offers.

@@ -33,13 +33,56 @@ pub const OUTPUT_FORMATS: &[&str] = &[
 ];
 /// Render engines Orchard schedules.
 pub const RENDER_ENGINES: &[&str] = &["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"];
-const COMPUTE_DEVICE_TYPES: &[&str] = &["NONE", "CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"];
-const DENOISERS: &[&str] = &["OPTIX", "OPENIMAGEDENOISE"];
-const COLOR_MODES: &[&str] = &["BW", "RGB", "RGBA"];
-const COLOR_DEPTHS: &[&str] = &["8", "10", "12", "16", "32"];
-const EXR_CODECS: &[&str] = &["NONE", "PXR24", "ZIP", "PIZ", "RLE", "ZIPS", "B44", "B44A", "DWAA", "DWAB"];
-const TIFF_CODECS: &[&str] = &["NONE", "DEFLATE", "LZW", "PACKBITS"];
-const PRESETS: &[&str] = &["default", "aces"];
+pub(crate) const COMPUTE_DEVICE_TYPES: &[&str] = &["NONE", "CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"];
+pub(crate) const DENOISERS: &[&str] = &["OPTIX", "OPENIMAGEDENOISE"];
+pub(crate) const COLOR_MODES: &[&str] = &["BW", "RGB", "RGBA"];
+pub(crate) const COLOR_DEPTHS: &[&str] = &["8", "10", "12", "16", "32"];
+pub(crate) const EXR_CODECS: &[&str] = &["NONE", "PXR24", "ZIP", "PIZ", "RLE", "ZIPS", "B44", "B44A", "DWAA", "DWAB"];
+pub(crate) const TIFF_CODECS: &[&str] = &["NONE", "DEFLATE", "LZW", "PACKBITS"];
+pub(crate) const PRESETS: &[&str] = &["default", "aces"];
+pub(crate) const COMPOSITOR_DEVICES: &[&str] = &["CPU", "GPU"];
+/// The whole-number fields of a `requestedRenderConfig` and their inclusive ranges: the
+/// parser and the OpenAPI schema read this one table.
+pub(crate) const INTEGER_FIELDS: &[(&str, u32, u32)] = &[
+    ("gpuCount", 1, 16),
+    ("sampleCount", 1, 16_777_216),
+    ("resolutionPercentage", 1, 32_767),
+    ("fps", 1, 1000),
+    ("tileSize", 8, 8192),
+    ("minimumRam", 1, 4096),
+    ("chunkSize", 1, 1000),
+];
+/// `resolution`'s sides, in pixels.
+pub(crate) const RESOLUTION_SIDE: (u32, u32) = (4, 65_536);
+/// `outputSettings.compression` and `.quality`.
+pub(crate) const PERCENT: (u32, u32) = (0, 100);
+/// Longest `notes`, in characters.
+pub(crate) const MAX_NOTES: usize = 10_000;
+/// Every field a `requestedRenderConfig` may have.
+pub(crate) const REQUESTED_FIELDS: &[&str] = &[
+    "colorManagementPreset",
+    "frameRanges",
+    "notes",
+    "renderEngine",
+    "compositorDevice",
+    "computeDeviceType",
+    "gpuCount",
+    "sampleCount",
+    "denoisingEnabled",
+    "denoiserType",
+    "resolution",
+    "resolutionPercentage",
+    "outputFormat",
+    "fps",
+    "useTiling",
+    "tileSize",
+    "outputSettings",
+    "minimumRam",
+    "chunkSize",
+];
+/// Every field `outputSettings` may have.
+pub(crate) const OUTPUT_SETTINGS_FIELDS: &[&str] =
+    &["colorMode", "colorDepth", "exrCodec", "tiffCodec", "compression", "quality"];
 /// Largest output side in pixels after the percentage is applied (Blender's own limit is 65536).
 pub const MAX_OUTPUT_SIDE: u64 = 65_536;
 
@@ -60,7 +103,7 @@ impl ConfigError {
 }
 
 /// Image output settings, by the Renderjuice field names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputSettings {
     /// `BW`, `RGB` or `RGBA`.
@@ -84,7 +127,7 @@ pub struct OutputSettings {
 }
 
 /// A checked `requestedRenderConfig`: every field optional but `colorManagementPreset`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestedConfig {
     /// `default` or `aces`. (Defaulted only when reading detected settings, which have none.)
@@ -216,27 +259,7 @@ impl RequestedConfig {
             return Err(ConfigError::new(ROOT, "must not be empty: colorManagementPreset is required"));
         }
         let fields = Fields { object, prefix: "" };
-        fields.refuse_unknown(&[
-            "colorManagementPreset",
-            "frameRanges",
-            "notes",
-            "renderEngine",
-            "compositorDevice",
-            "computeDeviceType",
-            "gpuCount",
-            "sampleCount",
-            "denoisingEnabled",
-            "denoiserType",
-            "resolution",
-            "resolutionPercentage",
-            "outputFormat",
-            "fps",
-            "useTiling",
-            "tileSize",
-            "outputSettings",
-            "minimumRam",
-            "chunkSize",
-        ])?;
+        fields.refuse_unknown(REQUESTED_FIELDS)?;
         let color_management_preset = fields
             .enum_str("colorManagementPreset", PRESETS)?
             .ok_or_else(|| ConfigError::new("colorManagementPreset", "is required (\"default\" or \"aces\")"))?;
@@ -260,13 +283,13 @@ impl RequestedConfig {
             }
             Some(_) => return Err(ConfigError::new("frameRanges", "must be an array of strings such as [\"1-250\"]")),
         };
-        let notes = fields.string("notes", 10_000)?;
+        let notes = fields.string("notes", MAX_NOTES)?;
         let resolution = match object.get("resolution") {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) if items.len() == 2 => {
                 let mut out = [0u32; 2];
                 for (idx, item) in items.iter().enumerate() {
-                    out[idx] = integer_in(item, &format!("resolution[{idx}]"), 4, 65_536)?;
+                    out[idx] = integer_in(item, &format!("resolution[{idx}]"), RESOLUTION_SIDE.0, RESOLUTION_SIDE.1)?;
                 }
                 Some(out)
             }
@@ -276,21 +299,14 @@ impl RequestedConfig {
             None | Some(Value::Null) => None,
             Some(Value::Object(inner)) => {
                 let fields = Fields { object: inner, prefix: "outputSettings." };
-                fields.refuse_unknown(&[
-                    "colorMode",
-                    "colorDepth",
-                    "exrCodec",
-                    "tiffCodec",
-                    "compression",
-                    "quality",
-                ])?;
+                fields.refuse_unknown(OUTPUT_SETTINGS_FIELDS)?;
                 Some(OutputSettings {
                     color_mode: fields.enum_str("colorMode", COLOR_MODES)?,
                     color_depth: fields.enum_str("colorDepth", COLOR_DEPTHS)?,
                     exr_codec: fields.enum_str("exrCodec", EXR_CODECS)?,
                     tiff_codec: fields.enum_str("tiffCodec", TIFF_CODECS)?,
-                    compression: fields.integer("compression", 0, 100)?,
-                    quality: fields.integer("quality", 0, 100)?,
+                    compression: fields.percent("compression")?,
+                    quality: fields.percent("quality")?,
                 })
             }
             Some(_) => return Err(ConfigError::new("outputSettings", "must be an object")),
@@ -308,21 +324,21 @@ impl RequestedConfig {
             frame_ranges,
             notes,
             render_engine: fields.enum_str("renderEngine", RENDER_ENGINES)?,
-            compositor_device: fields.enum_str("compositorDevice", &["CPU", "GPU"])?,
+            compositor_device: fields.enum_str("compositorDevice", COMPOSITOR_DEVICES)?,
             compute_device_type: fields.enum_str("computeDeviceType", COMPUTE_DEVICE_TYPES)?,
-            gpu_count: fields.integer("gpuCount", 1, 16)?,
-            sample_count: fields.integer("sampleCount", 1, 16_777_216)?,
+            gpu_count: fields.integer("gpuCount")?,
+            sample_count: fields.integer("sampleCount")?,
             denoising_enabled: fields.boolean("denoisingEnabled")?,
             denoiser_type: fields.enum_str("denoiserType", DENOISERS)?,
             resolution,
-            resolution_percentage: fields.integer("resolutionPercentage", 1, 32_767)?,
+            resolution_percentage: fields.integer("resolutionPercentage")?,
             output_format: fields.enum_str("outputFormat", OUTPUT_FORMATS)?,
-            fps: fields.integer("fps", 1, 1000)?.map(f64::from),
+            fps: fields.integer("fps")?.map(f64::from),
             use_tiling: fields.boolean("useTiling")?,
-            tile_size: fields.integer("tileSize", 8, 8192)?,
+            tile_size: fields.integer("tileSize")?,
             output_settings,
-            minimum_ram: fields.integer("minimumRam", 1, 4096)?,
-            chunk_size: fields.integer("chunkSize", 1, 1000)?,
+            minimum_ram: fields.integer("minimumRam")?,
+            chunk_size: fields.integer("chunkSize")?,
         })
     }
 }
@@ -510,7 +526,20 @@ impl Fields<'_> {
         }
     }
 
-    fn integer(&self, name: &str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
+    /// A field of [`INTEGER_FIELDS`], within its range.
+    fn integer(&self, name: &str) -> Result<Option<u32>, ConfigError> {
+        let (min, max) = INTEGER_FIELDS
+            .iter()
+            .find(|(field, ..)| *field == name)
+            .map_or((0, u32::MAX), |(_, min, max)| (*min, *max));
+        self.integer_within(name, min, max)
+    }
+
+    fn percent(&self, name: &str) -> Result<Option<u32>, ConfigError> {
+        self.integer_within(name, PERCENT.0, PERCENT.1)
+    }
+
+    fn integer_within(&self, name: &str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
         match self.object.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(value) => integer_in(value, &self.path(name), min, max).map(Some),

@@ -5,6 +5,7 @@
 //! - [`capabilities`]: [`WorkerCapabilities`], what a worker reports it can render.
 //! - [`config`]: [`RenderConfig`] (what a task renders) and [`RequestedConfig`] (what a client asked for),
 //!   validated field by field so that an error names the field.
+//! - [`schema`]: the OpenAPI schemas of those types, from the constants their parsers check.
 //!
 //! This crate does no IO and knows nothing of HTTP, SQL or Blender processes.
 //! Time is always a parameter.
@@ -13,6 +14,7 @@
 pub mod capabilities;
 pub mod config;
 pub mod frames;
+pub mod schema;
 pub mod status;
 
 pub use capabilities::{BlenderBuild, WorkerCapabilities};

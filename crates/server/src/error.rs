@@ -40,6 +40,17 @@ pub enum Error {
     /// Unknown, or another workspace's.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Something the request names does not exist, said specifically (an unknown slug, a
+    /// page past the last).
+    #[error("{message}")]
+    Absent {
+        /// snake_case code.
+        code: &'static str,
+        /// For a person.
+        message: String,
+        /// Structure, such as the last page.
+        details: Option<Value>,
+    },
     /// The path exists, but not with this method.
     #[error("{0} is not allowed here")]
     MethodNotAllowed(String),

@@ -122,22 +122,15 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
         Value::Object(object) => object.get("requestedRenderConfig").cloned().unwrap_or(Value::Null),
         _ => return Err(Error::invalid("invalid_body", "the body must be {\"requestedRenderConfig\": {...}}")),
     };
-    // A missing or empty config is refused even when the render started: a replay answers a
-    // request that could have started it.
-    if requested_value.as_object().is_none_or(|it| it.is_empty()) {
-        return Err(config_error(
-            RequestedConfig::parse(&requested_value)
-                .err()
-                .unwrap_or_else(|| ConfigError { field: "requestedRenderConfig".into(), reason: "is required".into() }),
-        ));
-    }
+    // The request is checked even when the render started: a replay answers only a request
+    // that could have started it (a missing, empty or invalid config is refused either way).
+    let requested = RequestedConfig::parse(&requested_value).map_err(config_error)?;
     if job.final_config.is_some() {
         return Ok((job, true));
     }
     if job.status != JobStatus::Validated {
         return Err(Error::status(job.status, ONLY_FROM));
     }
-    let requested = RequestedConfig::parse(&requested_value).map_err(config_error)?;
     let analysis = job.analysis.clone().ok_or_else(no_scene)?;
     let (detected, scene_frames) = detected_config(&analysis)?;
     let config = RenderConfig::overlay(&detected, &requested, &scene_frames).map_err(config_error)?;

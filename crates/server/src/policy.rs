@@ -84,8 +84,6 @@ pub(crate) const CANCEL_TRIES: u32 = 5;
 
 /// Most jobs `GET /jobs/progress` reports; the busiest studio has fewer running at once.
 pub(crate) const MAX_RUNNING_REPORTED: u32 = 1000;
-/// Most parts of one upload (S3's limit).
-pub(crate) const MAX_UPLOAD_PARTS: u32 = 10_000;
 /// JSON bodies are small; the one large body (an upload) has its own limit.
 pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// How long a server remembers who an API key belongs to. A key revoked on this server is
@@ -98,20 +96,6 @@ pub(crate) const TOKEN_MEMORY: Duration = Duration::from_secs(60);
 pub(crate) const WORKER_MEMORY: Duration = Duration::from_secs(5);
 /// Keys, tokens and workers remembered at most; a farm has far fewer.
 pub(crate) const MAX_CALLERS: usize = 10_000;
-
-/// Speed factors a worker may report: a thousandth to a thousand times the reference machine.
-/// Beyond that the number is a mistake, and it multiplies into what clients are billed.
-pub(crate) const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
-/// Seconds a task may report having rendered: a month.
-pub(crate) const MAX_RENDER_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
-/// Characters of a worker's id, name, tag or backend name.
-pub(crate) const MAX_WORKER_TEXT: usize = 100;
-/// Blenders, backends or tags a worker may list.
-pub(crate) const MAX_WORKER_LIST: usize = 64;
-/// CPU threads a worker may report.
-pub(crate) const MAX_CPU_THREADS: u32 = 65_536;
-/// GiB of RAM a worker may report.
-pub(crate) const MAX_RAM_GIB: f64 = 1_048_576.0;
 
 /// Failed authentications a client address may make in a burst before it is refused
 /// everything for a while: enough for a person mistyping, far too few to guess a key.
@@ -129,3 +113,9 @@ pub(crate) const STALE_VALIDATIONS_EVERY: Duration = Duration::from_secs(5);
 /// Free bytes on the data folder's disk below which `/healthz` reports it full: less than
 /// one frame of a large render.
 pub(crate) const DISK_FULL_BELOW: u64 = 1024 * 1024;
+// The bounds of what clients and workers send are part of the contract: they live with the
+// wire types, where the OpenAPI document reads them too.
+pub(crate) use orchard_api::limits::{MAX_FILE_NAME, MAX_RENDER_SECONDS, MAX_UPLOAD_PARTS};
+pub(crate) use orchard_domain::capabilities::{
+    MAX_CPU_THREADS, MAX_RAM_GIB, MAX_WORKER_LIST, MAX_WORKER_TEXT, SPEED_FACTORS,
+};

@@ -19,6 +19,7 @@ impl IntoResponse for Error {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code, None),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            Error::Absent { code, details, .. } => (StatusCode::NOT_FOUND, *code, details.clone()),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),

@@ -36,7 +36,9 @@ fn job_response(state: &AppState, base: &str, job: &Job, replay: bool) -> Respon
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/create-job
 #[utoipa::path(post, path = "/api/external/v1/jobs", tag = "jobs", request_body = CreateJobRequest,
-    responses((status = 200, description = "the result", body = api::Job), (status = 400, description = "unknown, expired or not-yet-uploaded slug", body = ErrorBody),
+    responses((status = 200, description = "the result", body = api::Job), (status = 400, description = "a malformed body, or `mainFile` on a `.blend` upload", body = ErrorBody),
+              (status = 404, description = "no upload with this slug in the workspace", body = ErrorBody),
+              (status = 409, description = "the upload's file never arrived, or its URL expired first", body = ErrorBody),
               (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_job(
@@ -54,11 +56,13 @@ pub(crate) async fn create_job(
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// 1-based page (default 1).
+    /// 1-based page (default 1). A page past the last is 404, naming the last page.
+    #[param(minimum = 1, maximum = 4294967295_i64)]
     page: Option<i64>,
     /// Items per page, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
-    /// One status or a comma-separated list.
+    /// One status or a comma-separated list (`rendering,finalizing`).
     status: Option<String>,
 }
 
@@ -66,7 +70,8 @@ pub(crate) struct ListQuery {
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/list-jobs
 #[utoipa::path(get, path = "/api/external/v1/jobs", tag = "jobs", params(ListQuery),
-    responses((status = 200, description = "the result", body = JobList), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
+    responses((status = 200, description = "the result", body = JobList), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody),
+              (status = 404, description = "a page past the last (the error names the last page)", body = ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
@@ -93,8 +98,9 @@ pub(crate) async fn list_jobs(
     let (jobs, total) = state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?;
     let last_page = total.div_ceil(page_size as u64).max(1);
     if page as u64 > last_page {
-        return Err(Error::Invalid {
-            code: "invalid_page",
+        // The page does not exist (the query itself is well formed): 404, saying which does.
+        return Err(Error::Absent {
+            code: "page_not_found",
             message: format!("page {page} is past the last page ({last_page}) of {total} jobs"),
             details: Some(serde_json::json!({ "field": "page", "lastPage": last_page, "total": total })),
         });

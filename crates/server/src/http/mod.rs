@@ -5,6 +5,7 @@ mod downloads;
 mod error;
 mod extract;
 mod jobs;
+mod openapi;
 mod progress;
 mod uploads;
 mod wire;
@@ -18,83 +19,10 @@ use axum::routing::{get, post, put};
 use orchard_api::{API_PREFIX, Health};
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::error::Error;
 use crate::policy::{DISK_FULL_BELOW, JSON_BODY_LIMIT};
 use crate::state::AppState;
-
-/// The OpenAPI document of everything served.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Orchard", description = "A self-hosted Blender render farm speaking the Renderjuice external API v1."),
-    paths(
-        uploads::create_upload, uploads::put_upload, uploads::put_upload_part, uploads::complete_upload,
-        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks,
-        progress::get_job_progress, progress::get_all_progress,
-        downloads::get_downloads, downloads::get_file,
-        workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
-        workers::output_urls, workers::put_output, workers::complete_task, workers::fail_task,
-        healthz,
-    ),
-    modifiers(&BearerAuth),
-)]
-pub(crate) struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        // What every operation behind a key can answer, written once: no key (401), over a
-        // rate limit (429, with Retry-After).
-        for item in openapi.paths.paths.values_mut() {
-            for operation in
-                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
-            {
-                let keyed = operation.security.as_ref().is_some_and(|it| !it.is_empty());
-                if !keyed {
-                    continue;
-                }
-                for (code, description) in [
-                    ("401", "no credentials, or unknown or revoked ones"),
-                    ("429", "over a rate limit: wait for Retry-After (failed authentication counts per address)"),
-                ] {
-                    operation.responses.responses.entry(code.to_string()).or_insert_with(|| {
-                        let mut response = utoipa::openapi::ResponseBuilder::new().description(description).content(
-                            "application/json",
-                            utoipa::openapi::ContentBuilder::new()
-                                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                                .build(),
-                        );
-                        if code == "429" {
-                            response = response.header(
-                                "Retry-After",
-                                utoipa::openapi::HeaderBuilder::new()
-                                    .schema(Some(
-                                        utoipa::openapi::ObjectBuilder::new()
-                                            .schema_type(utoipa::openapi::Type::Integer),
-                                    ))
-                                    .description(Some("seconds to wait"))
-                                    .build(),
-                            );
-                        }
-                        response.build().into()
-                    });
-                }
-            }
-        }
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("RJ-…").build()),
-        );
-        components.add_security_scheme(
-            "worker_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("OW-…").build()),
-        );
-    }
-}
 
 /// Liveness, and what needs an operator (a full disk: 503 `degraded`).
 #[utoipa::path(get, path = "/healthz", tag = "meta",
@@ -120,8 +48,8 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(openapi::document())
 }
 
 /// Every route.

@@ -19,23 +19,42 @@ pub(crate) async fn owned(state: &AppState, caller: &Caller, job_id: Uuid) -> Re
 /// Creates the job of an upload, with a copy of the scene of its own. One slug makes one job:
 /// the second value says whether this call made it (false: a replay).
 pub(crate) async fn create(state: &AppState, caller: &Caller, body: &CreateJobRequest) -> Result<(Job, bool)> {
-    let unknown = || Error::invalid("unknown_slug", "no upload with this slug: call POST /uploads first");
-    let upload = state.store.get_upload(&body.slug).await?.ok_or_else(unknown)?;
+    let unknown = || Error::Absent {
+        code: "unknown_slug",
+        message: "no upload with this slug: call POST /uploads first".into(),
+        details: None,
+    };
+    if let Some(main) = &body.main_file
+        && (main.is_empty() || main.chars().any(char::is_control))
+    {
+        return Err(Error::field(
+            "invalid_main_file",
+            "mainFile",
+            "must be a path in the .zip, without control characters",
+        ));
+    }
+    let upload = super::uploads::find(state, &body.slug).await?.ok_or_else(unknown)?;
     if upload.workspace_id != caller.workspace_id {
         return Err(unknown());
-    }
-    if let Some(main) = &body.main_file
-        && upload.file_type != "zip"
-    {
-        return Err(Error::invalid("invalid_main_file", format!("mainFile {main:?} applies to .zip uploads only")));
     }
     // With S3 the bytes went straight to the bucket: look there.
     let upload = received_upload(state, upload).await?;
     if upload.uploaded_at.is_none() {
         if now_ms() > upload.expires_at {
-            return Err(Error::invalid("upload_expired", "the upload URL expired before a file arrived"));
+            return Err(Error::Conflict {
+                code: "upload_expired",
+                message: "the upload URL expired before a file arrived".into(),
+            });
         }
-        return Err(Error::invalid("upload_incomplete", "no file was uploaded to this slug yet: PUT it to uploadUrl"));
+        return Err(Error::Conflict {
+            code: "upload_incomplete",
+            message: "no file was uploaded to this slug yet: PUT it to uploadUrl".into(),
+        });
+    }
+    if let Some(main) = &body.main_file
+        && upload.file_type != "zip"
+    {
+        return Err(Error::invalid("invalid_main_file", format!("mainFile {main:?} applies to .zip uploads only")));
     }
     let original = crate::blobs::keys::upload(&upload.slug);
     let copy = upload.object_key.clone();

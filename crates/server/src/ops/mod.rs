@@ -17,3 +17,19 @@ fn write_error(e: WriteError, what: &str) -> Error {
         WriteError::Storage(cause) => Error::Internal(cause),
     }
 }
+
+/// `body`, refused when it carries no bytes: an empty scene or frame is a client's mistake,
+/// said before anything is stored.
+async fn non_empty<S, E>(mut body: S) -> Result<impl futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin, Error>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures::StreamExt;
+    loop {
+        match body.next().await {
+            None => return Err(Error::invalid("empty_body", "the body is empty: PUT the file's bytes")),
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(first) => return Ok(futures::stream::iter([first]).chain(body)),
+        }
+    }
+}

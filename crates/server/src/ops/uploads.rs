@@ -13,7 +13,7 @@ use crate::blobs::{Written, keys};
 use crate::clock::{iso8601, now_ms};
 use crate::error::{Error, Result};
 use crate::keys::Caller;
-use crate::policy::MAX_UPLOAD_PARTS;
+use crate::policy::{MAX_FILE_NAME, MAX_UPLOAD_PARTS};
 use crate::state::AppState;
 use crate::urls::{self, upload_part_path, upload_path};
 
@@ -24,14 +24,15 @@ pub(crate) async fn create(
     base: &str,
     body: CreateUploadRequest,
 ) -> Result<CreateUploadResponse> {
-    let file_name = body.file_name.trim();
+    // Taken as sent (not trimmed): the OpenAPI document states this rule exactly.
+    let file_name = body.file_name.as_str();
     if file_name.is_empty() {
         return Err(Error::invalid("invalid_file_name", "fileName must not be empty"));
     }
-    if file_name.len() > 255 || file_name.contains(['/', '\\']) {
+    if file_name.chars().count() > MAX_FILE_NAME || file_name.contains(['/', '\\']) {
         return Err(Error::invalid(
             "invalid_file_name",
-            "fileName must be a plain file name of at most 255 bytes, without / or \\",
+            format!("fileName must be a plain file name of at most {MAX_FILE_NAME} characters, without / or \\"),
         ));
     }
     if let Some(bad) = file_name.chars().find(|it| it.is_control() || is_bidi_control(*it)) {
@@ -113,14 +114,23 @@ async fn part_targets(
     Ok((urls, None))
 }
 
+/// Whether `text` can be a slug this server made (32 lowercase hex digits). Anything else is
+/// unknown without asking the database (which may refuse it: PostgreSQL text holds no NUL).
+pub(crate) fn is_slug(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// An upload by slug, if the slug can be one.
+pub(crate) async fn find(state: &AppState, slug: &str) -> Result<Option<Upload>> {
+    if !is_slug(slug) {
+        return Ok(None);
+    }
+    Ok(state.store.get_upload(slug).await?)
+}
+
 /// A workspace's upload by slug; another workspace's is unknown.
 async fn owned(state: &AppState, caller: &Caller, slug: &str) -> Result<Upload> {
-    state
-        .store
-        .get_upload(slug)
-        .await?
-        .filter(|it| it.workspace_id == caller.workspace_id)
-        .ok_or(Error::NotFound("upload"))
+    find(state, slug).await?.filter(|it| it.workspace_id == caller.workspace_id).ok_or(Error::NotFound("upload"))
 }
 
 fn in_use() -> Error {
@@ -270,7 +280,7 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let upload = state.store.get_upload(slug).await?.ok_or(Error::NotFound("upload"))?;
+    let upload = find(state, slug).await?.ok_or(Error::NotFound("upload"))?;
     if state.store.upload_has_job(&upload.slug).await? {
         return Err(in_use());
     }
@@ -282,6 +292,7 @@ where
         Target::File => upload.object_key.clone(),
         Target::Part(number) => keys::upload_part(slug, number),
     };
+    let body = super::non_empty(body).await?;
     let written = state.blobs.put_stream(&key, body, limit).await.map_err(|e| write_error(e, "uploads"))?;
     if let Target::File = target {
         state.store.mark_uploaded(slug, written.size as i64, &written.sha256, now_ms()).await?;

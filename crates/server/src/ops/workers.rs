@@ -167,7 +167,7 @@ fn check_registration(body: &RegisterRequest) -> Result<()> {
 fn is_version(text: &str) -> bool {
     let numbers = text.split(['-', '+', ' ']).next().unwrap_or("");
     let parts: Vec<&str> = numbers.split('.').collect();
-    text.len() <= MAX_WORKER_TEXT
+    text.chars().count() <= MAX_WORKER_TEXT
         && (2..=3).contains(&parts.len())
         && parts.iter().all(|it| !it.is_empty() && it.len() <= 4 && it.bytes().all(|b| b.is_ascii_digit()))
 }
@@ -305,7 +305,7 @@ pub(crate) async fn scene(state: &AppState, worker_id: &str, task_id: &str, atte
 /// A file name a worker may deliver: plain, no path, no leading dot.
 pub(crate) fn check_file_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= 200
+        && name.len() <= orchard_api::limits::MAX_OUTPUT_FILE_NAME
         && name.chars().all(|it| it.is_ascii_alphanumeric() || matches!(it, '.' | '_' | '-'))
         && !name.starts_with('.');
     if !ok {
@@ -344,6 +344,7 @@ where
 {
     check_file_name(file)?;
     let key = keys::output(job_id, task_id, attempt, file);
+    let body = super::non_empty(body).await?;
     state.blobs.put_stream(&key, body, state.config.max_upload_bytes).await.map_err(|e| write_error(e, "outputs"))?;
     Ok(())
 }
@@ -427,11 +428,13 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body:
 }
 
 /// `text` cut to about `max` characters: a failure report says what went wrong first and
-/// ends with Blender's log, so the middle is what goes.
+/// ends with Blender's log, so the middle is what goes. Control characters but line breaks
+/// and tabs are dropped (PostgreSQL text cannot even hold a NUL).
 fn shorten(text: &str, max: usize) -> String {
+    let text: String = text.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect();
     let n = text.chars().count();
     if n <= max {
-        return text.to_string();
+        return text;
     }
     let head: String = text.chars().take(max / 4).collect();
     let tail: String = text.chars().skip(n - (max - max / 4)).collect();
@@ -455,6 +458,7 @@ mod tests {
     #[test]
     fn failure_messages_keep_their_reason_and_their_log_tail() {
         assert_eq!(shorten("ab", 3), "ab");
+        assert_eq!(shorten("a\0b\u{1b}[0m\nc\td", 100), "ab[0m\nc\td", "control characters go, lines stay");
         assert_eq!(shorten("reason: the middle of a long log ends here", 8), "re\n…\ns here");
         assert_eq!(shorten("éééééééé", 4), "é\n…\nééé");
     }

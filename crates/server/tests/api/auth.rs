@@ -62,6 +62,6 @@ async fn a_slug_from_another_workspace_makes_no_job() {
     let slug = app.upload("shot.blend", "blend", crate::helpers::example_scene()).await;
     let (status, body) =
         parts(app.call(Method::POST, "/jobs", Some(&app.other_key), Some(json!({"slug": slug}))).await).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(error_code(&body), "unknown_slug");
 }

@@ -97,7 +97,7 @@ async fn a_page_past_the_last_says_so() {
     assert_eq!(status, StatusCode::OK, "page 1 of nothing is an empty page: {body}");
     app.created_job(crate::helpers::example_scene()).await;
     let (status, body) = app.get("/jobs?page=2&pageSize=1").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_page".to_string()), "{body}");
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "page_not_found".to_string()), "{body}");
     assert_eq!(body["error"]["details"]["lastPage"], 1, "{body}");
 }
 

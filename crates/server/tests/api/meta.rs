@@ -1,6 +1,7 @@
 //! Health, the OpenAPI document, unknown routes.
 
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::helpers::{error_code, parts, spawn_app};
 
@@ -86,11 +87,32 @@ async fn the_openapi_document_is_valid_openapi() {
     let schemas = &doc["components"]["schemas"];
     let statuses = schemas["JobStatusName"]["enum"].as_array().expect("job statuses are an enum");
     assert!(statuses.iter().any(|it| it == "rendering") && statuses.len() == 11, "{statuses:?}");
-    assert_eq!(schemas["FileTypeName"]["enum"], serde_json::json!(["blend", "zip"]));
+    let upload_types: Vec<&Value> = schemas["CreateUploadRequest"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| &it["properties"]["fileType"])
+        .collect();
+    assert_eq!(
+        upload_types,
+        [
+            &serde_json::json!({"type": "string", "enum": ["blend"]}),
+            &serde_json::json!({"type": "string", "enum": ["zip"]})
+        ]
+    );
     assert_eq!(schemas["Job"]["properties"]["createdAt"]["format"], "date-time");
     assert_eq!(schemas["Job"]["properties"]["id"]["format"], "uuid");
     let config = &schemas["RequestedConfig"]["properties"];
     for field in ["colorManagementPreset", "frameRanges", "sampleCount", "resolution", "outputSettings", "chunkSize"] {
         assert!(config.get(field).is_some(), "requestedRenderConfig.{field} is documented: {config}");
     }
+    assert_eq!(schemas["RequestedConfig"]["additionalProperties"], false);
+    // Raw bytes are binary, the flow is linked for stateful fuzzers, and answers' headers are declared.
+    let paths = &doc["paths"];
+    let body = &paths["/blobs/uploads/{slug}"]["put"]["requestBody"]["content"]["application/octet-stream"]["schema"];
+    assert_eq!(body["format"], "binary", "{body}");
+    let links = &paths["/api/external/v1/jobs"]["post"]["responses"]["200"]["links"];
+    assert_eq!(links["RenderJob"]["operationId"], "render_job", "{links}");
+    let render = &paths["/api/external/v1/jobs/{id}/render"]["post"]["responses"]["200"];
+    assert!(render["headers"]["X-Idempotent-Replay"].is_object(), "{render}");
 }

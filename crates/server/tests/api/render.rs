@@ -102,6 +102,11 @@ async fn render_merges_the_request_into_the_detected_settings_and_replays() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {response}");
         assert_eq!(response["error"]["details"]["field"], "requestedRenderConfig", "{response}");
     }
+    // So is an invalid one: a replay never answers 200 to what a first request would refuse.
+    let invalid = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "useTiling": {"a": 1}}});
+    let (status, response) = app.post(&format!("/jobs/{id}/render"), invalid).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert_eq!(response["error"]["details"]["field"], "useTiling", "{response}");
 
     let (status, progress) = app.get(&format!("/jobs/{id}/progress")).await;
     assert_eq!(status, StatusCode::OK);

@@ -28,6 +28,9 @@ async fn bad_upload_requests_are_refused_with_a_reason() {
         (json!({"fileName": "shot.blend", "fileType": "max"}), "invalid_file_type"),
         (json!({"fileName": "shot.zip", "fileType": "blend"}), "file_type_mismatch"),
         (json!({"fileName": "shot", "fileType": "zip"}), "file_type_mismatch"),
+        // Taken as sent, as the OpenAPI document's pattern says: no trimming into validity.
+        (json!({"fileName": "shot.blend ", "fileType": "blend"}), "file_type_mismatch"),
+        (json!({"fileName": format!("{}.blend", "é".repeat(250)), "fileType": "blend"}), "invalid_file_name"),
         (json!({"fileType": "blend"}), "invalid_body"),
     ];
     for (body, code) in cases {
@@ -47,6 +50,21 @@ async fn bad_upload_requests_are_refused_with_a_reason() {
     let (status, body) = parts(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&body), "invalid_json");
+}
+
+#[tokio::test]
+async fn an_empty_put_is_refused_and_the_upload_still_waits_for_its_file() {
+    let app = spawn_app().await;
+    let (_, upload) = app.post("/uploads", json!({"fileName": "shot.blend", "fileType": "blend"})).await;
+    let response = app.http.put(upload["uploadUrl"].as_str().unwrap()).body(Vec::new()).send().await.unwrap();
+    let (status, body) = parts(response).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "empty_body"), "{body}");
+    let (status, body) = app.post("/jobs", json!({"slug": upload["slug"]})).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::CONFLICT, "upload_incomplete"), "{body}");
+    // A name of 250 two-byte characters is within the 255-character limit.
+    let name = format!("{}.blend", "é".repeat(240));
+    let (status, body) = app.post("/uploads", json!({"fileName": name, "fileType": "blend"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -70,7 +88,7 @@ async fn a_wrong_signature_is_403_and_stores_nothing() {
         assert_eq!(error_code(&response), "invalid_signature");
     }
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(error_code(&response), "upload_incomplete");
 }
 
@@ -108,7 +126,7 @@ async fn an_oversized_upload_is_413_and_stores_nothing() {
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "chunked={chunked}: {response}");
         assert_eq!(error_code(&response), "too_large");
         let (status, response) = app.post("/jobs", json!({"slug": body["slug"]})).await;
-        assert_eq!((status, error_code(&response).as_str()), (StatusCode::BAD_REQUEST, "upload_incomplete"));
+        assert_eq!((status, error_code(&response).as_str()), (StatusCode::CONFLICT, "upload_incomplete"));
     }
 }
 
@@ -163,7 +181,7 @@ async fn a_file_sent_in_parts_becomes_one_upload_that_a_job_validates() {
     etags.splice(0..0, put_parts(&app, &urls[..2], &pieces[..2]).await);
 
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "not complete yet: {response}");
+    assert_eq!(status, StatusCode::CONFLICT, "not complete yet: {response}");
     assert_eq!(error_code(&response), "upload_incomplete");
 
     let (status, body) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": part_list(&etags)})).await;
@@ -223,7 +241,7 @@ async fn a_multipart_upload_with_wrong_missing_or_misnumbered_parts_is_refused_a
     assert_eq!(response["error"]["details"]["declared"], 2, "{response}");
     // Nothing was assembled by the refused attempts.
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
-    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
+    assert_eq!((status, error_code(&response)), (StatusCode::CONFLICT, "upload_incomplete".into()));
 
     // Another workspace cannot see the upload; its owner completes it.
     let other = app
@@ -272,7 +290,7 @@ async fn parts_that_together_pass_the_upload_limit_are_413() {
     let (status, response) = app.post(&format!("/uploads/{slug}/complete"), json!({"parts": part_list(&etags)})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{response}");
     let (status, response) = app.post("/jobs", json!({"slug": slug})).await;
-    assert_eq!((status, error_code(&response)), (StatusCode::BAD_REQUEST, "upload_incomplete".into()));
+    assert_eq!((status, error_code(&response)), (StatusCode::CONFLICT, "upload_incomplete".into()));
 }
 
 #[tokio::test]

@@ -1,0 +1,13 @@
+//! The bounds of what clients and workers may send: the server checks them, and the OpenAPI
+//! document states them (from these same constants).
+
+/// Most parts of one upload (S3's limit).
+pub const MAX_UPLOAD_PARTS: u32 = 10_000;
+/// Longest upload file name, in characters.
+pub const MAX_FILE_NAME: usize = 255;
+/// Seconds a task may report having rendered: a month.
+pub const MAX_RENDER_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
+/// A file name a worker may deliver: 1 to 200 of `A–Z a–z 0–9 . _ -`, not starting with a dot.
+pub const OUTPUT_FILE_NAME: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$";
+/// Longest output file name, in characters (as [`OUTPUT_FILE_NAME`] says).
+pub const MAX_OUTPUT_FILE_NAME: usize = 200;

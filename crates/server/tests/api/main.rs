@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod connections;
+mod contract;
 mod cors;
 mod disk;
 mod errors;

@@ -65,6 +65,9 @@ pub enum Error {
     /// Too large.
     #[error("{0}")]
     TooLarge(String),
+    /// A request target longer than any this server makes.
+    #[error("the request's URL is {0} bytes; at most {limit} are read", limit = crate::policy::MAX_URI_BYTES)]
+    UriTooLong(usize),
     /// Over a rate limit: try again after `retry_after` seconds.
     #[error("{message}")]
     TooManyRequests {

@@ -23,6 +23,7 @@ impl IntoResponse for Error {
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            Error::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long", None),
             Error::TooManyRequests { retry_after, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(serde_json::json!({ "retryAfter": retry_after })))
             }

@@ -21,7 +21,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
-use crate::policy::{DISK_FULL_BELOW, JSON_BODY_LIMIT};
+use crate::policy::{DISK_FULL_BELOW, JSON_BODY_LIMIT, MAX_URI_BYTES};
 use crate::state::AppState;
 
 /// Liveness, and what needs an operator (a full disk: 503 `degraded`).
@@ -93,11 +93,21 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|method: Method| async move { Error::MethodNotAllowed(method.to_string()) });
     let cors = cors(&state.config.cors_origins);
-    let router = router.layer(TraceLayer::new_for_http()).with_state(state);
+    let router =
+        router.layer(axum::middleware::from_fn(refuse_long_uris)).layer(TraceLayer::new_for_http()).with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// 414 with the error body for a request target past [`MAX_URI_BYTES`], before any routing.
+async fn refuse_long_uris(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let length = request.uri().path_and_query().map_or(0, |it| it.as_str().len());
+    if length > MAX_URI_BYTES {
+        return axum::response::IntoResponse::into_response(Error::UriTooLong(length));
+    }
+    next.run(request).await
 }
 
 /// Cross-origin access for the configured web origins (checked at start-up), or none.

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{downloads, jobs, progress, uploads, workers};
-use crate::policy::JSON_BODY_LIMIT;
+use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
 
 /// What utoipa derives from the handlers.
 #[derive(OpenApi)]
@@ -109,6 +109,7 @@ fn refusals(doc: &mut Value) {
         if in_path {
             add("404", error_response("unknown, another workspace's, or not an id"));
         }
+        add("414", error_response(&format!("the URL is over {MAX_URI_BYTES} bytes")));
         if keyed {
             add("401", error_response("no credentials, or unknown or revoked ones"));
             let mut limited =

@@ -113,3 +113,18 @@ async fn a_whole_number_written_as_a_float_is_that_number_everywhere() {
     assert_eq!(status, StatusCode::OK, "the render config follows the same rule: {body}");
     assert_eq!(body["finalConfig"]["sampleCount"], 4, "{body}");
 }
+
+#[tokio::test]
+async fn a_url_longer_than_any_the_server_makes_is_414_with_the_error_body() {
+    let app = spawn_app().await;
+    let long = format!("/jobs/{}", "a".repeat(9000));
+    let response = app.call(Method::GET, &long, Some(&app.key), None).await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let (status, body) = parts(response).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::URI_TOO_LONG, "uri_too_long"), "{body}");
+    // A long query counts too; the same path with a short one is routed as usual.
+    let (status, body) = app.get(&format!("/jobs?status={}", "x".repeat(9000))).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG, "{body}");
+    let (status, _) = app.get("/jobs?status=created").await;
+    assert_eq!(status, StatusCode::OK);
+}

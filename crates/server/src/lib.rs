@@ -155,6 +155,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(background::finalizer(state.clone(), shutdown.clone()));
     tasks.spawn(background::matchmaker(state.clone(), shutdown.clone()));
     tasks.spawn(background::limits_upkeep(state.clone(), shutdown.clone()));
+    tasks.spawn(background::return_memory(shutdown.clone()));
     tasks.spawn(background::stale_validations(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })

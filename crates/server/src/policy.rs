@@ -110,6 +110,8 @@ pub(crate) const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 pub(crate) const VALIDATION_LEASE: Duration = Duration::from_secs(600);
 /// How often servers look for validations whose owner died.
 pub(crate) const STALE_VALIDATIONS_EVERY: Duration = Duration::from_secs(5);
+/// How often the allocator is asked to give freed memory back to the OS.
+pub(crate) const RETURN_MEMORY_EVERY: Duration = Duration::from_secs(20);
 /// Longest request target (path and query) read, in bytes: every URL this server makes is far
 /// shorter. Longer ones are 414 with the error body (hyper itself refuses past 64 KiB, bare).
 pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;

@@ -51,6 +51,7 @@ pub(crate) const INTEGER_FIELDS: &[(&str, u32, u32)] = &[
     ("tileSize", 8, 8192),
     ("minimumRam", 1, 4096),
     ("chunkSize", 1, 1000),
+    ("priority", 0, 100),
 ];
 /// `resolution`'s sides, in pixels.
 pub(crate) const RESOLUTION_SIDE: (u32, u32) = (4, 65_536);
@@ -79,6 +80,7 @@ pub(crate) const REQUESTED_FIELDS: &[&str] = &[
     "outputSettings",
     "minimumRam",
     "chunkSize",
+    "priority",
 ];
 /// Every field `outputSettings` may have.
 pub(crate) const OUTPUT_SETTINGS_FIELDS: &[&str] =
@@ -187,6 +189,9 @@ pub struct RequestedConfig {
     /// Orchard extension: frames per task (default: chosen from the frame count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk_size: Option<u32>,
+    /// Orchard extension: the job's priority, 0–100 (50 unless set; `PATCH /jobs/{id}` changes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
 }
 
 /// The `finalConfig`: what every task of a job renders.
@@ -339,6 +344,7 @@ impl RequestedConfig {
             output_settings,
             minimum_ram: fields.integer("minimumRam")?,
             chunk_size: fields.integer("chunkSize")?,
+            priority: fields.integer("priority")?,
         })
     }
 }

@@ -120,6 +120,8 @@ impl PartialSchema for RequestedConfig {
                 "minimumRam": integer("minimumRam", "Least RAM a worker needs, in GiB."),
                 "chunkSize": integer("chunkSize", "Orchard extension: frames per task (default: chosen from the \
                     frame count)."),
+                "priority": integer("priority", "Orchard extension: the job's priority (50 unless set); higher \
+                    goes first, `PATCH /jobs/{id}` changes it."),
             },
         });
         debug_assert_eq!(schema["properties"].as_object().map(|it| it.len()), Some(REQUESTED_FIELDS.len()));

@@ -54,6 +54,13 @@ pub enum JobEvent {
     Failed,
     /// `POST /cancel`.
     Canceled,
+    /// `POST /suspend`: no new task starts.
+    Suspended,
+    /// `POST /resume`; `started` says whether any task of the job ever started.
+    Resumed {
+        /// A task started before the suspension: the job was rendering.
+        started: bool,
+    },
 }
 
 /// An event that is not allowed in the current status.
@@ -126,6 +133,11 @@ impl JobStatus {
             // A job whose only task finished before its start was observed still passes rendering.
             (S::Booting | S::Rendering, E::AllTasksDone) => S::Finalizing,
             (S::Finalizing, E::Finalized) => S::Completed,
+            (S::Booting | S::Rendering, E::Suspended) => S::Suspended,
+            (S::Suspended, E::Resumed { started: false }) => S::Booting,
+            (S::Suspended, E::Resumed { started: true }) => S::Rendering,
+            // Its running tasks finished every frame while it was suspended.
+            (S::Suspended, E::AllTasksDone) => S::Finalizing,
             (from, E::Failed | E::Canceled) if !from.is_terminal() => match event {
                 E::Failed => S::Failed,
                 _ => S::Canceled,
@@ -230,6 +242,21 @@ mod tests {
             status = status.apply(event).unwrap();
         }
         assert_eq!(status, JobStatus::Completed);
+    }
+
+    #[test]
+    fn a_suspended_job_resumes_where_it_was_or_finalizes_when_nothing_is_left() {
+        assert_eq!(JobStatus::Rendering.apply(JobEvent::Suspended), Ok(JobStatus::Suspended));
+        assert_eq!(JobStatus::Booting.apply(JobEvent::Suspended), Ok(JobStatus::Suspended));
+        let suspended = JobStatus::Suspended;
+        assert_eq!(suspended.apply(JobEvent::Resumed { started: false }), Ok(JobStatus::Booting));
+        assert_eq!(suspended.apply(JobEvent::Resumed { started: true }), Ok(JobStatus::Rendering));
+        assert_eq!(suspended.apply(JobEvent::AllTasksDone), Ok(JobStatus::Finalizing));
+        assert_eq!(suspended.apply(JobEvent::Canceled), Ok(JobStatus::Canceled));
+        for from in [JobStatus::Validated, JobStatus::Finalizing, JobStatus::Completed, JobStatus::Suspended] {
+            assert!(from.apply(JobEvent::Suspended).is_err(), "{from}");
+        }
+        assert!(JobStatus::Rendering.apply(JobEvent::Resumed { started: true }).is_err());
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub trait AccountStore: Send + Sync {
     async fn list_keys(&self) -> Result<Vec<KeyInfo>>;
     /// Revokes the key whose id or prefix is given; false if none matched.
     async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool>;
+    /// Sets a workspace's share of the farm (its weight when several workspaces wait); false if
+    /// there is no workspace of that name.
+    async fn set_share(&self, workspace: &str, share: f64) -> Result<bool>;
 }
 
 /// `impl AccountStore for $store`, the same on both dialects. Expects `row_decoders!` in scope
@@ -116,6 +119,15 @@ macro_rules! account_store {
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(key_info_from_row).collect()
+                }
+
+                async fn set_share(&self, workspace: &str, share: f64) -> Result<bool> {
+                    let done = sqlx::query("update workspaces set share = $1 where name = $2")
+                        .bind(share)
+                        .bind(workspace)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool> {

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use crate::{
     AccountStore, ClaimOptions, ClaimedTask, Completion, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner,
-    Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, StartRender, Task, TaskDone, TaskStore,
-    Upload, UploadStore, WorkerRecord, WorkerStore,
+    Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, RunnableJob, StartRender, Task, TaskDone,
+    TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -84,6 +84,9 @@ impl<S: AccountStore> AccountStore for CachedReads<S> {
     }
     async fn revoke_key(&self, id_or_prefix: &str, now: i64) -> Result<bool> {
         self.inner.revoke_key(id_or_prefix, now).await
+    }
+    async fn set_share(&self, workspace: &str, share: f64) -> Result<bool> {
+        self.inner.set_share(workspace, share).await
     }
 }
 
@@ -165,6 +168,12 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool> {
         self.changed(self.inner.cancel_job(job_id, from, now).await)
     }
+    async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool> {
+        self.changed(self.inner.set_priority(job_id, priority, now).await)
+    }
+    async fn delete_job(&self, job_id: Uuid) -> Result<bool> {
+        self.changed(self.inner.delete_job(job_id).await)
+    }
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()> {
         self.changed(self.inner.set_preview(job_id, key, now).await)
     }
@@ -184,8 +193,11 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool> {
         self.changed(self.inner.start_render(job_id, start, now).await)
     }
-    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>> {
-        self.inner.runnable_job_ids(limit).await
+    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<RunnableJob>> {
+        self.inner.runnable_jobs(limit).await
+    }
+    async fn requeue_running(&self, job_id: Uuid) -> Result<u64> {
+        self.inner.requeue_running(job_id).await
     }
     async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>> {
         // A claim changes the frames rendering now, and starts a booting job rendering.

@@ -52,6 +52,12 @@ pub trait JobStore: Send + Sync {
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
     /// Sets or clears why a job is not progressing.
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
+    /// Sets a job's priority (0–100); false if there is no such job.
+    async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool>;
+    /// Removes a finished (completed, failed or canceled) job and its tasks, failures and
+    /// outputs' records, in one transaction; false if it is not finished or not there. Its
+    /// files are the caller's to delete.
+    async fn delete_job(&self, job_id: Uuid) -> Result<bool>;
     /// Takes over the oldest validation whose owner's time ran out before `now` (its server
     /// was killed): the caller owns it until `until` and runs it again. `None` if there is
     /// none; of several servers asking at once, one gets each.
@@ -68,7 +74,7 @@ macro_rules! job_columns {
          analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t \
              where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_rendering, \
-         frames_failed, render_started_at, waiting_reason"
+         frames_failed, render_started_at, waiting_reason, priority"
     };
 }
 
@@ -438,6 +444,45 @@ macro_rules! job_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
+                }
+
+                async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool> {
+                    let done = sqlx::query("update jobs set priority = $1, updated_at = $2 where id = $3")
+                        .bind(priority)
+                        .bind(now)
+                        .bind(job_id.to_string())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn delete_job(&self, job_id: Uuid) -> Result<bool> {
+                    let id = job_id.to_string();
+                    let mut tx = self.write().await?;
+                    let workspace: Option<String> = sqlx::query_scalar(
+                        "select workspace_id from jobs where id = $1 and status in ($2, $3, $4)",
+                    )
+                    .bind(&id)
+                    .bind(JobStatus::Completed.as_str())
+                    .bind(JobStatus::Failed.as_str())
+                    .bind(JobStatus::Canceled.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(workspace) = workspace else { return Ok(false) };
+                    for statement in [
+                        "delete from outputs where job_id = $1",
+                        "delete from task_failures where job_id = $1",
+                        "delete from tasks where job_id = $1",
+                        "delete from jobs where id = $1",
+                    ] {
+                        sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
+                    }
+                    sqlx::query("update workspace_job_counts set jobs = jobs - 1 where workspace_id = $1")
+                        .bind(&workspace)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn take_stale_validation(&self, now: i64, until: i64) -> Result<Option<Job>> {

@@ -154,6 +154,21 @@ pub struct Job {
     pub render_started_at: Option<i64>,
     /// Why the job is not progressing, when no worker can take it.
     pub waiting_reason: Option<String>,
+    /// 0–100, higher first; 50 unless set.
+    pub priority: i64,
+}
+
+/// A job workers may claim from, with what orders it among the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnableJob {
+    /// The job.
+    pub id: Uuid,
+    /// Its workspace.
+    pub workspace_id: Uuid,
+    /// 0–100, higher first.
+    pub priority: i64,
+    /// The workspace's share of the farm (1 unless an operator set another).
+    pub share: f64,
 }
 
 /// Columns a transition may set alongside the status.
@@ -181,6 +196,8 @@ pub struct StartRender {
     pub final_config: RenderConfig,
     /// The frames of each task, in order.
     pub chunks: Vec<FrameSet>,
+    /// The job's priority, when the request set one.
+    pub priority: Option<i64>,
 }
 
 /// A task row.

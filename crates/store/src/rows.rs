@@ -144,6 +144,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         frames_failed: int("frames_failed")?,
         render_started_at: row.int("render_started_at")?,
         waiting_reason: row.text("waiting_reason")?,
+        priority: int("priority")?,
     })
 }
 

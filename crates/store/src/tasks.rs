@@ -7,8 +7,8 @@ use orchard_domain::FrameSet;
 use uuid::Uuid;
 
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, StartRender,
-    Task, TaskDone, rows,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, RunnableJob,
+    StartRender, Task, TaskDone, rows,
 };
 
 /// A job's tasks: made when its render starts, leased to workers, completed or failed, and
@@ -17,8 +17,12 @@ use crate::{
 pub trait TaskStore: Send + Sync {
     /// Moves a job from `validated` to `booting` with its configs and tasks, in one transaction.
     async fn start_render(&self, job_id: Uuid, start: StartRender, now: i64) -> Result<bool>;
-    /// Ids of jobs with queued tasks, oldest first (at most `limit`): what workers may claim from.
-    async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>>;
+    /// Jobs with queued tasks, highest priority then oldest first (at most `limit`): what
+    /// workers may claim from.
+    async fn runnable_jobs(&self, limit: u32) -> Result<Vec<RunnableJob>>;
+    /// Puts a suspended job's running tasks back in the queue: their workers lose their
+    /// leases (the next heartbeat says so). Returns how many.
+    async fn requeue_running(&self, job_id: Uuid) -> Result<u64>;
     /// Leases a queued task to `worker_id`: the first task of `prefer` (the job whose scene the
     /// worker has loaded) if it is among `job_ids`, else of the first job of `job_ids` (in
     /// priority order, oldest first) that has one. Jobs `worker_id` failed `blocklist_after`
@@ -105,7 +109,7 @@ macro_rules! task_store {
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
                 ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                Result, StartRender, Task, TaskDone, TaskStore,
+                Result, RunnableJob, StartRender, Task, TaskDone, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -216,7 +220,7 @@ macro_rules! task_store {
                     let mut tx = self.write().await?;
                     let moved = sqlx::query(
                         "update jobs set status = $1, updated_at = $2, requested_config = $3, final_config = $4,
-                            frames_total = $5
+                            frames_total = $5, priority = coalesce($8, priority)
                          where id = $6 and status = $7",
                     )
                     .bind(booting)
@@ -226,6 +230,7 @@ macro_rules! task_store {
                     .bind(frames_total as i64)
                     .bind(job_id.to_string())
                     .bind(JobStatus::Validated.as_str())
+                    .bind(start.priority)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -238,11 +243,13 @@ macro_rules! task_store {
                     Ok(true)
                 }
 
-                async fn runnable_job_ids(&self, limit: u32) -> Result<Vec<Uuid>> {
-                    let ids: Vec<String> = sqlx::query_scalar(
-                        "select id from jobs j where status in ($1, $2)
+                async fn runnable_jobs(&self, limit: u32) -> Result<Vec<RunnableJob>> {
+                    let rows: Vec<(String, String, i64, f64)> = sqlx::query_as(
+                        "select j.id, j.workspace_id, j.priority, w.share from jobs j
+                         join workspaces w on w.id = j.workspace_id
+                         where j.status in ($1, $2)
                            and exists (select 1 from tasks t where t.job_id = j.id and t.status = $3)
-                         order by created_at limit $4",
+                         order by j.priority desc, j.created_at limit $4",
                     )
                     .bind(JobStatus::Booting.as_str())
                     .bind(JobStatus::Rendering.as_str())
@@ -250,7 +257,32 @@ macro_rules! task_store {
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
-                    ids.iter().map(|it| $crate::rows::uuid(it, "jobs", "id")).collect()
+                    rows.into_iter()
+                        .map(|(id, workspace, priority, share)| {
+                            Ok(RunnableJob {
+                                id: $crate::rows::uuid(&id, "jobs", "id")?,
+                                workspace_id: $crate::rows::uuid(&workspace, "jobs", "workspace_id")?,
+                                priority,
+                                share,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn requeue_running(&self, job_id: Uuid) -> Result<u64> {
+                    $crate::retrying(|| async {
+                        Ok(sqlx::query(
+                            "update tasks set status = $1, worker_id = null, lease_expires_at = null
+                             where job_id = $2 and status = $3",
+                        )
+                        .bind(TaskStatus::Queued.as_str())
+                        .bind(job_id.to_string())
+                        .bind(TaskStatus::Running.as_str())
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected())
+                    })
+                    .await
                 }
 
                 async fn claim_task(

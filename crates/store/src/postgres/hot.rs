@@ -265,7 +265,8 @@ async fn claim_one(pool: &PgPool, request: &ClaimRequest) -> Result<Option<Claim
     };
     let job_ids: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
     // One statement, committed at once. `candidates` orders the allowed jobs (the
-    // preferred one first, whose scene the worker has loaded; then the oldest), and for
+    // preferred one first, whose scene the worker has loaded; then in the order given: the
+    // scheduler's claim order), and for
     // each in turn the lateral subquery takes its first queued task by the `tasks_queue`
     // index and locks it with `skip locked`: a row another claimer holds is passed over,
     // not waited for, and a row changed since this statement's snapshot is re-checked (a
@@ -282,7 +283,7 @@ async fn claim_one(pool: &PgPool, request: &ClaimRequest) -> Result<Option<Claim
             select t.id
             from (select id from jobs where id = any($4) and status in ($2, $3)
                     and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
-                  order by id is not distinct from $5 desc, created_at, id) as candidates
+                  order by id is not distinct from $5 desc, array_position($4::text[], id)) as candidates
             cross join lateral (
                 select id from tasks where job_id = candidates.id and status = $1
                   and seq >= case when candidates.id = $5 then $12 else 0 end
@@ -350,7 +351,7 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
                 from (select id from jobs where id = any($4) and status in ($5, $6)
                         and not exists (select 1 from task_failures f where f.job_id = any($4)
                             and f.worker_id = any($1) group by f.worker_id, f.job_id having count(*) >= $7)
-                      order by id is not distinct from $8 desc, created_at, id) as candidates
+                      order by id is not distinct from $8 desc, array_position($4::text[], id)) as candidates
                 cross join lateral (
                     select id from tasks where job_id = candidates.id and status = $9
                       and seq >= case when candidates.id = $8 then $10 else 0 end

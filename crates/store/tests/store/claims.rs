@@ -8,14 +8,14 @@ use orchard_store::{ClaimedTask, Completion, LeaseState, Store};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner};
+use crate::fixtures::{LEASE_MS, T0, at, booting_job, claim, done_for, job, owner, runnable_ids};
 
 /// Runs `n` loops that claim until nothing is left; returns every claim made. Each loop first
 /// takes a connection of its own (a pool opens connections lazily, and one connection alone
 /// would run every claim in turn), then they start together and claim back to back, so that
 /// their statements overlap.
 async fn claim_all(store: &Arc<dyn Store>, n: usize, now: i64) -> Vec<(usize, ClaimedTask)> {
-    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_job_ids(100).await.unwrap());
+    let job_ids: Arc<Vec<Uuid>> = Arc::new(runnable_ids(store.as_ref(), 100).await);
     let start = Arc::new(tokio::sync::Barrier::new(n));
     let mut set = JoinSet::new();
     for idx in 0..n {
@@ -188,7 +188,7 @@ dbtest!(claims_made_together_pass_over_a_job_only_for_the_worker_blocklisted_fro
         store.fail_task(&task.lease, "w0", "boom", 10, T0 + attempt).await.unwrap();
     }
     let other = booting_job(store.as_ref(), alice, 12, 1, T0 + 10).await;
-    let job_ids: Arc<Vec<Uuid>> = Arc::new(store.runnable_job_ids(100).await.unwrap());
+    let job_ids: Arc<Vec<Uuid>> = Arc::new(runnable_ids(store.as_ref(), 100).await);
     for round in 0..3 {
         let start = Arc::new(tokio::sync::Barrier::new(6));
         let mut set = JoinSet::new();

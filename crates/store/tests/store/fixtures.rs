@@ -124,6 +124,7 @@ pub(crate) async fn booting_job(store: &dyn Store, owner: KeyOwner, n_tasks: usi
         requested_config: requested_config(),
         final_config: final_config(),
         chunks: frames.chunks(per_task),
+        priority: None,
     };
     assert!(store.start_render(id, start, now).await.expect("render started"));
     id
@@ -134,9 +135,14 @@ pub(crate) fn at(prefer: Option<Uuid>, now: i64) -> ClaimOptions {
     ClaimOptions { prefer, prefer_from_seq: 0, lease_ms: LEASE_MS, now, blocklist_after: 3 }
 }
 
+/// Ids of the runnable jobs, in the store's order.
+pub(crate) async fn runnable_ids(store: &dyn Store, limit: u32) -> Vec<Uuid> {
+    store.runnable_jobs(limit).await.expect("runnable jobs").into_iter().map(|it| it.id).collect()
+}
+
 /// Claims from every runnable job, as a worker would.
 pub(crate) async fn claim(store: &dyn Store, worker: &str, now: i64) -> Option<ClaimedTask> {
-    let ids: Vec<Uuid> = store.runnable_job_ids(100).await.expect("runnable jobs");
+    let ids = runnable_ids(store, 100).await;
     store.claim_task(worker, &ids, at(None, now)).await.expect("claim")
 }
 

@@ -4,7 +4,8 @@ use orchard_domain::{JobStatus, TaskStatus};
 use orchard_store::{ClaimOptions, Completion, FailOutcome, LeaseState, NextClaim, StartRender, StoreError, TaskDone};
 
 use crate::fixtures::{
-    LEASE_MS, T0, at, booting_job, claim, done_for, final_config, job, owner, requested_config, validated_job,
+    LEASE_MS, T0, at, booting_job, claim, done_for, final_config, job, owner, requested_config, runnable_ids,
+    validated_job,
 };
 
 dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store| {
@@ -19,7 +20,12 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert!(tasks.iter().all(|it| it.status == TaskStatus::Queued && it.attempt == 0 && it.worker_id.is_none()));
 
     // A second /render finds the job no longer validated.
-    let again = StartRender { requested_config: requested_config(), final_config: final_config(), chunks: vec![] };
+    let again = StartRender {
+        requested_config: requested_config(),
+        final_config: final_config(),
+        chunks: vec![],
+        priority: None,
+    };
     assert!(!store.start_render(id, again, T0).await.unwrap());
     assert_eq!(store.list_tasks(id).await.unwrap().len(), 3);
 
@@ -62,7 +68,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert_eq!(outputs.iter().map(|it| it.frame).collect::<Vec<_>>(), (1..=6).map(Some).collect::<Vec<_>>());
     assert_eq!(outputs[0].file_name, "0001.png");
     assert_eq!((outputs[0].size, outputs[0].created_at), (101, T0 + 40));
-    assert!(store.runnable_job_ids(10).await.unwrap().is_empty());
+    assert!(runnable_ids(store.as_ref(), 10).await.is_empty());
 });
 
 dbtest!(a_frame_is_stored_once_whatever_tasks_deliver_it, |store| {
@@ -200,9 +206,9 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     let alice = owner(store.as_ref(), "studio", "alice").await;
     let old = booting_job(store.as_ref(), alice, 2, 1, T0).await;
     let new = booting_job(store.as_ref(), alice, 2, 1, T0 + 100).await;
-    let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
+    let runnable = runnable_ids(store.as_ref(), 10).await;
     assert_eq!(runnable, [old, new], "oldest first");
-    assert_eq!(store.runnable_job_ids(1).await.unwrap().len(), 1);
+    assert_eq!(runnable_ids(store.as_ref(), 1).await.len(), 1);
 
     let both = [old, new];
     let task = store.claim_task("w1", &both, at(None, T0)).await.unwrap().unwrap();
@@ -213,7 +219,7 @@ dbtest!(a_claim_prefers_the_loaded_job_then_the_oldest_among_those_allowed, |sto
     assert_eq!(task.job_id, new, "only allowed jobs");
     assert!(store.claim_task("w1", &[new], at(None, T0)).await.unwrap().is_none());
     assert!(store.claim_task("w1", &[], at(None, T0)).await.unwrap().is_none());
-    let runnable: Vec<_> = store.runnable_job_ids(10).await.unwrap();
+    let runnable = runnable_ids(store.as_ref(), 10).await;
     assert_eq!(runnable, [old]);
 });
 
@@ -327,4 +333,54 @@ dbtest!(a_task_whose_frames_do_not_decode_is_corrupt, |store, db| {
     let ids = [id];
     let error = store.claim_task("w2", &ids, at(None, T0)).await.unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { table: "tasks", column: "frames", .. }), "{error:?}");
+});
+
+dbtest!(runnable_jobs_come_by_priority_then_age_with_their_workspace_share, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let bob = owner(store.as_ref(), "rival", "bob").await;
+    let old = booting_job(store.as_ref(), alice, 1, 1, T0).await;
+    let new = booting_job(store.as_ref(), bob, 1, 1, T0 + 100).await;
+    assert_eq!(runnable_ids(store.as_ref(), 10).await, [old, new], "equal priority: oldest first");
+    assert!(store.set_priority(new, 80, T0 + 200).await.unwrap());
+    assert!(store.set_share("rival", 3.0).await.unwrap());
+    assert!(!store.set_share("nobody", 2.0).await.unwrap());
+    let runnable = store.runnable_jobs(10).await.unwrap();
+    assert_eq!(runnable.iter().map(|it| it.id).collect::<Vec<_>>(), [new, old], "higher priority first");
+    assert_eq!((runnable[0].priority, runnable[0].share, runnable[0].workspace_id), (80, 3.0, bob.workspace_id));
+    assert_eq!((runnable[1].priority, runnable[1].share), (50, 1.0), "the defaults");
+    assert_eq!(job(store.as_ref(), new).await.priority, 80);
+});
+
+dbtest!(requeuing_a_jobs_running_tasks_takes_their_leases, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
+    let task = claim(store.as_ref(), "w1", T0).await.unwrap();
+    assert_eq!(store.requeue_running(id).await.unwrap(), 1);
+    assert_eq!(store.heartbeat(&task.lease, LEASE_MS, T0 + 1).await.unwrap(), LeaseState::Lost);
+    // The task is claimed again, as a new attempt; the old one can no longer complete it.
+    let again = claim(store.as_ref(), "w2", T0 + 2).await.unwrap();
+    assert_eq!((again.lease.task_id, again.lease.attempt), (task.lease.task_id, task.lease.attempt + 1));
+    let late = store.complete_task(&task.lease, done_for(&task, 1.0), T0 + 3).await.unwrap();
+    assert_eq!(late, Completion::Lost);
+});
+
+dbtest!(a_finished_job_is_deleted_with_everything_it_recorded, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 2, T0).await;
+    let kept = booting_job(store.as_ref(), alice, 1, 1, T0 + 1).await;
+    assert!(!store.delete_job(id).await.unwrap(), "a job that still renders is not deleted");
+    let task = claim(store.as_ref(), "w1", T0).await.unwrap();
+    assert_eq!(task.job_id, id);
+    store.complete_task(&task.lease, done_for(&task, 1.0), T0 + 10).await.unwrap();
+    let read = job(store.as_ref(), id).await;
+    assert!(store.cancel_job(id, read.status, T0 + 20).await.unwrap());
+    let (_, before) = store.list_jobs(alice.workspace_id, &[], 1, 10).await.unwrap();
+    assert!(store.delete_job(id).await.unwrap());
+    assert!(store.get_job_internal(id).await.unwrap().is_none());
+    assert!(store.list_outputs(id).await.unwrap().is_empty());
+    assert!(store.list_tasks(id).await.unwrap().is_empty());
+    let (jobs, after) = store.list_jobs(alice.workspace_id, &[], 1, 10).await.unwrap();
+    assert_eq!((after, jobs.len()), (before - 1, 1), "the workspace's count follows");
+    assert_eq!(jobs[0].id, kept);
+    assert!(!store.delete_job(id).await.unwrap(), "twice is nothing");
 });

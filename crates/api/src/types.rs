@@ -179,6 +179,33 @@ pub struct Job {
     /// Orchard extension: why the job is not progressing (no connected worker can render it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+    /// Orchard extension: 0–100, higher first (50 unless set); `PATCH /jobs/{id}` changes it.
+    #[serde(default = "default_priority")]
+    #[schema(minimum = 0, maximum = 100)]
+    pub priority: i64,
+}
+
+fn default_priority() -> i64 {
+    50
+}
+
+/// Orchard extension: `POST /jobs/{id}/suspend` body (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuspendRequest {
+    /// Put the running tasks back in the queue now (their Blender stops) instead of letting
+    /// them finish.
+    #[serde(default)]
+    pub requeue_running: bool,
+}
+
+/// Orchard extension: `PATCH /jobs/{id}` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobPatchRequest {
+    /// 0–100; higher goes first.
+    #[schema(minimum = 0, maximum = 100)]
+    pub priority: u32,
 }
 
 /// The kinds of scene file.

@@ -43,9 +43,9 @@ pub(crate) async fn lease_reaper(state: AppState, shutdown: CancellationToken) {
 /// Reviews every runnable job (waiting reasons, jobs no worker is left to try).
 pub(crate) async fn matchmaker(state: AppState, shutdown: CancellationToken) {
     loop {
-        match state.store.runnable_job_ids(CLAIM_WINDOW).await {
+        match state.store.runnable_jobs(CLAIM_WINDOW).await {
             Ok(jobs) => {
-                for job_id in jobs {
+                for job_id in jobs.into_iter().map(|it| it.id) {
                     let review = lifecycle::review(&state, job_id).instrument(info_span!("review", job = %job_id));
                     if let Err(error) = review.await {
                         warn!(job = %job_id, error = %Chain(&error), "reviewing a job failed");

@@ -154,7 +154,8 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
         let what = format!("{} tasks of {chunk_size} frames", chunks.len());
         return Err(over_limit("maxTasksPerJob", limits.max_tasks_per_job as u64, &what, "chunkSize"));
     }
-    let start = StartRender { requested_config: requested, final_config: config, chunks };
+    let priority = requested.priority.map(i64::from);
+    let start = StartRender { requested_config: requested, final_config: config, chunks, priority };
     if state.store.start_render(job.id, start, now_ms()).await? {
         info!(frames = frames.len(), "render started");
         state.scheduler.work_arrived();
@@ -231,6 +232,75 @@ pub(crate) async fn cancel(state: &AppState, job: Job) -> Result<Job> {
         current = reload(state, current.id).await?;
     }
     Err(Error::Conflict { code: "busy", message: "the job kept changing; try again".into() })
+}
+
+/// `POST /suspend`: `booting | rendering → suspended`. No new task starts; running ones
+/// finish, or with `requeue_running` go back to the queue at once (their workers learn it at
+/// their next heartbeat).
+pub(crate) async fn suspend(state: &AppState, job: Job, requeue_running: bool) -> Result<Job> {
+    const ONLY_FROM: &str = "suspend is allowed only while the job is booting or rendering";
+    let suspended = next(job.status, JobEvent::Suspended, ONLY_FROM)?;
+    if !state.store.transition_job(job.id, job.status, suspended, JobPatch::default(), now_ms()).await? {
+        let current = reload(state, job.id).await?;
+        return Err(Error::status(current.status, ONLY_FROM));
+    }
+    state.scheduler.work_arrived();
+    if requeue_running {
+        let requeued = state.store.requeue_running(job.id).await?;
+        info!(requeued, "job suspended, running tasks requeued");
+    } else {
+        info!("job suspended");
+    }
+    reload(state, job.id).await
+}
+
+/// `POST /resume`: `suspended → booting | rendering` where it was, or `finalizing` when its
+/// running tasks finished every frame meanwhile.
+pub(crate) async fn resume(state: &AppState, job: Job) -> Result<Job> {
+    const ONLY_FROM: &str = "resume is allowed only for a suspended job";
+    let event = if job.frames_done >= job.frames_total {
+        JobEvent::AllTasksDone
+    } else {
+        JobEvent::Resumed { started: job.render_started_at.is_some() }
+    };
+    let resumed = next(job.status, event, ONLY_FROM)?;
+    if !state.store.transition_job(job.id, job.status, resumed, JobPatch::default(), now_ms()).await? {
+        let current = reload(state, job.id).await?;
+        return Err(Error::status(current.status, ONLY_FROM));
+    }
+    info!(status = %resumed, "job resumed");
+    if resumed == JobStatus::Finalizing {
+        state.finalize_wakeup.notify_one();
+    } else {
+        state.scheduler.work_arrived();
+    }
+    reload(state, job.id).await
+}
+
+/// `PATCH /jobs/{id}` `{"priority"}`: claims read it from the next list of runnable jobs.
+pub(crate) async fn set_priority(state: &AppState, job: Job, priority: u32) -> Result<Job> {
+    if !state.store.set_priority(job.id, i64::from(priority), now_ms()).await? {
+        return Err(Error::NotFound("job"));
+    }
+    info!(priority, "priority set");
+    state.scheduler.work_arrived();
+    reload(state, job.id).await
+}
+
+/// `DELETE /jobs/{id}`: cancels the job if it is not finished, then removes its files and
+/// records. Files go first: a failure there leaves the job, to delete again.
+pub(crate) async fn delete(state: &AppState, job: Job) -> Result<()> {
+    let job = if job.status.is_terminal() { job } else { cancel(state, job).await? };
+    state.blobs.delete_prefix(&keys::job_folder(job.id)).await?;
+    state.blobs.delete(&job.object_key).await?;
+    if !state.store.delete_job(job.id).await? {
+        let current = reload(state, job.id).await?;
+        return Err(Error::status(current.status, "the job changed while it was being deleted; try again"));
+    }
+    // A preview made meanwhile (previews are made in the background) goes too.
+    state.blobs.delete_prefix(&keys::job_folder(job.id)).await?;
+    info!("job deleted");
+    Ok(())
 }
 
 /// Applies what the scheduler finds of `job_id`: clears or sets its waiting reason, or fails

@@ -14,6 +14,9 @@ pub(crate) const CLAIM_WINDOW: u32 = 200;
 /// How long the list of runnable jobs is reused between claims. Work queued on this server
 /// refreshes it at once; work queued on another server is seen within this.
 pub(crate) const RUNNABLE_TTL: Duration = Duration::from_millis(250);
+/// How fast a workspace's account of frames claimed fades (see `scheduler/order.rs`): after
+/// this, half of it counts.
+pub(crate) const FAIR_SHARE_HALF_LIFE: Duration = Duration::from_secs(600);
 /// Leases, queue heads and other per-task memories kept at most; past that the map starts
 /// over (the store stays the authority, so forgetting costs a read, never a wrong answer).
 pub(crate) const MAX_REMEMBERED: usize = 100_000;

@@ -73,6 +73,12 @@ impl Previews {
         };
         let key = keys::preview(job_id);
         self.blobs.put(&key, png).await?;
+        // The job may have been deleted while this was made: leave nothing behind (a delete
+        // also sweeps the job's folder once its records are gone).
+        if self.store.get_job_internal(job_id).await?.is_none() {
+            self.blobs.delete(&key).await?;
+            return Ok(None);
+        }
         Ok(Some(key))
     }
 }

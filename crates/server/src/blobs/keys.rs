@@ -31,6 +31,11 @@ pub(crate) fn output(job_id: Uuid, task_id: Uuid, attempt: i64, file_name: &str)
     format!("jobs/{job_id}/outputs/{task_id}.{attempt}.{file_name}")
 }
 
+/// Everything a job writes: its outputs, preview and archive (the scene copy is apart).
+pub(crate) fn job_folder(job_id: Uuid) -> String {
+    format!("jobs/{job_id}")
+}
+
 /// A job's preview image.
 pub(crate) fn preview(job_id: Uuid) -> String {
     format!("jobs/{job_id}/preview.png")

@@ -210,6 +210,21 @@ impl Blobs {
         }
     }
 
+    /// Deletes every file under the folder `prefix` (`jobs/{id}`); returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
+        use futures::StreamExt;
+        let mut listed = self.store.list(Some(&self.path(prefix)));
+        let mut deleted = 0;
+        while let Some(meta) = listed.next().await {
+            let meta = meta.with_context(|| format!("listing {prefix}"))?;
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => return Err(e).with_context(|| format!("deleting {}", meta.location)),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Copies `from` to `to` inside the storage (server-side for a bucket: no bytes pass
     /// through the server).
     pub async fn copy(&self, from: &str, to: &str) -> anyhow::Result<()> {

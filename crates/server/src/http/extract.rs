@@ -99,6 +99,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none at all is `T::default()`; one that is there follows
+/// [`ApiJson`]'s rules (declared as JSON, named field errors).
+pub(crate) struct OptionalJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<OptionalJson<T>, Error> {
+        let declared = says_json(req.headers());
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge("the body is larger than 1 MiB".into())
+            } else {
+                Error::invalid("invalid_body", "the body could not be read")
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !declared {
+            return Err(not_json());
+        }
+        json_body(&bytes).map(OptionalJson)
+    }
+}
+
 /// Whether the request says its body is JSON (`application/json`, or a `+json` type).
 pub(crate) fn says_json(headers: &axum::http::HeaderMap) -> bool {
     headers

@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// The header that marks a replayed, idempotent answer.
 const REPLAY: &str = "x-idempotent-replay";
 
-fn job_response(state: &AppState, base: &str, job: &Job, replay: bool) -> Response {
+pub(super) fn job_response(state: &AppState, base: &str, job: &Job, replay: bool) -> Response {
     let body = Json(wire::job(state, base, job));
     let mut response = (StatusCode::OK, body).into_response();
     if replay {

@@ -1,6 +1,7 @@
 //! The HTTP surface: the Renderjuice-compatible API under `/api/external/v1`, the signed
 //! blob routes behind its URLs, `/healthz`, and the OpenAPI document.
 
+mod control;
 mod downloads;
 mod error;
 mod extract;
@@ -59,7 +60,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/uploads/{slug}/complete", post(uploads::complete_upload))
         .route("/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/jobs/progress", get(progress::get_all_progress))
-        .route("/jobs/{id}", get(jobs::get_job))
+        .route("/jobs/{id}", get(jobs::get_job).patch(control::patch_job).delete(control::delete_job))
+        .route("/jobs/{id}/suspend", post(control::suspend_job))
+        .route("/jobs/{id}/resume", post(control::resume_job))
         .route("/jobs/{id}/validate", post(jobs::validate_job))
         .route("/jobs/{id}/render", post(jobs::render_job))
         .route("/jobs/{id}/cancel", post(jobs::cancel_job))

@@ -39,6 +39,7 @@ pub(crate) fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
         },
         analysis: job.analysis.clone(),
         waiting_reason: job.waiting_reason.clone(),
+        priority: job.priority,
     }
 }
 /// Progress counters of a job.

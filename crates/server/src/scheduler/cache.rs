@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use orchard_domain::FrameSet;
+use orchard_store::RunnableJob;
 use uuid::Uuid;
 
 use super::claims::JobInfo;
+use super::order::Usage;
 use crate::policy::{MAX_ADAPTED_JOBS, MAX_REMEMBERED, RUNNABLE_TTL};
 
 /// The scheduler's memories, each behind its own lock (none is held across an await).
@@ -17,8 +19,10 @@ use crate::policy::{MAX_ADAPTED_JOBS, MAX_REMEMBERED, RUNNABLE_TTL};
 pub(crate) struct Cache {
     /// What claims need of each rendering job: fixed once it renders.
     jobs: Mutex<HashMap<Uuid, Arc<JobInfo>>>,
-    /// The runnable jobs, oldest first, and when they were read.
-    runnable: Mutex<Option<(Instant, Arc<Vec<Uuid>>)>>,
+    /// The runnable jobs, as the store lists them, and when they were read.
+    runnable: Mutex<Option<(Instant, Arc<Vec<RunnableJob>>)>>,
+    /// Frames each workspace's claims took lately, for fair share.
+    usage: Mutex<Usage>,
     /// Jobs whose tasks were regrouped by measured frame time (once per job and server).
     adapted: Mutex<HashSet<Uuid>>,
     /// Leases granted here, until their task completes or fails here.
@@ -62,14 +66,30 @@ fn remember<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: 
 
 impl Cache {
     /// The runnable jobs read less than [`RUNNABLE_TTL`] ago.
-    pub(crate) fn runnable(&self) -> Option<Arc<Vec<Uuid>>> {
+    pub(crate) fn runnable(&self) -> Option<Arc<Vec<RunnableJob>>> {
         lock(&self.runnable).as_ref().filter(|(at, _)| at.elapsed() < RUNNABLE_TTL).map(|(_, ids)| ids.clone())
     }
 
     /// Remembers the runnable jobs just read; jobs that stopped rendering leave the memory.
-    pub(crate) fn set_runnable(&self, ids: Arc<Vec<Uuid>>) {
-        lock(&self.jobs).retain(|id, _| ids.contains(id));
-        *lock(&self.runnable) = Some((Instant::now(), ids));
+    pub(crate) fn set_runnable(&self, jobs: Arc<Vec<RunnableJob>>) {
+        lock(&self.jobs).retain(|id, _| jobs.iter().any(|it| it.id == *id));
+        *lock(&self.runnable) = Some((Instant::now(), jobs));
+    }
+
+    /// `jobs` in claim order, by the accounts of fair share (see `order.rs`).
+    pub(crate) fn in_claim_order(&self, jobs: &[RunnableJob]) -> (Vec<RunnableJob>, Instant) {
+        let now = Instant::now();
+        (super::order::in_claim_order(jobs, &lock(&self.usage), now), now)
+    }
+
+    /// How `job` stands in fair share now (lower goes first).
+    pub(crate) fn standing(&self, job: &RunnableJob, now: Instant) -> f64 {
+        super::order::standing(job, &lock(&self.usage), now)
+    }
+
+    /// A claim of `workspace` took `frames`.
+    pub(crate) fn served(&self, workspace: Uuid, frames: usize) {
+        lock(&self.usage).add(workspace, frames, Instant::now());
     }
 
     /// Drops the remembered runnable jobs: the next claim reads them again. Tasks may have

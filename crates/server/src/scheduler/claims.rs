@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use orchard_api::SceneRef;
-use orchard_store::{ClaimOptions, ClaimedTask, Job, WorkerRecord};
+use orchard_store::{ClaimOptions, ClaimedTask, Job, RunnableJob, WorkerRecord};
 use uuid::Uuid;
 
 use super::Scheduler;
@@ -65,7 +65,7 @@ pub(crate) struct Claimed {
 
 /// A claim ready for the store: the jobs the worker may take, in order, and how.
 pub(super) struct Plan {
-    eligible: Vec<(Uuid, Arc<JobInfo>, String)>,
+    eligible: Vec<(RunnableJob, Arc<JobInfo>, String)>,
     /// The jobs, in priority order.
     pub(super) ids: Vec<Uuid>,
     /// How the store picks and leases the task.
@@ -86,21 +86,22 @@ pub(super) enum Finished {
 }
 
 impl Scheduler {
-    /// Ids of runnable jobs, oldest first: remembered for a moment unless `fresh`. Says
-    /// whether the list was read just now.
-    async fn runnable_jobs(&self, fresh: bool) -> Result<(Arc<Vec<Uuid>>, bool)> {
-        if !fresh && let Some(ids) = self.cache.runnable() {
-            return Ok((ids, false));
+    /// Runnable jobs, highest priority then oldest first: remembered for a moment unless
+    /// `fresh`. Says whether the list was read just now.
+    async fn runnable_jobs(&self, fresh: bool) -> Result<(Arc<Vec<RunnableJob>>, bool)> {
+        if !fresh && let Some(jobs) = self.cache.runnable() {
+            return Ok((jobs, false));
         }
-        let ids = Arc::new(self.store.runnable_job_ids(CLAIM_WINDOW).await?);
-        self.cache.set_runnable(ids.clone());
-        Ok((ids, true))
+        let jobs = Arc::new(self.store.runnable_jobs(CLAIM_WINDOW).await?);
+        self.cache.set_runnable(jobs.clone());
+        Ok((jobs, true))
     }
 
-    /// What claims need of each of `job_ids` (remembered), in their order.
-    async fn job_infos(&self, job_ids: &[Uuid]) -> Result<Vec<(Uuid, Arc<JobInfo>)>> {
-        let mut found = Vec::with_capacity(job_ids.len());
-        for &id in job_ids {
+    /// What claims need of each of `jobs` (remembered), in their order.
+    async fn job_infos(&self, jobs: Vec<RunnableJob>) -> Result<Vec<(RunnableJob, Arc<JobInfo>)>> {
+        let mut found = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let id = job.id;
             let info = match self.cache.job(id) {
                 Some(info) => info,
                 None => {
@@ -110,7 +111,7 @@ impl Scheduler {
                     info
                 }
             };
-            found.push((id, info));
+            found.push((job, info));
         }
         Ok(found)
     }
@@ -122,13 +123,23 @@ impl Scheduler {
         if runnable.is_empty() {
             return Ok(None);
         }
+        let (ordered, now) = self.cache.in_claim_order(&runnable);
         let mut eligible = Vec::new();
-        for (id, info) in self.job_infos(&runnable).await? {
+        for (job, info) in self.job_infos(ordered).await? {
             if let Ok(version) = info.requirements.choose(&worker.capabilities) {
-                eligible.push((id, info, version));
+                eligible.push((job, info, version));
             }
         }
-        let ids: Vec<Uuid> = eligible.iter().map(|(id, _, _)| *id).collect();
+        let ids: Vec<Uuid> = eligible.iter().map(|(job, _, _)| job.id).collect();
+        // The job whose scene the worker has loaded goes first only while it ranks with the
+        // first: warm Blender never outranks priority or another workspace's turn.
+        let prefer = prefer.filter(|preferred| {
+            let rank = |job: &RunnableJob| (job.priority, self.cache.standing(job, now));
+            match (eligible.first(), eligible.iter().find(|(job, _, _)| job.id == *preferred)) {
+                (Some((first, _, _)), Some((it, _, _))) => rank(it) == rank(first),
+                _ => false,
+            }
+        });
         let options = ClaimOptions {
             prefer,
             prefer_from_seq: prefer.map_or(0, |job| self.cache.head(job)),
@@ -158,9 +169,10 @@ impl Scheduler {
         self.cache.claimed_at(task.job_id, Some(task.seq));
         self.cache
             .grant(task.lease.task_id, Granted::new(task.job_id, task.frames.clone(), task.lease.attempt, &worker.id));
-        let Some((_, info, version)) = plan.eligible.into_iter().find(|(id, _, _)| *id == task.job_id) else {
+        let Some((job, info, version)) = plan.eligible.into_iter().find(|(job, _, _)| job.id == task.job_id) else {
             return Err(Error::Internal(anyhow::anyhow!("claimed a task of a job not offered")));
         };
+        self.cache.served(job.workspace_id, task.frames.len());
         Ok(Finished::Task(Box::new(Claimed {
             task,
             scene: info.scene.clone(),

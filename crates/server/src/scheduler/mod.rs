@@ -4,6 +4,7 @@
 //! - `chunks`: frames per task (pure).
 //! - `claims`: the claim itself — runnable jobs, eligible ones, the store's lease, the task
 //!   as handed out.
+//! - `order`: the order claims take jobs in — priority, fair share between workspaces, age.
 //! - `review`: whether a job can progress, and why not.
 //! - `cache`: what the scheduler remembers between claims.
 //!
@@ -15,6 +16,7 @@ mod cache;
 mod chunks;
 mod claims;
 mod matching;
+mod order;
 mod review;
 
 use std::sync::Arc;
@@ -64,8 +66,8 @@ impl Scheduler {
         self.work_available.notified()
     }
 
-    /// Claims a task for `worker`: the oldest runnable job it can render and is not
-    /// blocklisted from, `prefer`'s first.
+    /// Claims a task for `worker`: of the runnable jobs it can render and is not blocklisted
+    /// from, the first in claim order (`order.rs`); `prefer`'s while it ranks with the first.
     pub(crate) async fn claim(&self, worker: &WorkerRecord, prefer: Option<Uuid>) -> Result<Option<Claimed>> {
         let mut fresh = false;
         loop {

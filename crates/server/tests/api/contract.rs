@@ -110,6 +110,7 @@ async fn schemathesis_finds_nothing_wrong_with_the_renderjuice_surface() {
     let cancel = app.validated_job().await;
     let read = app.validated_job().await;
     let validate = app.created_job(crate::helpers::example_scene()).await;
+    let delete = app.validated_job().await;
     let (status, body) = app
         .post(
             &format!("/jobs/{read}/render"),
@@ -141,6 +142,15 @@ parameters = {{ "path.id" = "{render}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 
 [[operations]]
+include-name = ["POST /api/external/v1/jobs/{{id}}/suspend", "POST /api/external/v1/jobs/{{id}}/resume"]
+# Suspend only while booting or rendering, resume only when suspended, else 400 naming the status.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
+
+[[operations]]
+include-name = "DELETE /api/external/v1/jobs/{{id}}"
+parameters = {{ "path.id" = "{delete}" }}
+
+[[operations]]
 include-name = "PUT /blobs/uploads/{{slug}}"
 parameters = {put_upload}
 
@@ -166,8 +176,13 @@ parameters = {{ "path.id" = "{validate}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 "#
     );
-    run(&app, &app.key, "^(GET|POST|PUT) /(api/external/v1/(uploads|jobs)|blobs/(uploads|files)|healthz)", config)
-        .await;
+    run(
+        &app,
+        &app.key,
+        "^(GET|POST|PUT|PATCH|DELETE) /(api/external/v1/(uploads|jobs)|blobs/(uploads|files)|healthz)",
+        config,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,6 +126,11 @@ pub(crate) fn error_code(body: &Value) -> String {
 }
 
 impl TestApp {
+    /// The server's data folder (its SQLite file and `storage/`).
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub(crate) fn api(&self, path: &str) -> String {
         format!("{}/api/external/v1{path}", self.base)
     }

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod connections;
 mod contract;
+mod control;
 mod cors;
 mod disk;
 mod errors;

@@ -1,0 +1,258 @@
+//! Operating jobs: suspend and resume, priority, delete, and the order workers are given
+//! work in (priority, then fair share between workspaces). A worker here speaks the worker
+//! protocol over HTTP as `orchard worker` does, uploading small PNGs as its frames.
+
+use orchard_api::{Assignment, CompleteResponse};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code, parts, spawn_app};
+
+/// A worker of the test, registered under its own token.
+struct Worker<'a> {
+    app: &'a TestApp,
+    token: String,
+    id: String,
+}
+
+impl<'a> Worker<'a> {
+    async fn register(app: &'a TestApp, id: &str) -> Worker<'a> {
+        let token = orchard_server::keys::create_worker_token(app.server.store().as_ref()).await.unwrap();
+        let worker = Worker { app, token, id: id.to_string() };
+        let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": true, "gpuBackends": []}],
+            "cpuThreads": 2, "ramGib": 8.0, "tags": []});
+        let (status, body) = worker
+            .call("/register", json!({"workerId": id, "name": id, "capabilities": capabilities, "speedFactor": 1.0}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        worker
+    }
+
+    async fn call(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let url = self.app.api(&format!("/workers{path}"));
+        parts(self.app.http.post(url).bearer_auth(&self.token).json(&body).send().await.unwrap()).await
+    }
+
+    /// The next task, if there is one now.
+    async fn claim(&self) -> Option<Assignment> {
+        let (status, body) = self.call(&format!("/{}/claim", self.id), json!({"waitSeconds": 0})).await;
+        match status {
+            StatusCode::NO_CONTENT => None,
+            StatusCode::OK => Some(serde_json::from_value(body).unwrap()),
+            other => panic!("claim answered {other}: {body}"),
+        }
+    }
+
+    /// Uploads the task's frames and completes it, claiming the next one with it.
+    async fn deliver(&self, task: &Assignment) -> Option<Assignment> {
+        let frame = png();
+        for (file, url) in &task.output_urls {
+            let put = self.app.http.put(url).body(frame.clone()).send().await.unwrap();
+            assert_eq!(put.status(), StatusCode::OK, "{file}");
+        }
+        let frames: Vec<Value> =
+            task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
+        let path = format!("/{}/tasks/{}/complete", self.id, task.task_id);
+        let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": 0.5,
+            "claimNext": {"preferJob": task.job_id}});
+        let (status, answer) = self.call(&path, body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let answer: CompleteResponse = serde_json::from_value(answer).unwrap();
+        answer.next
+    }
+
+    async fn heartbeat(&self, task: &Assignment) -> StatusCode {
+        let path = format!("/{}/tasks/{}/heartbeat", self.id, task.task_id);
+        self.call(&path, json!({"attempt": task.attempt, "framesDone": 0})).await.0
+    }
+}
+
+fn png() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::new(16, 12).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A job of `frames` frames, one per task, rendering, made with `key`.
+async fn rendering_job(app: &TestApp, key: &str, frames: &str, extra: Value) -> String {
+    let slug = {
+        let (status, body) = parts(
+            app.call(Method::POST, "/uploads", Some(key), Some(json!({"fileName": "s.blend", "fileType": "blend"})))
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let put = app.http.put(body["uploadUrl"].as_str().unwrap()).body(crate::helpers::example_scene()).send().await;
+        assert_eq!(put.unwrap().status(), StatusCode::OK);
+        body["slug"].as_str().unwrap().to_string()
+    };
+    let (_, job) = parts(app.call(Method::POST, "/jobs", Some(key), Some(json!({"slug": slug}))).await).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let (status, body) = parts(app.call(Method::POST, &format!("/jobs/{id}/validate"), Some(key), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut config = json!({"colorManagementPreset": "default", "frameRanges": [frames], "chunkSize": 1});
+    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, body) = parts(
+        app.call(
+            Method::POST,
+            &format!("/jobs/{id}/render"),
+            Some(key),
+            Some(json!({"requestedRenderConfig": config})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn a_suspended_job_starts_no_task_and_resumes_where_it_was() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    let first = worker.claim().await.expect("a task");
+    let (status, job) = app.post_empty(&format!("/jobs/{id}/suspend")).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("suspended")), "{job}");
+    // The running task finishes; nothing new starts.
+    assert!(worker.deliver(&first).await.is_none(), "no next task while suspended");
+    assert!(worker.claim().await.is_none());
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/suspend")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_status"), "{body}");
+    assert_eq!(body["error"]["details"]["status"], "suspended");
+
+    let (status, job) = app.post_empty(&format!("/jobs/{id}/resume")).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("rendering")), "{job}");
+    let mut next = worker.claim().await;
+    let mut frames = vec![first.frames[0]];
+    while let Some(task) = next {
+        frames.extend(&task.frames);
+        next = worker.deliver(&task).await;
+    }
+    frames.sort();
+    assert_eq!(frames, [1, 2, 3], "every frame once");
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/resume")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn suspending_with_requeue_running_takes_the_running_task_back() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let task = worker.claim().await.expect("a task");
+    let (status, job) = app.post(&format!("/jobs/{id}/suspend"), json!({"requeueRunning": true})).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("suspended")), "{job}");
+    assert_eq!(worker.heartbeat(&task).await, StatusCode::CONFLICT, "the worker learns it lost the task");
+    let (status, _) = app.post_empty(&format!("/jobs/{id}/resume")).await;
+    assert_eq!(status, StatusCode::OK);
+    let again = worker.claim().await.expect("the task again");
+    assert_eq!((again.task_id.as_str(), again.attempt), (task.task_id.as_str(), task.attempt + 1));
+    // A suspend body that is not what it should be is refused by field.
+    let (status, body) = app.post(&format!("/jobs/{id}/suspend"), json!({"requeueRunning": "yes"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "requeueRunning", "{body}");
+}
+
+#[tokio::test]
+async fn priority_is_set_at_render_or_later_and_a_higher_one_goes_first() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let early = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let urgent = rendering_job(&app, &app.key, "1-2", json!({"priority": 90})).await;
+    let (_, body) = app.get(&format!("/jobs/{urgent}")).await;
+    assert_eq!(
+        (body["data"]["priority"].as_i64(), body["data"]["requestedConfig"]["priority"].as_i64()),
+        (Some(90), Some(90))
+    );
+    let task = worker.claim().await.unwrap();
+    assert_eq!(task.job_id, urgent, "priority outranks age");
+    // Raised later, the older job goes first.
+    let path = format!("/jobs/{early}");
+    let patch = |body: Value, key: String| {
+        let path = path.clone();
+        let app = &app;
+        async move { app.call(Method::PATCH, &path, Some(&key), Some(body)).await }
+    };
+    let (status, job) = parts(patch(json!({"priority": 100}), app.key.clone()).await).await;
+    assert_eq!((status, job["priority"].as_i64()), (StatusCode::OK, Some(100)), "{job}");
+    let next = worker.deliver(&task).await.expect("a next task");
+    assert_eq!(next.job_id, early, "warm Blender does not outrank priority");
+    for (body, field) in [
+        (json!({"priority": 101}), "priority"),
+        (json!({"priority": -1}), "priority"),
+        (json!({"colour": 1}), "colour"),
+    ] {
+        let (status, answer) = parts(patch(body.clone(), app.key.clone()).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(field), "{body}: {answer}");
+    }
+    let (status, _) = parts(patch(json!({"priority": 1}), app.other_key.clone()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another workspace's job is unknown");
+}
+
+#[tokio::test]
+async fn workspaces_share_one_worker_and_a_small_job_is_not_starved_by_a_big_one() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    // The big job first, by another workspace; then the small one.
+    let big = rendering_job(&app, &app.other_key, "1-40", json!({})).await;
+    let small = rendering_job(&app, &app.key, "1-4", json!({})).await;
+    let mut order = Vec::new();
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        order.push(task.job_id.clone());
+        next = worker.deliver(&task).await;
+    }
+    assert_eq!(order.len(), 44, "every frame once");
+    let small_done = order.iter().rposition(|it| *it == small).unwrap() + 1;
+    let big_done = order.iter().rposition(|it| *it == big).unwrap() + 1;
+    // Fair share alternates the workspaces: the small job is done after 8 tasks, not 44.
+    assert!(small_done <= 9, "the small job finished after {small_done} tasks: {order:?}");
+    assert_eq!(big_done, 44);
+    let (_, body) = parts(app.call(Method::GET, &format!("/jobs/{small}"), Some(&app.key), None).await).await;
+    assert_ne!(body["data"]["status"], "rendering", "{body}");
+}
+
+#[tokio::test]
+async fn a_deleted_job_is_gone_with_its_files() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let task = worker.claim().await.unwrap();
+    let next = worker.deliver(&task).await.expect("the second task");
+    let storage = app.data_dir().join("storage");
+    let files_of = |needle: &str| walk(&storage).into_iter().filter(|it| it.to_string_lossy().contains(needle)).count();
+    assert!(files_of(&id) >= 1, "the first frame is stored under the job");
+    let (status, _) = parts(app.call(Method::DELETE, &format!("/jobs/{id}"), Some(&app.other_key), None).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another workspace cannot delete it");
+
+    // Deleting a rendering job cancels it first: its worker learns it at once.
+    let (status, body) = parts(app.call(Method::DELETE, &format!("/jobs/{id}"), Some(&app.key), None).await).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(worker.heartbeat(&next).await, StatusCode::CONFLICT);
+    let left: Vec<_> = walk(&storage).into_iter().filter(|it| it.to_string_lossy().contains(&id)).collect();
+    assert!(left.is_empty(), "no file of the job is left: {left:?}");
+    assert_eq!(walk(&storage.join("scenes")).len(), 0, "nor its scene");
+    let (status, body) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _) = parts(app.call(Method::DELETE, &format!("/jobs/{id}"), Some(&app.key), None).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/jobs").await;
+    assert_eq!(list["pagination"]["total"], 0, "{list}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -178,7 +178,12 @@ impl Client {
 
     /// `POST /jobs`.
     pub async fn create_job(&self, slug: &str) -> Result<Job, ClientError> {
-        let body = CreateJobRequest { slug: slug.to_string(), main_file: None };
+        self.create_job_with(slug, None).await
+    }
+
+    /// `POST /jobs`, naming the main `.blend` of a `.zip` (Orchard extension).
+    pub async fn create_job_with(&self, slug: &str, main_file: Option<&str>) -> Result<Job, ClientError> {
+        let body = CreateJobRequest { slug: slug.to_string(), main_file: main_file.map(str::to_string) };
         self.call(Method::POST, "/jobs", Some(&body)).await
     }
 
@@ -202,6 +207,44 @@ impl Client {
     /// `POST /jobs/{id}/cancel`.
     pub async fn cancel(&self, id: &str) -> Result<Job, ClientError> {
         self.call::<(), _>(Method::POST, &format!("/jobs/{id}/cancel"), None).await
+    }
+
+    /// `GET /jobs` (one page; `status` a comma list or empty).
+    pub async fn list_jobs(&self, page: u32, page_size: u32, status: &str) -> Result<crate::JobList, ClientError> {
+        let mut path = format!("/jobs?page={page}&pageSize={page_size}");
+        if !status.is_empty() {
+            path.push_str(&format!("&status={status}"));
+        }
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// `POST /jobs/{id}/suspend` (Orchard extension).
+    pub async fn suspend(&self, id: &str, requeue_running: bool) -> Result<Job, ClientError> {
+        let body = crate::SuspendRequest { requeue_running };
+        self.call(Method::POST, &format!("/jobs/{id}/suspend"), Some(&body)).await
+    }
+
+    /// `POST /jobs/{id}/resume` (Orchard extension).
+    pub async fn resume(&self, id: &str) -> Result<Job, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/jobs/{id}/resume"), None).await
+    }
+
+    /// `PATCH /jobs/{id}` with a priority (Orchard extension).
+    pub async fn set_priority(&self, id: &str, priority: u32) -> Result<Job, ClientError> {
+        let body = crate::JobPatchRequest { priority };
+        self.call(Method::PATCH, &format!("/jobs/{id}"), Some(&body)).await
+    }
+
+    /// `DELETE /jobs/{id}` (Orchard extension).
+    pub async fn delete_job(&self, id: &str) -> Result<(), ClientError> {
+        let url = format!("{}{API_PREFIX}/jobs/{id}", self.base);
+        check(self.http.delete(url).bearer_auth(&self.key).send().await?).await?;
+        Ok(())
+    }
+
+    /// `GET /jobs/progress`: the counters of every job in progress.
+    pub async fn all_progress(&self) -> Result<Vec<Progress>, ClientError> {
+        self.call::<(), _>(Method::GET, "/jobs/progress", None).await
     }
 
     /// `GET /jobs/{id}/progress`.

@@ -222,3 +222,126 @@ fn keys_create_prints_the_key_as_the_last_line() {
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(listed.contains("studio/api") && listed.contains(&key[..11]) && !listed.contains(key), "{listed}");
 }
+
+#[test]
+fn a_second_farm_on_one_data_folder_is_refused_and_says_where_the_first_is() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let output = orchard()
+        .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
+        .arg(farm.data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("another Orchard farm runs on") && stderr.contains(&farm.url), "{stderr}");
+}
+
+/// `orchard render`, `orchard jobs …` against the `orchard up` of `farm` (found through its
+/// data folder, on a port no one named), with stdout and stderr as pipes.
+fn cli(farm: &Farm, args: &[&str]) -> std::process::Output {
+    orchard().args(args).arg("--data").arg(farm.data.path()).stdin(Stdio::null()).output().unwrap()
+}
+
+#[tokio::test]
+async fn a_detached_render_is_followed_and_fetched_with_the_jobs_commands() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let scene = example_scene();
+    let config = r#"{"resolution": [64, 48], "sampleCount": 2, "denoisingEnabled": false}"#;
+    let output = cli(&farm, &["render", scene.to_str().unwrap(), "--frames", "1-2", "--config", config, "--detach"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    // The job id comes first, with the farm's URL.
+    let first = stdout.lines().next().unwrap();
+    let id =
+        first.strip_prefix("Job ").and_then(|it| it.split_whitespace().next()).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(first.ends_with(&farm.url), "{first}");
+    let id = id.to_string();
+
+    let listed = String::from_utf8_lossy(&cli(&farm, &["jobs", "list"]).stdout).to_string();
+    assert!(listed.contains(&id), "{listed}");
+    let client = farm.client();
+    eventually("the detached job to complete", Duration::from_secs(180), || async {
+        let job = client.get_job(&id).await.unwrap();
+        assert!(!matches!(job.status.as_str(), "failed" | "canceled"), "{:?}", job.failed_reason);
+        (job.status == "completed").then_some(())
+    })
+    .await;
+    let shown = String::from_utf8_lossy(&cli(&farm, &["jobs", "show", &id]).stdout).to_string();
+    assert!(shown.contains("completed") && shown.contains("task"), "{shown}");
+
+    let out = tempfile::tempdir().unwrap();
+    let fetched = cli(&farm, &["jobs", "download", &id, "--out", out.path().to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    for name in ["0001.png", "0002.png"] {
+        let frame = image::open(out.path().join(&id).join(name)).expect("a downloaded frame decodes");
+        assert_eq!((frame.width(), frame.height()), (64, 48));
+    }
+
+    let set = String::from_utf8_lossy(&cli(&farm, &["jobs", "priority", &id, "70"]).stdout).to_string();
+    assert!(set.contains("priority 70"), "{set}");
+    let deleted = cli(&farm, &["jobs", "delete", &id]);
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    let gone = cli(&farm, &["jobs", "show", &id]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("404"), "{}", String::from_utf8_lossy(&gone.stderr));
+}
+
+#[test]
+fn a_render_that_cannot_start_says_why_in_plain_lines_and_ctrl_c_cancels_it() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let scene = example_scene();
+    // No worker has 4 TiB of memory: the job waits, and says so.
+    let mut child = orchard()
+        .args(["render", scene.to_str().unwrap(), "--frames", "1", "--config", r#"{"minimumRam": 4096}"#, "--data"])
+        .arg(farm.data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read on a thread, so that a silent render fails the test at the deadline instead of
+    // blocking it.
+    let (lines, stderr) = std::sync::mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = stderr.recv_timeout(left) else { panic!("no waiting reason naming RAM: {seen:#?}") };
+        // (Before the farm's worker has registered, the reason is that none is connected.)
+        let found = line.contains("waiting:") && line.contains("RAM");
+        seen.push(line);
+        if found {
+            break;
+        }
+    }
+    let waiting = seen.last().unwrap();
+    assert!(waiting.starts_with("render 0/1 frames") && waiting.contains("RAM"), "{seen:#?}");
+    assert!(seen.iter().all(|it| !it.contains('\u{1b}')), "no terminal codes in a pipe: {seen:#?}");
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "interrupted without a terminal: canceled");
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let id = stdout.lines().next().and_then(|it| it.strip_prefix("Job ")).and_then(|it| it.split_whitespace().next());
+    let id = id.unwrap_or_else(|| panic!("{stdout}")).to_string();
+    let rest: Vec<String> = stderr.iter().collect();
+    assert!(rest.iter().any(|it| it.contains(&format!("Canceled job {id}"))), "{rest:#?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let job = runtime.block_on(farm.client().get_job(&id)).unwrap();
+    assert_eq!(job.status, "canceled");
+}

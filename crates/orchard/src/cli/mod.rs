@@ -4,6 +4,7 @@
 mod analyze;
 mod blender;
 mod farm;
+mod jobs;
 mod keys;
 mod node;
 mod render;
@@ -52,6 +53,9 @@ enum Command {
     Render(render::RenderArgs),
     /// Analyse a .blend or .zip natively (no Blender) and print what a render would use.
     Analyze(analyze::AnalyzeArgs),
+    /// The farm's jobs: list, show, suspend, resume, priority, cancel, delete, download.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -152,6 +156,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Blender(command) => {
             init_logs(cli.log_format, "warn");
             blender::blender(command).await
+        }
+        Command::Jobs(command) => {
+            init_logs(cli.log_format, "warn");
+            jobs::run(command).await
         }
         Command::Keys(command) => {
             init_logs(cli.log_format, "warn");

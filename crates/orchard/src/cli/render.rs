@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use orchard_api::{Client, Job};
 use serde_json::{Value, json};
 
-use super::farm::{Farm, admin_key};
+use super::StorageArgs;
+use super::farm::{Farm, admin_key, running_farm};
 use super::node::NodeArgs;
-use super::{DEFAULT_LISTEN, StorageArgs};
 
 #[derive(Debug, Args)]
 pub(super) struct RenderArgs {
@@ -42,6 +42,12 @@ pub(super) struct RenderArgs {
     /// Any other `requestedRenderConfig` fields, as a JSON object.
     #[arg(long, value_name = "JSON")]
     config: Option<String>,
+    /// Return once the render has started (print the job id; `orchard jobs show/download` follow it).
+    #[arg(long)]
+    detach: bool,
+    /// The main .blend inside a .zip (default: the shallowest, then alphabetical).
+    #[arg(long)]
+    main_file: Option<String>,
     /// Colour management preset: `default` or `aces`.
     #[arg(long, default_value = "default")]
     color_management: String,
@@ -110,13 +116,12 @@ async fn connect(args: &RenderArgs) -> anyhow::Result<(Client, Option<Farm>)> {
         let key = args.key.clone().context("--server needs --key (or ORCHARD_KEY)")?;
         return Ok((Client::new(server, &key), None));
     }
-    // A local `orchard up` with its admin key beside it.
-    if let Ok(key) = std::fs::read_to_string(args.storage.data.join("admin.key")) {
-        let client = Client::new(&format!("http://{DEFAULT_LISTEN}"), key.trim());
-        if tokio::time::timeout(Duration::from_secs(2), client.health()).await.is_ok_and(|it| it.is_ok()) {
-            eprintln!("Using the farm at {}.", client.base());
-            return Ok((client, None));
-        }
+    // A local `orchard up` on this data folder, on whatever port, with its admin key.
+    if let Some(url) = running_farm(&args.storage.data).await
+        && let Ok(key) = std::fs::read_to_string(args.storage.data.join("admin.key"))
+    {
+        eprintln!("Using the farm at {url}.");
+        return Ok((Client::new(&url, key.trim()), None));
     }
     let blenders = args.node.blenders()?;
     let mut config = orchard_server::ServerConfig::new("127.0.0.1:0".parse()?, args.storage.data.clone());
@@ -153,7 +158,9 @@ async fn run_flow(
         .await?;
     upload_bar.finish();
 
-    let job = client.create_job(&slug).await?;
+    let job = client.create_job_with(&slug, args.main_file.as_deref()).await?;
+    // The id first: whatever happens to this terminal, the job can be found again.
+    println!("Job {} on {}", job.id, client.base());
     let job = client.validate(&job.id).await?;
     if job.status == "failed" {
         return Ok(report_failure(&job));
@@ -163,48 +170,123 @@ async fn run_flow(
         eprintln!("warning[{}]: {}", code.unwrap_or_default(), warning.message);
     }
     let job = client.render(&job.id, config).await?;
-    let frames_bar = bar(0, "render  [{bar:30}] {pos}/{len} frames  {msg}");
     let job_id = job.id.clone();
+    if args.detach {
+        println!(
+            "Rendering. Follow it with `orchard jobs show {job_id}`; fetch the frames with `orchard jobs download {job_id}`."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut report = Report::new();
+    let started = std::time::Instant::now();
     let finished = loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = tokio::signal::ctrl_c() => {
-                frames_bar.abandon_with_message("canceling");
-                let _ = client.cancel(&job_id).await;
-                eprintln!("Canceled job {job_id}.");
-                return Ok(ExitCode::from(1));
+                report.stop();
+                return interrupted(client, &job_id, &args.out).await;
             }
         }
         let job = client.get_job(&job_id).await?;
-        if let Some(progress) = client.progress(&job_id).await?.first() {
-            frames_bar.set_length(progress.frames_total.max(0) as u64);
-            frames_bar.set_position(progress.frames_done.max(0) as u64);
-        }
-        frames_bar.set_message(job.status.clone());
+        let progress = client.progress(&job_id).await?.into_iter().next();
+        report.update(&job, progress.as_ref(), started.elapsed());
         if matches!(job.status.as_str(), "completed" | "failed" | "canceled") {
             break job;
         }
     };
+    report.stop();
     if finished.status != "completed" {
-        frames_bar.abandon();
         return Ok(report_failure(&finished));
     }
-    frames_bar.set_position(frames_bar.length().unwrap_or(0));
-    frames_bar.finish_with_message("completed");
-
-    let downloads = client.downloads(&job_id).await?;
-    let out_dir = args.out.join(&job_id);
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let download_bar = bar(downloads.frame_outputs.len() as u64, "download [{bar:30}] {pos}/{len} files");
-    for output in &downloads.frame_outputs {
-        // Names come from the server; keep only the last component.
-        let name = Path::new(&output.file_name).file_name().context("an output has no file name")?;
-        client.download(&output.url, &out_dir.join(name)).await?;
-        download_bar.inc(1);
-    }
-    download_bar.finish();
-    println!("{} frames in {}", downloads.frame_outputs.len(), out_dir.display());
+    let n = super::jobs::download(client, &job_id, &args.out).await?;
+    println!("{n} frames in {}", args.out.join(&job_id).display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C while waiting: at a terminal, asks whether to cancel the job or leave it rendering;
+/// elsewhere cancels it. The frames finished so far are downloaded either way.
+async fn interrupted(client: &Client, job_id: &str, out: &Path) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let cancel = if std::io::stdin().is_terminal() {
+        eprint!("\nCancel job {job_id}? [y/N] (no: it keeps rendering) ");
+        let answer = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await??;
+        answer.trim().eq_ignore_ascii_case("y")
+    } else {
+        true
+    };
+    if cancel {
+        client.cancel(job_id).await?;
+        eprintln!("Canceled job {job_id}.");
+    } else {
+        eprintln!("Job {job_id} keeps rendering: `orchard jobs show {job_id}`, `orchard jobs download {job_id}`.");
+    }
+    let n = super::jobs::download(client, job_id, out).await?;
+    eprintln!("{n} finished frames in {}", out.join(job_id).display());
+    Ok(ExitCode::from(if cancel { 1 } else { 0 }))
+}
+
+/// How progress is shown: a bar at a terminal, a line per change elsewhere (no ANSI codes in
+/// a redirected log).
+enum Report {
+    Bar(ProgressBar),
+    Lines { last: String },
+}
+
+impl Report {
+    fn new() -> Report {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            Report::Bar(bar(0, "render  [{bar:30}] {pos}/{len} frames  {msg}"))
+        } else {
+            Report::Lines { last: String::new() }
+        }
+    }
+
+    fn update(&mut self, job: &Job, progress: Option<&orchard_api::Progress>, elapsed: Duration) {
+        let (done, total) = progress.map_or((0, 0), |it| (it.frames_done.max(0) as u64, it.frames_total.max(0) as u64));
+        let mut message = format!("{}, {}", job.status, clock(elapsed.as_secs_f64()));
+        if let Some(eta) = progress.and_then(|it| it.eta_seconds) {
+            message.push_str(&format!(", ~{} left", clock(eta)));
+        }
+        if let Some(reason) = &job.waiting_reason {
+            message.push_str(&format!(" — waiting: {reason}"));
+        }
+        match self {
+            Report::Bar(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(message);
+            }
+            Report::Lines { last } => {
+                // Elapsed time changes every poll: a line when anything else does.
+                let state = format!("{done}/{total} frames, {} {:?}", job.status, job.waiting_reason);
+                if *last != state {
+                    eprintln!("render {done}/{total} frames: {message}");
+                    *last = state;
+                }
+            }
+        }
+    }
+
+    fn stop(&self) {
+        if let Report::Bar(bar) = self {
+            bar.abandon();
+        }
+    }
+}
+
+/// `1:05` or `1:02:05`.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 fn report_failure(job: &Job) -> ExitCode {

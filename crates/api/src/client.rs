@@ -229,6 +229,12 @@ impl Client {
         self.call::<(), _>(Method::POST, &format!("/jobs/{id}/resume"), None).await
     }
 
+    /// `POST /jobs/{id}/retry` (Orchard extension): `frames`, or every frame without an output.
+    pub async fn retry(&self, id: &str, frames: Option<Vec<String>>) -> Result<Job, ClientError> {
+        let body = crate::RetryRequest { frames, requested_render_config: None };
+        self.call(Method::POST, &format!("/jobs/{id}/retry"), Some(&body)).await
+    }
+
     /// `PATCH /jobs/{id}` with a priority (Orchard extension).
     pub async fn set_priority(&self, id: &str, priority: u32) -> Result<Job, ClientError> {
         let body = crate::JobPatchRequest { priority };

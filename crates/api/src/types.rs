@@ -199,6 +199,21 @@ pub struct SuspendRequest {
     pub requeue_running: bool,
 }
 
+/// Orchard extension: `POST /jobs/{id}/retry` body (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryRequest {
+    /// Frames to render again (`["3-5"]`), rendered or not; default: every frame without an
+    /// output (the failed and never-rendered ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<String>>,
+    /// A new `requestedRenderConfig` for the retried frames (and the job's `finalConfig`
+    /// from now on), to fix what failed; default: the job's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RequestedConfig>)]
+    pub requested_render_config: Option<Value>,
+}
+
 /// Orchard extension: `PATCH /jobs/{id}` body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

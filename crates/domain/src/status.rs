@@ -56,6 +56,8 @@ pub enum JobEvent {
     Canceled,
     /// `POST /suspend`: no new task starts.
     Suspended,
+    /// `POST /retry`: frames of a finished job render again.
+    Retried,
     /// `POST /resume`; `started` says whether any task of the job ever started.
     Resumed {
         /// A task started before the suspension: the job was rendering.
@@ -111,7 +113,7 @@ impl JobStatus {
         JobStatus::ALL.into_iter().find(|it| it.as_str() == s)
     }
 
-    /// Terminal statuses never change again.
+    /// Terminal statuses: nothing happens to the job any more, unless it is retried.
     pub fn is_terminal(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled)
     }
@@ -138,6 +140,8 @@ impl JobStatus {
             (S::Suspended, E::Resumed { started: true }) => S::Rendering,
             // Its running tasks finished every frame while it was suspended.
             (S::Suspended, E::AllTasksDone) => S::Finalizing,
+            // The one way out of a terminal status: frames render again, as new tasks.
+            (S::Failed | S::Canceled | S::Completed, E::Retried) => S::Booting,
             (from, E::Failed | E::Canceled) if !from.is_terminal() => match event {
                 E::Failed => S::Failed,
                 _ => S::Canceled,
@@ -257,6 +261,16 @@ mod tests {
             assert!(from.apply(JobEvent::Suspended).is_err(), "{from}");
         }
         assert!(JobStatus::Rendering.apply(JobEvent::Resumed { started: true }).is_err());
+    }
+
+    #[test]
+    fn only_a_finished_render_is_retried() {
+        for from in [JobStatus::Failed, JobStatus::Canceled, JobStatus::Completed] {
+            assert_eq!(from.apply(JobEvent::Retried), Ok(JobStatus::Booting), "{from}");
+        }
+        for from in [JobStatus::Created, JobStatus::Validated, JobStatus::Rendering, JobStatus::Suspended] {
+            assert!(from.apply(JobEvent::Retried).is_err(), "{from}");
+        }
     }
 
     #[test]

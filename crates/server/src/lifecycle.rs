@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use orchard_blend::{Analysis, AnalyzeOptions, SceneInfo, ZipProject};
 use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, RenderConfig, RequestedConfig};
-use orchard_store::{FailedReason, Job, JobPatch, StartRender};
+use orchard_store::{FailedReason, Job, JobPatch, Retry, StartRender};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, warn};
 use uuid::Uuid;
@@ -169,6 +169,83 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
         return Ok((current, true));
     }
     Err(Error::status(current.status, ONLY_FROM))
+}
+
+/// `POST /retry`: renders frames of a completed, failed or canceled job again, as new tasks
+/// after the old ones (which keep their history): the frames named, or by default every frame
+/// without an output. A new `requestedRenderConfig` may change the render (a fix for what
+/// failed); frames already rendered are kept unless named.
+pub(crate) async fn retry(
+    state: &AppState,
+    job: Job,
+    frames: Option<&[String]>,
+    requested: Option<&Value>,
+) -> Result<Job> {
+    const ONLY_FROM: &str = "retry is allowed only once a render completed, failed or was canceled";
+    next(job.status, JobEvent::Retried, ONLY_FROM)?;
+    let Some(last) = job.final_config.clone() else {
+        return Err(Error::status(job.status, "nothing was rendered: the job failed before its render started"));
+    };
+    let all = last.frames().map_err(|e| Error::Internal(anyhow::anyhow!("the job's own frames: {e}")))?;
+    let configs = match requested {
+        Some(value) => {
+            let requested = RequestedConfig::parse(value).map_err(config_error)?;
+            let analysis = job.analysis.clone().ok_or_else(no_scene)?;
+            let (detected, _) = detected_config(&analysis)?;
+            let config = RenderConfig::overlay(&detected, &requested, &all).map_err(config_error)?;
+            Some((requested, config))
+        }
+        None => None,
+    };
+    let rendered: std::collections::BTreeSet<i32> = state
+        .store
+        .list_outputs(job.id)
+        .await?
+        .iter()
+        .filter(|it| it.kind == "frame")
+        .filter_map(|it| it.frame)
+        .collect();
+    let (to_render, redo) = match frames {
+        Some(ranges) => {
+            let asked = FrameSet::parse(ranges).map_err(|e| Error::field("invalid_frames", "frames", e.to_string()))?;
+            if let Some(stray) = asked.frames().iter().find(|it| !all.frames().contains(it)) {
+                return Err(Error::field(
+                    "invalid_frames",
+                    "frames",
+                    format!("frame {stray} is not a frame of this job"),
+                ));
+            }
+            let redo = asked.frames().iter().copied().filter(|it| rendered.contains(it)).collect();
+            (asked.frames().to_vec(), redo)
+        }
+        None => (all.frames().iter().copied().filter(|it| !rendered.contains(it)).collect(), Vec::new()),
+    };
+    let Ok(to_render) = FrameSet::from_frames(to_render) else {
+        return Err(Error::field(
+            "nothing_to_retry",
+            "frames",
+            "every frame is rendered: name the frames to render again",
+        ));
+    };
+    let chunk_size = configs
+        .as_ref()
+        .map_or(last.chunk_size, |(_, config)| config.chunk_size)
+        .map_or_else(|| first_chunk_size(to_render.len()), |it| it as usize);
+    let retry = Retry { chunks: to_render.chunks(chunk_size), redo, configs };
+    let Some(dropped) = state.store.retry_render(job.id, job.status, retry, now_ms()).await? else {
+        let current = reload(state, job.id).await?;
+        return Err(Error::status(current.status, ONLY_FROM));
+    };
+    for key in dropped {
+        if let Err(error) = state.blobs.delete(&key).await {
+            warn!(error = %Chain(error.as_ref()), key, "a replaced frame's file stays");
+        }
+    }
+    info!(frames = to_render.len(), "job retried");
+    state.scheduler.forget_job(job.id);
+    state.scheduler.work_arrived();
+    review(state, job.id).await?;
+    reload(state, job.id).await
 }
 
 fn config_error(e: ConfigError) -> Error {

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use crate::{
     AccountStore, ClaimOptions, ClaimedTask, Completion, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner,
-    Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, RunnableJob, StartRender, Task, TaskDone,
-    TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
+    Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, Retry, RunnableJob, StartRender, Task,
+    TaskDone, TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -195,6 +195,9 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     }
     async fn runnable_jobs(&self, limit: u32) -> Result<Vec<RunnableJob>> {
         self.inner.runnable_jobs(limit).await
+    }
+    async fn retry_render(&self, job_id: Uuid, from: JobStatus, retry: Retry, now: i64) -> Result<Option<Vec<String>>> {
+        self.changed(self.inner.retry_render(job_id, from, retry, now).await)
     }
     async fn requeue_running(&self, job_id: Uuid) -> Result<u64> {
         self.inner.requeue_running(job_id).await

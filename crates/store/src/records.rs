@@ -200,6 +200,17 @@ pub struct StartRender {
     pub priority: Option<i64>,
 }
 
+/// Frames of a finished job to render again (`POST /retry`).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The new tasks' frames, in order; they follow the job's existing tasks.
+    pub chunks: Vec<FrameSet>,
+    /// Frames rendered before whose outputs go (they render again).
+    pub redo: Vec<i32>,
+    /// New configs, when the retry changes the render.
+    pub configs: Option<(RequestedConfig, RenderConfig)>,
+}
+
 /// A task row.
 #[derive(Debug, Clone)]
 pub struct Task {

@@ -3,12 +3,12 @@
 //! `postgres/hot.rs`).
 
 use async_trait::async_trait;
-use orchard_domain::FrameSet;
+use orchard_domain::{FrameSet, JobStatus};
 use uuid::Uuid;
 
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, RunnableJob,
-    StartRender, Task, TaskDone, rows,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, Retry,
+    RunnableJob, StartRender, Task, TaskDone, rows,
 };
 
 /// A job's tasks: made when its render starts, leased to workers, completed or failed, and
@@ -20,6 +20,11 @@ pub trait TaskStore: Send + Sync {
     /// Jobs with queued tasks, highest priority then oldest first (at most `limit`): what
     /// workers may claim from.
     async fn runnable_jobs(&self, limit: u32) -> Result<Vec<RunnableJob>>;
+    /// Renders frames of a finished job again: from `from` (the status read) to `booting`, with
+    /// new tasks after the existing ones, the outputs of `retry.redo` dropped, the failure
+    /// reason and the workers' blocklist of the job cleared. Returns the dropped outputs'
+    /// object keys, or `None` if the job was no longer in `from`.
+    async fn retry_render(&self, job_id: Uuid, from: JobStatus, retry: Retry, now: i64) -> Result<Option<Vec<String>>>;
     /// Puts a suspended job's running tasks back in the queue: their workers lose their
     /// leases (the next heartbeat says so). Returns how many.
     async fn requeue_running(&self, job_id: Uuid) -> Result<u64>;
@@ -109,7 +114,7 @@ macro_rules! task_store {
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
                 ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                Result, RunnableJob, StartRender, Task, TaskDone, TaskStore,
+                Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -267,6 +272,71 @@ macro_rules! task_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn retry_render(
+                    &self,
+                    job_id: Uuid,
+                    from: JobStatus,
+                    retry: Retry,
+                    now: i64,
+                ) -> Result<Option<Vec<String>>> {
+                    let Some(booting) = status_after(from, JobEvent::Retried) else { return Ok(None) };
+                    let id = job_id.to_string();
+                    let mut tx = self.write().await?;
+                    let moved = sqlx::query(
+                        "update jobs set status = $1, updated_at = $2, failed_name = null, failed_type = null,
+                            failed_message = null, frames_failed = 0, frames_zip_key = null, waiting_reason = null
+                         where id = $3 and status = $4",
+                    )
+                    .bind(booting)
+                    .bind(now)
+                    .bind(&id)
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !moved {
+                        return Ok(None);
+                    }
+                    if let Some((requested, last)) = &retry.configs {
+                        sqlx::query("update jobs set requested_config = $1, final_config = $2 where id = $3")
+                            .bind(to_json(requested, "jobs", "requested_config")?)
+                            .bind(to_json(last, "jobs", "final_config")?)
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let mut dropped = Vec::new();
+                    for frame in &retry.redo {
+                        let keys: Vec<String> = sqlx::query_scalar(
+                            "delete from outputs where job_id = $1 and kind = 'frame' and frame = $2 returning object_key",
+                        )
+                        .bind(&id)
+                        .bind(frame)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        dropped.extend(keys);
+                    }
+                    sqlx::query(
+                        "update jobs set frames_done =
+                            (select count(distinct frame) from outputs where job_id = $1 and kind = 'frame')
+                         where id = $1",
+                    )
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Old failures would blocklist the workers that failed them: the retry starts clean
+                    // (each task keeps its own failures and last error).
+                    sqlx::query("delete from task_failures where job_id = $1").bind(&id).execute(&mut *tx).await?;
+                    let next_seq: i64 = sqlx::query_scalar("select coalesce(max(seq), -1) + 1 from tasks where job_id = $1")
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    <$store as Dialect>::insert_tasks(&mut *tx, job_id, next_seq, &retry.chunks).await?;
+                    tx.commit().await?;
+                    Ok(Some(dropped))
                 }
 
                 async fn requeue_running(&self, job_id: Uuid) -> Result<u64> {

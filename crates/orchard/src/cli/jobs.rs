@@ -87,6 +87,16 @@ pub(crate) enum JobsCommand {
         #[command(flatten)]
         farm: FarmArgs,
     },
+    /// Render a finished job's failed or missing frames again (or those named), keeping the others.
+    Retry {
+        /// The job's id.
+        id: String,
+        /// Frames to render again, rendered or not: `3-5`, or a comma list.
+        #[arg(long)]
+        frames: Option<String>,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
     /// Set a job's priority: 0–100, 50 by default, higher goes first.
     Priority {
         /// The job's id.
@@ -171,6 +181,11 @@ pub(crate) async fn run(command: JobsCommand) -> anyhow::Result<ExitCode> {
             show(&farm.client().await?.suspend(&id, requeue_running).await?)
         }
         JobsCommand::Resume { id, farm } => show(&farm.client().await?.resume(&id).await?),
+        JobsCommand::Retry { id, frames, farm } => {
+            let frames =
+                frames.map(|it| it.split(',').map(|it| it.trim().to_string()).filter(|it| !it.is_empty()).collect());
+            show(&farm.client().await?.retry(&id, frames).await?)
+        }
         JobsCommand::Priority { id, priority, farm } => show(&farm.client().await?.set_priority(&id, priority).await?),
         JobsCommand::Cancel { id, farm } => show(&farm.client().await?.cancel(&id).await?),
         JobsCommand::Delete { id, farm } => {

@@ -53,7 +53,7 @@ enum Command {
     Render(render::RenderArgs),
     /// Analyse a .blend or .zip natively (no Blender) and print what a render would use.
     Analyze(analyze::AnalyzeArgs),
-    /// The farm's jobs: list, show, suspend, resume, priority, cancel, delete, download.
+    /// The farm's jobs: list, show, suspend, resume, retry, priority, cancel, delete, download.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
     /// Manage API keys.

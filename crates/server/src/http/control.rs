@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use orchard_api::{self as api, ErrorBody, JobPatchRequest, SuspendRequest};
+use orchard_api::{self as api, ErrorBody, JobPatchRequest, RetryRequest, SuspendRequest};
 use tracing::{Instrument, info_span};
 
 use super::jobs::job_response;
@@ -49,6 +49,28 @@ pub(crate) async fn resume_job(
 ) -> Result<Response, Error> {
     let job = owned(&state, &caller, id).await?;
     let job = lifecycle::resume(&state, job).instrument(info_span!("resume", job = %id)).await?;
+    Ok(job_response(&state, &base, &job, false))
+}
+
+/// Render frames of a completed, failed or canceled job again, as new tasks after the old ones
+/// (which keep their history): `frames` named, or every frame without an output; with a new
+/// `requestedRenderConfig` to fix what failed. Frames already rendered are kept unless named.
+/// The body is optional.
+#[utoipa::path(post, path = "/api/external/v1/jobs/{id}/retry", tag = "control", params(("id" = String, Path)),
+    request_body(content = Option<RetryRequest>, description = "optional"),
+    responses((status = 200, description = "rendering again", body = api::Job),
+              (status = 400, description = "not completed, failed or canceled (the error names the status), nothing to retry, or a frame or config refused by field", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn retry_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    JobId(id): JobId,
+    OptionalJson(body): OptionalJson<RetryRequest>,
+) -> Result<Response, Error> {
+    let job = owned(&state, &caller, id).await?;
+    let retried = lifecycle::retry(&state, job, body.frames.as_deref(), body.requested_render_config.as_ref());
+    let job = retried.instrument(info_span!("retry", job = %id)).await?;
     Ok(job_response(&state, &base, &job, false))
 }
 

@@ -63,6 +63,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(jobs::get_job).patch(control::patch_job).delete(control::delete_job))
         .route("/jobs/{id}/suspend", post(control::suspend_job))
         .route("/jobs/{id}/resume", post(control::resume_job))
+        .route("/jobs/{id}/retry", post(control::retry_job))
         .route("/jobs/{id}/validate", post(jobs::validate_job))
         .route("/jobs/{id}/render", post(jobs::render_job))
         .route("/jobs/{id}/cancel", post(jobs::cancel_job))

@@ -21,7 +21,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
     paths(
         uploads::create_upload, uploads::put_upload, uploads::put_upload_part, uploads::complete_upload,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks,
-        control::suspend_job, control::resume_job, control::patch_job, control::delete_job,
+        control::suspend_job, control::resume_job, control::retry_job, control::patch_job, control::delete_job,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,

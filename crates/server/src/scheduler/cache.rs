@@ -104,6 +104,12 @@ impl Cache {
         lock(&self.jobs).get(&job_id).cloned()
     }
 
+    /// Forgets what claims need of `job_id` (its config changed).
+    pub(crate) fn forget_job(&self, job_id: Uuid) {
+        lock(&self.jobs).remove(&job_id);
+        lock(&self.heads).remove(&job_id);
+    }
+
     /// Remembers what claims need of `job_id`.
     pub(crate) fn set_job(&self, job_id: Uuid, info: Arc<JobInfo>) {
         remember(&mut lock(&self.jobs), job_id, info);

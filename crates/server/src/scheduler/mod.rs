@@ -117,6 +117,11 @@ impl Scheduler {
         self.cache.granted(task_id, attempt, worker_id, self.lease_ttl)
     }
 
+    /// Forgets what claims remembered of `job_id`: its config changed (a retry).
+    pub(crate) fn forget_job(&self, job_id: Uuid) {
+        self.cache.forget_job(job_id);
+    }
+
     /// Forgets a lease granted here once its task failed.
     pub(crate) fn forget_granted(&self, task_id: Uuid) {
         self.cache.forget_granted(task_id);

@@ -142,8 +142,9 @@ parameters = {{ "path.id" = "{render}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 
 [[operations]]
-include-name = ["POST /api/external/v1/jobs/{{id}}/suspend", "POST /api/external/v1/jobs/{{id}}/resume"]
-# Suspend only while booting or rendering, resume only when suspended, else 400 naming the status.
+include-name = ["POST /api/external/v1/jobs/{{id}}/suspend", "POST /api/external/v1/jobs/{{id}}/resume", "POST /api/external/v1/jobs/{{id}}/retry"]
+# Suspend only while booting or rendering, resume only when suspended, retry only once finished
+# (and with something to retry): else 400 naming the status or the reason.
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 
 [[operations]]

@@ -61,6 +61,12 @@ impl<'a> Worker<'a> {
         answer.next
     }
 
+    async fn fail(&self, task: &Assignment, error: &str) {
+        let path = format!("/{}/tasks/{}/fail", self.id, task.task_id);
+        let (status, body) = self.call(&path, json!({"attempt": task.attempt, "error": error})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     async fn heartbeat(&self, task: &Assignment) -> StatusCode {
         let path = format!("/{}/tasks/{}/heartbeat", self.id, task.task_id);
         self.call(&path, json!({"attempt": task.attempt, "framesDone": 0})).await.0
@@ -255,4 +261,115 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// Delivers every task the worker can claim; returns the frames rendered.
+async fn render_all(worker: &Worker<'_>) -> Vec<i32> {
+    let mut frames = Vec::new();
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        frames.extend(&task.frames);
+        next = worker.deliver(&task).await;
+    }
+    frames.sort();
+    frames
+}
+
+async fn frame_names(app: &TestApp, id: &str) -> Vec<String> {
+    let (status, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    assert_eq!(status, StatusCode::OK, "{downloads}");
+    downloads["frameOutputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| it["fileName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn wait_for(app: &TestApp, id: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let (_, body) = app.get(&format!("/jobs/{id}")).await;
+        if body["data"]["status"] == status {
+            return body["data"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never reached {status}");
+}
+
+#[tokio::test]
+async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had() {
+    let app = spawn_app().await;
+    let workers = [
+        Worker::register(&app, "node-1").await,
+        Worker::register(&app, "node-2").await,
+        Worker::register(&app, "node-3").await,
+    ];
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    // Frames 1 and 2 render; frame 3 fails on three workers, and so does the job.
+    let first = workers[0].claim().await.unwrap();
+    let second = workers[0].deliver(&first).await.unwrap();
+    let mut bad = workers[0].deliver(&second).await.unwrap();
+    assert_eq!((first.frames[0], second.frames[0], bad.frames[0]), (1, 2, 3));
+    for (index, worker) in workers.iter().enumerate() {
+        if index > 0 {
+            bad = worker.claim().await.expect("frame 3 again");
+        }
+        worker.fail(&bad, "Blender crashed on frame 3").await;
+    }
+    let failed = wait_for(&app, &id, "failed").await;
+    assert!(failed["failedReason"]["message"].as_str().unwrap().contains("frame"), "{failed}");
+    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png"]);
+
+    // Retried with a lower sample count (the fix), only frame 3 renders again.
+    let fix = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-3"], "sampleCount": 8, "chunkSize": 1}});
+    let (status, job) = app.post(&format!("/jobs/{id}/retry"), fix).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("booting")), "{job}");
+    assert!(job.get("failedReason").is_none(), "{job}");
+    assert_eq!(job["finalConfig"]["sampleCount"], 8, "{job}");
+    let task = workers[0].claim().await.expect("a worker that failed it before may take it again");
+    assert_eq!((task.frames.as_slice(), task.config["sampleCount"].as_i64()), ([3].as_slice(), Some(8)));
+    assert!(workers[0].deliver(&task).await.is_none());
+    wait_for(&app, &id, "completed").await;
+    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png", "0003.png"]);
+    // Every attempt stays in the job's history: the failed task and the new one.
+    let (_, tasks) = app.get(&format!("/jobs/{id}/tasks")).await;
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 4, "{tasks:?}");
+    assert_eq!(tasks.iter().filter(|it| it["frames"] == json!(["3"])).count(), 2, "{tasks:?}");
+}
+
+#[tokio::test]
+async fn retry_renders_named_frames_of_a_completed_job_or_says_there_is_nothing_to_do() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    assert_eq!(render_all(&worker).await, [1, 2, 3]);
+    wait_for(&app, &id, "completed").await;
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/retry")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "nothing_to_retry"), "{body}");
+    for (frames, reason) in [(json!(["9"]), "not a frame of this job"), (json!(["x"]), "")] {
+        let (status, body) = app.post(&format!("/jobs/{id}/retry"), json!({"frames": frames})).await;
+        assert_eq!(
+            (status, body["error"]["details"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("frames")),
+            "{body}"
+        );
+        assert!(body["error"]["message"].as_str().unwrap().contains(reason), "{body}");
+    }
+    let (status, job) = app.post(&format!("/jobs/{id}/retry"), json!({"frames": ["2"]})).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("booting")), "{job}");
+    let (status, body) = app.post_empty(&format!("/jobs/{id}/retry")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_status"), "{body}");
+    assert_eq!(render_all(&worker).await, [2], "only the named frame renders again");
+    wait_for(&app, &id, "completed").await;
+    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png", "0003.png"]);
+    // A job whose render never started has nothing to retry.
+    let created = app.created_job(crate::helpers::example_scene()).await;
+    let (status, body) = app.post_empty(&format!("/jobs/{created}/retry")).await;
+    assert_eq!(
+        (status, body["error"]["details"]["status"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("created")),
+        "{body}"
+    );
 }

@@ -253,6 +253,19 @@ impl Client {
         self.call::<(), _>(Method::GET, "/jobs/progress", None).await
     }
 
+    /// `GET /workers` (Orchard extension).
+    pub async fn list_workers(&self) -> Result<crate::WorkerList, ClientError> {
+        self.call::<(), _>(Method::GET, "/workers", None).await
+    }
+
+    /// `POST /workers/{id}/drain` or `/undrain` (Orchard extension; admin keys).
+    pub async fn drain(&self, worker_id: &str, draining: bool) -> Result<(), ClientError> {
+        let action = if draining { "drain" } else { "undrain" };
+        let url = format!("{}{API_PREFIX}/workers/{worker_id}/{action}", self.base);
+        check(self.http.post(url).bearer_auth(&self.key).send().await?).await?;
+        Ok(())
+    }
+
     /// `GET /jobs/{id}/progress`.
     pub async fn progress(&self, id: &str) -> Result<Vec<Progress>, ClientError> {
         self.call::<(), _>(Method::GET, &format!("/jobs/{id}/progress"), None).await

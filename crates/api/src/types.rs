@@ -189,6 +189,63 @@ fn default_priority() -> i64 {
     50
 }
 
+/// Orchard extension: `GET /workers`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WorkerList {
+    /// Every registered worker, oldest registration first.
+    pub workers: Vec<WorkerInfo>,
+}
+
+/// Orchard extension: a worker as people see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerInfo {
+    /// Its stable id.
+    pub id: String,
+    /// Its name (`orchard worker --name`, the host name by default).
+    pub name: String,
+    /// `idle`, `busy`, `draining` (takes no new task) or `offline` (not heard from lately).
+    #[schema(value_type = String, pattern = "^(idle|busy|draining|offline)$")]
+    pub status: String,
+    /// Drained by an operator: finishes its task, takes no new one.
+    pub draining: bool,
+    /// The Blenders it offers.
+    pub blenders: Vec<BlenderBuild>,
+    /// CPU threads.
+    pub cpu_threads: u32,
+    /// Memory, in GiB.
+    pub ram_gib: f64,
+    /// Tags set by its operator.
+    pub tags: Vec<String>,
+    /// Its speed relative to the reference machine.
+    pub speed_factor: f64,
+    /// What it renders now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_task: Option<CurrentTask>,
+    /// When it last called in (ISO 8601).
+    pub last_seen_at: String,
+    /// When it first registered (ISO 8601).
+    pub registered_at: String,
+}
+
+/// Orchard extension: the task a worker renders now. Its ids are shown only to the job's
+/// workspace and to admin keys.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentTask {
+    /// The task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Its job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Its frames.
+    pub frames: Vec<String>,
+    /// When this attempt started (ISO 8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+}
+
 /// Orchard extension: `POST /jobs/{id}/suspend` body (optional).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -24,6 +24,17 @@ const PREFIX_LEN: usize = 11;
 /// Creates a key for `user` in `workspace` (both created if new) and returns it. The key
 /// itself is not stored anywhere: this is the only time it exists in clear.
 pub async fn create_key(store: &dyn Store, workspace: &str, user: &str) -> anyhow::Result<(String, KeyOwner)> {
+    create_key_as(store, workspace, user, false).await
+}
+
+/// [`create_key`], as an admin key when `admin` (it sees and steers the whole farm: every
+/// workspace's jobs, all workers, draining).
+pub async fn create_key_as(
+    store: &dyn Store,
+    workspace: &str,
+    user: &str,
+    admin: bool,
+) -> anyhow::Result<(String, KeyOwner)> {
     if workspace.trim().is_empty() || user.trim().is_empty() {
         anyhow::bail!("workspace and user names must not be empty");
     }
@@ -35,6 +46,7 @@ pub async fn create_key(store: &dyn Store, workspace: &str, user: &str) -> anyho
         user_name: user.trim().to_string(),
         key_hash: key_hash(&key),
         prefix: key[..PREFIX_LEN].to_string(),
+        admin,
     };
     let owner = store.create_key(new, now_ms()).await?;
     Ok((key, owner))
@@ -83,4 +95,6 @@ pub(crate) struct Caller {
     pub(crate) workspace_id: uuid::Uuid,
     /// The key's user.
     pub(crate) user_id: uuid::Uuid,
+    /// An admin key: the whole farm.
+    pub(crate) admin: bool,
 }

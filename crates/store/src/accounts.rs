@@ -81,8 +81,8 @@ macro_rules! account_store {
                             .await?;
                     let key_id = Uuid::now_v7();
                     sqlx::query(
-                        "insert into api_keys (id, key_hash, prefix, workspace_id, user_id, created_at)
-                         values ($1, $2, $3, $4, $5, $6)",
+                        "insert into api_keys (id, key_hash, prefix, workspace_id, user_id, created_at, admin)
+                         values ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(key_id.to_string())
                     .bind(&new.key_hash)
@@ -90,6 +90,7 @@ macro_rules! account_store {
                     .bind(&workspace_id)
                     .bind(&user_id)
                     .bind(now)
+                    .bind(i64::from(new.admin))
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -97,12 +98,13 @@ macro_rules! account_store {
                         key_id,
                         workspace_id: $crate::rows::uuid(&workspace_id, "workspaces", "id")?,
                         user_id: $crate::rows::uuid(&user_id, "users", "id")?,
+                        admin: new.admin,
                     })
                 }
 
                 async fn find_key(&self, key_hash: &str) -> Result<Option<KeyOwner>> {
                     let row = sqlx::query(
-                        "select id, workspace_id, user_id from api_keys where key_hash = $1 and revoked_at is null",
+                        "select id, workspace_id, user_id, admin from api_keys where key_hash = $1 and revoked_at is null",
                     )
                     .bind(key_hash)
                     .fetch_optional(&self.pool)
@@ -112,7 +114,7 @@ macro_rules! account_store {
 
                 async fn list_keys(&self) -> Result<Vec<KeyInfo>> {
                     let rows = sqlx::query(
-                        "select k.id, k.prefix, w.name as workspace, u.name as user, k.created_at, k.revoked_at
+                        "select k.id, k.prefix, w.name as workspace, u.name as user, k.created_at, k.revoked_at, k.admin
                          from api_keys k join workspaces w on w.id = k.workspace_id join users u on u.id = k.user_id
                          order by k.created_at desc",
                     )

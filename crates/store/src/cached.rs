@@ -279,4 +279,10 @@ impl<S: WorkerStore> WorkerStore for CachedReads<S> {
     async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>> {
         self.inner.live_workers(since).await
     }
+    async fn set_draining(&self, worker_id: &str, draining: bool) -> Result<bool> {
+        self.inner.set_draining(worker_id, draining).await
+    }
+    async fn running_tasks(&self) -> Result<Vec<crate::RunningTask>> {
+        self.inner.running_tasks().await
+    }
 }

@@ -17,6 +17,8 @@ pub struct NewKey {
     pub key_hash: String,
     /// The first characters of the key, shown in listings.
     pub prefix: String,
+    /// An admin key: sees and steers the whole farm.
+    pub admin: bool,
 }
 
 /// Who a key belongs to.
@@ -28,6 +30,8 @@ pub struct KeyOwner {
     pub workspace_id: Uuid,
     /// Its user.
     pub user_id: Uuid,
+    /// An admin key.
+    pub admin: bool,
 }
 
 /// A key as listed (no secret material).
@@ -45,6 +49,8 @@ pub struct KeyInfo {
     pub created_at: i64,
     /// Revocation time, if revoked.
     pub revoked_at: Option<i64>,
+    /// An admin key.
+    pub admin: bool,
 }
 
 /// An upload target and, once the PUT arrived, what it received.
@@ -396,4 +402,23 @@ pub struct WorkerRecord {
     pub registered_at: i64,
     /// Last call.
     pub last_seen_at: i64,
+    /// Takes no new task (an operator drains it).
+    pub draining: bool,
+}
+
+/// A task running now, as the list of workers shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningTask {
+    /// The worker holding it.
+    pub worker_id: String,
+    /// The task.
+    pub task_id: Uuid,
+    /// Its job.
+    pub job_id: Uuid,
+    /// The job's workspace.
+    pub workspace_id: Uuid,
+    /// Its frames.
+    pub frames: FrameSet,
+    /// When this attempt started.
+    pub started_at: Option<i64>,
 }

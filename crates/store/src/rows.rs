@@ -224,6 +224,7 @@ macro_rules! row_decoders {
                 speed_factor: row.try_get("speed_factor")?,
                 registered_at: row.try_get("registered_at")?,
                 last_seen_at: row.try_get("last_seen_at")?,
+                draining: row.try_get::<i64, _>("draining")? != 0,
             })
         }
 
@@ -232,6 +233,7 @@ macro_rules! row_decoders {
                 key_id: uuid_col(row, "id", "api_keys")?,
                 workspace_id: uuid_col(row, "workspace_id", "api_keys")?,
                 user_id: uuid_col(row, "user_id", "api_keys")?,
+                admin: sqlx::Row::try_get::<i64, _>(row, "admin")? != 0,
             })
         }
 
@@ -244,6 +246,7 @@ macro_rules! row_decoders {
                 user: row.try_get("user")?,
                 created_at: row.try_get("created_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                admin: row.try_get::<i64, _>("admin")? != 0,
             })
         }
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Result, WorkerRecord};
+use crate::{Result, RunningTask, WorkerRecord};
 
 /// The render nodes: the `OW-` tokens they authenticate with, and what they registered.
 #[async_trait]
@@ -21,6 +21,10 @@ pub trait WorkerStore: Send + Sync {
     async fn touch_worker(&self, worker_id: &str, now: i64) -> Result<()>;
     /// Workers seen at or after `since`.
     async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>>;
+    /// Drains a worker (no new task for it) or takes it back; false if there is no such worker.
+    async fn set_draining(&self, worker_id: &str, draining: bool) -> Result<bool>;
+    /// Every task running now, with its worker and job.
+    async fn running_tasks(&self) -> Result<Vec<RunningTask>>;
 }
 
 /// `impl WorkerStore for $store`, the same on both dialects. Expects `row_decoders!` in scope
@@ -30,7 +34,7 @@ macro_rules! worker_store {
         const _: () = {
             use uuid::Uuid;
 
-            use $crate::{Result, WorkerRecord, WorkerStore};
+            use $crate::{Result, RunningTask, WorkerRecord, WorkerStore};
 
             #[async_trait::async_trait]
             impl WorkerStore for $store {
@@ -99,6 +103,37 @@ macro_rules! worker_store {
                         .fetch_all(&self.pool)
                         .await?;
                     rows.iter().map(worker_from_row).collect()
+                }
+
+                async fn set_draining(&self, worker_id: &str, draining: bool) -> Result<bool> {
+                    let done = sqlx::query("update workers set draining = $1 where id = $2")
+                        .bind(i64::from(draining))
+                        .bind(worker_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn running_tasks(&self) -> Result<Vec<RunningTask>> {
+                    let rows: Vec<(String, String, String, String, String, Option<i64>)> = sqlx::query_as(
+                        "select t.worker_id, t.id, t.job_id, j.workspace_id, t.frames, t.started_at
+                         from tasks t join jobs j on j.id = t.job_id
+                         where t.status = 'running' and t.worker_id is not null order by t.started_at",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map(|(worker_id, task, job, workspace, frames, started_at)| {
+                            Ok(RunningTask {
+                                worker_id,
+                                task_id: $crate::rows::uuid(&task, "tasks", "id")?,
+                                job_id: $crate::rows::uuid(&job, "tasks", "job_id")?,
+                                workspace_id: $crate::rows::uuid(&workspace, "jobs", "workspace_id")?,
+                                frames: $crate::rows::task_frames(&frames)?,
+                                started_at,
+                            })
+                        })
+                        .collect()
                 }
             }
         };

@@ -88,11 +88,12 @@ pub(crate) async fn admin_key(server: &Server, data: &Path) -> anyhow::Result<(S
     if let Ok(key) = std::fs::read_to_string(&path) {
         let key = key.trim().to_string();
         let hash = orchard_server::keys::key_hash(&key);
-        if server.store().find_key(&hash).await?.is_some() {
+        // (A key of a farm from before admin keys is replaced by an admin one.)
+        if server.store().find_key(&hash).await?.is_some_and(|it| it.admin) {
             return Ok((key, false));
         }
     }
-    let (key, _) = orchard_server::keys::create_key(server.store().as_ref(), "default", "admin").await?;
+    let (key, _) = orchard_server::keys::create_key_as(server.store().as_ref(), "default", "admin", true).await?;
     write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
     Ok((key, true))
 }

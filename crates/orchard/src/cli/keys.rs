@@ -24,6 +24,9 @@ pub(super) struct CreateArgs {
     /// User of the key within the workspace; created if new.
     #[arg(long, default_value = "api")]
     user: String,
+    /// An admin key: sees and steers the whole farm (every workspace's jobs, all workers, drain).
+    #[arg(long)]
+    admin: bool,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -47,14 +50,19 @@ pub(super) async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Create(args) => {
             std::fs::create_dir_all(&args.storage.data)?;
             let store = orchard_server::open_store(&args.storage.database_url()).await?;
-            let (key, _) = orchard_server::keys::create_key(store.as_ref(), &args.workspace, &args.user).await?;
+            let (key, _) =
+                orchard_server::keys::create_key_as(store.as_ref(), &args.workspace, &args.user, args.admin).await?;
             eprintln!("Created a key for user {:?} in workspace {:?}. It is shown once:", args.user, args.workspace);
             println!("{key}");
         }
         KeysCommand::List(args) => {
             let store = orchard_server::open_store(&args.storage.database_url()).await?;
             for key in store.list_keys().await? {
-                let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = match (key.revoked_at, key.admin) {
+                    (Some(_), _) => "revoked",
+                    (None, true) => "active, admin",
+                    (None, false) => "active",
+                };
                 println!("{}  {}…  {}/{}  {}", key.id, key.prefix, key.workspace, key.user, state);
             }
         }

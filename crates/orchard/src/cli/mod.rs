@@ -46,7 +46,7 @@ enum Command {
     Serve(up::ServeArgs),
     /// A render node: registers with a server, pulls tasks, runs Blender, uploads frames.
     Worker(worker::WorkerArgs),
-    /// Manage render nodes (worker tokens).
+    /// Render nodes: list, drain, undrain, and their tokens.
     #[command(subcommand)]
     Workers(worker::WorkersCommand),
     /// Upload a .blend or .zip, render it, and download the frames to ./renders/<job>/.

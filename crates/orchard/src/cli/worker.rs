@@ -63,6 +63,25 @@ pub(super) enum WorkersCommand {
     /// Worker tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The farm's workers: status (idle, busy, draining, offline), Blenders, speed, current task.
+    List {
+        #[command(flatten)]
+        farm: super::jobs::FarmArgs,
+    },
+    /// Let a worker finish its task and take no new one (admin key).
+    Drain {
+        /// The worker's id or name.
+        id: String,
+        #[command(flatten)]
+        farm: super::jobs::FarmArgs,
+    },
+    /// Let a drained worker take tasks again (admin key).
+    Undrain {
+        /// The worker's id or name.
+        id: String,
+        #[command(flatten)]
+        farm: super::jobs::FarmArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +104,35 @@ pub(super) async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode>
             let token = orchard_server::keys::create_worker_token(store.as_ref()).await?;
             eprintln!("Created a worker token. It is shown once; pass it to `orchard worker --token`:");
             println!("{token}");
+        }
+        WorkersCommand::List { farm } => {
+            println!("{:<36}  {:<20}  {:<8}  {:>6}  {:<20}  TASK", "WORKER", "NAME", "STATUS", "SPEED", "BLENDER");
+            for worker in farm.client().await?.list_workers().await?.workers {
+                let blenders: Vec<&str> = worker.blenders.iter().map(|it| it.version.as_str()).collect();
+                let task = worker.current_task.map_or(String::new(), |it| {
+                    format!(
+                        "{} frames {}",
+                        it.job_id.unwrap_or_else(|| "(another workspace)".into()),
+                        it.frames.join(",")
+                    )
+                });
+                println!(
+                    "{:<36}  {:<20}  {:<8}  {:>6.2}  {:<20}  {task}",
+                    worker.id,
+                    worker.name,
+                    worker.status,
+                    worker.speed_factor,
+                    blenders.join(",")
+                );
+            }
+        }
+        WorkersCommand::Drain { id, farm } => {
+            farm.client().await?.drain(&id, true).await?;
+            println!("Worker {id} is draining: it finishes its task and takes no new one.");
+        }
+        WorkersCommand::Undrain { id, farm } => {
+            farm.client().await?.drain(&id, false).await?;
+            println!("Worker {id} takes tasks again.");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(other) => return Err(other),
         };
         state.limits.check_key(owner.key_id)?;
-        Ok(Caller { workspace_id: owner.workspace_id, user_id: owner.user_id })
+        Ok(Caller { workspace_id: owner.workspace_id, user_id: owner.user_id, admin: owner.admin })
     }
 }
 

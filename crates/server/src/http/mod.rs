@@ -5,6 +5,7 @@ mod control;
 mod downloads;
 mod error;
 mod extract;
+mod farm;
 mod jobs;
 mod openapi;
 mod progress;
@@ -71,6 +72,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}/downloads", get(downloads::get_downloads))
         .route("/jobs/{id}/tasks", get(jobs::list_tasks))
         .route("/openapi.json", get(openapi_json))
+        .route("/workers", get(farm::list_workers))
+        .route("/workers/{worker_id}/drain", post(farm::drain_worker))
+        .route("/workers/{worker_id}/undrain", post(farm::undrain_worker))
         .route("/workers/register", post(workers::register_worker))
         .route("/workers/{worker_id}/claim", post(workers::claim_task))
         .route("/workers/{worker_id}/tasks/{task_id}/heartbeat", post(workers::heartbeat))

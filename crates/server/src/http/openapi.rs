@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{control, downloads, jobs, progress, uploads, workers};
+use super::{control, downloads, farm, jobs, progress, uploads, workers};
 use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
 
 /// What utoipa derives from the handlers.
@@ -24,6 +24,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
         control::suspend_job, control::resume_job, control::retry_job, control::patch_job, control::delete_job,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
+        farm::list_workers, farm::drain_worker, farm::undrain_worker,
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
         workers::output_urls, workers::put_output, workers::complete_task, workers::fail_task,
         super::healthz,

@@ -2,6 +2,7 @@
 //! storage, status changes (through `lifecycle`), claims (through `scheduler`). Handlers in
 //! `http` only extract, call one of these, and write the answer.
 
+pub(crate) mod farm;
 pub(crate) mod jobs;
 pub(crate) mod uploads;
 pub(crate) mod workers;

@@ -75,7 +75,8 @@ fn lease(task_id: &str, attempt: i64) -> Result<Lease> {
 /// Registers (or re-registers after a restart) a worker of `token_id`.
 pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterRequest) -> Result<RegisterResponse> {
     check_registration(&body)?;
-    if let Some(existing) = state.store.get_worker(&body.worker_id).await?
+    let existing = state.store.get_worker(&body.worker_id).await?;
+    if let Some(existing) = &existing
         && existing.token_id != token_id
     {
         return Err(Error::Conflict {
@@ -92,6 +93,8 @@ pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterReq
         speed_factor: body.speed_factor,
         registered_at: now,
         last_seen_at: now,
+        // A drained worker stays drained across its restarts.
+        draining: existing.is_some_and(|it| it.draining),
     };
     state.store.register_worker(&record).await?;
     state.presence.remember_worker(record);
@@ -182,6 +185,14 @@ pub(crate) async fn claim(
     let prefer = preferred(body.prefer_job.as_deref());
     let wait = std::time::Duration::from_secs(body.wait_seconds).min(MAX_CLAIM_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
+    if worker.draining {
+        // Nothing for a drained worker: it waits as for no work (no hot loop of claims).
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = state.shutdown.cancelled() => {}
+        }
+        return Ok(None);
+    }
     loop {
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.scheduler.work_available();
@@ -388,7 +399,9 @@ pub(crate) async fn complete(
     let last = outputs.last().map(|it| it.object_key.clone());
     let done = TaskDone { outputs, render_seconds: body.render_seconds, speed_factor: worker.speed_factor };
     let lease = lease(task_id, body.attempt)?;
-    let claim_next = body.claim_next.as_ref().map(|it| preferred(it.prefer_job.as_deref()));
+    // A drained worker finishes what it holds and takes nothing more.
+    let claim_next =
+        body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
     let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
     if outcome == Completion::Lost {
         return Err(Error::lease_lost());

@@ -180,7 +180,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404",
     run(
         &app,
         &app.key,
-        "^(GET|POST|PUT|PATCH|DELETE) /(api/external/v1/(uploads|jobs)|blobs/(uploads|files)|healthz)",
+        r"^(GET|POST|PUT|PATCH|DELETE) /(api/external/v1/(uploads|jobs|workers$|workers/\{worker_id\}/(drain|undrain))|blobs/(uploads|files)|healthz)",
         config,
     )
     .await;
@@ -244,5 +244,11 @@ include-name = "POST /api/external/v1/workers/{{worker_id}}/tasks/{{task_id}}/co
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 "#
     );
-    run(&app, &token, "^(GET|POST|PUT) /(api/external/v1/workers|blobs/outputs)", config).await;
+    run(
+        &app,
+        &token,
+        r"^(GET|POST|PUT) /(api/external/v1/workers/(register|\{worker_id\}/(claim|tasks))|blobs/outputs)",
+        config,
+    )
+    .await;
 }

@@ -373,3 +373,52 @@ async fn retry_renders_named_frames_of_a_completed_job_or_says_there_is_nothing_
         "{body}"
     );
 }
+
+async fn workers_seen_with(app: &TestApp, key: &str) -> Vec<Value> {
+    let (status, body) = parts(app.call(Method::GET, "/workers", Some(key), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["workers"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn the_workers_are_listed_and_an_admin_drains_one() {
+    let app = spawn_app().await;
+    let (admin, _) =
+        orchard_server::keys::create_key_as(app.server.store().as_ref(), "ops", "root", true).await.unwrap();
+    let worker = Worker::register(&app, "node-1").await;
+    let listed = workers_seen_with(&app, &app.key).await;
+    assert_eq!(
+        (listed.len(), listed[0]["name"].as_str(), listed[0]["status"].as_str()),
+        (1, Some("node-1"), Some("idle"))
+    );
+    assert_eq!(listed[0]["blenders"][0]["version"], "3.4.1");
+    assert_eq!(listed[0]["speedFactor"], 1.0);
+
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    let task = worker.claim().await.unwrap();
+    let mine = &workers_seen_with(&app, &app.key).await[0];
+    assert_eq!((mine["status"].as_str(), mine["currentTask"]["jobId"].as_str()), (Some("busy"), Some(id.as_str())));
+    // Another workspace sees the worker busy, not whose job it renders.
+    let theirs = &workers_seen_with(&app, &app.other_key).await[0];
+    assert_eq!(theirs["status"], "busy");
+    assert!(
+        theirs["currentTask"].get("jobId").is_none() && theirs["currentTask"]["frames"] == json!(["1"]),
+        "{theirs}"
+    );
+    assert_eq!(workers_seen_with(&app, &admin).await[0]["currentTask"]["jobId"], id.as_str());
+
+    // Only an admin drains; the drained worker finishes its task and takes no new one.
+    let (status, body) = parts(app.call(Method::POST, "/workers/node-1/drain", Some(&app.key), None).await).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::FORBIDDEN, "admin_required"), "{body}");
+    let (status, _) = parts(app.call(Method::POST, "/workers/node-1/drain", Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = parts(app.call(Method::POST, "/workers/nobody/drain", Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(workers_seen_with(&app, &app.key).await[0]["status"], "draining");
+    assert!(worker.deliver(&task).await.is_none(), "no next task for a drained worker");
+    assert!(worker.claim().await.is_none());
+    // By name as well as by id.
+    let (status, _) = parts(app.call(Method::POST, "/workers/node-1/undrain", Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(render_all(&worker).await, [2, 3], "taking tasks again");
+}

@@ -40,6 +40,7 @@ dbtest!(a_key_is_found_by_its_hash_until_it_is_revoked, |store| {
                 user_name: "alice".into(),
                 key_hash: "second-hash".into(),
                 prefix: "RJ-second".into(),
+                admin: false,
             },
             T0 + 10,
         )

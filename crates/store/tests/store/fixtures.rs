@@ -21,6 +21,7 @@ pub(crate) async fn owner(store: &dyn Store, workspace: &str, user: &str) -> Key
         user_name: user.into(),
         key_hash: format!("hash-of-{workspace}-{user}"),
         prefix: format!("RJ-{workspace}-{user}"),
+        admin: false,
     };
     store.create_key(new, T0).await.expect("key created")
 }

@@ -32,6 +32,7 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
         speed_factor: 1.5,
         registered_at: T0,
         last_seen_at: T0,
+        draining: false,
     };
     store.register_worker(&worker).await.unwrap();
     let read = store.get_worker("node-1").await.unwrap().expect("registered");
@@ -65,6 +66,7 @@ dbtest!(a_worker_whose_capabilities_do_not_decode_is_corrupt, |store, db| {
         speed_factor: 1.0,
         registered_at: T0,
         last_seen_at: T0,
+        draining: false,
     };
     store.register_worker(&worker).await.unwrap();
     db.execute("update workers set capabilities = '{\"blenders\": \"all\"}' where id = 'node-1'").await;
@@ -77,4 +79,26 @@ dbtest!(a_worker_whose_capabilities_do_not_decode_is_corrupt, |store, db| {
             other => panic!("not a corrupt row: {other:?}"),
         }
     }
+});
+
+dbtest!(a_drained_worker_stays_drained_when_it_registers_again, |store| {
+    let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
+    let worker = WorkerRecord {
+        id: "node-1".into(),
+        name: "render-01".into(),
+        token_id: token,
+        capabilities: capabilities(),
+        speed_factor: 1.0,
+        registered_at: T0,
+        last_seen_at: T0,
+        draining: false,
+    };
+    store.register_worker(&worker).await.unwrap();
+    assert!(store.set_draining("node-1", true).await.unwrap());
+    assert!(!store.set_draining("node-2", true).await.unwrap());
+    store.register_worker(&WorkerRecord { last_seen_at: T0 + 5, ..worker }).await.unwrap();
+    assert!(store.get_worker("node-1").await.unwrap().unwrap().draining, "registering does not undrain");
+    assert!(store.set_draining("node-1", false).await.unwrap());
+    assert!(!store.get_worker("node-1").await.unwrap().unwrap().draining);
+    assert!(store.running_tasks().await.unwrap().is_empty());
 });

@@ -1,0 +1,88 @@
+//! The farm's workers as people operate them: the list (job ids only for their own workspace
+//! or an admin), drain and undrain.
+
+use orchard_store::WorkerRecord;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::clock::{iso8601, now_ms};
+use crate::error::{Error, Result};
+use crate::keys::Caller;
+use crate::policy::connected_window;
+use crate::state::AppState;
+
+/// Drains a worker, named by id or by its (unique) name: it takes no new task, its running
+/// one finishes. Or takes it back.
+pub(crate) async fn set_draining(state: &AppState, worker: &str, draining: bool) -> Result<()> {
+    let worker_id = if state.store.get_worker(worker).await?.is_some() {
+        worker.to_string()
+    } else {
+        let named: Vec<WorkerRecord> =
+            state.store.live_workers(0).await?.into_iter().filter(|it| it.name == worker).collect();
+        match named.as_slice() {
+            [one] => one.id.clone(),
+            [] => return Err(Error::NotFound("worker")),
+            _ => {
+                return Err(Error::Conflict {
+                    code: "ambiguous_worker",
+                    message: format!("{} workers are named {worker:?}: name one by its id", named.len()),
+                });
+            }
+        }
+    };
+    let worker_id = worker_id.as_str();
+    if !state.store.set_draining(worker_id, draining).await? {
+        return Err(Error::NotFound("worker"));
+    }
+    if let Some(record) = state.store.get_worker(worker_id).await? {
+        state.presence.remember_worker(record);
+    }
+    if !draining {
+        state.scheduler.work_arrived();
+    }
+    info!(worker = worker_id, draining, "worker drain changed");
+    Ok(())
+}
+
+/// Every registered worker as people see it: status, what it offers, what it renders now (the
+/// job only for its own workspace's callers, or an admin).
+pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchard_api::WorkerInfo>> {
+    let workers = state.store.live_workers(0).await?;
+    let running = state.store.running_tasks().await?;
+    let connected_since = now_ms() - connected_window(state.config.lease_ttl).as_millis() as i64;
+    Ok(workers
+        .into_iter()
+        .map(|worker| {
+            let task = running.iter().find(|it| it.worker_id == worker.id);
+            let status = if worker.last_seen_at < connected_since {
+                "offline"
+            } else if worker.draining {
+                "draining"
+            } else if task.is_some() {
+                "busy"
+            } else {
+                "idle"
+            };
+            let visible = |workspace: Uuid| caller.admin || workspace == caller.workspace_id;
+            orchard_api::WorkerInfo {
+                id: worker.id.clone(),
+                name: worker.name.clone(),
+                status: status.into(),
+                draining: worker.draining,
+                blenders: worker.capabilities.blenders.clone(),
+                cpu_threads: worker.capabilities.cpu_threads,
+                ram_gib: worker.capabilities.ram_gib,
+                tags: worker.capabilities.tags.clone(),
+                speed_factor: worker.speed_factor,
+                current_task: task.map(|it| orchard_api::CurrentTask {
+                    task_id: visible(it.workspace_id).then(|| it.task_id.to_string()),
+                    job_id: visible(it.workspace_id).then(|| it.job_id.to_string()),
+                    frames: it.frames.to_ranges(),
+                    started_at: it.started_at.map(iso8601),
+                }),
+                last_seen_at: iso8601(worker.last_seen_at),
+                registered_at: iso8601(worker.registered_at),
+            }
+        })
+        .collect())
+}

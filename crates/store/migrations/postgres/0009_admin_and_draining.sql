@@ -1,0 +1,4 @@
+-- Admin keys see and steer the whole farm (every workspace's jobs, all workers); a draining
+-- worker takes no new task.
+alter table api_keys add column admin bigint not null default 0;
+alter table workers add column draining bigint not null default 0;

@@ -15,6 +15,7 @@ mod leftovers;
 mod lifecycle;
 mod limits;
 mod memory;
+mod metrics;
 mod ops;
 mod policy;
 mod presence;
@@ -140,6 +141,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         presence: Arc::default(),
         keys: Arc::default(),
         limits,
+        metrics: metrics::Metrics::default(),
         validations,
         local_addr,
         shutdown: shutdown.clone(),

@@ -55,6 +55,8 @@ pub struct Shared {
     pub(crate) keys: Arc<KnownKeys>,
     /// Rate limits.
     pub(crate) limits: Limits,
+    /// What `/metrics` reports.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Turns of validations' analyses (their memory, bounded as a whole).
     pub(crate) validations: tokio::sync::Semaphore,
     /// Bound address (differs from `config.listen` when that asked for port 0).

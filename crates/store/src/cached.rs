@@ -168,6 +168,9 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     async fn cancel_job(&self, job_id: Uuid, from: JobStatus, now: i64) -> Result<bool> {
         self.changed(self.inner.cancel_job(job_id, from, now).await)
     }
+    async fn status_counts(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+        self.inner.status_counts().await
+    }
     async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool> {
         self.changed(self.inner.set_priority(job_id, priority, now).await)
     }

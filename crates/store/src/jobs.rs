@@ -52,6 +52,8 @@ pub trait JobStore: Send + Sync {
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
     /// Sets or clears why a job is not progressing.
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
+    /// Jobs by status, and tasks queued and running: the farm at a glance (`/metrics`).
+    async fn status_counts(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)>;
     /// Sets a job's priority (0–100); false if there is no such job.
     async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool>;
     /// Removes a finished (completed, failed or canceled) job and its tasks, failures and
@@ -444,6 +446,19 @@ macro_rules! job_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
+                }
+
+                async fn status_counts(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+                    let jobs = sqlx::query_as("select status, count(*) from jobs group by status")
+                        .fetch_all(&self.pool)
+                        .await?;
+                    // By the tasks_queue index: finished tasks, however many, are not read.
+                    let tasks = sqlx::query_as(
+                        "select status, count(*) from tasks where status in ('queued', 'running') group by status",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok((jobs, tasks))
                 }
 
                 async fn set_priority(&self, job_id: Uuid, priority: i64, now: i64) -> Result<bool> {

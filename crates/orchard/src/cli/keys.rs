@@ -77,3 +77,46 @@ pub(super) async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum WorkspacesCommand {
+    /// Set a workspace's share of the farm: its weight when several workspaces wait (1 each by
+    /// default; 2 takes twice the frames of a workspace of 1 before yielding).
+    Share(ShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ShareArgs {
+    /// The workspace's name.
+    workspace: String,
+    /// Its weight, above 0 (at most 1000).
+    #[arg(value_parser = share_weight)]
+    share: f64,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+fn share_weight(text: &str) -> Result<f64, String> {
+    let share: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(share.is_finite() && share > 0.0 && share <= 1000.0) {
+        return Err("a share is a number above 0 and at most 1000".into());
+    }
+    Ok(share)
+}
+
+pub(super) async fn workspaces(command: WorkspacesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        WorkspacesCommand::Share(args) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            if !store.set_share(&args.workspace, args.share).await? {
+                eprintln!(
+                    "no workspace is named {:?} (workspaces are made with `orchard keys create`)",
+                    args.workspace
+                );
+                return Ok(ExitCode::from(2));
+            }
+            println!("workspace {} has a share of {}", args.workspace, args.share);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

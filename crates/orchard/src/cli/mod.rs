@@ -56,6 +56,9 @@ enum Command {
     /// The farm's jobs: list, show, suspend, resume, retry, priority, cancel, delete, download.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Workspaces: their share of the farm when several wait.
+    #[command(subcommand)]
+    Workspaces(keys::WorkspacesCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -160,6 +163,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(command) => {
             init_logs(cli.log_format, "warn");
             jobs::run(command).await
+        }
+        Command::Workspaces(command) => {
+            init_logs(cli.log_format, "warn");
+            keys::workspaces(command).await
         }
         Command::Keys(command) => {
             init_logs(cli.log_format, "warn");

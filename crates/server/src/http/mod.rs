@@ -98,15 +98,49 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest(API_PREFIX, external)
         .merge(blobs)
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|method: Method| async move { Error::MethodNotAllowed(method.to_string()) });
     let cors = cors(&state.config.cors_origins);
-    let router =
-        router.layer(axum::middleware::from_fn(refuse_long_uris)).layer(TraceLayer::new_for_http()).with_state(state);
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
+        .layer(axum::middleware::from_fn(refuse_long_uris))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Prometheus (OpenMetrics) text: the farm's jobs, tasks and workers by status (read now, the
+/// same from every server), and this server's requests, claims and frames. Unauthenticated,
+/// as `/healthz`: counts only, no ids.
+async fn metrics(State(state): State<AppState>) -> Result<axum::response::Response, Error> {
+    let (jobs, tasks) = state.store.status_counts().await?;
+    let workers = crate::ops::farm::count_by_status(&state).await?;
+    state.metrics.set_farm(&jobs, &tasks, &workers);
+    let headers = [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")];
+    Ok(axum::response::IntoResponse::into_response((headers, state.metrics.encode())))
+}
+
+/// Records each request in `/metrics`: its route's template (ids would make a series each),
+/// method, status and duration.
+async fn measure(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_string(), |it| it.as_str().to_string());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let labels = crate::metrics::RequestLabels { route, method, status: response.status().as_u16() };
+    state.metrics.request(labels, started.elapsed());
+    response
 }
 
 /// 414 with the error body for a request target past [`MAX_URI_BYTES`], before any routing.

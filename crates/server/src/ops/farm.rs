@@ -54,15 +54,7 @@ pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchar
         .into_iter()
         .map(|worker| {
             let task = running.iter().find(|it| it.worker_id == worker.id);
-            let status = if worker.last_seen_at < connected_since {
-                "offline"
-            } else if worker.draining {
-                "draining"
-            } else if task.is_some() {
-                "busy"
-            } else {
-                "idle"
-            };
+            let status = status(&worker, task.is_some(), connected_since);
             let visible = |workspace: Uuid| caller.admin || workspace == caller.workspace_id;
             orchard_api::WorkerInfo {
                 id: worker.id.clone(),
@@ -85,4 +77,33 @@ pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchar
             }
         })
         .collect())
+}
+
+/// `offline` (not heard from within the connected window), `draining`, `busy` or `idle`.
+fn status(worker: &WorkerRecord, busy: bool, connected_since: i64) -> &'static str {
+    if worker.last_seen_at < connected_since {
+        "offline"
+    } else if worker.draining {
+        "draining"
+    } else if busy {
+        "busy"
+    } else {
+        "idle"
+    }
+}
+
+/// How many workers are in each status, for `/metrics`.
+pub(crate) async fn count_by_status(state: &AppState) -> Result<Vec<(&'static str, i64)>> {
+    let workers = state.store.live_workers(0).await?;
+    let running = state.store.running_tasks().await?;
+    let connected_since = now_ms() - connected_window(state.config.lease_ttl).as_millis() as i64;
+    let mut counts: Vec<(&'static str, i64)> = Vec::new();
+    for worker in &workers {
+        let status = status(worker, running.iter().any(|it| it.worker_id == worker.id), connected_since);
+        match counts.iter_mut().find(|(it, _)| *it == status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((status, 1)),
+        }
+    }
+    Ok(counts)
 }

@@ -196,7 +196,10 @@ pub(crate) async fn claim(
     loop {
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.scheduler.work_available();
-        if let Some(claimed) = state.scheduler.claim(worker, prefer).await? {
+        let looking = std::time::Instant::now();
+        let claimed = state.scheduler.claim(worker, prefer).await?;
+        state.metrics.claim_seconds.observe(looking.elapsed().as_secs_f64());
+        if let Some(claimed) = claimed {
             return Ok(Some(assignment(state, base, claimed).await?));
         }
         if tokio::time::Instant::now() >= deadline || state.shutdown.is_cancelled() {
@@ -406,6 +409,7 @@ pub(crate) async fn complete(
     if outcome == Completion::Lost {
         return Err(Error::lease_lost());
     }
+    state.metrics.frames_rendered.inc_by(task.frames.len() as u64);
     if let Some(key) = last {
         state.previews.frame_finished(task.job_id, &key);
     }

@@ -422,3 +422,61 @@ async fn the_workers_are_listed_and_an_admin_drains_one() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(render_all(&worker).await, [2, 3], "taking tasks again");
 }
+
+/// Parses OpenMetrics text with the Prometheus project's own Python parser and prints
+/// `{family: [[sample, labels, value], …]}`.
+const PARSE_METRICS: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    families[family.name] = [[s.name, s.labels, s.value] for s in family.samples]
+print(json.dumps(families))
+"#;
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_the_farm_and_its_traffic() {
+    let Some(python) = std::env::var_os("ORCHARD_TEST_PYTHON") else {
+        assert!(std::env::var_os("ORCHARD_REQUIRE_TEST_PYTHON").is_none(), "ORCHARD_TEST_PYTHON is not set");
+        eprintln!("skipped: ORCHARD_TEST_PYTHON (a venv with prometheus-client) is not set; dev/test sets it");
+        return;
+    };
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    let task = worker.claim().await.unwrap();
+    let running = worker.deliver(&task).await.unwrap();
+    let (status, _) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = response.text().await.unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let run = std::process::Command::new(python).arg("-c").arg(PARSE_METRICS).arg(file.path()).output().unwrap();
+    assert!(run.status.success(), "{}\n{text}", String::from_utf8_lossy(&run.stderr));
+    let families: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let value = |family: &str, sample: &str, labels: Value| -> f64 {
+        let samples = families[family].as_array().unwrap_or_else(|| panic!("no {family} in {text}"));
+        let found = samples
+            .iter()
+            .find(|it| it[0] == sample && labels.as_object().unwrap().iter().all(|(k, v)| it[1][k] == *v));
+        found.unwrap_or_else(|| panic!("no {sample} {labels} in {family}: {samples:?}"))[2].as_f64().unwrap()
+    };
+    assert_eq!(value("orchard_jobs", "orchard_jobs", json!({"status": "rendering"})), 1.0);
+    assert_eq!(value("orchard_jobs", "orchard_jobs", json!({"status": "completed"})), 0.0, "every status is there");
+    assert_eq!(value("orchard_tasks", "orchard_tasks", json!({"status": "running"})), 1.0);
+    assert_eq!(value("orchard_tasks", "orchard_tasks", json!({"status": "queued"})), 1.0);
+    assert_eq!(value("orchard_workers", "orchard_workers", json!({"status": "busy"})), 1.0);
+    assert_eq!(value("orchard_frames_rendered", "orchard_frames_rendered_total", json!({})), 1.0);
+    assert_eq!(value("orchard_claim_duration_seconds", "orchard_claim_duration_seconds_count", json!({})), 1.0);
+    let route = json!({"route": "/api/external/v1/jobs/{id}", "method": "GET", "status": "200"});
+    assert_eq!(
+        value("orchard_http_request_duration_seconds", "orchard_http_request_duration_seconds_count", route),
+        1.0
+    );
+    assert!(!text.contains(&id), "no job ids in metrics");
+    drop(running);
+}

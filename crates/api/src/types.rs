@@ -665,6 +665,38 @@ pub struct TaskInfo {
     pub failures: i64,
     /// The worker running it (or that last ran it).
     pub worker_id: Option<String>,
+    /// That worker's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_name: Option<String>,
     /// The last failure, with Blender's log tail.
     pub last_error: Option<String>,
+    /// When its latest attempt started (ISO 8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it completed, or last failed (ISO 8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Seconds Blender spent on it, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_seconds: Option<f64>,
+    /// Every failed attempt, oldest first (a retried job's included).
+    #[serde(default)]
+    pub failed_attempts: Vec<FailedAttemptInfo>,
+}
+
+/// Orchard extension: one failed attempt at a task.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedAttemptInfo {
+    /// The attempt number.
+    pub attempt: i64,
+    /// The worker that failed it.
+    pub worker_id: String,
+    /// Its name, when it is still registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_name: Option<String>,
+    /// What the worker reported, with Blender's log tail.
+    pub error: String,
+    /// When (ISO 8601).
+    pub at: String,
 }

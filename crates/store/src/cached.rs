@@ -257,6 +257,9 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>> {
         self.inner.list_tasks(job_id).await
     }
+    async fn failed_attempts(&self, job_id: Uuid) -> Result<Vec<crate::FailedAttempt>> {
+        self.inner.failed_attempts(job_id).await
+    }
     async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>> {
         self.inner.get_task(task_id).await
     }

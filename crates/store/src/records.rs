@@ -238,6 +238,27 @@ pub struct Task {
     pub last_error: Option<String>,
     /// The worker holding it, while running.
     pub worker_id: Option<String>,
+    /// When its latest attempt started.
+    pub started_at: Option<i64>,
+    /// When it completed or last failed.
+    pub finished_at: Option<i64>,
+    /// Seconds Blender spent on it, once completed.
+    pub render_seconds: Option<f64>,
+}
+
+/// A failed attempt at a task: the job's history keeps every one (a retry included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedAttempt {
+    /// The task.
+    pub task_id: Uuid,
+    /// Its attempt number.
+    pub attempt: i64,
+    /// The worker that failed it.
+    pub worker_id: String,
+    /// What it reported.
+    pub error: String,
+    /// When.
+    pub at: i64,
 }
 
 /// The lease a worker holds: every call it makes names the task and the attempt.

@@ -210,6 +210,9 @@ macro_rules! row_decoders {
                 failures: row.try_get("failures")?,
                 last_error: row.try_get("last_error")?,
                 worker_id: row.try_get("worker_id")?,
+                started_at: row.try_get("started_at")?,
+                finished_at: row.try_get("finished_at")?,
+                render_seconds: row.try_get("render_seconds")?,
             })
         }
 

@@ -7,8 +7,8 @@ use orchard_domain::{FrameSet, JobStatus};
 use uuid::Uuid;
 
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, Lease, LeaseState, NextClaim, Output, Result, Retry,
-    RunnableJob, StartRender, Task, TaskDone, rows,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, Lease, LeaseState, NextClaim, Output, Result,
+    Retry, RunnableJob, StartRender, Task, TaskDone, rows,
 };
 
 /// A job's tasks: made when its render starts, leased to workers, completed or failed, and
@@ -75,12 +75,15 @@ pub trait TaskStore: Send + Sync {
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
     /// One task.
     async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>>;
+    /// Every failed attempt at a job's tasks, oldest first.
+    async fn failed_attempts(&self, job_id: Uuid) -> Result<Vec<FailedAttempt>>;
 }
 
 /// The columns a task read selects: every column of [`Task`].
 macro_rules! task_columns {
     () => {
-        "id, job_id, seq, frames, status, attempt, failures, last_error, worker_id"
+        "id, job_id, seq, frames, status, attempt, failures, last_error, worker_id, started_at, finished_at, \
+         render_seconds"
     };
 }
 
@@ -114,7 +117,7 @@ macro_rules! task_store {
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
                 ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskStore,
+                FailedAttempt, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -327,9 +330,9 @@ macro_rules! task_store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                    // Old failures would blocklist the workers that failed them: the retry starts clean
-                    // (each task keeps its own failures and last error).
-                    sqlx::query("delete from task_failures where job_id = $1").bind(&id).execute(&mut *tx).await?;
+                    // Old failures would blocklist the workers that failed them: the retry clears
+                    // them for that, and keeps them as the job's history of attempts.
+                    sqlx::query("update task_failures set cleared = 1 where job_id = $1").bind(&id).execute(&mut *tx).await?;
                     let next_seq: i64 = sqlx::query_scalar("select coalesce(max(seq), -1) + 1 from tasks where job_id = $1")
                         .bind(&id)
                         .fetch_one(&mut *tx)
@@ -409,7 +412,7 @@ macro_rules! task_store {
 
                 async fn job_failures_by_worker(&self, job_id: Uuid) -> Result<Vec<(String, i64)>> {
                     let rows = sqlx::query(
-                        "select worker_id, count(*) as n from task_failures where job_id = $1 group by worker_id",
+                        "select worker_id, count(*) as n from task_failures where job_id = $1 and cleared = 0 group by worker_id",
                     )
                     .bind(job_id.to_string())
                     .fetch_all(&self.pool)
@@ -495,6 +498,22 @@ macro_rules! task_store {
                         .fetch_all(&self.pool)
                         .await?;
                     rows.iter().map(task_from_row).collect()
+                }
+
+                async fn failed_attempts(&self, job_id: Uuid) -> Result<Vec<FailedAttempt>> {
+                    let rows: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+                        "select task_id, attempt, worker_id, error, at from task_failures where job_id = $1
+                         order by at, id",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map(|(task, attempt, worker_id, error, at)| {
+                            let task_id = $crate::rows::uuid(&task, "task_failures", "task_id")?;
+                            Ok(FailedAttempt { task_id, attempt, worker_id, error, at })
+                        })
+                        .collect()
                 }
 
                 async fn get_task(&self, task_id: Uuid) -> Result<Option<Task>> {

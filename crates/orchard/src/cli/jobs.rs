@@ -164,7 +164,7 @@ pub(crate) async fn run(command: JobsCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             for task in client.tasks(&id).await? {
-                let worker = task.worker_id.as_deref().unwrap_or("-");
+                let worker = task.worker_name.as_deref().or(task.worker_id.as_deref()).unwrap_or("-");
                 println!(
                     "  task {:>4}  frames {:<12}  {:<9}  attempt {}  worker {worker}",
                     task.seq,
@@ -172,8 +172,10 @@ pub(crate) async fn run(command: JobsCommand) -> anyhow::Result<ExitCode> {
                     task.status,
                     task.attempt
                 );
-                if let Some(error) = &task.last_error {
-                    println!("             last error: {}", error.lines().next().unwrap_or(""));
+                for failed in &task.failed_attempts {
+                    let by = failed.worker_name.as_deref().unwrap_or(&failed.worker_id);
+                    let first = failed.error.lines().next().unwrap_or("");
+                    println!("             attempt {} failed on {by} at {}: {first}", failed.attempt, failed.at);
                 }
             }
         }

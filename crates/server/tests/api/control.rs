@@ -337,6 +337,18 @@ async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had
     let tasks = tasks.as_array().unwrap();
     assert_eq!(tasks.len(), 4, "{tasks:?}");
     assert_eq!(tasks.iter().filter(|it| it["frames"] == json!(["3"])).count(), 2, "{tasks:?}");
+    let failed = tasks.iter().find(|it| it["status"] == "failed").expect("the task that failed stays failed");
+    let attempts = failed["failedAttempts"].as_array().unwrap();
+    let by: Vec<&str> = attempts.iter().map(|it| it["workerName"].as_str().unwrap()).collect();
+    assert_eq!(by, ["node-1", "node-2", "node-3"], "every attempt, by worker name: {failed}");
+    assert!(attempts.iter().all(|it| it["error"] == "frames 3: Blender crashed on frame 3"), "{failed}");
+    let redone = tasks.iter().filter(|it| it["frames"] == json!(["3"])).find(|it| it["status"] == "completed").unwrap();
+    assert_eq!(
+        (redone["workerName"].as_str(), redone["renderSeconds"].as_f64()),
+        (Some("node-1"), Some(0.5)),
+        "{redone}"
+    );
+    assert!(redone["startedAt"].is_string() && redone["finishedAt"].is_string(), "{redone}");
 }
 
 #[tokio::test]

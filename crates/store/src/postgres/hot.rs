@@ -282,7 +282,8 @@ async fn claim_one(pool: &PgPool, request: &ClaimRequest) -> Result<Option<Claim
         "with next as (
             select t.id
             from (select id from jobs where id = any($4) and status in ($2, $3)
-                    and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7) < $11
+                    and (select count(*) from task_failures f where f.job_id = jobs.id and f.worker_id = $7
+                        and f.cleared = 0) < $11
                   order by id is not distinct from $5 desc, array_position($4::text[], id)) as candidates
             cross join lateral (
                 select id from tasks where job_id = candidates.id and status = $1
@@ -349,7 +350,7 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
             from (
                 select t.id
                 from (select id from jobs where id = any($4) and status in ($5, $6)
-                        and not exists (select 1 from task_failures f where f.job_id = any($4)
+                        and not exists (select 1 from task_failures f where f.job_id = any($4) and f.cleared = 0
                             and f.worker_id = any($1) group by f.worker_id, f.job_id having count(*) >= $7)
                       order by id is not distinct from $8 desc, array_position($4::text[], id)) as candidates
                 cross join lateral (

@@ -215,7 +215,7 @@ fn claim_task(
             select t.id from tasks t
             where t.status = ?5 and t.job_id = ?6 and t.seq >= ?10
               and exists (select 1 from jobs j where j.id = ?6 and j.status in (?7, ?8))
-              and (select count(*) from task_failures f where f.job_id = ?6 and f.worker_id = ?2) < ?9
+              and (select count(*) from task_failures f where f.job_id = ?6 and f.worker_id = ?2 and f.cleared = 0) < ?9
             order by t.seq limit 1)
          returning id, frames, attempt, seq",
     )?;

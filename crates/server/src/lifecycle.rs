@@ -57,10 +57,21 @@ pub(crate) async fn finish_validation(state: &AppState, job: &Job, validating: J
         Ok(mut analysis) => {
             let id = Uuid::now_v7();
             analysis.id = Some(id.to_string());
-            (
-                validating.apply(JobEvent::ValidationSucceeded),
-                JobPatch { analysis: Some((id, analysis)), ..Default::default() },
-            )
+            match unrenderable(&analysis) {
+                // Kept with its analysis, which says the rest of what the file holds.
+                Some(failed_reason) => (
+                    validating.apply(JobEvent::Failed),
+                    JobPatch {
+                        analysis: Some((id, analysis)),
+                        failed_reason: Some(failed_reason),
+                        ..Default::default()
+                    },
+                ),
+                None => (
+                    validating.apply(JobEvent::ValidationSucceeded),
+                    JobPatch { analysis: Some((id, analysis)), ..Default::default() },
+                ),
+            }
         }
         Err(AnalyzeFailure::Unreadable(message)) => {
             info!(%message, "scene refused");
@@ -80,6 +91,25 @@ pub(crate) async fn finish_validation(state: &AppState, job: &Job, validating: J
     let to = to.map_err(anyhow::Error::from)?;
     state.store.transition_job(job.id, validating, to, patch, now_ms()).await?;
     Ok(())
+}
+
+/// Why a readable scene cannot render at all, found before any worker tries (and fails on
+/// every one of them): the active scene has no camera.
+fn unrenderable(analysis: &Analysis) -> Option<FailedReason> {
+    let active = analysis.active_scene.as_deref();
+    let scene =
+        analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())?;
+    if scene.camera.is_some() {
+        return None;
+    }
+    Some(FailedReason {
+        name: "no_camera".into(),
+        kind: "validation".into(),
+        message: format!(
+            "the scene {:?} has no active camera, so Blender would render nothing: set one (Scene properties › Camera), save, and upload again",
+            scene.name
+        ),
+    })
 }
 
 enum AnalyzeFailure {

@@ -88,13 +88,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if !says_json(req.headers()) {
             return Err(not_json());
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::TooLarge("the body is larger than 1 MiB".into())
-            } else {
-                Error::invalid("invalid_body", "the body could not be read")
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         json_body(&bytes).map(ApiJson)
     }
 }
@@ -108,13 +102,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<OptionalJson<T>, Error> {
         let declared = says_json(req.headers());
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::TooLarge("the body is larger than 1 MiB".into())
-            } else {
-                Error::invalid("invalid_body", "the body could not be read")
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         if bytes.is_empty() {
             return Ok(OptionalJson(T::default()));
         }
@@ -123,6 +111,17 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         }
         json_body(&bytes).map(OptionalJson)
     }
+}
+
+/// The whole body (within the router's limit), or the refusal in the API's shape.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, Error> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge("the body is larger than 1 MiB".into())
+        } else {
+            Error::invalid("invalid_body", "the body could not be read")
+        }
+    })
 }
 
 /// Whether the request says its body is JSON (`application/json`, or a `+json` type).

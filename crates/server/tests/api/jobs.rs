@@ -186,3 +186,23 @@ async fn validations_beyond_the_limit_wait_their_turn_and_all_finish() {
         assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("validated")), "{job}");
     }
 }
+
+#[tokio::test]
+async fn a_scene_without_a_camera_fails_validation_saying_so() {
+    let app = spawn_app().await;
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../blend/tests/fixtures/v5_0/no_camera.blend");
+    let id = app.created_job(std::fs::read(path).unwrap()).await;
+    let (status, job) = app.post_empty(&format!("/jobs/{id}/validate")).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("failed")), "{job}");
+    assert_eq!(
+        (job["failedReason"]["name"].as_str(), job["failedReason"]["type"].as_str()),
+        (Some("no_camera"), Some("validation"))
+    );
+    assert!(job["failedReason"]["message"].as_str().unwrap().contains("no active camera"), "{job}");
+    assert_eq!(job["analysis"]["scenes"][0]["name"], "Scene", "the analysis is kept: {job}");
+    let (status, _) = app
+        .post(&format!("/jobs/{id}/render"), json!({"requestedRenderConfig": {"colorManagementPreset": "default"}}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "nothing renders");
+}

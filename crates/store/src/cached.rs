@@ -146,6 +146,9 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     ) -> Result<(Vec<Job>, u64)> {
         self.inner.list_jobs(workspace_id, statuses, page, page_size).await
     }
+    async fn list_all_jobs(&self, statuses: &[JobStatus], page: u32, page_size: u32) -> Result<(Vec<Job>, u64)> {
+        self.inner.list_all_jobs(statuses, page, page_size).await
+    }
     async fn jobs_in_status(
         &self,
         workspace_id: Option<Uuid>,

@@ -29,6 +29,8 @@ pub trait JobStore: Send + Sync {
         page: u32,
         page_size: u32,
     ) -> Result<(Vec<Job>, u64)>;
+    /// Every workspace's jobs, newest first, one page (an admin's view), and their total.
+    async fn list_all_jobs(&self, statuses: &[JobStatus], page: u32, page_size: u32) -> Result<(Vec<Job>, u64)>;
     /// Jobs of a workspace (or of all) in the given statuses, at most `limit`, in `order` of creation.
     async fn jobs_in_status(
         &self,
@@ -331,6 +333,41 @@ macro_rules! job_store {
                         limit + 1
                     )))
                     .bind(&workspace_id);
+                    for status in statuses {
+                        select = select.bind(status.as_str());
+                    }
+                    let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
+                    let rows = select.bind(i64::from(page_size)).bind(offset).fetch_all(&self.pool).await?;
+                    Ok((jobs_from_rows(self, &rows).await?, total.max(0) as u64))
+                }
+
+                async fn list_all_jobs(
+                    &self,
+                    statuses: &[JobStatus],
+                    page: u32,
+                    page_size: u32,
+                ) -> Result<(Vec<Job>, u64)> {
+                    let filter = match statuses {
+                        [] => String::new(),
+                        _ => format!(" where status in {}", placeholders(1, statuses.len())),
+                    };
+                    let total: i64 = if statuses.is_empty() {
+                        sqlx::query_scalar("select cast(coalesce(sum(jobs), 0) as bigint) from workspace_job_counts")
+                            .fetch_one(&self.pool)
+                            .await?
+                    } else {
+                        let mut count = sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from jobs{filter}")));
+                        for status in statuses {
+                            count = count.bind(status.as_str());
+                        }
+                        count.fetch_one(&self.pool).await?
+                    };
+                    let limit = statuses.len() + 1;
+                    let mut select = sqlx::query(AssertSqlSafe(format!(
+                        "select {} from jobs{filter} order by created_at desc, id desc limit ${limit} offset ${}",
+                        job_columns!(),
+                        limit + 1
+                    )));
                     for status in statuses {
                         select = select.bind(status.as_str());
                     }

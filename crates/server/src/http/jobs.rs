@@ -67,7 +67,7 @@ pub(crate) struct ListQuery {
     status: Option<String>,
 }
 
-/// List the workspace's jobs, newest first.
+/// List the workspace's jobs, newest first (an admin key: every workspace's).
 ///
 /// Renderjuice: https://www.renderjuice.com/docs/api-reference/jobs/list-jobs
 #[utoipa::path(get, path = "/api/external/v1/jobs", tag = "jobs", params(ListQuery),
@@ -96,7 +96,11 @@ pub(crate) async fn list_jobs(
             statuses.push(status);
         }
     }
-    let (jobs, total) = state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?;
+    let (jobs, total) = if caller.admin {
+        state.store.list_all_jobs(&statuses, page as u32, page_size as u32).await?
+    } else {
+        state.store.list_jobs(caller.workspace_id, &statuses, page as u32, page_size as u32).await?
+    };
     let last_page = total.div_ceil(page_size as u64).max(1);
     if page as u64 > last_page {
         // The page does not exist (the query itself is well formed): 404, saying which does.

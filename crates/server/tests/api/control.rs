@@ -492,3 +492,25 @@ async fn metrics_are_prometheus_text_with_the_farm_and_its_traffic() {
     assert!(!text.contains(&id), "no job ids in metrics");
     drop(running);
 }
+
+#[tokio::test]
+async fn an_admin_key_sees_and_steers_every_workspaces_jobs() {
+    let app = spawn_app().await;
+    let (admin, _) =
+        orchard_server::keys::create_key_as(app.server.store().as_ref(), "ops", "root", true).await.unwrap();
+    let mine = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let theirs = rendering_job(&app, &app.other_key, "1-2", json!({})).await;
+    let (_, own) = app.get("/jobs").await;
+    assert_eq!(own["pagination"]["total"], 1, "a workspace key sees its own: {own}");
+    let (status, all) = parts(app.call(Method::GET, "/jobs", Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let ids: Vec<&str> = all["jobs"].as_array().unwrap().iter().map(|it| it["id"].as_str().unwrap()).collect();
+    assert_eq!((ids, all["pagination"]["total"].as_u64()), (vec![theirs.as_str(), mine.as_str()], Some(2)));
+    let (status, filtered) = parts(app.call(Method::GET, "/jobs?status=booting", Some(&admin), None).await).await;
+    assert_eq!((status, filtered["pagination"]["total"].as_u64()), (StatusCode::OK, Some(2)), "{filtered}");
+    let (status, _) = parts(app.call(Method::POST, &format!("/jobs/{theirs}/suspend"), Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "an admin steers another workspace's job");
+    let (status, _) =
+        parts(app.call(Method::POST, &format!("/jobs/{theirs}/resume"), Some(&app.key), None).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a workspace key does not");
+}

@@ -288,6 +288,12 @@ impl<S: WorkerStore> WorkerStore for CachedReads<S> {
     async fn live_workers(&self, since: i64) -> Result<Vec<WorkerRecord>> {
         self.inner.live_workers(since).await
     }
+    async fn list_worker_tokens(&self) -> Result<Vec<crate::WorkerTokenInfo>> {
+        self.inner.list_worker_tokens().await
+    }
+    async fn revoke_worker_token(&self, id_or_prefix: &str, now: i64) -> Result<bool> {
+        self.inner.revoke_worker_token(id_or_prefix, now).await
+    }
     async fn set_draining(&self, worker_id: &str, draining: bool) -> Result<bool> {
         self.inner.set_draining(worker_id, draining).await
     }

@@ -427,6 +427,21 @@ pub struct WorkerRecord {
     pub draining: bool,
 }
 
+/// A worker token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerTokenInfo {
+    /// The token's id.
+    pub id: Uuid,
+    /// Its visible prefix.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+    /// Workers registered with it.
+    pub workers: i64,
+}
+
 /// A task running now, as the list of workers shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningTask {

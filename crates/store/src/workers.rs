@@ -4,13 +4,18 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Result, RunningTask, WorkerRecord};
+use crate::{Result, RunningTask, WorkerRecord, WorkerTokenInfo};
 
 /// The render nodes: the `OW-` tokens they authenticate with, and what they registered.
 #[async_trait]
 pub trait WorkerStore: Send + Sync {
     /// Records a worker token (its sha256 and visible prefix).
     async fn create_worker_token(&self, token_hash: &str, prefix: &str, now: i64) -> Result<Uuid>;
+    /// Every worker token (newest first), with how many workers registered with it.
+    async fn list_worker_tokens(&self) -> Result<Vec<WorkerTokenInfo>>;
+    /// Revokes a worker token by id or prefix; false if no unrevoked token matches. Its
+    /// workers' calls are refused from then on (a server that remembers the token: within a minute).
+    async fn revoke_worker_token(&self, id_or_prefix: &str, now: i64) -> Result<bool>;
     /// The id of an unrevoked worker token.
     async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>>;
     /// Registers a worker, or updates it when it registers again (after a restart).
@@ -34,7 +39,7 @@ macro_rules! worker_store {
         const _: () = {
             use uuid::Uuid;
 
-            use $crate::{Result, RunningTask, WorkerRecord, WorkerStore};
+            use $crate::{Result, RunningTask, WorkerRecord, WorkerStore, WorkerTokenInfo};
 
             #[async_trait::async_trait]
             impl WorkerStore for $store {
@@ -48,6 +53,33 @@ macro_rules! worker_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(id)
+                }
+
+                async fn list_worker_tokens(&self) -> Result<Vec<WorkerTokenInfo>> {
+                    let rows: Vec<(String, String, i64, Option<i64>, i64)> = sqlx::query_as(
+                        "select t.id, t.prefix, t.created_at, t.revoked_at,
+                            (select count(*) from workers w where w.token_id = t.id) as workers
+                         from worker_tokens t order by t.created_at desc",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map(|(id, prefix, created_at, revoked_at, workers)| {
+                            let id = $crate::rows::uuid(&id, "worker_tokens", "id")?;
+                            Ok(WorkerTokenInfo { id, prefix, created_at, revoked_at, workers })
+                        })
+                        .collect()
+                }
+
+                async fn revoke_worker_token(&self, id_or_prefix: &str, now: i64) -> Result<bool> {
+                    let done = sqlx::query(
+                        "update worker_tokens set revoked_at = $1 where (id = $2 or prefix = $2) and revoked_at is null",
+                    )
+                    .bind(now)
+                    .bind(id_or_prefix)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
                 }
 
                 async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>> {

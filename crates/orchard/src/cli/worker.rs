@@ -88,6 +88,19 @@ pub(super) enum WorkersCommand {
 pub(super) enum TokenCommand {
     /// Create a worker token; prints it, alone, as the last line (it is never shown again).
     Create(TokenArgs),
+    /// List worker tokens (prefixes only) and how many workers use each.
+    List(TokenArgs),
+    /// Revoke a worker token by id or prefix: its workers are refused from then on (within a
+    /// minute on a server that remembers it).
+    Revoke(RevokeTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RevokeTokenArgs {
+    /// The token's id, or its prefix as `orchard workers token list` shows it.
+    token: String,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +117,21 @@ pub(super) async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode>
             let token = orchard_server::keys::create_worker_token(store.as_ref()).await?;
             eprintln!("Created a worker token. It is shown once; pass it to `orchard worker --token`:");
             println!("{token}");
+        }
+        WorkersCommand::Token(TokenCommand::List(args)) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            for token in store.list_worker_tokens().await? {
+                let state = if token.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}  {}…  {} worker(s)  {state}", token.id, token.prefix, token.workers);
+            }
+        }
+        WorkersCommand::Token(TokenCommand::Revoke(args)) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            if !store.revoke_worker_token(&args.token, orchard_server::now_ms()).await? {
+                eprintln!("no active worker token matches {:?}", args.token);
+                return Ok(ExitCode::from(2));
+            }
+            println!("revoked");
         }
         WorkersCommand::List { farm } => {
             println!("{:<36}  {:<20}  {:<8}  {:>6}  {:<20}  TASK", "WORKER", "NAME", "STATUS", "SPEED", "BLENDER");

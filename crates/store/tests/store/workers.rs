@@ -102,3 +102,28 @@ dbtest!(a_drained_worker_stays_drained_when_it_registers_again, |store| {
     assert!(!store.get_worker("node-1").await.unwrap().unwrap().draining);
     assert!(store.running_tasks().await.unwrap().is_empty());
 });
+
+dbtest!(worker_tokens_are_listed_with_their_workers_and_revoked_by_prefix, |store| {
+    let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
+    let other = store.create_worker_token("other-hash", "OW-def", T0 + 1).await.unwrap();
+    let worker = WorkerRecord {
+        id: "node-1".into(),
+        name: "render-01".into(),
+        token_id: token,
+        capabilities: capabilities(),
+        speed_factor: 1.0,
+        registered_at: T0,
+        last_seen_at: T0,
+        draining: false,
+    };
+    store.register_worker(&worker).await.unwrap();
+    let listed = store.list_worker_tokens().await.unwrap();
+    let summary: Vec<_> = listed.iter().map(|it| (it.id, it.prefix.as_str(), it.workers, it.revoked_at)).collect();
+    assert_eq!(summary, [(other, "OW-def", 0, None), (token, "OW-abc", 1, None)], "newest first");
+    assert!(store.revoke_worker_token("OW-abc", T0 + 10).await.unwrap());
+    assert!(!store.revoke_worker_token("OW-abc", T0 + 11).await.unwrap(), "already revoked");
+    assert!(!store.revoke_worker_token("OW-zzz", T0 + 11).await.unwrap());
+    assert_eq!(store.find_worker_token("token-hash").await.unwrap(), None, "a revoked token is refused");
+    assert_eq!(store.find_worker_token("other-hash").await.unwrap(), Some(other));
+    assert_eq!(store.list_worker_tokens().await.unwrap()[1].revoked_at, Some(T0 + 10));
+});

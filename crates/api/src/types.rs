@@ -379,6 +379,10 @@ pub struct Progress {
     pub frames_rendering: i64,
     /// Frames that failed for good.
     pub frames_failed: i64,
+    /// Orchard extension: frames finished inside running tasks, not yet stored (a task of many
+    /// frames, or a slow one, moves before it completes).
+    #[serde(default)]
+    pub frames_running_done: i64,
     /// `framesDone / framesTotal × 100`.
     pub percent: f64,
     /// Estimated seconds left, once a frame is done.

@@ -212,9 +212,9 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
         // A claim changes the frames rendering now, and starts a booting job rendering.
         self.changed(self.inner.claim_task(worker_id, job_ids, claim).await)
     }
-    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
-        // Extends a lease: nothing a job read shows.
-        self.inner.heartbeat(lease, lease_ms, now).await
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState> {
+        // Progress within a task shows in job reads: what was remembered goes.
+        self.changed(self.inner.heartbeat(lease, lease_ms, now, frames_done).await)
     }
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
         self.changed(self.inner.complete_task(lease, done, now).await)

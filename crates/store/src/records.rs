@@ -162,6 +162,8 @@ pub struct Job {
     pub waiting_reason: Option<String>,
     /// 0–100, higher first; 50 unless set.
     pub priority: i64,
+    /// Frames finished inside running tasks, as their workers' heartbeats say (not yet stored).
+    pub frames_running_done: i64,
 }
 
 /// A job workers may claim from, with what orders it among the others.

@@ -145,6 +145,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         render_started_at: row.int("render_started_at")?,
         waiting_reason: row.text("waiting_reason")?,
         priority: int("priority")?,
+        frames_running_done: int("frames_running_done")?,
     })
 }
 

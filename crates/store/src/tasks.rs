@@ -34,7 +34,8 @@ pub trait TaskStore: Send + Sync {
     /// attempts of are skipped (it is blocklisted for them).
     async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>>;
     /// Extends a lease; says whether the worker should go on.
-    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState>;
+    /// `frames_done`: frames of the task finished so far, as the worker says (progress within it).
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState>;
     /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion>;
     /// [`TaskStore::complete_task`], then, if the attempt held, [`TaskStore::claim_task`] for
@@ -370,17 +371,20 @@ macro_rules! task_store {
                     self.hot.claim(NextClaim { worker_id, job_ids, claim }).await
                 }
 
-                async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64) -> Result<LeaseState> {
+                async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState> {
                     // The attempt fences the write: a worker whose task was requeued and claimed
                     // again extends nothing and learns that it lost the task.
-                    let done =
-                        sqlx::query("update tasks set lease_expires_at = $1 where id = $2 and attempt = $3 and status = $4")
-                            .bind(now + lease_ms)
-                            .bind(lease.task_id.to_string())
-                            .bind(lease.attempt)
-                            .bind(TaskStatus::Running.as_str())
-                            .execute(&self.pool)
-                            .await?;
+                    let done = sqlx::query(
+                        "update tasks set lease_expires_at = $1, frames_done = case when $5 < n_frames then $5 else n_frames end
+                         where id = $2 and attempt = $3 and status = $4",
+                    )
+                    .bind(now + lease_ms)
+                    .bind(lease.task_id.to_string())
+                    .bind(lease.attempt)
+                    .bind(TaskStatus::Running.as_str())
+                    .bind(frames_done.max(0))
+                    .execute(&self.pool)
+                    .await?;
                     Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
                 }
 

@@ -159,8 +159,12 @@ pub(crate) async fn run(command: JobsCommand) -> anyhow::Result<ExitCode> {
             if let Some(progress) = client.progress(&id).await?.first() {
                 let eta = progress.eta_seconds.map_or(String::new(), |it| format!(", about {it:.0} s left"));
                 println!(
-                    "  frames {}/{} done, {} rendering, {} failed{eta}",
-                    progress.frames_done, progress.frames_total, progress.frames_rendering, progress.frames_failed
+                    "  frames {}/{} done, {} rendering ({} of them finished), {} failed{eta}",
+                    progress.frames_done,
+                    progress.frames_total,
+                    progress.frames_rendering,
+                    progress.frames_running_done,
+                    progress.frames_failed
                 );
             }
             for task in client.tasks(&id).await? {

@@ -247,7 +247,10 @@ impl Report {
     }
 
     fn update(&mut self, job: &Job, progress: Option<&orchard_api::Progress>, elapsed: Duration) {
-        let (done, total) = progress.map_or((0, 0), |it| (it.frames_done.max(0) as u64, it.frames_total.max(0) as u64));
+        // Frames finished inside running tasks count too: a long task moves before it completes.
+        let (done, total) = progress.map_or((0, 0), |it| {
+            ((it.frames_done + it.frames_running_done).max(0) as u64, it.frames_total.max(0) as u64)
+        });
         let mut message = format!("{}, {}", job.status, clock(elapsed.as_secs_f64()));
         if let Some(eta) = progress.and_then(|it| it.eta_seconds) {
             message.push_str(&format!(", ~{} left", clock(eta)));

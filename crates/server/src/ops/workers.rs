@@ -255,11 +255,13 @@ async fn upload_urls(
     Ok(found)
 }
 
-/// Extends the lease of a running task; `lease_lost` when the attempt no longer holds it.
-pub(crate) async fn heartbeat(state: &AppState, task_id: &str, attempt: i64) -> Result<()> {
+/// Extends the lease of a running task and notes how many of its frames are finished;
+/// `lease_lost` when the attempt no longer holds it.
+pub(crate) async fn heartbeat(state: &AppState, task_id: &str, attempt: i64, frames_done: usize) -> Result<()> {
     let lease = lease(task_id, attempt)?;
     let lease_ms = state.config.lease_ttl.as_millis() as i64;
-    match state.store.heartbeat(&lease, lease_ms, now_ms()).await? {
+    let frames_done = i64::try_from(frames_done).unwrap_or(i64::MAX);
+    match state.store.heartbeat(&lease, lease_ms, now_ms(), frames_done).await? {
         LeaseState::Held => Ok(()),
         LeaseState::Lost => Err(Error::lease_lost()),
     }

@@ -514,3 +514,32 @@ async fn an_admin_key_sees_and_steers_every_workspaces_jobs() {
         parts(app.call(Method::POST, &format!("/jobs/{theirs}/resume"), Some(&app.key), None).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a workspace key does not");
 }
+
+#[tokio::test]
+async fn progress_counts_the_frames_a_running_task_has_finished() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({"chunkSize": 3})).await;
+    let task = worker.claim().await.unwrap();
+    assert_eq!(task.frames, [1, 2, 3]);
+    let path = format!("/{}/tasks/{}/heartbeat", worker.id, task.task_id);
+    for (frames, expected) in [(2, 2), (99, 3)] {
+        let (status, body) = worker.call(&path, json!({"attempt": task.attempt, "framesDone": frames})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
+        let counters = &progress[0];
+        // Of the task's 3 frames, `frames` are finished (never more than the task has).
+        assert_eq!(
+            (
+                counters["framesRunningDone"].as_i64(),
+                counters["framesDone"].as_i64(),
+                counters["framesRendering"].as_i64()
+            ),
+            (Some(expected), Some(0), Some(3)),
+            "{progress}"
+        );
+    }
+    assert!(worker.deliver(&task).await.is_none());
+    let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
+    assert!(progress.as_array().unwrap().first().is_none_or(|it| it["framesDone"] == 3), "{progress}");
+}

@@ -36,7 +36,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     let task = store.get_task(first.lease.task_id).await.unwrap().expect("task");
     assert_eq!((task.status, task.attempt, task.worker_id.as_deref()), (TaskStatus::Running, 1, Some("w1")));
 
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 20).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 20, 0).await.unwrap(), LeaseState::Held);
     let second = claim(store.as_ref(), "w2", T0 + 30).await.expect("a task");
     let third = claim(store.as_ref(), "w3", T0 + 30).await.expect("a task");
     assert_eq!(third.frames.frames(), [5, 6]);
@@ -50,7 +50,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert_eq!(read.normalized_seconds, 2.0);
     assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 41).await.unwrap(), Completion::Lost);
     assert_eq!(job(store.as_ref(), id).await.frames_done, 2, "a repeated completion counts nothing");
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42, 0).await.unwrap(), LeaseState::Lost);
 
     let with_speed = TaskDone { speed_factor: 0.5, ..done_for(&second, 4.0) };
     assert_eq!(store.complete_task(&second.lease, with_speed, T0 + 50).await.unwrap(), Completion::Completed);
@@ -101,7 +101,7 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     let id = booting_job(store.as_ref(), alice, 1, 3, T0).await;
     let old = claim(store.as_ref(), "w1", T0).await.unwrap();
     assert_eq!(store.requeue_expired(T0 + LEASE_MS - 1).await.unwrap(), 0, "the lease still holds");
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, T0 + 1000).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, T0 + 1000, 0).await.unwrap(), LeaseState::Held);
     assert_eq!(store.requeue_expired(T0 + LEASE_MS + 500).await.unwrap(), 0, "the heartbeat extended it");
 
     let expired = T0 + 1000 + LEASE_MS + 1;
@@ -111,11 +111,11 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     assert_eq!((read.status, read.frames_rendering), (JobStatus::Rendering, 0));
     let task = store.get_task(old.lease.task_id).await.unwrap().unwrap();
     assert_eq!((task.status, task.attempt, task.worker_id), (TaskStatus::Queued, 1, None));
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired, 0).await.unwrap(), LeaseState::Lost);
 
     let new = claim(store.as_ref(), "w2", expired + 1).await.unwrap();
     assert_eq!((new.lease.task_id, new.lease.attempt), (old.lease.task_id, 2));
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2, 0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&old.lease, done_for(&old, 1.0), expired + 3).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&old.lease, "w1", "boom", 3, expired + 3).await.unwrap(), FailOutcome::Lost);
     let read = job(store.as_ref(), id).await;
@@ -123,7 +123,7 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     assert!(store.list_outputs(id).await.unwrap().is_empty());
     assert!(store.job_failures_by_worker(id).await.unwrap().is_empty());
 
-    assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4, 0).await.unwrap(), LeaseState::Held);
     assert_eq!(
         store.complete_task(&new.lease, done_for(&new, 1.0), expired + 5).await.unwrap(),
         Completion::JobFinished
@@ -170,7 +170,7 @@ dbtest!(a_failed_task_is_requeued_until_enough_different_workers_failed_it, |sto
     assert_eq!(by_worker, [("w1".to_string(), 2), ("w2".to_string(), 1)]);
     assert_eq!(store.last_job_failure(id).await.unwrap().as_deref(), Some("out of memory"));
 
-    assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20, 0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&other.lease, done_for(&other, 1.0), now + 20).await.unwrap(), Completion::Lost);
     assert!(claim(store.as_ref(), "w3", now + 30).await.is_none());
 });
@@ -183,14 +183,14 @@ dbtest!(a_canceled_job_cancels_its_tasks_and_fences_its_workers, |store| {
     assert_eq!(store.complete_task(&done.lease, done_for(&done, 1.0), T0 + 1).await.unwrap(), Completion::Completed);
 
     assert!(!store.cancel_job(id, JobStatus::Booting, T0 + 2).await.unwrap(), "the job is no longer booting");
-    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2, 0).await.unwrap(), LeaseState::Held);
     assert!(store.cancel_job(id, JobStatus::Rendering, T0 + 3).await.unwrap());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.updated_at, read.frames_rendering), (JobStatus::Canceled, T0 + 3, 0));
     let statuses: Vec<_> = store.list_tasks(id).await.unwrap().iter().map(|it| it.status).collect();
     assert_eq!(statuses, [TaskStatus::Canceled, TaskStatus::Completed, TaskStatus::Canceled]);
 
-    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4, 0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&running.lease, done_for(&running, 1.0), T0 + 4).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&running.lease, "w1", "killed", 3, T0 + 4).await.unwrap(), FailOutcome::Lost);
     assert!(claim(store.as_ref(), "w3", T0 + 5).await.is_none());
@@ -313,7 +313,7 @@ dbtest!(queued_tasks_regroup_into_bigger_chunks_and_keep_every_frame_once, |stor
     // Smaller chunks than now: nothing changes.
     assert_eq!(store.rechunk_queued(id, 1).await.unwrap(), 3);
     assert_eq!(store.list_tasks(id).await.unwrap().len(), 4);
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2, 0).await.unwrap(), LeaseState::Held);
 });
 
 dbtest!(a_task_whose_frames_do_not_decode_is_corrupt, |store, db| {
@@ -356,7 +356,7 @@ dbtest!(requeuing_a_jobs_running_tasks_takes_their_leases, |store| {
     let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
     let task = claim(store.as_ref(), "w1", T0).await.unwrap();
     assert_eq!(store.requeue_running(id).await.unwrap(), 1);
-    assert_eq!(store.heartbeat(&task.lease, LEASE_MS, T0 + 1).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&task.lease, LEASE_MS, T0 + 1, 0).await.unwrap(), LeaseState::Lost);
     // The task is claimed again, as a new attempt; the old one can no longer complete it.
     let again = claim(store.as_ref(), "w2", T0 + 2).await.unwrap();
     assert_eq!((again.lease.task_id, again.lease.attempt), (task.lease.task_id, task.lease.attempt + 1));

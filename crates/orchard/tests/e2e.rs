@@ -345,3 +345,18 @@ fn a_render_that_cannot_start_says_why_in_plain_lines_and_ctrl_c_cancels_it() {
     let job = runtime.block_on(farm.client().get_job(&id)).unwrap();
     assert_eq!(job.status, "canceled");
 }
+
+#[tokio::test]
+async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let scene = repo_root().join("crates/blend/tests/fixtures/v3_4/deps/deps.blend");
+    let output = cli(&farm, &["render", scene.to_str().unwrap(), "--strict"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning[missing_dependency]") && stderr.contains("--strict: not rendered"), "{stderr}");
+    let jobs = farm.client().list_jobs(1, 10, "").await.unwrap();
+    assert_eq!(jobs.pagination.total, 0, "the refused job was deleted");
+}

@@ -45,6 +45,10 @@ pub(super) struct RenderArgs {
     /// Return once the render has started (print the job id; `orchard jobs show/download` follow it).
     #[arg(long)]
     detach: bool,
+    /// Refuse a scene whose analysis found dependency problems (missing files, absolute paths,
+    /// paths out of the project, unreadable libraries): nothing renders, and the job is deleted.
+    #[arg(long)]
+    strict: bool,
     /// The main .blend inside a .zip (default: the shallowest, then alphabetical).
     #[arg(long)]
     main_file: Option<String>,
@@ -165,9 +169,18 @@ async fn run_flow(
     if job.status == "failed" {
         return Ok(report_failure(&job));
     }
+    let mut problems = 0;
     for warning in job.analysis.iter().flat_map(|it| &it.warnings) {
         let code = serde_json::to_value(warning.code).ok().and_then(|it| it.as_str().map(str::to_string));
         eprintln!("warning[{}]: {}", code.unwrap_or_default(), warning.message);
+        if is_dependency_problem(warning.code) {
+            problems += 1;
+        }
+    }
+    if args.strict && problems > 0 {
+        client.delete_job(&job.id).await?;
+        eprintln!("--strict: not rendered ({problems} dependency problem(s) above); job {} deleted.", job.id);
+        return Ok(ExitCode::from(1));
     }
     let job = client.render(&job.id, config).await?;
     let job_id = job.id.clone();
@@ -290,6 +303,12 @@ fn clock(seconds: f64) -> String {
     } else {
         format!("{}:{:02}", s / 60, s % 60)
     }
+}
+
+/// A warning that means the farm would not render what the artist sees.
+fn is_dependency_problem(code: orchard_blend::WarningCode) -> bool {
+    use orchard_blend::WarningCode as W;
+    matches!(code, W::MissingDependency | W::AbsolutePath | W::OutsideProject | W::UnreadableLibrary)
 }
 
 fn report_failure(job: &Job) -> ExitCode {

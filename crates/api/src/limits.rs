@@ -11,3 +11,5 @@ pub const MAX_RENDER_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
 pub const OUTPUT_FILE_NAME: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$";
 /// Longest output file name, in characters (as [`OUTPUT_FILE_NAME`] says).
 pub const MAX_OUTPUT_FILE_NAME: usize = 200;
+/// A Blender version as a worker reports it (`4.5`, `3.4.1`, `5.0.0 Alpha`).
+pub use orchard_domain::schema::BLENDER_VERSION;

@@ -130,6 +130,9 @@ impl PartialSchema for CompleteRequest {
                 "renderSeconds": {"type": "number", "minimum": 0, "maximum": MAX_RENDER_SECONDS,
                     "description": "Seconds Blender spent rendering them."},
                 "claimNext": nullable(json!({"$ref": "#/components/schemas/ClaimNext"})),
+                "blenderVersion": nullable(json!({"type": "string", "maxLength": MAX_WORKER_TEXT,
+                    "pattern": crate::limits::BLENDER_VERSION,
+                    "description": "The Blender that rendered the frames (`bpy.app.version_string`)."})),
             },
         }))
     }

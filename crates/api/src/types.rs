@@ -610,6 +610,9 @@ pub struct CompleteRequest {
     /// waiting for work): a busy worker makes one call per task instead of two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_next: Option<ClaimNext>,
+    /// The Blender that rendered the frames (`bpy.app.version_string`), recorded on the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blender_version: Option<String>,
 }
 
 /// Worker protocol: the next claim, made with a completion.
@@ -683,6 +686,9 @@ pub struct TaskInfo {
     /// Seconds Blender spent on it, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_seconds: Option<f64>,
+    /// The Blender that rendered it, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blender_version: Option<String>,
     /// Every failed attempt, oldest first (a retried job's included).
     #[serde(default)]
     pub failed_attempts: Vec<FailedAttemptInfo>,

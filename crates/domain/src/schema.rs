@@ -40,6 +40,9 @@ fn one_of(values: &[&str], description: &str) -> Value {
     json!({"type": "string", "enum": values, "description": description})
 }
 
+/// A Blender version as a worker reports it: two or three numbers, then what a build appends.
+pub const BLENDER_VERSION: &str = r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?([-+ ][\s\S]*)?$";
+
 /// `"7"`, `"1-250"`, `"1-250x5"`, negative frames allowed; blanks around the numbers.
 const FRAME_RANGE: &str = r"^\s*[+-]?[0-9]+\s*(-\s*[+-]?[0-9]+\s*)?([xX]\s*\+?[0-9]+\s*)?$";
 
@@ -147,7 +150,7 @@ impl PartialSchema for BlenderBuild {
             "required": ["version", "oidn", "eevee", "gpuBackends"],
             "properties": {
                 "version": {"type": "string", "maxLength": MAX_WORKER_TEXT,
-                    "pattern": r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?([-+ ][\s\S]*)?$",
+                    "pattern": BLENDER_VERSION,
                     "description": "`bpy.app.version_string`, such as `3.4.1` or `5.0.0 Alpha`."},
                 "oidn": {"type": "boolean", "description": "Built with OpenImageDenoise."},
                 "eevee": {"type": "boolean", "description": "Can render EEVEE (a GPU, or the operator allowed \

@@ -246,6 +246,8 @@ pub struct Task {
     pub finished_at: Option<i64>,
     /// Seconds Blender spent on it, once completed.
     pub render_seconds: Option<f64>,
+    /// The Blender that rendered it, once completed.
+    pub blender_version: Option<String>,
 }
 
 /// A failed attempt at a task: the job's history keeps every one (a retry included).
@@ -378,6 +380,8 @@ pub struct TaskDone {
     pub render_seconds: f64,
     /// The worker's speed factor.
     pub speed_factor: f64,
+    /// The Blender that rendered it, as the worker reports it.
+    pub blender_version: Option<String>,
 }
 
 /// An output row.

@@ -214,6 +214,7 @@ macro_rules! row_decoders {
                 started_at: row.try_get("started_at")?,
                 finished_at: row.try_get("finished_at")?,
                 render_seconds: row.try_get("render_seconds")?,
+                blender_version: row.try_get("blender_version")?,
             })
         }
 

@@ -84,7 +84,7 @@ pub trait TaskStore: Send + Sync {
 macro_rules! task_columns {
     () => {
         "id, job_id, seq, frames, status, attempt, failures, last_error, worker_id, started_at, finished_at, \
-         render_seconds"
+         render_seconds, blender_version"
     };
 }
 

@@ -213,6 +213,7 @@ impl Coordinator for HttpCoordinator {
                 .collect(),
             render_seconds,
             claim_next,
+            blender_version: assignment.blender_version.clone(),
         };
         let url = self.task_url(assignment, "complete");
         let response = self.send(|| self.http.post(&url).json(&done)).await?;

@@ -244,6 +244,7 @@ pub(crate) async fn list_tasks(
                 started_at: task.started_at.map(iso8601),
                 finished_at: task.finished_at.map(iso8601),
                 render_seconds: task.render_seconds,
+                blender_version: task.blender_version,
                 failed_attempts: failures
                     .iter()
                     .filter(|it| it.task_id == task.id)

@@ -378,6 +378,12 @@ pub(crate) async fn complete(
         let reason = format!("must be a number from 0 to {MAX_RENDER_SECONDS}");
         return Err(Error::field("invalid_render_seconds", "renderSeconds", reason));
     }
+    if let Some(version) = &body.blender_version
+        && !is_version(version)
+    {
+        let reason = format!("{version:?} is not a version like 4.5.3");
+        return Err(Error::field("invalid_blender_version", "blenderVersion", reason));
+    }
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
     let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
     if delivered != task.frames.frames() {
@@ -402,7 +408,12 @@ pub(crate) async fn complete(
         });
     }
     let last = outputs.last().map(|it| it.object_key.clone());
-    let done = TaskDone { outputs, render_seconds: body.render_seconds, speed_factor: worker.speed_factor };
+    let done = TaskDone {
+        outputs,
+        render_seconds: body.render_seconds,
+        speed_factor: worker.speed_factor,
+        blender_version: body.blender_version.clone(),
+    };
     let lease = lease(task_id, body.attempt)?;
     // A drained worker finishes what it holds and takes nothing more.
     let claim_next =

@@ -54,7 +54,7 @@ impl<'a> Worker<'a> {
             task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
         let path = format!("/{}/tasks/{}/complete", self.id, task.task_id);
         let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": 0.5,
-            "claimNext": {"preferJob": task.job_id}});
+            "claimNext": {"preferJob": task.job_id}, "blenderVersion": task.blender_version});
         let (status, answer) = self.call(&path, body).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let answer: CompleteResponse = serde_json::from_value(answer).unwrap();
@@ -348,6 +348,7 @@ async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had
         (Some("node-1"), Some(0.5)),
         "{redone}"
     );
+    assert_eq!(redone["blenderVersion"], "3.4.1", "the Blender that rendered it: {redone}");
     assert!(redone["startedAt"].is_string() && redone["finishedAt"].is_string(), "{redone}");
 }
 

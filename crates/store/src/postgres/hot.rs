@@ -414,6 +414,7 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut versions: Vec<Option<String>> = Vec::with_capacity(n);
     let (mut out_tasks, mut out_attempts, mut out_ids) = (Vec::new(), Vec::new(), Vec::new());
     let (mut kinds, mut frames, mut file_names, mut object_keys, mut sizes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -434,6 +435,7 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
         seconds.push(pending.done.render_seconds);
         normalized.push(pending.done.render_seconds * pending.done.speed_factor);
         nows.push(pending.now);
+        versions.push(pending.done.blender_version.clone());
     }
     // The status a job's last completed task moves it to.
     let finalizing =
@@ -447,11 +449,11 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
     // job whose counter crossed its total in this statement: one batch, one answer.
     let rows = sqlx::query(
         "with input as (
-            select * from unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::int8[])
-                as i (task_id, attempt, render_seconds, normalized_seconds, now)
+            select * from unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::int8[], $19::text[])
+                as i (task_id, attempt, render_seconds, normalized_seconds, now, blender_version)
          ), done as (
             update tasks t set status = $6, finished_at = i.now, render_seconds = i.render_seconds,
-                lease_expires_at = null
+                lease_expires_at = null, blender_version = i.blender_version
             from input i
             where t.id = any($1) and t.id = i.task_id and t.attempt = i.attempt and t.status = $7
             returning t.id, i.attempt, t.job_id, t.n_frames, i.normalized_seconds, i.now
@@ -499,6 +501,7 @@ async fn complete_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Result<C
     .bind(JobStatus::Rendering.as_str())
     .bind(finalizing)
     .bind(&out_attempts)
+    .bind(&versions)
     .fetch_all(pool)
     .await?;
     let mut completed = HashMap::with_capacity(rows.len());

@@ -264,7 +264,8 @@ fn claim_task(
 fn complete_task(conn: &Connection, lease: &Lease, done: &TaskDone, now: i64) -> Result<Completion> {
     let row = conn
         .prepare_cached(
-            "update tasks set status = ?1, finished_at = ?2, render_seconds = ?3, lease_expires_at = null
+            "update tasks set status = ?1, finished_at = ?2, render_seconds = ?3, lease_expires_at = null,
+                blender_version = ?7
              where id = ?4 and attempt = ?5 and status = ?6 returning job_id, n_frames",
         )?
         .query_row(
@@ -275,6 +276,7 @@ fn complete_task(conn: &Connection, lease: &Lease, done: &TaskDone, now: i64) ->
                 lease.task_id.to_string(),
                 lease.attempt,
                 TaskStatus::Running.as_str(),
+                done.blender_version,
             ],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
         )

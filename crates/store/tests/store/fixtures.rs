@@ -164,6 +164,7 @@ pub(crate) fn done_for(task: &ClaimedTask, render_seconds: f64) -> TaskDone {
             .collect(),
         render_seconds,
         speed_factor: 1.0,
+        blender_version: Some("4.5.3".into()),
     }
 }
 

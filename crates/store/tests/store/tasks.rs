@@ -384,3 +384,14 @@ dbtest!(a_finished_job_is_deleted_with_everything_it_recorded, |store| {
     assert_eq!(jobs[0].id, kept);
     assert!(!store.delete_job(id).await.unwrap(), "twice is nothing");
 });
+
+dbtest!(a_completed_task_records_the_blender_that_rendered_it, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
+    let task = claim(store.as_ref(), "w1", T0).await.unwrap();
+    store.complete_task(&task.lease, done_for(&task, 1.0), T0 + 10).await.unwrap();
+    let tasks = store.list_tasks(id).await.unwrap();
+    let versions: Vec<Option<&str>> = tasks.iter().map(|it| it.blender_version.as_deref()).collect();
+    assert_eq!(versions, [Some("4.5.3"), None], "the completed task has it, the queued one not yet");
+    assert_eq!((tasks[0].render_seconds, tasks[0].finished_at), (Some(1.0), Some(T0 + 10)));
+});

@@ -192,16 +192,23 @@ async fn run_flow(
     }
     let mut report = Report::new();
     let started = std::time::Instant::now();
+    // One listener for the whole wait: a Ctrl-C that arrives while a request is in flight is
+    // kept for the next look, never lost.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let finished = loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = tokio::signal::ctrl_c() => {
+        let look = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let job = client.get_job(&job_id).await?;
+            let progress = client.progress(&job_id).await?.into_iter().next();
+            anyhow::Ok((job, progress))
+        };
+        let (job, progress) = tokio::select! {
+            looked = look => looked?,
+            _ = interrupt.recv() => {
                 report.stop();
                 return interrupted(client, &job_id, &args.out).await;
             }
-        }
-        let job = client.get_job(&job_id).await?;
-        let progress = client.progress(&job_id).await?.into_iter().next();
+        };
         report.update(&job, progress.as_ref(), started.elapsed());
         if matches!(job.status.as_str(), "completed" | "failed" | "canceled") {
             break job;

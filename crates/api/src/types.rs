@@ -179,6 +179,10 @@ pub struct Job {
     /// Orchard extension: why the job is not progressing (no connected worker can render it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+    /// Orchard extension: the Blender versions that rendered the job, recorded when it
+    /// completes (each task's is in `GET /jobs/{id}/tasks`).
+    #[serde(default)]
+    pub blender_versions: Vec<String>,
     /// Orchard extension: 0–100, higher first (50 unless set); `PATCH /jobs/{id}` changes it.
     #[serde(default = "default_priority")]
     #[schema(minimum = 0, maximum = 100)]

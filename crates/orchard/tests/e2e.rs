@@ -115,6 +115,9 @@ async fn a_job_renders_three_frames_with_real_blender() {
     assert_eq!(image::load_from_memory(&first).unwrap().width(), 64);
     assert_eq!(client.progress(&id).await.unwrap().len(), 0, "no progress once completed");
     assert!(job.normalized_seconds > 0.0);
+    // The Blender that rendered it, as the worker reported it (`3.4.1`, or `4.5.x` from PyPI).
+    assert_eq!(job.blender_versions.len(), 1, "{:?}", job.blender_versions);
+    assert!(job.blender_versions[0].starts_with(['3', '4']), "{:?}", job.blender_versions);
 
     let error = client.cancel(&id).await.unwrap_err();
     assert!(matches!(error, orchard_api::ClientError::Api { status, .. } if status == 400), "{error}");

@@ -461,7 +461,15 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
         }
     }
     let completed = JobStatus::Finalizing.apply(JobEvent::Finalized)?;
-    let patch = JobPatch { frames_zip_key: Some(zip_key), preview_key, ..Default::default() };
+    // Which Blenders rendered it, from its completed tasks (a retry's included).
+    let versions: std::collections::BTreeSet<String> =
+        state.store.list_tasks(job.id).await?.into_iter().filter_map(|it| it.blender_version).collect();
+    let patch = JobPatch {
+        frames_zip_key: Some(zip_key),
+        preview_key,
+        blender_versions: Some(versions.into_iter().collect()),
+        ..Default::default()
+    };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
         info!(frames = frames.len(), "job completed");
     }

@@ -80,7 +80,8 @@ macro_rules! job_columns {
              where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_rendering, \
          frames_failed, render_started_at, waiting_reason, priority, \
          cast(case when status in ('booting', 'rendering', 'suspended') then (select coalesce(sum(t.frames_done), 0) \
-             from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_running_done"
+             from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_running_done, \
+         blender_versions"
     };
 }
 
@@ -435,7 +436,7 @@ macro_rules! job_store {
                             failed_name = coalesce($5, failed_name), failed_type = coalesce($6, failed_type),
                             failed_message = coalesce($7, failed_message),
                             frames_zip_key = coalesce($8, frames_zip_key), preview_key = coalesce($9, preview_key),
-                            validating_until = $12
+                            validating_until = $12, blender_versions = coalesce($13, blender_versions)
                          where id = $10 and status = $11",
                     )
                     .bind(to.as_str())
@@ -450,6 +451,7 @@ macro_rules! job_store {
                     .bind(job_id.to_string())
                     .bind(from.as_str())
                     .bind(patch.validating_until)
+                    .bind(patch.blender_versions.as_ref().map(|it| to_json(it, "jobs", "blender_versions")).transpose()?)
                     .execute(&self.pool)
                     .await?;
                     let moved = done.rows_affected() == 1;

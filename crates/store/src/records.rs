@@ -164,6 +164,8 @@ pub struct Job {
     pub priority: i64,
     /// Frames finished inside running tasks, as their workers' heartbeats say (not yet stored).
     pub frames_running_done: i64,
+    /// The Blender versions that rendered it, recorded when it completes.
+    pub blender_versions: Vec<String>,
 }
 
 /// A job workers may claim from, with what orders it among the others.
@@ -193,6 +195,8 @@ pub struct JobPatch {
     /// Until when the caller owns the validation it starts (for a move to `validating`);
     /// any other move clears it.
     pub validating_until: Option<i64>,
+    /// Sets the Blender versions that rendered the job.
+    pub blender_versions: Option<Vec<String>>,
 }
 
 /// What `/render` stores.

@@ -146,6 +146,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         waiting_reason: row.text("waiting_reason")?,
         priority: int("priority")?,
         frames_running_done: int("frames_running_done")?,
+        blender_versions: json_of(row, "blender_versions")?.unwrap_or_default(),
     })
 }
 

@@ -40,6 +40,7 @@ pub(crate) fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
         analysis: job.analysis.clone(),
         waiting_reason: job.waiting_reason.clone(),
         priority: job.priority,
+        blender_versions: job.blender_versions.clone(),
     }
 }
 /// Progress counters of a job.

@@ -349,6 +349,8 @@ async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had
         "{redone}"
     );
     assert_eq!(redone["blenderVersion"], "3.4.1", "the Blender that rendered it: {redone}");
+    let (_, job) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(job["data"]["blenderVersions"], json!(["3.4.1"]), "and the job records it: {job}");
     assert!(redone["startedAt"].is_string() && redone["finishedAt"].is_string(), "{redone}");
 }
 

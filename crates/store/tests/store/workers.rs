@@ -58,16 +58,7 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
 
 dbtest!(a_worker_whose_capabilities_do_not_decode_is_corrupt, |store, db| {
     let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
-    let worker = WorkerRecord {
-        id: "node-1".into(),
-        name: "render-01".into(),
-        token_id: token,
-        capabilities: capabilities(),
-        speed_factor: 1.0,
-        registered_at: T0,
-        last_seen_at: T0,
-        draining: false,
-    };
+    let worker = node_1(token);
     store.register_worker(&worker).await.unwrap();
     db.execute("update workers set capabilities = '{\"blenders\": \"all\"}' where id = 'node-1'").await;
     for error in [store.get_worker("node-1").await.unwrap_err(), store.live_workers(T0).await.unwrap_err()] {
@@ -83,16 +74,7 @@ dbtest!(a_worker_whose_capabilities_do_not_decode_is_corrupt, |store, db| {
 
 dbtest!(a_drained_worker_stays_drained_when_it_registers_again, |store| {
     let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
-    let worker = WorkerRecord {
-        id: "node-1".into(),
-        name: "render-01".into(),
-        token_id: token,
-        capabilities: capabilities(),
-        speed_factor: 1.0,
-        registered_at: T0,
-        last_seen_at: T0,
-        draining: false,
-    };
+    let worker = node_1(token);
     store.register_worker(&worker).await.unwrap();
     assert!(store.set_draining("node-1", true).await.unwrap());
     assert!(!store.set_draining("node-2", true).await.unwrap());
@@ -106,16 +88,7 @@ dbtest!(a_drained_worker_stays_drained_when_it_registers_again, |store| {
 dbtest!(worker_tokens_are_listed_with_their_workers_and_revoked_by_prefix, |store| {
     let token = store.create_worker_token("token-hash", "OW-abc", T0).await.unwrap();
     let other = store.create_worker_token("other-hash", "OW-def", T0 + 1).await.unwrap();
-    let worker = WorkerRecord {
-        id: "node-1".into(),
-        name: "render-01".into(),
-        token_id: token,
-        capabilities: capabilities(),
-        speed_factor: 1.0,
-        registered_at: T0,
-        last_seen_at: T0,
-        draining: false,
-    };
+    let worker = node_1(token);
     store.register_worker(&worker).await.unwrap();
     let listed = store.list_worker_tokens().await.unwrap();
     let summary: Vec<_> = listed.iter().map(|it| (it.id, it.prefix.as_str(), it.workers, it.revoked_at)).collect();
@@ -127,3 +100,17 @@ dbtest!(worker_tokens_are_listed_with_their_workers_and_revoked_by_prefix, |stor
     assert_eq!(store.find_worker_token("other-hash").await.unwrap(), Some(other));
     assert_eq!(store.list_worker_tokens().await.unwrap()[1].revoked_at, Some(T0 + 10));
 });
+
+/// Worker `node-1` of `token`, registered at T0.
+fn node_1(token: uuid::Uuid) -> WorkerRecord {
+    WorkerRecord {
+        id: "node-1".into(),
+        name: "render-01".into(),
+        token_id: token,
+        capabilities: capabilities(),
+        speed_factor: 1.0,
+        registered_at: T0,
+        last_seen_at: T0,
+        draining: false,
+    }
+}

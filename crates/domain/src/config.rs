@@ -51,8 +51,10 @@ pub(crate) const INTEGER_FIELDS: &[(&str, u32, u32)] = &[
     ("tileSize", 8, 8192),
     ("minimumRam", 1, 4096),
     ("chunkSize", 1, 1000),
-    ("priority", 0, 100),
+    ("priority", PRIORITIES.0, PRIORITIES.1),
 ];
+/// A job's priority: higher goes first.
+pub const PRIORITIES: (u32, u32) = (0, 100);
 /// `resolution`'s sides, in pixels.
 pub(crate) const RESOLUTION_SIDE: (u32, u32) = (4, 65_536);
 /// `outputSettings.compression` and `.quality`.

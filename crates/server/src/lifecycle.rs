@@ -238,7 +238,8 @@ pub(crate) async fn retry(
     let (to_render, redo) = match frames {
         Some(ranges) => {
             let asked = FrameSet::parse(ranges).map_err(|e| Error::field("invalid_frames", "frames", e.to_string()))?;
-            if let Some(stray) = asked.frames().iter().find(|it| !all.frames().contains(it)) {
+            // Both ascending: a binary search per frame asked.
+            if let Some(stray) = asked.frames().iter().find(|it| all.frames().binary_search(it).is_err()) {
                 return Err(Error::field(
                     "invalid_frames",
                     "frames",

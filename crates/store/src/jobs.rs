@@ -79,7 +79,7 @@ macro_rules! job_columns {
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t \
              where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_rendering, \
          frames_failed, render_started_at, waiting_reason, priority, \
-         cast(case when status in ('booting', 'rendering', 'suspended') then (select coalesce(sum(t.frames_done), 0) \
+         cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.frames_done), 0) \
              from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_running_done, \
          blender_versions"
     };

@@ -86,8 +86,10 @@ pub(crate) async fn patch_job(
     JobId(id): JobId,
     ApiJson(body): ApiJson<JobPatchRequest>,
 ) -> Result<Response, Error> {
-    if body.priority > 100 {
-        return Err(Error::field("invalid_priority", "priority", "must be a whole number from 0 to 100"));
+    let (lowest, highest) = orchard_domain::config::PRIORITIES;
+    if !(lowest..=highest).contains(&body.priority) {
+        let reason = format!("must be a whole number from {lowest} to {highest}");
+        return Err(Error::field("invalid_priority", "priority", reason));
     }
     let job = owned(&state, &caller, id).await?;
     let job = lifecycle::set_priority(&state, job, body.priority).instrument(info_span!("patch", job = %id)).await?;

@@ -11,7 +11,6 @@ use orchard_store::Job;
 use serde::Deserialize;
 use tracing::{Instrument, info_span};
 
-use crate::clock::iso8601;
 use crate::error::Error;
 use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, JobId, not_json, says_json};
 use crate::http::wire;
@@ -223,40 +222,5 @@ pub(crate) async fn list_tasks(
     JobId(id): JobId,
 ) -> Result<Json<Vec<api::TaskInfo>>, Error> {
     let job = owned(&state, &caller, id).await?;
-    let tasks = state.store.list_tasks(job.id).await?;
-    let failures = state.store.failed_attempts(job.id).await?;
-    let names: std::collections::HashMap<String, String> =
-        state.store.live_workers(0).await?.into_iter().map(|it| (it.id, it.name)).collect();
-    let name = |id: &str| names.get(id).cloned();
-    Ok(Json(
-        tasks
-            .into_iter()
-            .map(|task| api::TaskInfo {
-                id: task.id.to_string(),
-                seq: task.seq,
-                frames: task.frames.to_ranges(),
-                status: task.status.as_str().to_string(),
-                attempt: task.attempt,
-                failures: task.failures,
-                worker_name: task.worker_id.as_deref().and_then(name),
-                worker_id: task.worker_id,
-                last_error: task.last_error,
-                started_at: task.started_at.map(iso8601),
-                finished_at: task.finished_at.map(iso8601),
-                render_seconds: task.render_seconds,
-                blender_version: task.blender_version,
-                failed_attempts: failures
-                    .iter()
-                    .filter(|it| it.task_id == task.id)
-                    .map(|it| api::FailedAttemptInfo {
-                        attempt: it.attempt,
-                        worker_name: name(&it.worker_id),
-                        worker_id: it.worker_id.clone(),
-                        error: it.error.clone(),
-                        at: iso8601(it.at),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    ))
+    Ok(Json(crate::ops::jobs::tasks(&state, &job).await?))
 }

@@ -1,7 +1,7 @@
 //! The farm's workers as people operate them: the list (job ids only for their own workspace
 //! or an admin), drain and undrain.
 
-use orchard_store::WorkerRecord;
+use orchard_store::{RunningTask, WorkerRecord};
 use tracing::info;
 use uuid::Uuid;
 
@@ -44,37 +44,46 @@ pub(crate) async fn set_draining(state: &AppState, worker: &str, draining: bool)
     Ok(())
 }
 
-/// Every registered worker as people see it: status, what it offers, what it renders now (the
-/// job only for its own workspace's callers, or an admin).
-pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchard_api::WorkerInfo>> {
+/// Every registered worker with the task it runs and its status, read once for whoever asks.
+async fn workers_now(state: &AppState) -> Result<Vec<(WorkerRecord, Option<RunningTask>, &'static str)>> {
     let workers = state.store.live_workers(0).await?;
-    let running = state.store.running_tasks().await?;
+    let mut running = state.store.running_tasks().await?;
     let connected_since = now_ms() - connected_window(state.config.lease_ttl).as_millis() as i64;
     Ok(workers
         .into_iter()
         .map(|worker| {
-            let task = running.iter().find(|it| it.worker_id == worker.id);
+            let task = running.iter().position(|it| it.worker_id == worker.id).map(|at| running.swap_remove(at));
             let status = status(&worker, task.is_some(), connected_since);
-            let visible = |workspace: Uuid| caller.admin || workspace == caller.workspace_id;
-            orchard_api::WorkerInfo {
-                id: worker.id.clone(),
-                name: worker.name.clone(),
-                status: status.into(),
-                draining: worker.draining,
-                blenders: worker.capabilities.blenders.clone(),
-                cpu_threads: worker.capabilities.cpu_threads,
-                ram_gib: worker.capabilities.ram_gib,
-                tags: worker.capabilities.tags.clone(),
-                speed_factor: worker.speed_factor,
-                current_task: task.map(|it| orchard_api::CurrentTask {
-                    task_id: visible(it.workspace_id).then(|| it.task_id.to_string()),
-                    job_id: visible(it.workspace_id).then(|| it.job_id.to_string()),
-                    frames: it.frames.to_ranges(),
-                    started_at: it.started_at.map(iso8601),
-                }),
-                last_seen_at: iso8601(worker.last_seen_at),
-                registered_at: iso8601(worker.registered_at),
-            }
+            (worker, task, status)
+        })
+        .collect())
+}
+
+/// Every registered worker as people see it: status, what it offers, what it renders now (the
+/// job only for its own workspace's callers, or an admin).
+pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchard_api::WorkerInfo>> {
+    let visible = |workspace: Uuid| caller.admin || workspace == caller.workspace_id;
+    Ok(workers_now(state)
+        .await?
+        .into_iter()
+        .map(|(worker, task, status)| orchard_api::WorkerInfo {
+            id: worker.id,
+            name: worker.name,
+            status: status.into(),
+            draining: worker.draining,
+            blenders: worker.capabilities.blenders,
+            cpu_threads: worker.capabilities.cpu_threads,
+            ram_gib: worker.capabilities.ram_gib,
+            tags: worker.capabilities.tags,
+            speed_factor: worker.speed_factor,
+            current_task: task.map(|it| orchard_api::CurrentTask {
+                task_id: visible(it.workspace_id).then(|| it.task_id.to_string()),
+                job_id: visible(it.workspace_id).then(|| it.job_id.to_string()),
+                frames: it.frames.to_ranges(),
+                started_at: it.started_at.map(iso8601),
+            }),
+            last_seen_at: iso8601(worker.last_seen_at),
+            registered_at: iso8601(worker.registered_at),
         })
         .collect())
 }
@@ -94,12 +103,8 @@ fn status(worker: &WorkerRecord, busy: bool, connected_since: i64) -> &'static s
 
 /// How many workers are in each status, for `/metrics`.
 pub(crate) async fn count_by_status(state: &AppState) -> Result<Vec<(&'static str, i64)>> {
-    let workers = state.store.live_workers(0).await?;
-    let running = state.store.running_tasks().await?;
-    let connected_since = now_ms() - connected_window(state.config.lease_ttl).as_millis() as i64;
     let mut counts: Vec<(&'static str, i64)> = Vec::new();
-    for worker in &workers {
-        let status = status(worker, running.iter().any(|it| it.worker_id == worker.id), connected_since);
+    for (_, _, status) in workers_now(state).await? {
         match counts.iter_mut().find(|(it, _)| *it == status) {
             Some((_, n)) => *n += 1,
             None => counts.push((status, 1)),

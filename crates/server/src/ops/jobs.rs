@@ -6,7 +6,7 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::uploads::received_upload;
-use crate::clock::now_ms;
+use crate::clock::{iso8601, now_ms};
 use crate::error::{Chain, Error, Result};
 use crate::keys::Caller;
 use crate::state::AppState;
@@ -76,4 +76,43 @@ pub(crate) async fn create(state: &AppState, caller: &Caller, body: &CreateJobRe
         warn!(key = %unused, error = %Chain(error.as_ref()), "an unused scene copy stays");
     }
     Ok((job, created))
+}
+
+/// A job's tasks as people see them: each with its worker's name, times, the Blender that
+/// rendered it, and every failed attempt.
+pub(crate) async fn tasks(state: &AppState, job: &Job) -> Result<Vec<orchard_api::TaskInfo>> {
+    let tasks = state.store.list_tasks(job.id).await?;
+    let failures = state.store.failed_attempts(job.id).await?;
+    let names: std::collections::HashMap<String, String> =
+        state.store.live_workers(0).await?.into_iter().map(|it| (it.id, it.name)).collect();
+    let name = |id: &str| names.get(id).cloned();
+    Ok(tasks
+        .into_iter()
+        .map(|task| orchard_api::TaskInfo {
+            id: task.id.to_string(),
+            seq: task.seq,
+            frames: task.frames.to_ranges(),
+            status: task.status.as_str().to_string(),
+            attempt: task.attempt,
+            failures: task.failures,
+            worker_name: task.worker_id.as_deref().and_then(name),
+            worker_id: task.worker_id,
+            last_error: task.last_error,
+            started_at: task.started_at.map(iso8601),
+            finished_at: task.finished_at.map(iso8601),
+            render_seconds: task.render_seconds,
+            blender_version: task.blender_version,
+            failed_attempts: failures
+                .iter()
+                .filter(|it| it.task_id == task.id)
+                .map(|it| orchard_api::FailedAttemptInfo {
+                    attempt: it.attempt,
+                    worker_name: name(&it.worker_id),
+                    worker_id: it.worker_id.clone(),
+                    error: it.error.clone(),
+                    at: iso8601(it.at),
+                })
+                .collect(),
+        })
+        .collect())
 }

@@ -281,6 +281,30 @@ impl Client {
         self.call::<(), _>(Method::GET, &format!("/jobs/{id}/tasks"), None).await
     }
 
+    /// `GET /jobs/{id}/tasks/{taskId}/log` (Orchard extension): the attempt's Blender log
+    /// (the latest attempt's without `attempt`), or `None` when it has none yet.
+    pub async fn task_log(
+        &self,
+        id: &str,
+        task_id: &str,
+        attempt: Option<i64>,
+    ) -> Result<Option<TaskLog>, ClientError> {
+        let mut url = format!("{}{API_PREFIX}/jobs/{id}/tasks/{task_id}/log", self.base);
+        if let Some(attempt) = attempt {
+            url.push_str(&format!("?attempt={attempt}"));
+        }
+        let response = self.http.get(url).bearer_auth(&self.key).send().await?;
+        let response = match check(response).await {
+            Ok(response) => response,
+            Err(ClientError::Api { code, .. }) if code == "no_log" => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let header = |name: &str| response.headers().get(name).and_then(|it| it.to_str().ok()).map(str::to_string);
+        let attempt = header("x-orchard-attempt").and_then(|it| it.parse().ok()).unwrap_or(0);
+        let truncated = header("x-orchard-log-truncated").as_deref() == Some("true");
+        Ok(Some(TaskLog { attempt, truncated, text: response.text().await? }))
+    }
+
     /// Fetches a signed URL into `path`, streamed.
     pub async fn download(&self, url: &str, path: &Path) -> Result<u64, ClientError> {
         use futures::StreamExt;
@@ -298,6 +322,17 @@ impl Client {
         file.flush().await.map_err(file_error)?;
         Ok(written)
     }
+}
+
+/// One attempt's Blender log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskLog {
+    /// The attempt.
+    pub attempt: i64,
+    /// Its beginning was dropped (a long log keeps its end).
+    pub truncated: bool,
+    /// The text.
+    pub text: String,
 }
 
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {

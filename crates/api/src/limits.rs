@@ -13,3 +13,7 @@ pub const OUTPUT_FILE_NAME: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$";
 pub const MAX_OUTPUT_FILE_NAME: usize = 200;
 /// A Blender version as a worker reports it (`4.5`, `3.4.1`, `5.0.0 Alpha`).
 pub use orchard_domain::schema::BLENDER_VERSION;
+/// Most characters of Blender output a worker sends in one call.
+pub const MAX_LOG_CHUNK: usize = 64 * 1024;
+/// Characters of Blender output kept per attempt: its tail (the end says what went wrong).
+pub const MAX_TASK_LOG: usize = 256 * 1024;

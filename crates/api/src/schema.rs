@@ -133,6 +133,8 @@ impl PartialSchema for CompleteRequest {
                 "blenderVersion": nullable(json!({"type": "string", "maxLength": MAX_WORKER_TEXT,
                     "pattern": crate::limits::BLENDER_VERSION,
                     "description": "The Blender that rendered the frames (`bpy.app.version_string`)."})),
+                "log": nullable(json!({"type": "string", "maxLength": crate::limits::MAX_LOG_CHUNK,
+                    "description": "Blender's output since the last heartbeat, appended to the attempt's log."})),
             },
         }))
     }
@@ -179,5 +181,10 @@ mod tests {
         assert_eq!(register["properties"]["speedFactor"]["maximum"], 1000.0, "{register}");
         let complete = serde_json::to_value(CompleteRequest::schema()).unwrap();
         assert_eq!(complete["properties"]["attempt"]["minimum"], i64::MIN, "{complete}");
+        // Derived schemas carry literal bounds: they must be the constants the server checks.
+        for schema in [crate::HeartbeatRequest::schema(), crate::FailRequest::schema()] {
+            let schema = serde_json::to_value(schema).unwrap();
+            assert_eq!(schema["properties"]["log"]["maxLength"], crate::limits::MAX_LOG_CHUNK, "{schema}");
+        }
     }
 }

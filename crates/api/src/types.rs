@@ -387,6 +387,10 @@ pub struct Progress {
     /// frames, or a slow one, moves before it completes).
     #[serde(default)]
     pub frames_running_done: i64,
+    /// Orchard extension: as `framesRunningDone`, with each frame being rendered counted by how
+    /// far it is (its samples): a 10-minute frame moves while it renders.
+    #[serde(default)]
+    pub frames_running_progress: f64,
     /// `framesDone / framesTotal × 100`.
     pub percent: f64,
     /// Estimated seconds left, once a frame is done.
@@ -570,6 +574,15 @@ pub struct HeartbeatRequest {
     pub attempt: i64,
     /// Frames of the task finished so far.
     pub frames_done: usize,
+    /// How far the frame being rendered now is (0–1; Cycles' samples, EEVEE's), so that a long
+    /// frame does not look stuck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
+    pub frame_progress: Option<f64>,
+    /// Blender's output since the last call, appended to the attempt's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 65536)]
+    pub log: Option<String>,
 }
 
 /// Worker protocol: where to PUT a task's outputs.
@@ -617,6 +630,9 @@ pub struct CompleteRequest {
     /// The Blender that rendered the frames (`bpy.app.version_string`), recorded on the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blender_version: Option<String>,
+    /// Blender's output since the last heartbeat, appended to the attempt's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// Worker protocol: the next claim, made with a completion.
@@ -647,6 +663,10 @@ pub struct FailRequest {
     pub attempt: i64,
     /// What went wrong, with Blender's log tail.
     pub error: String,
+    /// Blender's output since the last heartbeat, appended to the attempt's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 65536)]
+    pub log: Option<String>,
 }
 
 /// Worker protocol: whether the worker keeps its task.
@@ -693,6 +713,12 @@ pub struct TaskInfo {
     /// The Blender that rendered it, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blender_version: Option<String>,
+    /// While running: frames of it finished so far.
+    #[serde(default)]
+    pub frames_done: i64,
+    /// While running: how far the frame being rendered is (0–1, from its samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_progress: Option<f64>,
     /// Every failed attempt, oldest first (a retried job's included).
     #[serde(default)]
     pub failed_attempts: Vec<FailedAttemptInfo>,

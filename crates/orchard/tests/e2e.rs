@@ -277,6 +277,10 @@ async fn a_detached_render_is_followed_and_fetched_with_the_jobs_commands() {
     .await;
     let shown = String::from_utf8_lossy(&cli(&farm, &["jobs", "show", &id]).stdout).to_string();
     assert!(shown.contains("completed") && shown.contains("task"), "{shown}");
+    // What Blender printed, task by task.
+    let logs = String::from_utf8_lossy(&cli(&farm, &["jobs", "logs", &id]).stdout).to_string();
+    assert!(logs.starts_with("== task 0 · frames 1 · attempt 1 · completed"), "{logs}");
+    assert!(logs.contains("Fra:1") && logs.contains("Fra:2"), "{logs}");
 
     let out = tempfile::tempdir().unwrap();
     let fetched = cli(&farm, &["jobs", "download", &id, "--out", out.path().to_str().unwrap()]);

@@ -264,6 +264,12 @@ async fn a_task_failing_everywhere_fails_the_job_with_the_frame_and_the_log() {
     let tasks = client.tasks(&id).await.unwrap();
     // Both workers tried and were blocklisted after three failures each.
     assert!(tasks[0].failures >= 6, "{tasks:?}");
+    // Each attempt kept what Blender printed.
+    for attempt in [1, 2] {
+        let log = client.task_log(&id, &tasks[0].id, Some(attempt)).await.unwrap().expect("the attempt's log");
+        assert_eq!(log.attempt, attempt);
+        assert!(log.text.contains("Read blend"), "{}", log.text);
+    }
 }
 
 #[tokio::test]

@@ -337,7 +337,7 @@ async fn a_bucket_upload_that_never_arrived_stays_unreceived() {
 async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     use orchard_api::{BlenderBuild, RegisterRequest, WorkerCapabilities};
     use orchard_worker::remote::HttpCoordinator;
-    use orchard_worker::{Coordinator, LeaseStatus, RenderedFrame};
+    use orchard_worker::{Coordinator, Delivery, LeaseStatus, RenderedFrame};
 
     let s3 = S3Server::start().await;
     let data = tempfile::tempdir().unwrap();
@@ -375,7 +375,8 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     let url = spoiled.output_urls.get_mut("0001.png").expect("an upload URL with the task");
     assert!(url.starts_with(&s3.endpoint), "{url}");
     *url = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
-    let completed = worker.complete(&spoiled, vec![rendered], 0.5, None).await.unwrap();
+    let delivery = Delivery { frames: vec![rendered], render_seconds: 0.5, blender_version: "4.5.3".into(), log: None };
+    let completed = worker.complete(&spoiled, delivery, None).await.unwrap();
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     AccountStore, ClaimOptions, ClaimedTask, Completion, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner,
     Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, Retry, RunnableJob, StartRender, Task,
-    TaskDone, TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
+    TaskDone, TaskLog, TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -212,9 +212,22 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
         // A claim changes the frames rendering now, and starts a booting job rendering.
         self.changed(self.inner.claim_task(worker_id, job_ids, claim).await)
     }
-    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState> {
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        lease_ms: i64,
+        now: i64,
+        frames_done: i64,
+        frame_progress: f64,
+    ) -> Result<LeaseState> {
         // Progress within a task shows in job reads: what was remembered goes.
-        self.changed(self.inner.heartbeat(lease, lease_ms, now, frames_done).await)
+        self.changed(self.inner.heartbeat(lease, lease_ms, now, frames_done, frame_progress).await)
+    }
+    async fn append_task_log(&self, lease: &Lease, worker_id: &str, chunk: &str, cap: usize, now: i64) -> Result<bool> {
+        self.inner.append_task_log(lease, worker_id, chunk, cap, now).await
+    }
+    async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
+        self.inner.task_log(task_id, attempt).await
     }
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {
         self.changed(self.inner.complete_task(lease, done, now).await)

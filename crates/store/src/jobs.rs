@@ -81,6 +81,9 @@ macro_rules! job_columns {
          frames_failed, render_started_at, waiting_reason, priority, \
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.frames_done), 0) \
              from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_running_done, \
+         cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.frames_done + t.frame_progress), 0) \
+             from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as double precision) \
+             as frames_running_progress, \
          blender_versions"
     };
 }
@@ -528,6 +531,7 @@ macro_rules! job_store {
                     for statement in [
                         "delete from outputs where job_id = $1",
                         "delete from task_failures where job_id = $1",
+                        "delete from task_logs where job_id = $1",
                         "delete from tasks where job_id = $1",
                         "delete from jobs where id = $1",
                     ] {

@@ -164,6 +164,8 @@ pub struct Job {
     pub priority: i64,
     /// Frames finished inside running tasks, as their workers' heartbeats say (not yet stored).
     pub frames_running_done: i64,
+    /// As `frames_running_done`, with each frame in flight counted by how far it is.
+    pub frames_running_progress: f64,
     /// The Blender versions that rendered it, recorded when it completes.
     pub blender_versions: Vec<String>,
 }
@@ -252,6 +254,25 @@ pub struct Task {
     pub render_seconds: Option<f64>,
     /// The Blender that rendered it, once completed.
     pub blender_version: Option<String>,
+    /// While running: frames of it finished, as its worker last said.
+    pub frames_done: i64,
+    /// While running: how far the frame in flight is (0–1).
+    pub frame_progress: f64,
+}
+
+/// The Blender output of one attempt at a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskLog {
+    /// The attempt.
+    pub attempt: i64,
+    /// The worker that ran it.
+    pub worker_id: String,
+    /// What Blender printed (the tail, when `truncated`).
+    pub text: String,
+    /// The beginning was dropped to keep the log within its cap.
+    pub truncated: bool,
+    /// When it last grew.
+    pub updated_at: i64,
 }
 
 /// A failed attempt at a task: the job's history keeps every one (a retry included).

@@ -146,6 +146,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         waiting_reason: row.text("waiting_reason")?,
         priority: int("priority")?,
         frames_running_done: int("frames_running_done")?,
+        frames_running_progress: row.real("frames_running_progress")?.unwrap_or(0.0),
         blender_versions: json_of(row, "blender_versions")?.unwrap_or_default(),
     })
 }
@@ -216,6 +217,8 @@ macro_rules! row_decoders {
                 finished_at: row.try_get("finished_at")?,
                 render_seconds: row.try_get("render_seconds")?,
                 blender_version: row.try_get("blender_version")?,
+                frames_done: row.try_get("frames_done")?,
+                frame_progress: row.try_get("frame_progress")?,
             })
         }
 

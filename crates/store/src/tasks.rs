@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, Lease, LeaseState, NextClaim, Output, Result,
-    Retry, RunnableJob, StartRender, Task, TaskDone, rows,
+    Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, rows,
 };
 
 /// A job's tasks: made when its render starts, leased to workers, completed or failed, and
@@ -33,9 +33,21 @@ pub trait TaskStore: Send + Sync {
     /// priority order, oldest first) that has one. Jobs `worker_id` failed `blocklist_after`
     /// attempts of are skipped (it is blocklisted for them).
     async fn claim_task(&self, worker_id: &str, job_ids: &[Uuid], claim: ClaimOptions) -> Result<Option<ClaimedTask>>;
-    /// Extends a lease; says whether the worker should go on.
-    /// `frames_done`: frames of the task finished so far, as the worker says (progress within it).
-    async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState>;
+    /// Extends a lease; says whether the worker should go on. `frames_done` of the task's
+    /// frames are finished and the next is `frame_progress` (0–1) done, as the worker says.
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        lease_ms: i64,
+        now: i64,
+        frames_done: i64,
+        frame_progress: f64,
+    ) -> Result<LeaseState>;
+    /// Appends `chunk` to the log of the attempt `lease`, if `worker_id` holds it (false if
+    /// not); past `cap` characters only the tail is kept.
+    async fn append_task_log(&self, lease: &Lease, worker_id: &str, chunk: &str, cap: usize, now: i64) -> Result<bool>;
+    /// The log of a task's attempt, or of its latest attempt that has one.
+    async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>>;
     /// Stores a task's outputs and completes it; moves the job to `finalizing` with its last task.
     async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion>;
     /// [`TaskStore::complete_task`], then, if the attempt held, [`TaskStore::claim_task`] for
@@ -84,7 +96,7 @@ pub trait TaskStore: Send + Sync {
 macro_rules! task_columns {
     () => {
         "id, job_id, seq, frames, status, attempt, failures, last_error, worker_id, started_at, finished_at, \
-         render_seconds, blender_version"
+         render_seconds, blender_version, frames_done, frame_progress"
     };
 }
 
@@ -118,7 +130,7 @@ macro_rules! task_store {
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
                 ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                FailedAttempt, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskStore,
+                FailedAttempt, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -371,11 +383,20 @@ macro_rules! task_store {
                     self.hot.claim(NextClaim { worker_id, job_ids, claim }).await
                 }
 
-                async fn heartbeat(&self, lease: &Lease, lease_ms: i64, now: i64, frames_done: i64) -> Result<LeaseState> {
+                async fn heartbeat(
+                    &self,
+                    lease: &Lease,
+                    lease_ms: i64,
+                    now: i64,
+                    frames_done: i64,
+                    frame_progress: f64,
+                ) -> Result<LeaseState> {
                     // The attempt fences the write: a worker whose task was requeued and claimed
                     // again extends nothing and learns that it lost the task.
                     let done = sqlx::query(
-                        "update tasks set lease_expires_at = $1, frames_done = case when $5 < n_frames then $5 else n_frames end
+                        "update tasks set lease_expires_at = $1,
+                            frames_done = case when $5 < n_frames then $5 else n_frames end,
+                            frame_progress = case when $5 < n_frames then $6 else 0 end
                          where id = $2 and attempt = $3 and status = $4",
                     )
                     .bind(now + lease_ms)
@@ -383,9 +404,67 @@ macro_rules! task_store {
                     .bind(lease.attempt)
                     .bind(TaskStatus::Running.as_str())
                     .bind(frames_done.max(0))
+                    .bind(if frame_progress.is_finite() { frame_progress.clamp(0.0, 1.0) } else { 0.0 })
                     .execute(&self.pool)
                     .await?;
                     Ok(if done.rows_affected() == 1 { LeaseState::Held } else { LeaseState::Lost })
+                }
+
+                async fn append_task_log(
+                    &self,
+                    lease: &Lease,
+                    worker_id: &str,
+                    chunk: &str,
+                    cap: usize,
+                    now: i64,
+                ) -> Result<bool> {
+                    // Fenced like a heartbeat: only the worker holding the attempt writes its log.
+                    // `substr` from a position counts characters on both databases (an `int4`
+                    // position: PostgreSQL has no `substr(text, bigint)`).
+                    let cap = i32::try_from(cap).unwrap_or(i32::MAX);
+                    let done = sqlx::query(
+                        "insert into task_logs (task_id, attempt, job_id, worker_id, text, truncated, updated_at)
+                         select id, attempt, job_id, $3, substr($4, case when length($4) > $5
+                                then length($4) - $5 + 1 else 1 end), case when length($4) > $5 then 1 else 0 end, $6
+                         from tasks where id = $1 and attempt = $2 and worker_id = $3 and status = $7
+                         on conflict (task_id, attempt) do update set
+                            text = case when length(task_logs.text) + length(excluded.text) > $5
+                                then substr(task_logs.text || excluded.text,
+                                            length(task_logs.text) + length(excluded.text) - $5 + 1)
+                                else task_logs.text || excluded.text end,
+                            truncated = case when length(task_logs.text) + length(excluded.text) > $5
+                                then 1 else task_logs.truncated + excluded.truncated end,
+                            updated_at = excluded.updated_at",
+                    )
+                    .bind(lease.task_id.to_string())
+                    .bind(lease.attempt)
+                    .bind(worker_id)
+                    .bind(chunk)
+                    .bind(cap)
+                    .bind(now)
+                    .bind(TaskStatus::Running.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
+                    let row = sqlx::query(
+                        "select attempt, worker_id, text, truncated, updated_at from task_logs
+                         where task_id = $1 and ($2 is null or attempt = $2) order by attempt desc limit 1",
+                    )
+                    .bind(task_id.to_string())
+                    .bind(attempt)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    Ok(Some(TaskLog {
+                        attempt: row.try_get("attempt")?,
+                        worker_id: row.try_get("worker_id")?,
+                        text: row.try_get("text")?,
+                        truncated: row.try_get::<i64, _>("truncated")? != 0,
+                        updated_at: row.try_get("updated_at")?,
+                    }))
                 }
 
                 async fn complete_task(&self, lease: &Lease, done: TaskDone, now: i64) -> Result<Completion> {

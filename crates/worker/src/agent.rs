@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::blender::{DRIVER, DriverEvent, Invocation, RunningBlender};
 use crate::outputs::check_frame;
-use crate::{Coordinator, LeaseStatus, RenderedFrame};
+use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedFrame};
 
 /// How long Blender may take to exit once it has said it is done.
 const EXIT_WAIT: Duration = Duration::from_secs(30);
@@ -155,14 +155,16 @@ impl<C: Coordinator> Worker<C> {
             Ok(outcome) => outcome,
             Err(error) => Outcome::Failed(format!("{error:#}")),
         };
+        let mut log = None;
         if !matches!(outcome, Outcome::Completed(_)) {
             // A failed, lost or abandoned task leaves its Blender in an unknown state.
             if let Some(mut open) = session.take() {
                 open.running.kill().await;
+                log = open.running.take_log();
             }
         }
         if let Outcome::Failed(error) = &outcome
-            && let Err(report) = self.coordinator.fail(assignment, error).await
+            && let Err(report) = self.coordinator.fail(assignment, error, log).await
         {
             warn!(error = format!("{report:#}"), "could not report a failed task");
         }
@@ -170,12 +172,13 @@ impl<C: Coordinator> Worker<C> {
         outcome
     }
 
-    fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
+    /// The Blender for the task: (its version, its executable).
+    fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<(String, PathBuf)> {
         let chosen = match &assignment.blender_version {
             Some(version) => self.config.blenders.iter().find(|(it, _)| it == version),
             None => self.config.blenders.first(),
         };
-        chosen.map(|(_, path)| path.clone()).context("this worker has no Blender of the version the task needs")
+        chosen.cloned().context("this worker has no Blender of the version the task needs")
     }
 
     async fn render(
@@ -187,7 +190,7 @@ impl<C: Coordinator> Worker<C> {
     ) -> anyhow::Result<Outcome> {
         let config: RenderConfig =
             serde_json::from_value(assignment.config.clone()).context("the task's render config does not parse")?;
-        let blender = self.blender_for(assignment)?;
+        let (version, blender) = self.blender_for(assignment)?;
         let out_dir = scratch.join("out");
         tokio::fs::create_dir_all(&out_dir).await.with_context(|| format!("creating {}", out_dir.display()))?;
 
@@ -262,10 +265,20 @@ impl<C: Coordinator> Worker<C> {
                     None => break false,
                 },
                 _ = heartbeat.tick() => {
-                    match self.coordinator.heartbeat(assignment, frames.len()).await {
+                    let beat = Beat {
+                        frames_done: frames.len(),
+                        frame_progress: open.running.frame_progress(),
+                        log: open.running.take_log(),
+                    };
+                    match self.coordinator.heartbeat(assignment, &beat).await {
                         Ok(LeaseStatus::Held) => {}
                         Ok(LeaseStatus::Lost) => return Ok(Outcome::Lost),
-                        Err(error) => warn!(error = format!("{error:#}"), "heartbeat failed; rendering on"),
+                        Err(error) => {
+                            warn!(error = format!("{error:#}"), "heartbeat failed; rendering on");
+                            if let Some(log) = beat.log {
+                                open.running.restore_log(log);
+                            }
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(hang_at) => {
@@ -314,13 +327,15 @@ impl<C: Coordinator> Worker<C> {
                 return Ok(Outcome::Failed(error.to_string()));
             }
         }
+        let log = open.running.take_log();
         if !self.config.warm_sessions {
             *session = None;
         }
         // Ask for the next task in the same call, the loaded job's first.
         let claim_next =
             (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
-        match self.coordinator.complete(assignment, frames, render_seconds, claim_next).await? {
+        let delivery = Delivery { frames, render_seconds, blender_version: version, log };
+        match self.coordinator.complete(assignment, delivery, claim_next).await? {
             (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
             (LeaseStatus::Lost, _) => Ok(Outcome::Lost),
         }
@@ -335,7 +350,8 @@ impl<C: Coordinator> Worker<C> {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {
-                        if let Ok(LeaseStatus::Lost) = coordinator.heartbeat(&assignment, assignment.frames.len()).await {
+                        let beat = Beat { frames_done: assignment.frames.len(), ..Beat::default() };
+                        if let Ok(LeaseStatus::Lost) = coordinator.heartbeat(&assignment, &beat).await {
                             return;
                         }
                     }

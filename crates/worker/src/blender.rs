@@ -23,6 +23,9 @@ pub const DRIVER: &str = include_str!("../driver/orchard_driver.py");
 const EVENT_PREFIX: &str = "ORCHARD ";
 /// Lines of Blender output kept for failure reports.
 const LOG_TAIL_LINES: usize = 40;
+/// Bytes of output held for the next report to the server (the server's limit per call is in
+/// characters, of which there are never more than bytes); older lines go first.
+const PENDING_LOG_BYTES: usize = orchard_api::limits::MAX_LOG_CHUNK;
 /// How long Blender gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
@@ -128,13 +131,91 @@ impl Invocation<'_> {
     }
 }
 
+/// What Blender printed: the tail for failure reports, the lines not yet sent to the server,
+/// and how far the frame being rendered is.
+#[derive(Debug, Default)]
+struct Output {
+    tail: VecDeque<String>,
+    pending: VecDeque<String>,
+    pending_bytes: usize,
+    /// Lines dropped from `pending` since it was last taken (the server was not reached).
+    dropped: usize,
+    frame_progress: Option<f64>,
+}
+
+impl Output {
+    fn push(&mut self, line: String) {
+        let progress = sample_progress(&line);
+        if progress.is_some() {
+            self.frame_progress = progress;
+        }
+        // Cycles prints a line per sample: of a run of them, the last says it all.
+        let replaces = |lines: &VecDeque<String>| {
+            progress.is_some() && lines.back().is_some_and(|it| sample_progress(it).is_some())
+        };
+        if replaces(&self.tail) {
+            self.tail.pop_back();
+        } else if self.tail.len() == LOG_TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.clone());
+        if replaces(&self.pending)
+            && let Some(old) = self.pending.pop_back()
+        {
+            self.pending_bytes -= old.len() + 1;
+        }
+        self.pending_bytes += line.len() + 1;
+        self.pending.push_back(line);
+        while self.pending_bytes > PENDING_LOG_BYTES - 100
+            && let Some(old) = self.pending.pop_front()
+        {
+            self.pending_bytes -= old.len() + 1;
+            self.dropped += 1;
+        }
+    }
+
+    fn take_pending(&mut self) -> Option<String> {
+        if self.pending.is_empty() && self.dropped == 0 {
+            return None;
+        }
+        let mut text = String::with_capacity(self.pending_bytes + 64);
+        if self.dropped > 0 {
+            text.push_str(&format!("[… {} lines of output lost on the way]\n", self.dropped));
+        }
+        for line in self.pending.drain(..) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        self.pending_bytes = 0;
+        self.dropped = 0;
+        Some(text)
+    }
+}
+
+/// How far a frame is, from a Blender status line: Cycles' `| Sample 5/16`, EEVEE's
+/// `| Rendering 5 / 64 samples`.
+fn sample_progress(line: &str) -> Option<f64> {
+    if !line.starts_with("Fra:") {
+        return None;
+    }
+    let last = line.rsplit('|').next()?.trim();
+    let fraction = if let Some(rest) = last.strip_prefix("Sample ") {
+        rest.split([',', ' ']).next()?
+    } else {
+        last.strip_prefix("Rendering ")?.strip_suffix(" samples")?
+    };
+    let (done, total) = fraction.split_once('/')?;
+    let (done, total): (f64, f64) = (done.trim().parse().ok()?, total.trim().parse().ok()?);
+    (total > 0.0 && done >= 0.0).then(|| (done / total).min(1.0))
+}
+
 /// A running Blender.
 pub struct RunningBlender {
     child: Child,
     stdin: Option<tokio::process::ChildStdin>,
     pgid: Option<i32>,
     events: mpsc::Receiver<DriverEvent>,
-    log: Arc<Mutex<VecDeque<String>>>,
+    output: Arc<Mutex<Output>>,
 }
 
 impl RunningBlender {
@@ -151,15 +232,15 @@ impl RunningBlender {
         let mut child = command.spawn()?;
         let stdin = child.stdin.take();
         let pgid = child.id().map(|it| it as i32);
-        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+        let output = Arc::new(Mutex::new(Output::default()));
         let (tx, events) = mpsc::channel(256);
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_lines(stdout, log.clone(), Some(tx)));
+            tokio::spawn(read_lines(stdout, output.clone(), Some(tx)));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(read_lines(stderr, log.clone(), None));
+            tokio::spawn(read_lines(stderr, output.clone(), None));
         }
-        Ok(RunningBlender { child, stdin, pgid, events, log })
+        Ok(RunningBlender { child, stdin, pgid, events, output })
     }
 
     /// Sends one line to the driver (a warm session's next task).
@@ -171,11 +252,32 @@ impl RunningBlender {
         stdin.flush().await
     }
 
-    /// Clears the log tail, so that a failure report shows only the current task's lines.
+    /// Clears the log, so that a task's reports show only its own lines.
     pub fn clear_log(&self) {
-        if let Ok(mut log) = self.log.lock() {
-            log.clear();
+        if let Ok(mut output) = self.output.lock() {
+            *output = Output::default();
         }
+    }
+
+    /// The output printed since the last call (for the attempt's log on the server).
+    pub fn take_log(&self) -> Option<String> {
+        self.output.lock().ok()?.take_pending()
+    }
+
+    /// Puts back output that could not be sent, before what came since.
+    pub fn restore_log(&self, text: String) {
+        if let Ok(mut output) = self.output.lock() {
+            let since: Vec<String> = output.pending.drain(..).collect();
+            output.pending_bytes = 0;
+            for line in text.lines().map(str::to_string).chain(since) {
+                output.push(line);
+            }
+        }
+    }
+
+    /// How far the frame being rendered is (0–1), once Blender said.
+    pub fn frame_progress(&self) -> Option<f64> {
+        self.output.lock().ok()?.frame_progress
     }
 
     /// The next driver event; `None` once Blender closed its output.
@@ -203,8 +305,8 @@ impl RunningBlender {
 
     /// The last lines Blender printed, for failure reports.
     pub fn log_tail(&self) -> String {
-        match self.log.lock() {
-            Ok(lines) => lines.iter().cloned().collect::<Vec<_>>().join("\n"),
+        match self.output.lock() {
+            Ok(output) => output.tail.iter().cloned().collect::<Vec<_>>().join("\n"),
             Err(_) => String::new(),
         }
     }
@@ -212,7 +314,7 @@ impl RunningBlender {
 
 async fn read_lines(
     stream: impl AsyncRead + Unpin,
-    log: Arc<Mutex<VecDeque<String>>>,
+    output: Arc<Mutex<Output>>,
     events: Option<mpsc::Sender<DriverEvent>>,
 ) {
     let mut lines = BufReader::new(stream).lines();
@@ -221,15 +323,16 @@ async fn read_lines(
             && let Some(events) = &events
             && let Ok(event) = serde_json::from_str::<DriverEvent>(json)
         {
+            if matches!(event, DriverEvent::Frame { .. })
+                && let Ok(mut output) = output.lock()
+            {
+                output.frame_progress = None;
+            }
             let _ = events.send(event).await;
             continue;
         }
-        // Cycles prints a status line per sample and tile; keep only the tail.
-        if let Ok(mut log) = log.lock() {
-            if log.len() == LOG_TAIL_LINES {
-                log.pop_front();
-            }
-            log.push_back(line);
+        if let Ok(mut output) = output.lock() {
+            output.push(line);
         }
     }
 }
@@ -269,6 +372,53 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(serde_json::from_str::<DriverEvent>(line).unwrap(), expected);
         }
+    }
+
+    #[test]
+    fn sample_progress_is_read_from_cycles_and_eevee_status_lines() {
+        let cycles = "Fra:1 Mem:11.23M (Peak 11.61M) | Time:00:00.31 | Remaining:00:00.27 | Mem:1.06M, Peak:1.07M | Scene, ViewLayer | Sample 4/16";
+        assert_eq!(sample_progress(cycles), Some(0.25));
+        let eevee = "Fra:3 Mem:30.09M (Peak 30.71M) | Time:00:01.12 | Rendering 32 / 64 samples";
+        assert_eq!(sample_progress(eevee), Some(0.5));
+        for other in [
+            "Fra:1 Mem:11M | Time:00:00.01 | Synchronizing object | Cube",
+            "Sample 1/2",
+            "Fra:1 | Sample x/2",
+            "Fra:1 | Sample 1/0",
+        ] {
+            assert_eq!(sample_progress(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn sample_lines_collapse_and_pending_output_is_bounded() {
+        let mut output = Output::default();
+        output.push("Read blend: /s.blend".into());
+        for sample in 1..=64 {
+            output.push(format!("Fra:1 Mem:1M | Time:00:00.01 | Scene, ViewLayer | Sample {sample}/64"));
+        }
+        output.push("Saved: '/o/0001.png'".into());
+        assert_eq!(output.frame_progress, Some(1.0));
+        let sent = output.take_pending().unwrap();
+        assert_eq!(
+            sent.lines().collect::<Vec<_>>(),
+            [
+                "Read blend: /s.blend",
+                "Fra:1 Mem:1M | Time:00:00.01 | Scene, ViewLayer | Sample 64/64",
+                "Saved: '/o/0001.png'"
+            ]
+        );
+        assert_eq!(output.take_pending(), None, "taken once");
+        assert_eq!(output.tail.len(), 3);
+
+        let line = "x".repeat(1000);
+        for _ in 0..200 {
+            output.push(line.clone());
+        }
+        let sent = output.take_pending().unwrap();
+        assert!(sent.len() <= PENDING_LOG_BYTES, "{}", sent.len());
+        assert!(sent.starts_with("[… "), "says that lines were lost");
+        assert_eq!(output.tail.len(), LOG_TAIL_LINES);
     }
 
     #[test]

@@ -49,6 +49,30 @@ pub struct RenderedFrame {
     pub file_name: String,
 }
 
+/// A task's rendered frames, checked, and how they were made.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The frames, in the task's order.
+    pub frames: Vec<RenderedFrame>,
+    /// Seconds Blender spent on them.
+    pub render_seconds: f64,
+    /// The Blender that rendered them.
+    pub blender_version: String,
+    /// Blender's output not sent yet.
+    pub log: Option<String>,
+}
+
+/// What a heartbeat tells the farm about a running task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Beat {
+    /// Frames of the task finished.
+    pub frames_done: usize,
+    /// How far the frame being rendered is (0–1), when Blender said.
+    pub frame_progress: Option<f64>,
+    /// Blender's output since the last report.
+    pub log: Option<String>,
+}
+
 /// What a worker needs from the farm.
 #[async_trait]
 pub trait Coordinator: Send + Sync + 'static {
@@ -57,17 +81,16 @@ pub trait Coordinator: Send + Sync + 'static {
     async fn claim(&self, worker_id: &str, prefer_job: Option<&str>) -> anyhow::Result<Option<Assignment>>;
     /// Writes the assignment's scene file to `dest`.
     async fn fetch_scene(&self, assignment: &Assignment, dest: &Path) -> anyhow::Result<()>;
-    /// Extends the lease; `frames_done` of the task's frames are finished.
-    async fn heartbeat(&self, assignment: &Assignment, frames_done: usize) -> anyhow::Result<LeaseStatus>;
+    /// Extends the lease, saying how far the task is, with Blender's output since the last call.
+    async fn heartbeat(&self, assignment: &Assignment, beat: &Beat) -> anyhow::Result<LeaseStatus>;
     /// Delivers every frame of the task; with `claim_next`, also claims the worker's next task
     /// in the same call (without waiting for work).
     async fn complete(
         &self,
         assignment: &Assignment,
-        frames: Vec<RenderedFrame>,
-        render_seconds: f64,
+        delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)>;
-    /// Reports a failed attempt with the reason and Blender's log tail.
-    async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()>;
+    /// Reports a failed attempt with the reason and Blender's log tail (and the output not sent yet).
+    async fn fail(&self, assignment: &Assignment, error: &str, log: Option<String>) -> anyhow::Result<()>;
 }

@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 use tracing::warn;
 
-use crate::{Coordinator, LeaseStatus, RenderedFrame};
+use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedFrame};
 
 /// How long a call keeps retrying before it gives up.
 const RETRY_FOR: Duration = Duration::from_secs(120);
@@ -170,8 +170,13 @@ impl Coordinator for HttpCoordinator {
         Ok(())
     }
 
-    async fn heartbeat(&self, assignment: &Assignment, frames_done: usize) -> anyhow::Result<LeaseStatus> {
-        let body = HeartbeatRequest { attempt: assignment.attempt, frames_done };
+    async fn heartbeat(&self, assignment: &Assignment, beat: &Beat) -> anyhow::Result<LeaseStatus> {
+        let body = HeartbeatRequest {
+            attempt: assignment.attempt,
+            frames_done: beat.frames_done,
+            frame_progress: beat.frame_progress,
+            log: beat.log.clone(),
+        };
         let url = self.task_url(assignment, "heartbeat");
         // A heartbeat that cannot get through is not retried for long: the next one will try again.
         let response = build_and_send_once(self, || self.http.post(&url).json(&body)).await?;
@@ -181,10 +186,10 @@ impl Coordinator for HttpCoordinator {
     async fn complete(
         &self,
         assignment: &Assignment,
-        frames: Vec<RenderedFrame>,
-        render_seconds: f64,
+        delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
+        let Delivery { frames, render_seconds, blender_version, log } = delivery;
         // The URLs that came with the task, when they name every file; else, or when one of
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
@@ -213,7 +218,8 @@ impl Coordinator for HttpCoordinator {
                 .collect(),
             render_seconds,
             claim_next,
-            blender_version: assignment.blender_version.clone(),
+            blender_version: Some(blender_version),
+            log,
         };
         let url = self.task_url(assignment, "complete");
         let response = self.send(|| self.http.post(&url).json(&done)).await?;
@@ -224,8 +230,8 @@ impl Coordinator for HttpCoordinator {
         Ok((LeaseStatus::Held, answer.next))
     }
 
-    async fn fail(&self, assignment: &Assignment, error: &str) -> anyhow::Result<()> {
-        let body = FailRequest { attempt: assignment.attempt, error: error.to_string() };
+    async fn fail(&self, assignment: &Assignment, error: &str, log: Option<String>) -> anyhow::Result<()> {
+        let body = FailRequest { attempt: assignment.attempt, error: error.to_string(), log };
         let url = self.task_url(assignment, "fail");
         self.send(|| self.http.post(&url).json(&body)).await?;
         Ok(())

@@ -70,6 +70,22 @@ pub(crate) enum JobsCommand {
         #[command(flatten)]
         farm: FarmArgs,
     },
+    /// Blender's log of a job's tasks: each task's latest attempt, or the one asked for.
+    Logs {
+        /// The job's id.
+        id: String,
+        /// Only this task: its number in the job (as `jobs show` lists it) or its id.
+        #[arg(long)]
+        task: Option<String>,
+        /// This attempt of --task (1 is the first), not the latest.
+        #[arg(long, requires = "task")]
+        attempt: Option<i64>,
+        /// Keep printing what Blender prints until the job stops rendering.
+        #[arg(long, short, conflicts_with = "attempt")]
+        follow: bool,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
     /// Start no new task of a rendering job (running ones finish, or go back with --requeue-running).
     Suspend {
         /// The job's id.
@@ -183,6 +199,10 @@ pub(crate) async fn run(command: JobsCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        JobsCommand::Logs { id, task, attempt, follow, farm } => {
+            let client = farm.client().await?;
+            logs(&client, &id, task.as_deref(), attempt, follow).await?;
+        }
         JobsCommand::Suspend { id, requeue_running, farm } => {
             show(&farm.client().await?.suspend(&id, requeue_running).await?)
         }
@@ -230,4 +250,87 @@ pub(crate) async fn download(client: &Client, id: &str, out: &Path) -> anyhow::R
         client.download(&output.url, &dir.join(name)).await?;
     }
     Ok(downloads.frame_outputs.len())
+}
+
+/// Prints the logs of `id`'s tasks (or of the one named), and with `follow` what they print
+/// next, until the job stops rendering.
+async fn logs(client: &Client, id: &str, only: Option<&str>, attempt: Option<i64>, follow: bool) -> anyhow::Result<()> {
+    let picked = |tasks: Vec<orchard_api::TaskInfo>| -> anyhow::Result<Vec<orchard_api::TaskInfo>> {
+        let Some(only) = only else { return Ok(tasks.into_iter().filter(|it| it.attempt > 0).collect()) };
+        let found = tasks.into_iter().find(|it| it.id == only || it.seq.to_string() == only);
+        Ok(vec![found.with_context(|| format!("job {id} has no task {only} (`orchard jobs show {id}` lists them)"))?])
+    };
+    // What was printed of each task: (attempt, text), so that following prints only what is new.
+    let mut printed: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
+    let mut last_header = String::new();
+    loop {
+        let job = client.get_job(id).await?;
+        let rendering = matches!(job.status.as_str(), "booting" | "rendering" | "suspended" | "finalizing");
+        let tasks = picked(client.tasks(id).await?)?;
+        if tasks.is_empty() && !follow {
+            println!("job {id} has no task that ran yet ({})", job.status);
+        }
+        for task in &tasks {
+            let log = client.task_log(id, &task.id, attempt).await?;
+            let (number, text) = match &log {
+                Some(log) => (log.attempt, log.text.as_str()),
+                None if follow => continue,
+                None => (attempt.unwrap_or(task.attempt), ""),
+            };
+            let before = printed.get(&task.id).filter(|(seen, _)| *seen == number).map(|(_, text)| text.as_str());
+            let new = unseen(before.unwrap_or(""), text);
+            if new.is_empty() && (follow || before.is_some()) {
+                continue;
+            }
+            let header = format!(
+                "== task {} · frames {} · attempt {number} · {} · {} ==",
+                task.seq,
+                task.frames.join(","),
+                task.status,
+                task.worker_name.as_deref().or(task.worker_id.as_deref()).unwrap_or("-")
+            );
+            if header != last_header || !follow {
+                println!("{header}");
+                last_header = header;
+            }
+            if log.is_none() {
+                println!("(no output yet)");
+            }
+            print!("{new}");
+            if !new.is_empty() && !new.ends_with('\n') {
+                println!();
+            }
+            printed.insert(task.id.clone(), (number, text.to_string()));
+        }
+        if !follow || !rendering {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// The part of `now` not in `before`: a log grows at its end and, once long, loses its
+/// beginning, so the new part follows the longest end of `before` that `now` starts with.
+fn unseen<'a>(before: &str, now: &'a str) -> &'a str {
+    for (at, _) in before.char_indices() {
+        if now.starts_with(&before[at..]) {
+            return &now[before.len() - at..];
+        }
+    }
+    now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unseen;
+
+    #[test]
+    fn following_a_log_prints_only_what_is_new() {
+        assert_eq!(unseen("", "a\n"), "a\n");
+        assert_eq!(unseen("a\n", "a\nb\n"), "b\n");
+        assert_eq!(unseen("a\nb\n", "a\nb\n"), "");
+        // The log's start was dropped: what was printed last is found again.
+        assert_eq!(unseen("a\nb\nc\n", "b\nc\nd\n"), "d\n");
+        assert_eq!(unseen("zzz", "xyz"), "xyz", "nothing in common: all of it");
+    }
 }

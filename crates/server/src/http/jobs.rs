@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{self as api, CreateJobRequest, ErrorBody, JobEnvelope, JobList, Pagination, RenderRequest};
 use orchard_domain::JobStatus;
@@ -12,11 +12,12 @@ use serde::Deserialize;
 use tracing::{Instrument, info_span};
 
 use crate::error::Error;
-use crate::http::extract::{ApiJson, ApiQuery, BaseUrl, JobId, not_json, says_json};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, BaseUrl, JobId, not_json, says_json};
 use crate::http::wire;
 use crate::keys::Caller;
 use crate::lifecycle;
 use crate::ops::jobs::owned;
+use crate::policy::MAX_TASK_LOG;
 use crate::state::AppState;
 
 /// The header that marks a replayed, idempotent answer.
@@ -223,4 +224,48 @@ pub(crate) async fn list_tasks(
 ) -> Result<Json<Vec<api::TaskInfo>>, Error> {
     let job = owned(&state, &caller, id).await?;
     Ok(Json(crate::ops::jobs::tasks(&state, &job).await?))
+}
+
+/// `?attempt=N` of a task's log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LogQuery {
+    /// The attempt (1 for the first); the latest that has a log when left out.
+    attempt: Option<i64>,
+}
+
+/// Orchard extension: the Blender log of one attempt at a task, as text. It grows while the
+/// attempt runs (the worker sends its output with each heartbeat); a long log keeps its end,
+/// and says so on its first line and in `X-Orchard-Log-Truncated`.
+#[utoipa::path(get, path = "/api/external/v1/jobs/{id}/tasks/{taskId}/log", tag = "jobs",
+    params(("id" = String, Path), ("taskId" = String, Path), LogQuery),
+    responses((status = 200, description = "the log", content_type = "text/plain", body = String,
+                headers(("X-Orchard-Attempt" = i64, description = "the attempt shown"),
+                        ("X-Orchard-Log-Truncated" = bool, description = "the beginning was dropped"))),
+              (status = 404, description = "unknown job or task, or no log for that attempt (yet)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn task_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, task_id)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> Result<Response, Error> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| Error::NotFound("job"))?;
+    let job = owned(&state, &caller, id).await?;
+    let log = crate::ops::jobs::task_log(&state, &job, &task_id, query.attempt).await?;
+    let text = if log.truncated {
+        format!("[… the beginning was dropped: a log keeps its last {MAX_TASK_LOG} characters]\n{}", log.text)
+    } else {
+        log.text
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+        (HeaderName::from_static("x-orchard-attempt"), HeaderValue::from(log.attempt)),
+        (HeaderName::from_static("x-orchard-log-truncated"), HeaderValue::from_static(bool_str(log.truncated))),
+    ];
+    Ok((headers, text).into_response())
+}
+
+fn bool_str(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
 }

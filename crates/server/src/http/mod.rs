@@ -71,6 +71,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}/progress", get(progress::get_job_progress))
         .route("/jobs/{id}/downloads", get(downloads::get_downloads))
         .route("/jobs/{id}/tasks", get(jobs::list_tasks))
+        .route("/jobs/{id}/tasks/{taskId}/log", get(jobs::task_log))
         .route("/openapi.json", get(openapi_json))
         .route("/workers", get(farm::list_workers))
         .route("/workers/{worker_id}/drain", post(farm::drain_worker))

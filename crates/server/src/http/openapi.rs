@@ -20,7 +20,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
     info(title = "Orchard", description = "A self-hosted Blender render farm speaking the Renderjuice external API v1."),
     paths(
         uploads::create_upload, uploads::put_upload, uploads::put_upload_part, uploads::complete_upload,
-        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks, jobs::task_log,
         control::suspend_job, control::resume_job, control::retry_job, control::patch_job, control::delete_job,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
@@ -220,6 +220,9 @@ fn links(doc: &mut Value) {
     ] {
         paths[format!("{PREFIX}{path}")][method]["responses"]["200"]["links"] = job_links(pointer);
     }
+    paths[format!("{PREFIX}/jobs/{{id}}/tasks")]["get"]["responses"]["200"]["links"] = json!({
+        "TaskLog": {"operationId": "task_log", "parameters": {"id": "$request.path.id", "taskId": "$response.body#/0/id"}},
+    });
     // A worker registers, claims, then acts on the task it holds.
     paths[format!("{PREFIX}/workers/register")]["post"]["responses"]["200"]["links"] = json!({
         "ClaimTask": {"operationId": "claim_task", "parameters": {"worker_id": "$response.body#/workerId"}},

@@ -76,7 +76,7 @@ pub(crate) async fn heartbeat(
 ) -> Result<Json<LeaseResponse>, Error> {
     async {
         ops::worker(&state, token.0, &worker_id).await?;
-        ops::heartbeat(&state, &task_id, body.attempt, body.frames_done).await?;
+        ops::heartbeat(&state, &worker_id, &task_id, &body).await?;
         Ok(Json(LeaseResponse { lease: "held".into() }))
     }
     .instrument(task_span(&worker_id, &task_id))

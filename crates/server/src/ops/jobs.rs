@@ -1,6 +1,7 @@
 //! Jobs as a client sees them: creating one from an upload, and finding one's own.
 
 use orchard_api::CreateJobRequest;
+use orchard_domain::TaskStatus;
 use orchard_store::{Job, NewJob};
 use tracing::warn;
 use uuid::Uuid;
@@ -102,6 +103,8 @@ pub(crate) async fn tasks(state: &AppState, job: &Job) -> Result<Vec<orchard_api
             finished_at: task.finished_at.map(iso8601),
             render_seconds: task.render_seconds,
             blender_version: task.blender_version,
+            frames_done: if task.status == TaskStatus::Running { task.frames_done } else { 0 },
+            frame_progress: (task.status == TaskStatus::Running).then_some(task.frame_progress),
             failed_attempts: failures
                 .iter()
                 .filter(|it| it.task_id == task.id)
@@ -115,4 +118,27 @@ pub(crate) async fn tasks(state: &AppState, job: &Job) -> Result<Vec<orchard_api
                 .collect(),
         })
         .collect())
+}
+
+/// The Blender log of an attempt at one of `job`'s tasks (its latest attempt that has one when
+/// `attempt` is not given): what the worker has sent so far while it runs.
+pub(crate) async fn task_log(
+    state: &AppState,
+    job: &Job,
+    task_id: &str,
+    attempt: Option<i64>,
+) -> Result<orchard_store::TaskLog> {
+    let task_id = Uuid::parse_str(task_id).map_err(|_| Error::NotFound("task"))?;
+    match state.store.get_task(task_id).await? {
+        Some(task) if task.job_id == job.id => {}
+        _ => return Err(Error::NotFound("task")),
+    }
+    state.store.task_log(task_id, attempt).await?.ok_or_else(|| Error::Absent {
+        code: "no_log",
+        message: match attempt {
+            Some(n) => format!("attempt {n} of this task has no log (it never ran, or printed nothing yet)"),
+            None => "this task has no log yet: no attempt has printed anything".into(),
+        },
+        details: None,
+    })
 }

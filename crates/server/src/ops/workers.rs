@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures::Stream;
 use orchard_api::{
-    Assignment, ClaimRequest, CompleteRequest, CompleteResponse, FailRequest, RegisterRequest, RegisterResponse,
+    Assignment, ClaimRequest, CompleteRequest, CompleteResponse, FailRequest, HeartbeatRequest, RegisterRequest,
+    RegisterResponse,
 };
 use orchard_domain::{FrameSet, TaskStatus};
 use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
@@ -23,8 +24,8 @@ use crate::keys::key_hash;
 use crate::lifecycle;
 use crate::policy::{
     ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_CPU_THREADS, MAX_FAILING_WORKERS,
-    MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_WORKER_LIST, MAX_WORKER_TEXT, SEEN_RESOLUTION_MS, SPEED_FACTORS,
-    heartbeat_secs, output_url_ttl,
+    MAX_LOG_CHUNK, MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_TASK_LOG, MAX_WORKER_LIST, MAX_WORKER_TEXT, SEEN_RESOLUTION_MS,
+    SPEED_FACTORS, heartbeat_secs, output_url_ttl,
 };
 use crate::scheduler::Claimed;
 use crate::state::AppState;
@@ -255,15 +256,41 @@ async fn upload_urls(
     Ok(found)
 }
 
-/// Extends the lease of a running task and notes how many of its frames are finished;
-/// `lease_lost` when the attempt no longer holds it.
-pub(crate) async fn heartbeat(state: &AppState, task_id: &str, attempt: i64, frames_done: usize) -> Result<()> {
-    let lease = lease(task_id, attempt)?;
+/// Extends the lease of a running task, notes how far it is and appends Blender's output to
+/// the attempt's log; `lease_lost` when the attempt no longer holds it.
+pub(crate) async fn heartbeat(state: &AppState, worker_id: &str, task_id: &str, body: &HeartbeatRequest) -> Result<()> {
+    let frame_progress = body.frame_progress.unwrap_or(0.0);
+    if !(frame_progress.is_finite() && (0.0..=1.0).contains(&frame_progress)) {
+        return Err(Error::field("invalid_frame_progress", "frameProgress", "must be a number from 0 to 1"));
+    }
+    let log = checked_log(body.log.as_deref())?;
+    let lease = lease(task_id, body.attempt)?;
     let lease_ms = state.config.lease_ttl.as_millis() as i64;
-    let frames_done = i64::try_from(frames_done).unwrap_or(i64::MAX);
-    match state.store.heartbeat(&lease, lease_ms, now_ms(), frames_done).await? {
-        LeaseState::Held => Ok(()),
+    let frames_done = i64::try_from(body.frames_done).unwrap_or(i64::MAX);
+    match state.store.heartbeat(&lease, lease_ms, now_ms(), frames_done, frame_progress).await? {
+        LeaseState::Held => append_log(state, &lease, worker_id, log).await,
         LeaseState::Lost => Err(Error::lease_lost()),
+    }
+}
+
+/// A worker's log chunk, within its bound and without control characters but line breaks
+/// and tabs (PostgreSQL text cannot hold a NUL; a terminal must not take escapes from it).
+fn checked_log(log: Option<&str>) -> Result<Option<String>> {
+    let Some(log) = log.filter(|it| !it.is_empty()) else { return Ok(None) };
+    if log.chars().count() > MAX_LOG_CHUNK {
+        let reason = format!("at most {MAX_LOG_CHUNK} characters per call");
+        return Err(Error::field("log_too_long", "log", reason));
+    }
+    Ok(Some(log.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect()))
+}
+
+/// Appends to the log of the attempt `worker_id` holds; `lease_lost` if it no longer does.
+async fn append_log(state: &AppState, lease: &Lease, worker_id: &str, log: Option<String>) -> Result<()> {
+    let Some(log) = log else { return Ok(()) };
+    if state.store.append_task_log(lease, worker_id, &log, MAX_TASK_LOG, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(Error::lease_lost())
     }
 }
 
@@ -384,6 +411,7 @@ pub(crate) async fn complete(
         let reason = format!("{version:?} is not a version like 4.5.3");
         return Err(Error::field("invalid_blender_version", "blenderVersion", reason));
     }
+    let log = checked_log(body.log.as_deref())?;
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
     let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
     if delivered != task.frames.frames() {
@@ -415,6 +443,8 @@ pub(crate) async fn complete(
         blender_version: body.blender_version.clone(),
     };
     let lease = lease(task_id, body.attempt)?;
+    // The log's end is written before the completion, while the attempt still holds the task.
+    append_log(state, &lease, &worker.id, log).await?;
     // A drained worker finishes what it holds and takes nothing more.
     let claim_next =
         body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
@@ -439,7 +469,9 @@ pub(crate) async fn complete(
 
 /// The attempt failed: the task is requeued for another worker, or fails its job.
 pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body: &FailRequest) -> Result<()> {
+    let log = checked_log(body.log.as_deref())?;
     let task = held_task(state, worker_id, task_id, body.attempt).await?;
+    append_log(state, &lease(task_id, body.attempt)?, worker_id, log).await?;
     // Name the frames: the job's failedReason may end up being this message.
     let error =
         format!("frames {}: {}", task.frames.to_ranges().join(", "), shorten(&body.error, FAILURE_REPORT_CHARS));

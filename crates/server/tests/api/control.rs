@@ -542,7 +542,99 @@ async fn progress_counts_the_frames_a_running_task_has_finished() {
             "{progress}"
         );
     }
+    // Within a frame: Cycles' samples, as the worker reads them from Blender's status lines.
+    let body = json!({"attempt": task.attempt, "framesDone": 1, "frameProgress": 0.25});
+    assert_eq!(worker.call(&path, body).await.0, StatusCode::OK);
+    let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
+    assert_eq!(
+        (progress[0]["framesRunningDone"].as_i64(), progress[0]["framesRunningProgress"].as_f64()),
+        (Some(1), Some(1.25))
+    );
+    assert!(progress[0]["etaSeconds"].is_number(), "a pace from the frames in flight: {progress}");
+    let (_, tasks) = app.get(&format!("/jobs/{id}/tasks")).await;
+    assert_eq!((tasks[0]["framesDone"].as_i64(), tasks[0]["frameProgress"].as_f64()), (Some(1), Some(0.25)), "{tasks}");
+    for bad in [json!(1.5), json!(-0.1), json!("half")] {
+        let (status, body) =
+            worker.call(&path, json!({"attempt": task.attempt, "framesDone": 1, "frameProgress": bad})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
     assert!(worker.deliver(&task).await.is_none());
     let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
     assert!(progress.as_array().unwrap().first().is_none_or(|it| it["framesDone"] == 3), "{progress}");
+}
+
+#[tokio::test]
+async fn a_tasks_log_grows_while_it_runs_and_every_attempt_keeps_its_own() {
+    let app = spawn_app().await;
+    let (first, second) = (Worker::register(&app, "node-1").await, Worker::register(&app, "node-2").await);
+    let id = rendering_job(&app, &app.key, "1", json!({})).await;
+    let task = first.claim().await.unwrap();
+    let log_path = format!("/jobs/{id}/tasks/{}/log", task.task_id);
+    let read = |path: String, key: String| {
+        let app = &app;
+        async move {
+            let response = app.call(Method::GET, &path, Some(&key), None).await;
+            let status = response.status();
+            let header = |name: &str| response.headers().get(name).map(|it| it.to_str().unwrap().to_string());
+            let (kind, attempt) = (header("content-type"), header("x-orchard-attempt"));
+            (status, kind, attempt, response.text().await.unwrap())
+        }
+    };
+    let (status, _, _, body) = read(log_path.clone(), app.key.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no output yet: {body}");
+
+    let heartbeat = format!("/{}/tasks/{}/heartbeat", first.id, task.task_id);
+    let beat = json!({"attempt": task.attempt, "framesDone": 0, "log": "Blender 4.5.3\nRead blend: s.blend\n"});
+    assert_eq!(first.call(&heartbeat, beat).await.0, StatusCode::OK);
+    let (status, kind, attempt, text) = read(log_path.clone(), app.key.clone()).await;
+    assert_eq!(
+        (status, kind.as_deref(), attempt.as_deref()),
+        (StatusCode::OK, Some("text/plain; charset=utf-8"), Some("1"))
+    );
+    assert_eq!(text, "Blender 4.5.3\nRead blend: s.blend\n", "live, while the attempt runs");
+    let beat = json!({"attempt": task.attempt, "framesDone": 0, "log": "Fra:1 \u{1b}[1mSample 1/8\u{0}\n"});
+    assert_eq!(first.call(&heartbeat, beat).await.0, StatusCode::OK);
+    let too_long = json!({"attempt": task.attempt, "framesDone": 0, "log": "x".repeat(64 * 1024 + 1)});
+    let (status, body) = first.call(&heartbeat, too_long).await;
+    assert_eq!((status, body["error"]["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("log")), "{body}");
+    let fail = format!("/{}/tasks/{}/fail", first.id, task.task_id);
+    let (status, _) = first
+        .call(&fail, json!({"attempt": task.attempt, "error": "Blender crashed", "log": "Segmentation fault\n"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, _, text) = read(log_path.clone(), app.key.clone()).await;
+    assert_eq!(
+        text, "Blender 4.5.3\nRead blend: s.blend\nFra:1 [1mSample 1/8\nSegmentation fault\n",
+        "escapes and NULs dropped"
+    );
+
+    // The second attempt has a log of its own; the first stays readable by number.
+    let again = second.claim().await.expect("the task again");
+    assert_eq!((again.task_id.as_str(), again.attempt), (task.task_id.as_str(), 2));
+    let beat = json!({"attempt": 2, "framesDone": 0, "log": "second try\n"});
+    assert_eq!(second.call(&format!("/{}/tasks/{}/heartbeat", second.id, task.task_id), beat).await.0, StatusCode::OK);
+    let (_, _, attempt, text) = read(log_path.clone(), app.key.clone()).await;
+    assert_eq!((attempt.as_deref(), text.as_str()), (Some("2"), "second try\n"));
+    let (status, _, attempt, text) = read(format!("{log_path}?attempt=1"), app.key.clone()).await;
+    assert_eq!((status, attempt.as_deref()), (StatusCode::OK, Some("1")));
+    assert!(text.ends_with("Segmentation fault\n"), "{text}");
+    // The first worker lost the task: it writes nothing more to any log.
+    let stale = json!({"attempt": 1, "framesDone": 0, "log": "late\n"});
+    assert_eq!(first.call(&heartbeat, stale).await.0, StatusCode::CONFLICT);
+
+    for (path, key) in [
+        (format!("{log_path}?attempt=3"), app.key.clone()),
+        (format!("/jobs/{id}/tasks/{}/log", uuid::Uuid::new_v4()), app.key.clone()),
+        (format!("/jobs/{id}/tasks/not-a-task/log"), app.key.clone()),
+        (log_path.clone(), app.other_key.clone()),
+    ] {
+        let (status, kind, _, body) = read(path.clone(), key).await;
+        assert_eq!((status, kind.as_deref()), (StatusCode::NOT_FOUND, Some("application/json")), "{path}: {body}");
+    }
+    let (status, _, _, body) = read(format!("{log_path}?attempt=two"), app.key.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Another job's task is not found under this job.
+    let other = rendering_job(&app, &app.key, "1", json!({})).await;
+    let (status, _, _, _) = read(format!("/jobs/{other}/tasks/{}/log", task.task_id), app.key.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -294,7 +294,7 @@ async fn claim_one(pool: &PgPool, request: &ClaimRequest) -> Result<Option<Claim
             limit 1
          ), claimed as (
             update tasks t set status = $6, attempt = t.attempt + 1, worker_id = $7, lease_expires_at = $8,
-                started_at = $9
+                started_at = $9, frames_done = 0, frame_progress = 0
             from next where t.id = next.id
             returning t.id, t.job_id, t.frames, t.attempt, t.seq
          ), job as (
@@ -363,7 +363,7 @@ async fn claim_batch(pool: &PgPool, group: &[&ClaimRequest]) -> Result<Vec<Optio
             ) as picked
          ), claimed as (
             update tasks t set status = $12, attempt = t.attempt + 1, worker_id = m.worker_id,
-                lease_expires_at = m.lease_expires_at, started_at = m.now
+                lease_expires_at = m.lease_expires_at, started_at = m.now, frames_done = 0, frame_progress = 0
             from next join members m on m.n = next.n
             where t.id = next.id
             returning t.id, t.job_id, t.frames, t.attempt, t.seq, m.n

@@ -210,7 +210,8 @@ fn claim_task(
     // worker: a claim reads a few index entries, however many tasks wait.
     let order = claim.prefer.filter(|it| job_ids.contains(it)).into_iter().chain(job_ids.iter().copied());
     let mut lease = conn.prepare_cached(
-        "update tasks set status = ?1, attempt = attempt + 1, worker_id = ?2, lease_expires_at = ?3, started_at = ?4
+        "update tasks set status = ?1, attempt = attempt + 1, worker_id = ?2, lease_expires_at = ?3, started_at = ?4,
+            frames_done = 0, frame_progress = 0
          where id = (
             select t.id from tasks t
             where t.status = ?5 and t.job_id = ?6 and t.seq >= ?10

@@ -69,7 +69,7 @@ dbtest!(concurrent_completions_count_every_frame_and_finalize_once, |store| {
         set.spawn(async move {
             let done = done_for(&task, 1.0);
             let now = T0 + 100 + idx as i64;
-            assert_eq!(store.heartbeat(&task.lease, LEASE_MS, now, 0).await.unwrap(), LeaseState::Held);
+            assert_eq!(store.heartbeat(&task.lease, LEASE_MS, now, 0, 0.0).await.unwrap(), LeaseState::Held);
             store.complete_task(&task.lease, done, now).await.unwrap()
         });
     }

@@ -36,7 +36,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     let task = store.get_task(first.lease.task_id).await.unwrap().expect("task");
     assert_eq!((task.status, task.attempt, task.worker_id.as_deref()), (TaskStatus::Running, 1, Some("w1")));
 
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 20, 0).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 20, 0, 0.0).await.unwrap(), LeaseState::Held);
     let second = claim(store.as_ref(), "w2", T0 + 30).await.expect("a task");
     let third = claim(store.as_ref(), "w3", T0 + 30).await.expect("a task");
     assert_eq!(third.frames.frames(), [5, 6]);
@@ -50,7 +50,7 @@ dbtest!(a_render_goes_from_claims_to_finalizing_with_maintained_counters, |store
     assert_eq!(read.normalized_seconds, 2.0);
     assert_eq!(store.complete_task(&first.lease, done_for(&first, 2.0), T0 + 41).await.unwrap(), Completion::Lost);
     assert_eq!(job(store.as_ref(), id).await.frames_done, 2, "a repeated completion counts nothing");
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 42, 0, 0.0).await.unwrap(), LeaseState::Lost);
 
     let with_speed = TaskDone { speed_factor: 0.5, ..done_for(&second, 4.0) };
     assert_eq!(store.complete_task(&second.lease, with_speed, T0 + 50).await.unwrap(), Completion::Completed);
@@ -101,7 +101,7 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     let id = booting_job(store.as_ref(), alice, 1, 3, T0).await;
     let old = claim(store.as_ref(), "w1", T0).await.unwrap();
     assert_eq!(store.requeue_expired(T0 + LEASE_MS - 1).await.unwrap(), 0, "the lease still holds");
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, T0 + 1000, 0).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, T0 + 1000, 0, 0.0).await.unwrap(), LeaseState::Held);
     assert_eq!(store.requeue_expired(T0 + LEASE_MS + 500).await.unwrap(), 0, "the heartbeat extended it");
 
     let expired = T0 + 1000 + LEASE_MS + 1;
@@ -111,11 +111,11 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     assert_eq!((read.status, read.frames_rendering), (JobStatus::Rendering, 0));
     let task = store.get_task(old.lease.task_id).await.unwrap().unwrap();
     assert_eq!((task.status, task.attempt, task.worker_id), (TaskStatus::Queued, 1, None));
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired, 0, 0.0).await.unwrap(), LeaseState::Lost);
 
     let new = claim(store.as_ref(), "w2", expired + 1).await.unwrap();
     assert_eq!((new.lease.task_id, new.lease.attempt), (old.lease.task_id, 2));
-    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&old.lease, LEASE_MS, expired + 2, 0, 0.0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&old.lease, done_for(&old, 1.0), expired + 3).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&old.lease, "w1", "boom", 3, expired + 3).await.unwrap(), FailOutcome::Lost);
     let read = job(store.as_ref(), id).await;
@@ -123,7 +123,7 @@ dbtest!(an_old_attempt_is_fenced_once_its_lease_expired_and_the_task_was_claimed
     assert!(store.list_outputs(id).await.unwrap().is_empty());
     assert!(store.job_failures_by_worker(id).await.unwrap().is_empty());
 
-    assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4, 0).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&new.lease, LEASE_MS, expired + 4, 0, 0.0).await.unwrap(), LeaseState::Held);
     assert_eq!(
         store.complete_task(&new.lease, done_for(&new, 1.0), expired + 5).await.unwrap(),
         Completion::JobFinished
@@ -170,7 +170,7 @@ dbtest!(a_failed_task_is_requeued_until_enough_different_workers_failed_it, |sto
     assert_eq!(by_worker, [("w1".to_string(), 2), ("w2".to_string(), 1)]);
     assert_eq!(store.last_job_failure(id).await.unwrap().as_deref(), Some("out of memory"));
 
-    assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&other.lease, LEASE_MS, now + 20, 0, 0.0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&other.lease, done_for(&other, 1.0), now + 20).await.unwrap(), Completion::Lost);
     assert!(claim(store.as_ref(), "w3", now + 30).await.is_none());
 });
@@ -183,14 +183,14 @@ dbtest!(a_canceled_job_cancels_its_tasks_and_fences_its_workers, |store| {
     assert_eq!(store.complete_task(&done.lease, done_for(&done, 1.0), T0 + 1).await.unwrap(), Completion::Completed);
 
     assert!(!store.cancel_job(id, JobStatus::Booting, T0 + 2).await.unwrap(), "the job is no longer booting");
-    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2, 0).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 2, 0, 0.0).await.unwrap(), LeaseState::Held);
     assert!(store.cancel_job(id, JobStatus::Rendering, T0 + 3).await.unwrap());
     let read = job(store.as_ref(), id).await;
     assert_eq!((read.status, read.updated_at, read.frames_rendering), (JobStatus::Canceled, T0 + 3, 0));
     let statuses: Vec<_> = store.list_tasks(id).await.unwrap().iter().map(|it| it.status).collect();
     assert_eq!(statuses, [TaskStatus::Canceled, TaskStatus::Completed, TaskStatus::Canceled]);
 
-    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&running.lease, LEASE_MS, T0 + 4, 0, 0.0).await.unwrap(), LeaseState::Lost);
     assert_eq!(store.complete_task(&running.lease, done_for(&running, 1.0), T0 + 4).await.unwrap(), Completion::Lost);
     assert_eq!(store.fail_task(&running.lease, "w1", "killed", 3, T0 + 4).await.unwrap(), FailOutcome::Lost);
     assert!(claim(store.as_ref(), "w3", T0 + 5).await.is_none());
@@ -313,7 +313,7 @@ dbtest!(queued_tasks_regroup_into_bigger_chunks_and_keep_every_frame_once, |stor
     // Smaller chunks than now: nothing changes.
     assert_eq!(store.rechunk_queued(id, 1).await.unwrap(), 3);
     assert_eq!(store.list_tasks(id).await.unwrap().len(), 4);
-    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2, 0).await.unwrap(), LeaseState::Held);
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 2, 0, 0.0).await.unwrap(), LeaseState::Held);
 });
 
 dbtest!(a_task_whose_frames_do_not_decode_is_corrupt, |store, db| {
@@ -356,7 +356,7 @@ dbtest!(requeuing_a_jobs_running_tasks_takes_their_leases, |store| {
     let id = booting_job(store.as_ref(), alice, 2, 1, T0).await;
     let task = claim(store.as_ref(), "w1", T0).await.unwrap();
     assert_eq!(store.requeue_running(id).await.unwrap(), 1);
-    assert_eq!(store.heartbeat(&task.lease, LEASE_MS, T0 + 1, 0).await.unwrap(), LeaseState::Lost);
+    assert_eq!(store.heartbeat(&task.lease, LEASE_MS, T0 + 1, 0, 0.0).await.unwrap(), LeaseState::Lost);
     // The task is claimed again, as a new attempt; the old one can no longer complete it.
     let again = claim(store.as_ref(), "w2", T0 + 2).await.unwrap();
     assert_eq!((again.lease.task_id, again.lease.attempt), (task.lease.task_id, task.lease.attempt + 1));
@@ -371,6 +371,7 @@ dbtest!(a_finished_job_is_deleted_with_everything_it_recorded, |store| {
     assert!(!store.delete_job(id).await.unwrap(), "a job that still renders is not deleted");
     let task = claim(store.as_ref(), "w1", T0).await.unwrap();
     assert_eq!(task.job_id, id);
+    assert!(store.append_task_log(&task.lease, "w1", "Fra:1\n", 100, T0 + 5).await.unwrap());
     store.complete_task(&task.lease, done_for(&task, 1.0), T0 + 10).await.unwrap();
     let read = job(store.as_ref(), id).await;
     assert!(store.cancel_job(id, read.status, T0 + 20).await.unwrap());
@@ -379,6 +380,7 @@ dbtest!(a_finished_job_is_deleted_with_everything_it_recorded, |store| {
     assert!(store.get_job_internal(id).await.unwrap().is_none());
     assert!(store.list_outputs(id).await.unwrap().is_empty());
     assert!(store.list_tasks(id).await.unwrap().is_empty());
+    assert_eq!(store.task_log(task.lease.task_id, None).await.unwrap(), None);
     let (jobs, after) = store.list_jobs(alice.workspace_id, &[], 1, 10).await.unwrap();
     assert_eq!((after, jobs.len()), (before - 1, 1), "the workspace's count follows");
     assert_eq!(jobs[0].id, kept);
@@ -394,4 +396,45 @@ dbtest!(a_completed_task_records_the_blender_that_rendered_it, |store| {
     let versions: Vec<Option<&str>> = tasks.iter().map(|it| it.blender_version.as_deref()).collect();
     assert_eq!(versions, [Some("4.5.3"), None], "the completed task has it, the queued one not yet");
     assert_eq!((tasks[0].render_seconds, tasks[0].finished_at), (Some(1.0), Some(T0 + 10)));
+});
+
+dbtest!(an_attempts_log_grows_while_it_runs_and_keeps_its_tail, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let id = booting_job(store.as_ref(), alice, 1, 4, T0).await;
+    let first = claim(store.as_ref(), "w1", T0).await.unwrap();
+    assert_eq!(store.task_log(first.lease.task_id, None).await.unwrap(), None, "nothing printed yet");
+    assert!(store.append_task_log(&first.lease, "w1", "Read blend\n", 20, T0 + 1).await.unwrap());
+    assert!(!store.append_task_log(&first.lease, "w2", "not mine\n", 20, T0 + 1).await.unwrap(), "fenced by worker");
+    // Characters, not bytes: "é" is one.
+    assert!(store.append_task_log(&first.lease, "w1", "Fra:1 é Sample 1/8\n", 20, T0 + 2).await.unwrap());
+    let log = store.task_log(first.lease.task_id, None).await.unwrap().expect("a log");
+    assert_eq!((log.attempt, log.worker_id.as_str(), log.updated_at), (1, "w1", T0 + 2));
+    assert_eq!((log.text.as_str(), log.truncated), ("\nFra:1 é Sample 1/8\n", true), "the last 20 characters");
+    assert_eq!(log.text.chars().count(), 20);
+
+    // Progress within the task: two frames done, the third half-way.
+    assert_eq!(store.heartbeat(&first.lease, LEASE_MS, T0 + 3, 2, 0.5).await.unwrap(), LeaseState::Held);
+    let read = job(store.as_ref(), id).await;
+    assert_eq!((read.frames_running_done, read.frames_running_progress), (2, 2.5));
+    let task = store.get_task(first.lease.task_id).await.unwrap().unwrap();
+    assert_eq!((task.frames_done, task.frame_progress), (2, 0.5));
+
+    // The attempt fails; the next attempt has a log of its own, and the first keeps its own.
+    store.fail_task(&first.lease, "w1", "crashed", 3, T0 + 4).await.unwrap();
+    assert!(!store.append_task_log(&first.lease, "w1", "late\n", 20, T0 + 5).await.unwrap(), "fenced by attempt");
+    let second = claim(store.as_ref(), "w2", T0 + 6).await.unwrap();
+    assert_eq!(second.lease.task_id, first.lease.task_id);
+    let task = store.get_task(first.lease.task_id).await.unwrap().unwrap();
+    assert_eq!((task.frames_done, task.frame_progress), (0, 0.0), "a new attempt starts from nothing");
+    assert!(store.append_task_log(&second.lease, "w2", "again\n", 20, T0 + 7).await.unwrap());
+    let latest = store.task_log(first.lease.task_id, None).await.unwrap().unwrap();
+    assert_eq!((latest.attempt, latest.text.as_str(), latest.truncated), (2, "again\n", false));
+    let earlier = store.task_log(first.lease.task_id, Some(1)).await.unwrap().unwrap();
+    assert_eq!(earlier.text, log.text);
+    assert_eq!(store.task_log(first.lease.task_id, Some(9)).await.unwrap(), None);
+    // A chunk bigger than the cap on its own keeps its tail too.
+    let third_chunk = "x".repeat(30);
+    assert!(store.append_task_log(&second.lease, "w2", &third_chunk, 20, T0 + 8).await.unwrap());
+    let latest = store.task_log(first.lease.task_id, None).await.unwrap().unwrap();
+    assert_eq!((latest.text.len(), latest.truncated), (20, true));
 });

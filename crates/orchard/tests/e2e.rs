@@ -369,6 +369,80 @@ fn a_render_that_cannot_start_says_why_in_plain_lines_and_ctrl_c_cancels_it() {
     assert_eq!(job.status, "canceled");
 }
 
+#[test]
+fn at_a_terminal_ctrl_c_asks_and_detaching_keeps_the_job_and_its_frames() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let scene = example_scene();
+    // A pseudo-terminal, as a user's shell gives: stdin, stdout and stderr are a terminal.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let terminal = || Stdio::from(pty.slave.try_clone().unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let config = r#"{"resolution": [64, 48], "sampleCount": 16, "denoisingEnabled": false, "chunkSize": 1}"#;
+    let mut child = orchard()
+        .args(["render", scene.to_str().unwrap(), "--frames", "1-40", "--config", config, "--out"])
+        .arg(out.path())
+        .arg("--data")
+        .arg(farm.data.path())
+        .stdin(terminal())
+        .stdout(terminal())
+        .stderr(terminal())
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let (chunks, screen) = std::sync::mpsc::channel::<String>();
+    let mut reader = std::fs::File::from(pty.master.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buffer) {
+            let _ = chunks.send(String::from_utf8_lossy(&buffer[..n]).into_owned());
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match screen.recv_timeout(left) {
+                Ok(chunk) => seen.push_str(&chunk),
+                Err(_) => panic!("no {what} on the terminal: {seen:?}"),
+            }
+        }
+        seen.clone()
+    };
+    let shown = wait_for("job id", &|it| it.contains("Job ") && it.contains(&farm.url));
+    let id = shown.split("Job ").nth(1).and_then(|it| it.split_whitespace().next()).unwrap().to_string();
+    let client = farm.client();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(eventually("a first frame", Duration::from_secs(120), || async {
+        let progress = client.progress(&id).await.ok()?;
+        (progress.first()?.frames_done >= 1).then_some(())
+    }));
+    wait_for("progress bar", &|it| it.contains("frames, rendering"));
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    wait_for("question", &|it| it.contains(&format!("Cancel job {id}? [y/N]")));
+    let mut keyboard = std::fs::File::from(pty.master);
+    std::io::Write::write_all(&mut keyboard, b"n\n").unwrap();
+    let stop_by = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < stop_by, "orchard render did not return after the answer: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "detached: {seen:?}");
+    let seen = wait_for("download", &|it| it.contains("finished frames in"));
+    assert!(seen.contains(&format!("Job {id} keeps rendering")), "{seen:?}");
+    let job = runtime.block_on(client.get_job(&id)).unwrap();
+    assert!(matches!(job.status.as_str(), "rendering" | "finalizing" | "completed"), "not canceled: {}", job.status);
+    let fetched = std::fs::read_dir(out.path().join(&id)).unwrap().count();
+    assert!(fetched >= 1, "the frames finished before Ctrl-C are downloaded");
+    runtime.block_on(client.cancel(&id)).ok();
+}
+
 #[tokio::test]
 async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
     if !blender_available() {

@@ -260,18 +260,25 @@ impl Report {
     fn new() -> Report {
         use std::io::IsTerminal;
         if std::io::stderr().is_terminal() {
-            Report::Bar(bar(0, "render  [{bar:30}] {pos}/{len} frames  {msg}"))
+            Report::Bar(bar(0, "render  [{bar:30}] {msg}"))
         } else {
             Report::Lines { last: String::new() }
         }
     }
 
     fn update(&mut self, job: &Job, progress: Option<&orchard_api::Progress>, elapsed: Duration) {
-        // Frames finished inside running tasks count too: a long task moves before it completes.
-        let (done, total) = progress.map_or((0, 0), |it| {
-            ((it.frames_done + it.frames_running_done).max(0) as u64, it.frames_total.max(0) as u64)
+        // Frames finished inside running tasks count too, and the frames in flight by their
+        // samples: a long task, or a long frame, moves before it completes. In tenths of a frame.
+        let (done, total, rendering) = progress.map_or((0, 0, 0), |it| {
+            let done = it.frames_done as f64 + it.frames_running_progress.max(it.frames_running_done as f64);
+            ((done.max(0.0) * 10.0).floor() as u64, it.frames_total.max(0) as u64 * 10, it.frames_rendering.max(0))
         });
-        let mut message = format!("{}, {}", job.status, clock(elapsed.as_secs_f64()));
+        let frames = if done % 10 == 0 { format!("{}", done / 10) } else { format!("{}.{}", done / 10, done % 10) };
+        let mut message = format!("{frames}/{} frames, {}", total / 10, job.status);
+        if rendering > 0 {
+            message.push_str(&format!(" ({rendering} in flight)"));
+        }
+        message.push_str(&format!(", {}", clock(elapsed.as_secs_f64())));
         if let Some(eta) = progress.and_then(|it| it.eta_seconds) {
             message.push_str(&format!(", ~{} left", clock(eta)));
         }
@@ -285,10 +292,11 @@ impl Report {
                 bar.set_message(message);
             }
             Report::Lines { last } => {
-                // Elapsed time changes every poll: a line when anything else does.
-                let state = format!("{done}/{total} frames, {} {:?}", job.status, job.waiting_reason);
+                // Elapsed time changes every poll: a line when anything else does (progress
+                // within a frame in tenths, so a long frame prints a few lines, not one a second).
+                let state = format!("{done}/{total} {rendering} {} {:?}", job.status, job.waiting_reason);
                 if *last != state {
-                    eprintln!("render {done}/{total} frames: {message}");
+                    eprintln!("render {message}");
                     *last = state;
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use orchard_domain::capabilities::{MAX_WORKER_TEXT, SPEED_FACTORS};
+use orchard_domain::capabilities::{MAX_SPEED_SPREAD, MAX_WORKER_TEXT, SPEED_FACTORS};
 use orchard_domain::schema::{from_json, nullable, printable};
 use serde_json::{Value, json};
 use utoipa::openapi::{RefOr, Schema};
@@ -85,6 +85,9 @@ impl PartialSchema for RegisterRequest {
                 "speedFactor": {"type": "number", "minimum": SPEED_FACTORS.start(), "maximum": SPEED_FACTORS.end(),
                     "description": "Its speed relative to the reference machine (from rendering the reference \
                         scene)."},
+                "speedSpread": nullable(json!({"type": "number", "minimum": 0, "maximum": MAX_SPEED_SPREAD,
+                    "description": "How much the reference frames' times varied: half their range, relative \
+                        to the median."})),
             },
         }))
     }

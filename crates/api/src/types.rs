@@ -221,8 +221,18 @@ pub struct WorkerInfo {
     pub ram_gib: f64,
     /// Tags set by its operator.
     pub tags: Vec<String>,
-    /// Its speed relative to the reference machine.
+    /// Its speed relative to the reference machine, as `normalizedSeconds` uses it: measured by
+    /// reference renders, then refined by the jobs it shared with other workers.
     pub speed_factor: f64,
+    /// The factor its reference renders measured (median of several frames, outliers dropped),
+    /// or its operator set.
+    pub speed_measured: f64,
+    /// How much those frames' times varied (half their range, relative: 0.05 is ±5 %); left out
+    /// when the operator set the factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_spread: Option<f64>,
+    /// Jobs shared with other workers that refined the factor.
+    pub speed_observations: i64,
     /// What it renders now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_task: Option<CurrentTask>,
@@ -540,6 +550,10 @@ pub struct RegisterRequest {
     pub capabilities: WorkerCapabilities,
     /// Its speed relative to the reference machine (from rendering the reference scene).
     pub speed_factor: f64,
+    /// How much the reference frames' times varied: half their range, relative to the median
+    /// (0.05: ±5 %). Left out when the operator set the factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_spread: Option<f64>,
 }
 
 /// Worker protocol: the answer to registration.

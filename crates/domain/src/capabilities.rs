@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 /// Speed factors a worker may report: a thousandth to a thousand times the reference machine.
 /// Beyond that the number is a mistake, and it multiplies into what clients are billed.
 pub const SPEED_FACTORS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+/// The largest spread of reference timings a worker may report (relative: 100 × the median).
+pub const MAX_SPEED_SPREAD: f64 = 100.0;
 /// Characters of a worker's id, name, tag or backend name.
 pub const MAX_WORKER_TEXT: usize = 100;
 /// Blenders, backends or tags a worker may list.

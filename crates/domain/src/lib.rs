@@ -6,6 +6,7 @@
 //! - [`config`]: [`RenderConfig`] (what a task renders) and [`RequestedConfig`] (what a client asked for),
 //!   validated field by field so that an error names the field.
 //! - [`schema`]: the OpenAPI schemas of those types, from the constants their parsers check.
+//! - [`speed`]: robust speed-factor estimates, from reference renders and from shared jobs.
 //!
 //! This crate does no IO and knows nothing of HTTP, SQL or Blender processes.
 //! Time is always a parameter.
@@ -15,6 +16,7 @@ pub mod capabilities;
 pub mod config;
 pub mod frames;
 pub mod schema;
+pub mod speed;
 pub mod status;
 
 pub use capabilities::{BlenderBuild, WorkerCapabilities};

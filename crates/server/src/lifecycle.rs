@@ -463,8 +463,9 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     }
     let completed = JobStatus::Finalizing.apply(JobEvent::Finalized)?;
     // Which Blenders rendered it, from its completed tasks (a retry's included).
+    let tasks = state.store.list_tasks(job.id).await?;
     let versions: std::collections::BTreeSet<String> =
-        state.store.list_tasks(job.id).await?.into_iter().filter_map(|it| it.blender_version).collect();
+        tasks.iter().filter_map(|it| it.blender_version.clone()).collect();
     let patch = JobPatch {
         frames_zip_key: Some(zip_key),
         preview_key,
@@ -473,6 +474,10 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
         info!(frames = frames.len(), "job completed");
+        // Once per job: the server that completed it.
+        if let Err(error) = crate::ops::farm::refine_speeds(state, &tasks).await {
+            warn!(error = %Chain(&error), "speed factors not refined");
+        }
     }
     Ok(())
 }

@@ -45,6 +45,14 @@ impl Presence {
         self.workers.remember(record.id.clone(), record);
     }
 
+    /// Notes a worker's refined speed factor (stored), keeping the rest of its record.
+    pub(crate) fn speed_refined(&self, id: &str, factor: f64) {
+        self.workers.update(id, |record| {
+            record.speed_factor = factor;
+            record.speed_observations += 1;
+        });
+    }
+
     /// Notes that a worker was seen at `now` (stored), keeping the rest of its record.
     pub(crate) fn seen(&self, id: &str, now: i64) {
         self.workers.update(id, |record| record.last_seen_at = now);

@@ -359,6 +359,7 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
         name: "w1".into(),
         capabilities: WorkerCapabilities { blenders: vec![build], cpu_threads: 1, ram_gib: 8.0, tags: vec![] },
         speed_factor: 1.0,
+        speed_spread: None,
     };
     let (worker, _) = HttpCoordinator::register(&server.url(), &token, &request).await.unwrap();
     let assignment = worker.claim("w1", None).await.unwrap().expect("a task");

@@ -292,6 +292,9 @@ impl<S: WorkerStore> WorkerStore for CachedReads<S> {
     async fn register_worker(&self, worker: &WorkerRecord) -> Result<()> {
         self.inner.register_worker(worker).await
     }
+    async fn refine_speed(&self, worker_id: &str, factor: f64) -> Result<()> {
+        self.inner.refine_speed(worker_id, factor).await
+    }
     async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
         self.inner.get_worker(worker_id).await
     }

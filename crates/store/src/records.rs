@@ -448,8 +448,15 @@ pub struct WorkerRecord {
     pub token_id: Uuid,
     /// What it reported it can render.
     pub capabilities: WorkerCapabilities,
-    /// Speed relative to the reference machine.
+    /// Speed relative to the reference machine: the one used, refined by the jobs it shared.
     pub speed_factor: f64,
+    /// The factor its reference renders measured (or its operator set).
+    pub speed_measured: f64,
+    /// How much the reference frames' times varied (half their range, relative); `None` when
+    /// the operator set the factor.
+    pub speed_spread: Option<f64>,
+    /// Jobs shared with other workers that refined `speed_factor`.
+    pub speed_observations: i64,
     /// First registration.
     pub registered_at: i64,
     /// Last call.

@@ -225,12 +225,16 @@ macro_rules! row_decoders {
         fn worker_from_row(row: &$row) -> $crate::Result<$crate::WorkerRecord> {
             use sqlx::Row as _;
             let capabilities: String = row.try_get("capabilities")?;
+            let speed_factor: f64 = row.try_get("speed_factor")?;
             Ok($crate::WorkerRecord {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 token_id: uuid_col(row, "token_id", "workers")?,
                 capabilities: $crate::rows::json(&capabilities, "workers", "capabilities")?,
-                speed_factor: row.try_get("speed_factor")?,
+                speed_factor,
+                speed_measured: row.try_get::<Option<f64>, _>("speed_measured")?.unwrap_or(speed_factor),
+                speed_spread: row.try_get("speed_spread")?,
+                speed_observations: row.try_get("speed_observations")?,
                 registered_at: row.try_get("registered_at")?,
                 last_seen_at: row.try_get("last_seen_at")?,
                 draining: row.try_get::<i64, _>("draining")? != 0,

@@ -20,6 +20,8 @@ pub trait WorkerStore: Send + Sync {
     async fn find_worker_token(&self, token_hash: &str) -> Result<Option<Uuid>>;
     /// Registers a worker, or updates it when it registers again (after a restart).
     async fn register_worker(&self, worker: &WorkerRecord) -> Result<()>;
+    /// Sets a worker's factor to what one more shared job refined it to.
+    async fn refine_speed(&self, worker_id: &str, factor: f64) -> Result<()>;
     /// A registered worker.
     async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>>;
     /// Notes that a worker called in.
@@ -92,21 +94,40 @@ macro_rules! worker_store {
                 }
 
                 async fn register_worker(&self, worker: &WorkerRecord) -> Result<()> {
-                    // The first registration is kept; every later one updates the rest.
+                    // The first registration is kept; every later one updates the rest. A worker
+                    // that comes back with the same measurement keeps what its jobs refined.
                     sqlx::query(
-                        "insert into workers (id, name, token_id, capabilities, speed_factor, registered_at, last_seen_at)
-                         values ($1, $2, $3, $4, $5, $6, $7)
+                        "insert into workers (id, name, token_id, capabilities, speed_factor, speed_measured,
+                                              speed_spread, registered_at, last_seen_at)
+                         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)
                          on conflict (id) do update set name = excluded.name, token_id = excluded.token_id,
-                            capabilities = excluded.capabilities, speed_factor = excluded.speed_factor,
+                            capabilities = excluded.capabilities,
+                            speed_factor = case when workers.speed_measured = excluded.speed_measured
+                                then workers.speed_factor else excluded.speed_factor end,
+                            speed_observations = case when workers.speed_measured = excluded.speed_measured
+                                then workers.speed_observations else 0 end,
+                            speed_measured = excluded.speed_measured, speed_spread = excluded.speed_spread,
                             last_seen_at = excluded.last_seen_at",
                     )
                     .bind(&worker.id)
                     .bind(&worker.name)
                     .bind(worker.token_id.to_string())
                     .bind($crate::rows::to_json(&worker.capabilities, "workers", "capabilities")?)
-                    .bind(worker.speed_factor)
+                    .bind(worker.speed_measured)
+                    .bind(worker.speed_spread)
                     .bind(worker.registered_at)
                     .bind(worker.last_seen_at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn refine_speed(&self, worker_id: &str, factor: f64) -> Result<()> {
+                    sqlx::query(
+                        "update workers set speed_factor = $1, speed_observations = speed_observations + 1 where id = $2",
+                    )
+                    .bind(factor)
+                    .bind(worker_id)
                     .execute(&self.pool)
                     .await?;
                     Ok(())

@@ -243,6 +243,9 @@ impl<C: Coordinator> Worker<C> {
 
         let started = Instant::now();
         let mut frames: Vec<RenderedFrame> = Vec::new();
+        // Blender's time on the frames themselves: starting Blender and loading the scene are
+        // booting, which `normalizedSeconds` does not count (nor do speed comparisons).
+        let mut frame_seconds = 0.0;
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_every);
         heartbeat.tick().await;
         let mut last_progress = tokio::time::Instant::now();
@@ -250,8 +253,9 @@ impl<C: Coordinator> Worker<C> {
             let hang_at = last_progress + self.config.hang_timeout;
             tokio::select! {
                 event = open.running.next_event() => match event {
-                    Some(DriverEvent::Frame { frame, path, .. }) => {
+                    Some(DriverEvent::Frame { frame, path, seconds }) => {
                         last_progress = tokio::time::Instant::now();
+                        frame_seconds += seconds.max(0.0);
                         let path = PathBuf::from(path);
                         let file_name = path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
                         frames.push(RenderedFrame { frame, path, file_name });
@@ -291,7 +295,7 @@ impl<C: Coordinator> Worker<C> {
                 _ = shutdown.cancelled() => return Ok(Outcome::Shutdown),
             }
         };
-        let render_seconds = started.elapsed().as_secs_f64();
+        let render_seconds = if frame_seconds > 0.0 { frame_seconds } else { started.elapsed().as_secs_f64() };
         // Checking and uploading big frames takes time too: keep the lease alive until the
         // server has them.
         let _keepalive = self.keep_lease(assignment).drop_guard();

@@ -60,11 +60,12 @@ pub async fn run_node(options: NodeOptions, shutdown: CancellationToken) -> anyh
     let (Some(first_path), Some(first_build)) = (options.blenders.first(), builds.first()) else {
         anyhow::bail!("a worker needs at least one Blender");
     };
-    let speed_factor = match options.speed_factor {
-        Some(factor) => factor,
+    let speed = match options.speed_factor {
+        // Set by the operator: no measurement to have varied.
+        Some(factor) => probe::Speed { factor, spread: None },
         None => probe::speed_factor(first_path, first_build, &driver, &work_dir, options.threads).await?,
     };
-    info!(speed_factor, "speed measured");
+    info!(speed_factor = speed.factor, spread = ?speed.spread, "speed measured");
     let capabilities = WorkerCapabilities {
         blenders: builds,
         cpu_threads: std::thread::available_parallelism().map(|it| it.get() as u32).unwrap_or(1),
@@ -72,7 +73,13 @@ pub async fn run_node(options: NodeOptions, shutdown: CancellationToken) -> anyh
         tags: options.tags.clone(),
     };
     let name = options.name.clone().unwrap_or_else(host_name);
-    let request = RegisterRequest { worker_id: worker_id.clone(), name, capabilities, speed_factor };
+    let request = RegisterRequest {
+        worker_id: worker_id.clone(),
+        name,
+        capabilities,
+        speed_factor: speed.factor,
+        speed_spread: speed.spread,
+    };
     let (coordinator, registered) = HttpCoordinator::register(&options.server, &options.token, &request).await?;
     info!(worker = %worker_id, server = %options.server, "registered");
     let config = WorkerConfig {

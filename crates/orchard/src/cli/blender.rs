@@ -13,6 +13,19 @@ pub(super) enum BlenderCommand {
     /// Install a Blender line from PyPI (`bpy` for Python 3.11: 4.2, 4.3, 4.4, 4.5, 5.0) into a
     /// private virtual environment; prints the interpreter to pass as `--blender` as the last line.
     Install(InstallArgs),
+    /// Measure this machine's speed factor as a worker would (reference frames, median, outliers
+    /// dropped), without a server; prints the factor and the spread of the frames' times.
+    Speed(SpeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SpeedArgs {
+    /// The Blender to measure with (default: `blender` on PATH).
+    #[arg(long)]
+    blender: Option<PathBuf>,
+    /// Render threads, as the worker would use (default: every core).
+    #[arg(long)]
+    threads: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +62,18 @@ pub(super) async fn blender(command: BlenderCommand) -> anyhow::Result<ExitCode>
             let python = args.python.clone();
             let interpreter = tokio::task::spawn_blocking(move || install::install(&root, &version, &python)).await??;
             println!("{}", interpreter.display());
+        }
+        BlenderCommand::Speed(args) => {
+            let blender = orchard_worker::blender::find(args.blender.as_deref()).map_err(anyhow::Error::msg)?;
+            // A fresh folder: a measurement now, not a worker's cached one.
+            let dir = tempfile::tempdir()?;
+            let driver =
+                orchard_worker::Worker::<orchard_worker::remote::HttpCoordinator>::install_driver(dir.path()).await?;
+            let build = orchard_worker::probe::probe(&blender, &driver, false).await?;
+            let speed =
+                orchard_worker::probe::speed_factor(&blender, &build, &driver, dir.path(), args.threads).await?;
+            let spread = speed.spread.map_or(String::new(), |it| format!(" ±{:.1}%", it * 100.0));
+            println!("Blender {}: speed factor {}{spread}", build.version, speed.factor);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -24,8 +24,8 @@ use crate::keys::key_hash;
 use crate::lifecycle;
 use crate::policy::{
     ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_CPU_THREADS, MAX_FAILING_WORKERS,
-    MAX_LOG_CHUNK, MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_TASK_LOG, MAX_WORKER_LIST, MAX_WORKER_TEXT, SEEN_RESOLUTION_MS,
-    SPEED_FACTORS, heartbeat_secs, output_url_ttl,
+    MAX_LOG_CHUNK, MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_SPEED_SPREAD, MAX_TASK_LOG, MAX_WORKER_LIST, MAX_WORKER_TEXT,
+    SEEN_RESOLUTION_MS, SPEED_FACTORS, heartbeat_secs, output_url_ttl,
 };
 use crate::scheduler::Claimed;
 use crate::state::AppState;
@@ -92,12 +92,17 @@ pub(crate) async fn register(state: &AppState, token_id: Uuid, body: RegisterReq
         token_id,
         capabilities: body.capabilities,
         speed_factor: body.speed_factor,
+        speed_measured: body.speed_factor,
+        speed_spread: body.speed_spread,
+        speed_observations: 0,
         registered_at: now,
         last_seen_at: now,
         // A drained worker stays drained across its restarts.
         draining: existing.is_some_and(|it| it.draining),
     };
     state.store.register_worker(&record).await?;
+    // What the store kept: a worker back with the same measurement keeps its refined factor.
+    let record = state.store.get_worker(&record.id).await?.unwrap_or(record);
     state.presence.remember_worker(record);
     state.scheduler.work_arrived();
     info!(name = %body.name, speed = body.speed_factor, "worker registered");
@@ -125,6 +130,12 @@ fn check_registration(body: &RegisterRequest) -> Result<()> {
     if !(body.speed_factor.is_finite() && SPEED_FACTORS.contains(&body.speed_factor)) {
         let reason = format!("must be a number from {} to {}", SPEED_FACTORS.start(), SPEED_FACTORS.end());
         return Err(field("speedFactor", "invalid_speed_factor", reason));
+    }
+    if let Some(spread) = body.speed_spread
+        && !(spread.is_finite() && (0.0..=MAX_SPEED_SPREAD).contains(&spread))
+    {
+        let reason = format!("must be a number from 0 to {MAX_SPEED_SPREAD}");
+        return Err(field("speedSpread", "invalid_speed_spread", reason));
     }
     let capabilities = &body.capabilities;
     if capabilities.blenders.is_empty() {

@@ -22,7 +22,10 @@ impl<'a> Worker<'a> {
         let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": true, "gpuBackends": []}],
             "cpuThreads": 2, "ramGib": 8.0, "tags": []});
         let (status, body) = worker
-            .call("/register", json!({"workerId": id, "name": id, "capabilities": capabilities, "speedFactor": 1.0}))
+            .call(
+                "/register",
+                json!({"workerId": id, "name": id, "capabilities": capabilities, "speedFactor": 1.0, "speedSpread": 0.02}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         worker
@@ -45,6 +48,11 @@ impl<'a> Worker<'a> {
 
     /// Uploads the task's frames and completes it, claiming the next one with it.
     async fn deliver(&self, task: &Assignment) -> Option<Assignment> {
+        self.deliver_in(task, 0.5).await
+    }
+
+    /// As [`Self::deliver`], having taken `seconds` to render.
+    async fn deliver_in(&self, task: &Assignment, seconds: f64) -> Option<Assignment> {
         let frame = png();
         for (file, url) in &task.output_urls {
             let put = self.app.http.put(url).body(frame.clone()).send().await.unwrap();
@@ -53,7 +61,7 @@ impl<'a> Worker<'a> {
         let frames: Vec<Value> =
             task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
         let path = format!("/{}/tasks/{}/complete", self.id, task.task_id);
-        let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": 0.5,
+        let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": seconds,
             "claimNext": {"preferJob": task.job_id}, "blenderVersion": task.blender_version});
         let (status, answer) = self.call(&path, body).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -637,4 +645,38 @@ async fn a_tasks_log_grows_while_it_runs_and_every_attempt_keeps_its_own() {
     let other = rendering_job(&app, &app.key, "1", json!({})).await;
     let (status, _, _, _) = read(format!("/jobs/{other}/tasks/{}/log", task.task_id), app.key.clone()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn workers_that_share_a_job_have_their_speed_factors_refined_by_it() {
+    let app = spawn_app().await;
+    let (fast, slow) = (Worker::register(&app, "fast").await, Worker::register(&app, "slow").await);
+    // Both measured 1.0 at registration; on the job, "slow" takes twice as long per frame.
+    let id = rendering_job(&app, &app.key, "1-6", json!({})).await;
+    let (mut a, mut b) = (fast.claim().await, slow.claim().await);
+    while a.is_some() || b.is_some() {
+        if let Some(task) = a.take() {
+            a = fast.deliver_in(&task, 1.0).await;
+        }
+        if let Some(task) = b.take() {
+            b = slow.deliver_in(&task, 2.0).await;
+        }
+    }
+    wait_for(&app, &id, "completed").await;
+    let workers = workers_seen_with(&app, &app.key).await;
+    let of = |name: &str| workers.iter().find(|it| it["name"] == name).unwrap().clone();
+    let (fast, slow) = (of("fast"), of("slow"));
+    for worker in [&fast, &slow] {
+        assert_eq!(
+            (worker["speedMeasured"].as_f64(), worker["speedSpread"].as_f64()),
+            (Some(1.0), Some(0.02)),
+            "{worker}"
+        );
+        assert_eq!(worker["speedObservations"], 1, "{worker}");
+    }
+    let (f, s) = (fast["speedFactor"].as_f64().unwrap(), slow["speedFactor"].as_f64().unwrap());
+    assert!(f > 1.0 && s < 1.0, "moved apart, part of the way: {f} {s}");
+    // The job's normalizedSeconds used the factors it was rendered with.
+    let (_, job) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(job["data"]["normalizedSeconds"].as_f64(), Some(9.0), "{job}");
 }

@@ -30,6 +30,9 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
         token_id: token,
         capabilities: capabilities(),
         speed_factor: 1.5,
+        speed_measured: 1.5,
+        speed_spread: Some(0.02),
+        speed_observations: 0,
         registered_at: T0,
         last_seen_at: T0,
         draining: false,
@@ -46,6 +49,20 @@ dbtest!(a_worker_registers_with_its_token_and_again_after_a_restart, |store| {
     store.register_worker(&worker).await.unwrap();
     let read = store.get_worker("node-1").await.unwrap().unwrap();
     assert_eq!((read.name.as_str(), read.registered_at, read.last_seen_at), ("render-01b", T0, T0 + 500));
+
+    // Shared jobs refine the factor; a restart with the same measurement keeps what they said,
+    // a new measurement (new hardware, new Blender) starts over from it.
+    store.refine_speed("node-1", 1.2).await.unwrap();
+    store.register_worker(&worker).await.unwrap();
+    let read = store.get_worker("node-1").await.unwrap().unwrap();
+    assert_eq!(
+        (read.speed_factor, read.speed_measured, read.speed_spread, read.speed_observations),
+        (1.2, 1.5, Some(0.02), 1)
+    );
+    store.register_worker(&WorkerRecord { speed_factor: 3.0, speed_measured: 3.0, ..worker.clone() }).await.unwrap();
+    let read = store.get_worker("node-1").await.unwrap().unwrap();
+    assert_eq!((read.speed_factor, read.speed_measured, read.speed_observations), (3.0, 3.0, 0));
+    store.register_worker(&worker).await.unwrap();
 
     store.touch_worker("node-1", T0 + 1000).await.unwrap();
     let other = WorkerRecord { id: "node-2".into(), last_seen_at: T0 + 10, registered_at: T0 + 10, ..worker };
@@ -109,6 +126,9 @@ fn node_1(token: uuid::Uuid) -> WorkerRecord {
         token_id: token,
         capabilities: capabilities(),
         speed_factor: 1.0,
+        speed_measured: 1.0,
+        speed_spread: None,
+        speed_observations: 0,
         registered_at: T0,
         last_seen_at: T0,
         draining: false,

@@ -14,6 +14,8 @@
 //!   files get Blender's versioning, colour-management names Blender's checks), the external
 //!   files it needs with their status, following linked libraries into their own, and warnings.
 //! - [`ZipProject`] opens a `.zip` project safely (zip-slip, symlinks, bombs) and extracts it.
+//! - [`pack`] gathers a scene's closure from the disk into a `.zip` project, rewriting the paths
+//!   that would not resolve in it.
 //! - [`AnalyzeError`] says, for a person, why a file could not be read.
 //!
 //! Fidelity is measured, not assumed: the tests compare every field with what Blender 3.4, 4.5 and
@@ -49,6 +51,7 @@ mod error;
 mod header;
 mod idprop;
 mod model;
+pub mod pack;
 mod paths;
 mod project;
 mod python;

@@ -443,6 +443,80 @@ fn at_a_terminal_ctrl_c_asks_and_detaching_keeps_the_job_and_its_frames() {
     runtime.block_on(client.cancel(&id)).ok();
 }
 
+#[test]
+fn a_scene_linking_a_library_is_packed_and_renders_what_the_artist_sees() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    // examples/linked: the shot links a red plane from //../assets/props.blend, outside its
+    // folder. Uploaded alone it would render black; packed, every pixel is the library's red.
+    let disk = tempfile::tempdir().unwrap();
+    let project = disk.path().join("linked");
+    for dir in ["shots", "assets"] {
+        std::fs::create_dir_all(project.join(dir)).unwrap();
+    }
+    for file in ["shots/shot.blend", "assets/props.blend"] {
+        std::fs::copy(repo_root().join("examples/linked").join(file), project.join(file)).unwrap();
+    }
+    // A second shot names the library by its absolute path: packed under _external/, remapped.
+    let absolute = project.join("shots/absolute.blend");
+    let library = project.join("assets/props.blend");
+    let script = format!(
+        "import bpy; bpy.data.libraries[0].filepath = {library:?}; \
+         bpy.ops.wm.save_as_mainfile(filepath={absolute:?}, relative_remap=False)",
+        library = library.to_str().unwrap(),
+        absolute = absolute.to_str().unwrap()
+    );
+    let saved = Command::new("blender")
+        .args(["-b", "--factory-startup", "--disable-autoexec"])
+        .arg(project.join("shots/shot.blend"))
+        .args(["--python-expr", &script])
+        .output()
+        .unwrap();
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let client = farm.client();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The relative path keeps its layout (the archive's root holds both folders); the absolute
+    // one leaves the shot at the root and the library under _external/.
+    for (scene, main_file, remapped) in
+        [("shot.blend", "shots/shot.blend", false), ("absolute.blend", "absolute.blend", true)]
+    {
+        let out = disk.path().join("renders");
+        let output = orchard()
+            .args(["render", "--frames", "1", "--out"])
+            .arg(&out)
+            .arg("--data")
+            .arg(farm.data.path())
+            .arg(project.join("shots").join(scene))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains(&format!("Packing {scene} with 1 files it uses")), "{stderr}");
+        assert_eq!(stderr.contains("1 outside paths remapped"), remapped, "{stderr}");
+        assert!(!stderr.contains("warning["), "nothing missing or outside once packed: {stderr}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let id =
+            stdout.lines().next().and_then(|it| it.strip_prefix("Job ")).and_then(|it| it.split_whitespace().next());
+        let id = id.unwrap_or_else(|| panic!("{stdout}"));
+        let job = runtime.block_on(client.get_job(id)).unwrap();
+        assert_eq!((job.scene_file.file_type.as_str(), job.scene_file.main_file.as_deref()), ("zip", Some(main_file)));
+        let frame = image::open(out.join(id).join("0001.png")).unwrap().to_rgb8();
+        for (x, y) in [(32, 24), (2, 2), (61, 45)] {
+            let [r, g, b] = frame.get_pixel(x, y).0;
+            assert!(r > 200 && g < 30 && b < 30, "{scene}: the library's red at ({x}, {y}), got {r} {g} {b}");
+        }
+    }
+    // The artist's files are as they were.
+    for file in ["shots/shot.blend", "assets/props.blend"] {
+        assert_eq!(
+            std::fs::read(project.join(file)).unwrap(),
+            std::fs::read(repo_root().join("examples/linked").join(file)).unwrap()
+        );
+    }
+}
+
 #[tokio::test]
 async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
     if !blender_available() {

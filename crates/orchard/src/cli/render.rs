@@ -52,6 +52,10 @@ pub(super) struct RenderArgs {
     /// The main .blend inside a .zip (default: the shallowest, then alphabetical).
     #[arg(long)]
     main_file: Option<String>,
+    /// Upload the .blend alone, even when it links libraries or uses files beside it (by
+    /// default those are packed with it into a .zip project, as the analysis finds them).
+    #[arg(long)]
+    no_pack: bool,
     /// Colour management preset: `default` or `aces`.
     #[arg(long, default_value = "default")]
     color_management: String,
@@ -75,10 +79,16 @@ pub(super) async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         Some("zip") => "zip",
         _ => anyhow::bail!("{} is neither a .blend nor a .zip", file.display()),
     };
-    let size = std::fs::metadata(&file).with_context(|| format!("{}", file.display()))?.len();
+    std::fs::metadata(&file).with_context(|| format!("{}", file.display()))?;
     let config = requested_config(&args)?;
+    // Kept until the upload is done: the packed project lives in it.
+    let packing = tempfile::tempdir()?;
+    let scene = match file_type {
+        "blend" if !args.no_pack => packed(&file, &file_name, packing.path()).await?,
+        _ => Scene { path: file.clone(), name: file_name, file_type, main_file: args.main_file.clone() },
+    };
     let (client, farm) = connect(&args).await?;
-    let result = run_flow(&client, &args, &file, &file_name, file_type, size, config).await;
+    let result = run_flow(&client, &args, &scene, config).await;
     if let Some(farm) = farm {
         farm.shutdown().await;
     }
@@ -146,23 +156,65 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-async fn run_flow(
-    client: &Client,
-    args: &RenderArgs,
-    file: &Path,
-    file_name: &str,
-    file_type: &str,
-    size: u64,
-    config: Value,
-) -> anyhow::Result<ExitCode> {
+/// What is uploaded: the file given, or the project packed from it.
+struct Scene {
+    path: PathBuf,
+    name: String,
+    file_type: &'static str,
+    main_file: Option<String>,
+}
+
+/// The `.blend` at `file`, with what it links and uses packed into a `.zip` project in `dir`
+/// when it needs anything beside it (relative paths kept, outside files mapped inside).
+async fn packed(file: &Path, file_name: &str, dir: &Path) -> anyhow::Result<Scene> {
+    use orchard_blend::{AnalyzeOptions, pack};
+    let alone = Scene { path: file.to_path_buf(), name: file_name.to_string(), file_type: "blend", main_file: None };
+    let main = file.to_path_buf();
+    // What stays missing or outside, the farm's analysis of the upload says (as warnings).
+    let plan = match tokio::task::spawn_blocking(move || pack::plan(&main, &AnalyzeOptions::default())).await? {
+        Ok(plan) => plan,
+        // Not a .blend this reader can follow: the farm's validation will say why.
+        Err(error) => {
+            eprintln!("warning: not packed ({error}); uploading the file alone");
+            return Ok(alone);
+        }
+    };
+    if plan.is_single_file() {
+        return Ok(alone);
+    }
+    let total = plan.total_bytes();
+    let rewritten: usize = plan.files.values().map(|it| it.rewrites.len()).sum();
+    eprintln!(
+        "Packing {} with {} files it uses ({:.1} MiB{}) into a project.",
+        file_name,
+        plan.files.len() - 1,
+        total as f64 / 1048576.0,
+        if rewritten > 0 { format!(", {rewritten} outside paths remapped") } else { String::new() }
+    );
+    let stem = file_name.strip_suffix(".blend").unwrap_or(file_name);
+    let zip = dir.join(format!("{stem}.zip"));
+    let pack_bar = bar(total, "pack    [{bar:30}] {bytes}/{total_bytes}");
+    let (shown, target, main_file) = (pack_bar.clone(), zip.clone(), plan.main_file.clone());
+    tokio::task::spawn_blocking(move || {
+        pack::write(&plan, &target, &AnalyzeOptions::default(), &mut |done| shown.set_position(done))
+    })
+    .await??;
+    pack_bar.finish();
+    Ok(Scene { path: zip, name: format!("{stem}.zip"), file_type: "zip", main_file: Some(main_file) })
+}
+
+async fn run_flow(client: &Client, args: &RenderArgs, scene: &Scene, config: Value) -> anyhow::Result<ExitCode> {
+    let size = std::fs::metadata(&scene.path).with_context(|| format!("{}", scene.path.display()))?.len();
     let upload_bar = bar(size, "upload  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}");
     let shown = upload_bar.clone();
     let slug = client
-        .upload_file(file_name, file_type, file, args.upload_part_mib << 20, move |sent| shown.set_position(sent))
+        .upload_file(&scene.name, scene.file_type, &scene.path, args.upload_part_mib << 20, move |sent| {
+            shown.set_position(sent)
+        })
         .await?;
     upload_bar.finish();
 
-    let job = client.create_job_with(&slug, args.main_file.as_deref()).await?;
+    let job = client.create_job_with(&slug, scene.main_file.as_deref()).await?;
     // The id first: whatever happens to this terminal, the job can be found again.
     println!("Job {} on {}", job.id, client.base());
     let job = client.validate(&job.id).await?;

@@ -754,3 +754,98 @@ pub struct FailedAttemptInfo {
     /// When (ISO 8601).
     pub at: String,
 }
+
+/// Orchard extension: `POST /webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Where events are POSTed: `https://…` (or `http://…`), at most 2048 characters, no
+    /// user or password in it.
+    #[schema(max_length = 2048, min_length = 1, pattern = r"^https?://[^\s/?#@]+(/[^\s]*)?$")]
+    pub url: String,
+    /// The events wanted: `onRenderComplete`, `onRenderFail` (Renderjuice's), and Orchard's
+    /// `onValidated`, `onRenderStart`, `onRenderCancel`, `onRenderSuspend`.
+    #[schema(min_items = 1, max_items = 6)]
+    pub events: Vec<orchard_domain::Notice>,
+}
+
+/// Orchard extension: a webhook endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its id.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The events it gets.
+    pub events: Vec<orchard_domain::Notice>,
+    /// The signing secret: only in the answers of create and rotate-secret (keep it: it is
+    /// never shown again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// When it was added (ISO 8601).
+    pub created_at: String,
+}
+
+/// Orchard extension: `GET /webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    /// The workspace's endpoints, oldest first.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Orchard extension: one event sent (or being sent) to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Its id: `X-Orchard-Delivery`, the same on every attempt.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The event's name.
+    pub event: String,
+    /// The job it is about.
+    #[schema(format = Uuid)]
+    pub job_id: String,
+    /// `pending` (being tried), `delivered` (a 2xx came back) or `dead` (given up).
+    #[schema(pattern = "^(pending|delivered|dead)$")]
+    pub state: String,
+    /// When the event happened (ISO 8601).
+    pub created_at: String,
+    /// While pending: when the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// When it was delivered or given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// Orchard extension: one attempt at a delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    /// 1 for the first.
+    pub attempt: i64,
+    /// When (ISO 8601).
+    pub at: String,
+    /// The status code answered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i64>,
+    /// Milliseconds until the answer (or the failure).
+    pub latency_ms: i64,
+    /// Why there was no answer (refused target, timeout, connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The answer's first bytes (up to 1 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+}
+
+/// Orchard extension: `GET /webhooks/{id}/deliveries`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryList {
+    /// The most recent deliveries (at most 100), newest first.
+    pub deliveries: Vec<Delivery>,
+}

@@ -5,6 +5,7 @@
 //! - [`capabilities`]: [`WorkerCapabilities`], what a worker reports it can render.
 //! - [`config`]: [`RenderConfig`] (what a task renders) and [`RequestedConfig`] (what a client asked for),
 //!   validated field by field so that an error names the field.
+//! - [`notices`]: [`Notice`], what a status change tells webhooks and the event stream.
 //! - [`schema`]: the OpenAPI schemas of those types, from the constants their parsers check.
 //! - [`speed`]: robust speed-factor estimates, from reference renders and from shared jobs.
 //!
@@ -15,6 +16,7 @@
 pub mod capabilities;
 pub mod config;
 pub mod frames;
+pub mod notices;
 pub mod schema;
 pub mod speed;
 pub mod status;
@@ -22,4 +24,5 @@ pub mod status;
 pub use capabilities::{BlenderBuild, WorkerCapabilities};
 pub use config::{ConfigError, RenderConfig, RequestedConfig};
 pub use frames::{FrameError, FrameSet};
+pub use notices::Notice;
 pub use status::{IllegalTransition, JobEvent, JobStatus, TaskEvent, TaskStatus};

@@ -38,6 +38,9 @@ pub mod defaults {
     /// memory as a whole (six decompression bombs at once once took 12 GB).
     pub const MAX_VALIDATIONS: usize = 2;
 
+    /// Seconds before the first retry of a failed webhook delivery.
+    pub const WEBHOOK_FIRST_RETRY_SECS: u64 = 10;
+
     /// The database of a data directory: a SQLite file in it.
     pub fn database_url(data_dir: &Path) -> String {
         format!("sqlite://{}", data_dir.join("orchard.db").display())
@@ -89,6 +92,15 @@ pub struct ServerConfig {
     /// Proxies (by address) whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed;
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Webhooks may target loopback, private, link-local and other inward addresses (off by
+    /// default: a webhook is a request the server makes wherever a key holder says).
+    pub webhooks_allow_private: bool,
+    /// The first retry of a failed webhook delivery; the later ones are multiples of it
+    /// (`notices::delivery::RETRY_SCHEDULE`).
+    pub webhook_first_retry: Duration,
+    /// The key webhook secrets are sealed with, 64 hex digits; default: `{data_dir}/secrets.key`
+    /// (made on first start). Servers sharing a database must share it.
+    pub secrets_key: Option<String>,
 }
 
 impl ServerConfig {
@@ -114,6 +126,9 @@ impl ServerConfig {
             max_tasks_per_job: defaults::MAX_TASKS_PER_JOB,
             max_analysis_bytes: defaults::MAX_ANALYSIS_BYTES,
             max_validations: defaults::MAX_VALIDATIONS,
+            webhooks_allow_private: false,
+            webhook_first_retry: Duration::from_secs(defaults::WEBHOOK_FIRST_RETRY_SECS),
+            secrets_key: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod memory;
 mod metrics;
+mod notices;
 mod ops;
 mod policy;
 mod presence;
@@ -123,6 +124,9 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     let mut fresh = [0u8; 32];
     rand::rng().fill_bytes(&mut fresh);
     let secret = store.setting_or_insert("url_signing_key", hex::encode(fresh)).await?;
+    let secrets =
+        notices::secrets::SecretsKey::load(config.secrets_key.as_deref(), &config.data_dir, store.as_ref()).await?;
+    let last_event = store.last_event_seq().await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -144,6 +148,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         metrics: metrics::Metrics::default(),
         validations,
         local_addr,
+        notices: notices::Notices::new(secrets, last_event),
         shutdown: shutdown.clone(),
     });
     let mut tasks = JoinSet::new();
@@ -159,6 +164,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(background::limits_upkeep(state.clone(), shutdown.clone()));
     tasks.spawn(background::return_memory(shutdown.clone()));
     tasks.spawn(background::stale_validations(state.clone(), shutdown.clone()));
+    tasks.spawn(notices::delivery::run(state.clone(), shutdown.clone()));
+    tasks.spawn(notices::stream::pump(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })
 }

@@ -90,6 +90,7 @@ pub(crate) async fn finish_validation(state: &AppState, job: &Job, validating: J
     };
     let to = to.map_err(anyhow::Error::from)?;
     state.store.transition_job(job.id, validating, to, patch, now_ms()).await?;
+    state.notices.wake();
     Ok(())
 }
 
@@ -187,6 +188,7 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
     let priority = requested.priority.map(i64::from);
     let start = StartRender { requested_config: requested, final_config: config, chunks, priority };
     if state.store.start_render(job.id, start, now_ms()).await? {
+        state.notices.wake();
         info!(frames = frames.len(), "render started");
         state.scheduler.work_arrived();
         // Say at once when no connected worker can take it.
@@ -267,6 +269,7 @@ pub(crate) async fn retry(
         let current = reload(state, job.id).await?;
         return Err(Error::status(current.status, ONLY_FROM));
     };
+    state.notices.wake();
     for key in dropped {
         if let Err(error) = state.blobs.delete(&key).await {
             warn!(error = %Chain(error.as_ref()), key, "a replaced frame's file stays");
@@ -334,6 +337,7 @@ pub(crate) async fn cancel(state: &AppState, job: Job) -> Result<Job> {
     for _ in 0..CANCEL_TRIES {
         next(current.status, JobEvent::Canceled, ONLY_BEFORE)?;
         if state.store.cancel_job(current.id, current.status, now_ms()).await? {
+            state.notices.wake();
             info!("job canceled");
             return reload(state, current.id).await;
         }
@@ -352,6 +356,7 @@ pub(crate) async fn suspend(state: &AppState, job: Job, requeue_running: bool) -
         let current = reload(state, job.id).await?;
         return Err(Error::status(current.status, ONLY_FROM));
     }
+    state.notices.wake();
     state.scheduler.work_arrived();
     if requeue_running {
         let requeued = state.store.requeue_running(job.id).await?;
@@ -376,6 +381,7 @@ pub(crate) async fn resume(state: &AppState, job: Job) -> Result<Job> {
         let current = reload(state, job.id).await?;
         return Err(Error::status(current.status, ONLY_FROM));
     }
+    state.notices.wake();
     info!(status = %resumed, "job resumed");
     if resumed == JobStatus::Finalizing {
         state.finalize_wakeup.notify_one();
@@ -426,6 +432,7 @@ pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
                 ..Default::default()
             };
             if state.store.transition_job(job.id, job.status, failed, patch, now_ms()).await? {
+                state.notices.wake();
                 state.store.cancel_tasks(job.id).await?;
                 info!("job failed: no worker left to try");
             }
@@ -473,6 +480,7 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
         ..Default::default()
     };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
+        state.notices.wake();
         info!(frames = frames.len(), "job completed");
         // Once per job: the server that completed it.
         if let Err(error) = crate::ops::farm::refine_speeds(state, &tasks).await {
@@ -508,4 +516,5 @@ pub(crate) async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
     if let Err(error) = state.store.transition_job(job.id, JobStatus::Finalizing, failed, patch, now_ms()).await {
         warn!(error = %Chain(&error), "could not fail the job");
     }
+    state.notices.wake();
 }

@@ -24,6 +24,16 @@ pub(crate) struct Metrics {
     jobs: Family<StatusLabel, Gauge>,
     tasks: Family<StatusLabel, Gauge>,
     workers: Family<StatusLabel, Gauge>,
+    /// Webhook delivery attempts by outcome (`delivered`, `failed`, `dead`), here.
+    pub(crate) webhook_deliveries: Family<OutcomeLabel, Counter>,
+    /// Event stream subscribers connected here.
+    pub(crate) event_subscribers: Gauge,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct OutcomeLabel {
+    pub(crate) outcome: &'static str,
 }
 
 /// A request's route (the template, not the path: ids would make a series each), method and
@@ -72,7 +82,25 @@ impl Default for Metrics {
             "Workers by status: idle, busy, draining, offline (the whole farm)",
             Family::clone(&workers),
         );
-        Metrics { registry, frames_rendered, claim_seconds, requests, jobs, tasks, workers }
+        let webhook_deliveries = Family::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, failed (retried), dead (this server)",
+            Family::clone(&webhook_deliveries),
+        );
+        let event_subscribers = Gauge::default();
+        registry.register("event_subscribers", "Event stream subscribers (this server)", event_subscribers.clone());
+        Metrics {
+            registry,
+            frames_rendered,
+            claim_seconds,
+            requests,
+            jobs,
+            tasks,
+            workers,
+            webhook_deliveries,
+            event_subscribers,
+        }
     }
 }
 

@@ -25,6 +25,17 @@ impl AppState {
     }
 }
 
+impl Shared {
+    /// This server's URL for links made outside a request (webhook bodies): `--public-url`,
+    /// or the address it listens on.
+    pub(crate) fn public_base(&self) -> String {
+        match &self.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.local_addr),
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
 
@@ -61,6 +72,8 @@ pub struct Shared {
     pub(crate) validations: tokio::sync::Semaphore,
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub(crate) local_addr: SocketAddr,
+    /// Webhooks and the event stream.
+    pub(crate) notices: crate::notices::Notices,
     /// Cancelled when the server stops: long polls answer at once instead of holding the
     /// shutdown up.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,

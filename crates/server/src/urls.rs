@@ -38,10 +38,15 @@ pub(crate) fn signed(state: &AppState, base: &str, method: &str, path: &str, exp
 /// bucket when storage is one (the file does not pass through this server), else the
 /// server's own route behind its own signature.
 pub fn signed_file_url(state: &AppState, base: &str, key: &str, now_ms: i64) -> String {
-    if let Some(url) = state.blobs.presigned_url_now(Presign::Get, key, state.config.url_ttl) {
+    signed_file_url_for(state, base, key, now_ms, state.config.url_ttl)
+}
+
+/// As [`signed_file_url`], valid for `ttl`.
+pub(crate) fn signed_file_url_for(state: &AppState, base: &str, key: &str, now_ms: i64, ttl: Duration) -> String {
+    if let Some(url) = state.blobs.presigned_url_now(Presign::Get, key, ttl) {
         return url;
     }
-    let expires = now_ms / 1000 + state.config.url_ttl.as_secs() as i64;
+    let expires = now_ms / 1000 + ttl.as_secs() as i64;
     signed(state, base, "GET", &file_path(key), expires)
 }
 

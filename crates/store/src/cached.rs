@@ -20,9 +20,10 @@ use orchard_domain::JobStatus;
 use uuid::Uuid;
 
 use crate::{
-    AccountStore, ClaimOptions, ClaimedTask, Completion, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner,
-    Lease, LeaseState, NewJob, NewKey, NextClaim, Order, Output, Result, Retry, RunnableJob, StartRender, Task,
-    TaskDone, TaskLog, TaskStore, Upload, UploadStore, WorkerRecord, WorkerStore,
+    AccountStore, AttemptRecord, ClaimOptions, ClaimedTask, Completion, DeliveryInfo, DeliveryOutcome, DueDelivery,
+    EventRecord, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, NextClaim,
+    NoticeStore, Order, Output, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore, Upload,
+    UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -315,5 +316,47 @@ impl<S: WorkerStore> WorkerStore for CachedReads<S> {
     }
     async fn running_tasks(&self) -> Result<Vec<crate::RunningTask>> {
         self.inner.running_tasks().await
+    }
+}
+
+#[async_trait]
+impl<S: NoticeStore> NoticeStore for CachedReads<S> {
+    async fn create_webhook(&self, webhook: &WebhookRecord) -> Result<()> {
+        self.inner.create_webhook(webhook).await
+    }
+    async fn list_webhooks(&self, workspace_id: Uuid) -> Result<Vec<WebhookRecord>> {
+        self.inner.list_webhooks(workspace_id).await
+    }
+    async fn get_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<WebhookRecord>> {
+        self.inner.get_webhook(workspace_id, id).await
+    }
+    async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid, now: i64) -> Result<bool> {
+        self.inner.delete_webhook(workspace_id, id, now).await
+    }
+    async fn reseal_webhook(&self, workspace_id: Uuid, id: Uuid, nonce: &str, sealed: &str) -> Result<bool> {
+        self.inner.reseal_webhook(workspace_id, id, nonce, sealed).await
+    }
+    async fn events_after(&self, workspace_id: Option<Uuid>, after: i64, limit: u32) -> Result<Vec<EventRecord>> {
+        self.inner.events_after(workspace_id, after, limit).await
+    }
+    async fn last_event_seq(&self) -> Result<i64> {
+        self.inner.last_event_seq().await
+    }
+    async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<DueDelivery>> {
+        self.inner.claim_deliveries(now, lease_until, limit).await
+    }
+    async fn finish_delivery(
+        &self,
+        delivery: &DueDelivery,
+        attempt: &AttemptRecord,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool> {
+        self.inner.finish_delivery(delivery, attempt, outcome).await
+    }
+    async fn list_deliveries(&self, webhook_id: Uuid, limit: u32) -> Result<Vec<DeliveryInfo>> {
+        self.inner.list_deliveries(webhook_id, limit).await
+    }
+    async fn redeliver(&self, webhook_id: Uuid, delivery_id: Uuid, now: i64) -> Result<Option<Uuid>> {
+        self.inner.redeliver(webhook_id, delivery_id, now).await
     }
 }

@@ -269,6 +269,7 @@ macro_rules! job_store {
                     .rows_affected()
                     == 1;
                 if moved {
+                    $crate::notices::record_notice!(tx, job_id.to_string(), JobStatus::Canceled, now);
                     tx.commit().await?;
                 } else {
                     // The job left `from` meanwhile: its tasks stay as they were.
@@ -432,7 +433,9 @@ macro_rules! job_store {
                     let failed = patch.failed_reason;
                     // Compare-and-set on the status the caller read: of two concurrent
                     // transitions out of one status, the second finds the row changed (on
-                    // PostgreSQL, re-read after the first commits) and updates nothing.
+                    // PostgreSQL, re-read after the first commits) and updates nothing. A
+                    // status people hear about is recorded with it, in one transaction.
+                    let mut tx = self.write().await?;
                     let done = sqlx::query(
                         "update jobs set status = $1, updated_at = $2,
                             analysis_id = coalesce($3, analysis_id), analysis = coalesce($4, analysis),
@@ -455,9 +458,13 @@ macro_rules! job_store {
                     .bind(from.as_str())
                     .bind(patch.validating_until)
                     .bind(patch.blender_versions.as_ref().map(|it| to_json(it, "jobs", "blender_versions")).transpose()?)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                     let moved = done.rows_affected() == 1;
+                    if moved {
+                        $crate::notices::record_notice!(tx, job_id.to_string(), to, now);
+                    }
+                    tx.commit().await?;
                     if moved && let Some((id, analysis)) = patch.analysis {
                         // Written: the next read of the job need not decode it.
                         self.analyses.keep(id, Arc::new(analysis));

@@ -27,6 +27,7 @@
 mod accounts;
 mod cached;
 mod jobs;
+mod notices;
 mod postgres;
 mod records;
 mod rows;
@@ -44,6 +45,7 @@ use uuid::Uuid;
 pub use accounts::AccountStore;
 pub use cached::{CachedReads, JOB_MEMORY};
 pub use jobs::JobStore;
+pub use notices::NoticeStore;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -129,9 +131,15 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The metadata store: every concept's trait. Times are unix milliseconds passed in by the
 /// caller.
-pub trait Store: AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + Send + Sync + 'static {}
+pub trait Store:
+    AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + NoticeStore + Send + Sync + 'static
+{
+}
 
-impl<T> Store for T where T: AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + Send + Sync + 'static {}
+impl<T> Store for T where
+    T: AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + NoticeStore + Send + Sync + 'static
+{
+}
 
 /// What the two dialects do differently, beyond the batched claims and completions (each
 /// store's `hot` writer) and the clauses the shared statements take as macro arguments (lock
@@ -166,6 +174,7 @@ macro_rules! shared_store {
     (
         $store:ty,
         for_update = $for_update:literal,
+        skip_locked = $skip_locked:literal,
         by_status = $by_status:literal,
         by_workspace_status = $by_workspace_status:literal $(,)?
     ) => {
@@ -180,6 +189,7 @@ macro_rules! shared_store {
         );
         $crate::tasks::task_store!($store, for_update = $for_update);
         $crate::workers::worker_store!($store);
+        $crate::notices::notice_store!($store, skip_locked = $skip_locked);
     };
 }
 

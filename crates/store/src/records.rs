@@ -496,3 +496,112 @@ pub struct RunningTask {
     /// When this attempt started.
     pub started_at: Option<i64>,
 }
+
+/// A workspace's webhook endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// The workspace it belongs to.
+    pub workspace_id: Uuid,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The event names it asked for.
+    pub events: Vec<String>,
+    /// The nonce its secret was sealed with (hex).
+    pub secret_nonce: String,
+    /// Its secret, sealed (hex): the server's secrets key opens it.
+    pub secret_sealed: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Removal time, once removed.
+    pub deleted_at: Option<i64>,
+}
+
+/// Something that happened to a job: one row of the event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Its place in the log (the event stream's `id`).
+    pub seq: i64,
+    /// The job's workspace.
+    pub workspace_id: Uuid,
+    /// The job.
+    pub job_id: Uuid,
+    /// The event's name (`onRenderComplete`, …).
+    pub kind: String,
+    /// The status the job entered.
+    pub status: String,
+    /// When.
+    pub at: i64,
+}
+
+/// A delivery leased for an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    /// Its id (`X-Orchard-Delivery`, the same on every attempt).
+    pub id: Uuid,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// When the event was recorded (retries stop a day after).
+    pub created_at: i64,
+    /// The lease taken (the fence of the attempt's result).
+    pub leased_until: i64,
+    /// Where it goes.
+    pub webhook: WebhookRecord,
+    /// What it says.
+    pub event: EventRecord,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeliveryOutcome {
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        /// When.
+        at: i64,
+    },
+    /// Given up.
+    Dead,
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// Its number, from 1.
+    pub attempt: i64,
+    /// When it was made.
+    pub at: i64,
+    /// The endpoint's status code, if it answered.
+    pub status_code: Option<i64>,
+    /// How long it took.
+    pub latency_ms: i64,
+    /// Why it failed without an answer (refused, timed out, …).
+    pub error: Option<String>,
+    /// The first bytes of the answer.
+    pub response: Option<String>,
+}
+
+/// A delivery as its endpoint's log shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryInfo {
+    /// Its id.
+    pub id: Uuid,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The next attempt, while pending.
+    pub next_at: i64,
+    /// When the event was recorded for it.
+    pub created_at: i64,
+    /// When it was delivered or given up.
+    pub finished_at: Option<i64>,
+    /// The last status code answered.
+    pub last_status: Option<i64>,
+    /// The event.
+    pub event: EventRecord,
+    /// Every attempt, oldest first.
+    pub tries: Vec<AttemptRecord>,
+}

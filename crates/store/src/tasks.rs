@@ -213,7 +213,7 @@ macro_rules! task_store {
                     );
                     for from in [JobStatus::Booting, JobStatus::Rendering] {
                         let Some(failed) = status_after(from, JobEvent::Failed) else { continue };
-                        sqlx::query(
+                        let moved = sqlx::query(
                             "update jobs set status = $1, failed_name = 'task_failed', failed_type = 'render',
                                 failed_message = $2 where id = $3 and status = $4",
                         )
@@ -222,7 +222,11 @@ macro_rules! task_store {
                         .bind(&job_id)
                         .bind(from.as_str())
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
+                        if moved == 1 {
+                            $crate::notices::record_notice!(tx, job_id, JobStatus::Failed, now);
+                        }
                     }
                 }
                 tx.commit().await?;
@@ -259,6 +263,7 @@ macro_rules! task_store {
                     if !moved {
                         return Ok(false);
                     }
+                    $crate::notices::record_notice!(tx, job_id.to_string(), JobStatus::Booting, now);
                     <$store as Dialect>::insert_tasks(&mut *tx, job_id, 0, &start.chunks).await?;
                     tx.commit().await?;
                     Ok(true)
@@ -316,6 +321,7 @@ macro_rules! task_store {
                     if !moved {
                         return Ok(None);
                     }
+                    $crate::notices::record_notice!(tx, id, JobStatus::Booting, now);
                     if let Some((requested, last)) = &retry.configs {
                         sqlx::query("update jobs set requested_config = $1, final_config = $2 where id = $3")
                             .bind(to_json(requested, "jobs", "requested_config")?)

@@ -64,6 +64,19 @@ pub(super) struct ServerArgs {
     /// X-Forwarded-Host are believed; repeat for several. From anyone else they are ignored.
     #[arg(long = "trusted-proxy", env = "ORCHARD_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Let webhooks target loopback, private and link-local addresses (refused by default, as
+    /// a webhook is a request this server makes wherever a key holder says). `orchard up`, which
+    /// serves one machine, allows them.
+    #[arg(long, env = "ORCHARD_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
+    /// Seconds before the first retry of a failed webhook delivery; the later ones are
+    /// multiples of it (10 s, 30 s, 1 min, … every 6 h, for 25 h at the default).
+    #[arg(long, env = "ORCHARD_WEBHOOK_FIRST_RETRY", default_value_t = defaults::WEBHOOK_FIRST_RETRY_SECS, hide = true)]
+    webhook_first_retry: u64,
+    /// The key webhook secrets are sealed with (64 hex digits), default DATA/secrets.key (made
+    /// on first start). Servers sharing a database must share it.
+    #[arg(long, env = "ORCHARD_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
 }
 
 impl ServerArgs {
@@ -84,6 +97,9 @@ impl ServerArgs {
         config.max_tasks_per_job = self.max_tasks_per_job;
         config.max_analysis_bytes = self.max_analysis_bytes;
         config.max_validations = self.max_validations;
+        config.webhooks_allow_private = self.webhooks_allow_private;
+        config.webhook_first_retry = Duration::from_secs(self.webhook_first_retry.max(1));
+        config.secrets_key = self.secrets_key.clone();
         config
     }
 }
@@ -108,7 +124,10 @@ pub(super) struct ServeArgs {
 pub(super) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let blenders = args.node.blenders()?;
     let data = args.server.storage.data.clone();
-    let farm = Farm::start(args.server.config(), args.workers, &args.node).await?;
+    let mut config = args.server.config();
+    // One machine: a receiver on it (or on its network) is the usual target.
+    config.webhooks_allow_private = true;
+    let farm = Farm::start(config, args.workers, &args.node).await?;
     let (key, created) = admin_key(&farm.server, &data).await?;
     let shown: Vec<String> = blenders.iter().map(|it| it.display().to_string()).collect();
     println!(

@@ -10,6 +10,7 @@ mod jobs;
 mod openapi;
 mod progress;
 mod uploads;
+mod webhooks;
 mod wire;
 mod workers;
 
@@ -17,7 +18,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use orchard_api::{API_PREFIX, Health};
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
@@ -73,6 +74,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}/tasks", get(jobs::list_tasks))
         .route("/jobs/{id}/tasks/{taskId}/log", get(jobs::task_log))
         .route("/openapi.json", get(openapi_json))
+        .route("/webhooks", post(webhooks::create_webhook).get(webhooks::list_webhooks))
+        .route("/webhooks/{id}", delete(webhooks::delete_webhook))
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/deliveries", get(webhooks::list_deliveries))
+        .route("/webhooks/{id}/deliveries/{deliveryId}/redeliver", post(webhooks::redeliver))
+        .route("/events", get(webhooks::events))
         .route("/workers", get(farm::list_workers))
         .route("/workers/{worker_id}/drain", post(farm::drain_worker))
         .route("/workers/{worker_id}/undrain", post(farm::undrain_worker))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{control, downloads, farm, jobs, progress, uploads, workers};
+use super::{control, downloads, farm, jobs, progress, uploads, webhooks, workers};
 use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
 
 /// What utoipa derives from the handlers.
@@ -25,6 +25,8 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file,
         farm::list_workers, farm::drain_worker, farm::undrain_worker,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook, webhooks::rotate_secret,
+        webhooks::list_deliveries, webhooks::redeliver, webhooks::events,
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
         workers::output_urls, workers::put_output, workers::complete_task, workers::fail_task,
         super::healthz,
@@ -220,6 +222,12 @@ fn links(doc: &mut Value) {
     ] {
         paths[format!("{PREFIX}{path}")][method]["responses"]["200"]["links"] = job_links(pointer);
     }
+    let webhook = |operation: &str| json!({"operationId": operation, "parameters": {"id": "$response.body#/id"}});
+    paths[format!("{PREFIX}/webhooks")]["post"]["responses"]["201"]["links"] = json!({
+        "RotateSecret": webhook("rotate_secret"),
+        "ListDeliveries": webhook("list_deliveries"),
+        "DeleteWebhook": webhook("delete_webhook"),
+    });
     paths[format!("{PREFIX}/jobs/{{id}}/tasks")]["get"]["responses"]["200"]["links"] = json!({
         "TaskLog": {"operationId": "task_log", "parameters": {"id": "$request.path.id", "taskId": "$response.body#/0/id"}},
     });

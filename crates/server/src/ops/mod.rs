@@ -5,6 +5,7 @@
 pub(crate) mod farm;
 pub(crate) mod jobs;
 pub(crate) mod uploads;
+pub(crate) mod webhooks;
 pub(crate) mod workers;
 
 use crate::blobs::WriteError;

@@ -490,7 +490,10 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body:
     let lease = lease(task_id, body.attempt)?;
     match state.store.fail_task(&lease, worker_id, &error, MAX_FAILING_WORKERS, now_ms()).await? {
         FailOutcome::Lost => Err(Error::lease_lost()),
-        FailOutcome::JobFailed => Ok(()),
+        FailOutcome::JobFailed => {
+            state.notices.wake();
+            Ok(())
+        }
         FailOutcome::Requeued => {
             // The failing worker may now be blocklisted; if no one else can take the job, say so now.
             lifecycle::review(state, task.job_id).await?;

@@ -71,6 +71,8 @@ async fn run(app: &TestApp, token: &str, operations: &str, config: String) {
         .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "schemathesis found failures:\n{report}");
+    // Shown with --nocapture: which operations ran, how many cases each.
+    println!("{report}");
     assert!(
         !report.lines().any(|it| it.trim().starts_with("0 generated")),
         "schemathesis generated nothing:\n{report}"
@@ -125,6 +127,11 @@ async fn schemathesis_finds_nothing_wrong_with_the_renderjuice_surface() {
     let (status, upload) = app.post("/uploads", json!({"fileName": "fuzzed.zip", "fileType": "zip", "parts": 2})).await;
     assert_eq!(status, StatusCode::OK, "{upload}");
     let put_part = signed_parameters(upload["partUrls"][1].as_str().unwrap(), &["slug", "part_number"]);
+    // A webhook for the operations on one (deliveries to it fail: the name does not resolve).
+    let body = json!({"url": "https://hooks.orchard.invalid/fuzzed", "events": ["onRenderComplete"]});
+    let (status, hook) = app.post("/webhooks", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_string();
     let config = format!(
         r#"
 [generation]
@@ -171,6 +178,16 @@ parameters = {{ "path.id" = "{cancel}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "429"]
 
 [[operations]]
+include-name = "POST /api/external/v1/webhooks"
+# A URL must be public http(s) without credentials, and a workspace has at most 20: rules
+# over the string's meaning and over state, refused with 400 by name.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "429"]
+
+[[operations]]
+include-name = ["POST /api/external/v1/webhooks/{{id}}/rotate-secret", "GET /api/external/v1/webhooks/{{id}}/deliveries", "POST /api/external/v1/webhooks/{{id}}/deliveries/{{deliveryId}}/redeliver", "DELETE /api/external/v1/webhooks/{{id}}"]
+parameters = {{ "path.id" = "{hook}" }}
+
+[[operations]]
 include-name = "POST /api/external/v1/jobs/{{id}}/validate"
 parameters = {{ "path.id" = "{validate}" }}
 # Renderjuice: validate only from `created`, else 400 — the first call wins, later ones are 400.
@@ -180,7 +197,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404",
     run(
         &app,
         &app.key,
-        r"^(GET|POST|PUT|PATCH|DELETE) /(api/external/v1/(uploads|jobs|workers$|workers/\{worker_id\}/(drain|undrain))|blobs/(uploads|files)|healthz)",
+        // Not the event stream: it never ends (its own test reads it).
+        r"^(GET|POST|PUT|PATCH|DELETE) /(api/external/v1/(uploads|jobs|webhooks|workers$|workers/\{worker_id\}/(drain|undrain))|blobs/(uploads|files)|healthz)",
         config,
     )
     .await;

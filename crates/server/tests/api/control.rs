@@ -2,123 +2,10 @@
 //! work in (priority, then fair share between workspaces). A worker here speaks the worker
 //! protocol over HTTP as `orchard worker` does, uploading small PNGs as its frames.
 
-use orchard_api::{Assignment, CompleteResponse};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, parts, spawn_app};
-
-/// A worker of the test, registered under its own token.
-struct Worker<'a> {
-    app: &'a TestApp,
-    token: String,
-    id: String,
-}
-
-impl<'a> Worker<'a> {
-    async fn register(app: &'a TestApp, id: &str) -> Worker<'a> {
-        let token = orchard_server::keys::create_worker_token(app.server.store().as_ref()).await.unwrap();
-        let worker = Worker { app, token, id: id.to_string() };
-        let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": true, "gpuBackends": []}],
-            "cpuThreads": 2, "ramGib": 8.0, "tags": []});
-        let (status, body) = worker
-            .call(
-                "/register",
-                json!({"workerId": id, "name": id, "capabilities": capabilities, "speedFactor": 1.0, "speedSpread": 0.02}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        worker
-    }
-
-    async fn call(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let url = self.app.api(&format!("/workers{path}"));
-        parts(self.app.http.post(url).bearer_auth(&self.token).json(&body).send().await.unwrap()).await
-    }
-
-    /// The next task, if there is one now.
-    async fn claim(&self) -> Option<Assignment> {
-        let (status, body) = self.call(&format!("/{}/claim", self.id), json!({"waitSeconds": 0})).await;
-        match status {
-            StatusCode::NO_CONTENT => None,
-            StatusCode::OK => Some(serde_json::from_value(body).unwrap()),
-            other => panic!("claim answered {other}: {body}"),
-        }
-    }
-
-    /// Uploads the task's frames and completes it, claiming the next one with it.
-    async fn deliver(&self, task: &Assignment) -> Option<Assignment> {
-        self.deliver_in(task, 0.5).await
-    }
-
-    /// As [`Self::deliver`], having taken `seconds` to render.
-    async fn deliver_in(&self, task: &Assignment, seconds: f64) -> Option<Assignment> {
-        let frame = png();
-        for (file, url) in &task.output_urls {
-            let put = self.app.http.put(url).body(frame.clone()).send().await.unwrap();
-            assert_eq!(put.status(), StatusCode::OK, "{file}");
-        }
-        let frames: Vec<Value> =
-            task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
-        let path = format!("/{}/tasks/{}/complete", self.id, task.task_id);
-        let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": seconds,
-            "claimNext": {"preferJob": task.job_id}, "blenderVersion": task.blender_version});
-        let (status, answer) = self.call(&path, body).await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        let answer: CompleteResponse = serde_json::from_value(answer).unwrap();
-        answer.next
-    }
-
-    async fn fail(&self, task: &Assignment, error: &str) {
-        let path = format!("/{}/tasks/{}/fail", self.id, task.task_id);
-        let (status, body) = self.call(&path, json!({"attempt": task.attempt, "error": error})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
-
-    async fn heartbeat(&self, task: &Assignment) -> StatusCode {
-        let path = format!("/{}/tasks/{}/heartbeat", self.id, task.task_id);
-        self.call(&path, json!({"attempt": task.attempt, "framesDone": 0})).await.0
-    }
-}
-
-fn png() -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::RgbaImage::new(16, 12).write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
-/// A job of `frames` frames, one per task, rendering, made with `key`.
-async fn rendering_job(app: &TestApp, key: &str, frames: &str, extra: Value) -> String {
-    let slug = {
-        let (status, body) = parts(
-            app.call(Method::POST, "/uploads", Some(key), Some(json!({"fileName": "s.blend", "fileType": "blend"})))
-                .await,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let put = app.http.put(body["uploadUrl"].as_str().unwrap()).body(crate::helpers::example_scene()).send().await;
-        assert_eq!(put.unwrap().status(), StatusCode::OK);
-        body["slug"].as_str().unwrap().to_string()
-    };
-    let (_, job) = parts(app.call(Method::POST, "/jobs", Some(key), Some(json!({"slug": slug}))).await).await;
-    let id = job["id"].as_str().unwrap().to_string();
-    let (status, body) = parts(app.call(Method::POST, &format!("/jobs/{id}/validate"), Some(key), None).await).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let mut config = json!({"colorManagementPreset": "default", "frameRanges": [frames], "chunkSize": 1});
-    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let (status, body) = parts(
-        app.call(
-            Method::POST,
-            &format!("/jobs/{id}/render"),
-            Some(key),
-            Some(json!({"requestedRenderConfig": config})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    id
-}
+use crate::helpers::{TestApp, Worker, error_code, parts, rendering_job, spawn_app, wait_for};
 
 #[tokio::test]
 async fn a_suspended_job_starts_no_task_and_resumes_where_it_was() {
@@ -292,17 +179,6 @@ async fn frame_names(app: &TestApp, id: &str) -> Vec<String> {
         .iter()
         .map(|it| it["fileName"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn wait_for(app: &TestApp, id: &str, status: &str) -> Value {
-    for _ in 0..200 {
-        let (_, body) = app.get(&format!("/jobs/{id}")).await;
-        if body["data"]["status"] == status {
-            return body["data"].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never reached {status}");
 }
 
 #[tokio::test]

@@ -18,4 +18,5 @@ mod limits;
 mod meta;
 mod render;
 mod uploads;
+mod webhooks;
 mod workers;

@@ -120,7 +120,13 @@ fn url_with_database(url: &str, name: &str) -> String {
     out
 }
 
-crate::shared_store!(PgStore, for_update = " for update", by_status = "", by_workspace_status = "");
+crate::shared_store!(
+    PgStore,
+    for_update = " for update",
+    skip_locked = " for update skip locked",
+    by_status = "",
+    by_workspace_status = "",
+);
 
 #[async_trait]
 impl Dialect for PgStore {

@@ -125,6 +125,7 @@ async fn migration_lock(database: &Path) -> Result<Option<std::fs::File>> {
 crate::shared_store!(
     SqliteStore,
     for_update = "",
+    skip_locked = "",
     by_status = " indexed by jobs_by_status",
     by_workspace_status = " indexed by jobs_by_workspace_status",
 );

@@ -305,6 +305,34 @@ impl Client {
         Ok(Some(TaskLog { attempt, truncated, text: response.text().await? }))
     }
 
+    /// `POST /webhooks` (Orchard extension): the new endpoint, with its secret.
+    pub async fn create_webhook(&self, url: &str, events: Vec<crate::Notice>) -> Result<crate::Webhook, ClientError> {
+        let body = crate::CreateWebhookRequest { url: url.to_string(), events };
+        self.call(Method::POST, "/webhooks", Some(&body)).await
+    }
+
+    /// `GET /webhooks` (Orchard extension).
+    pub async fn list_webhooks(&self) -> Result<crate::WebhookList, ClientError> {
+        self.call::<(), _>(Method::GET, "/webhooks", None).await
+    }
+
+    /// `DELETE /webhooks/{id}` (Orchard extension).
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ClientError> {
+        let url = format!("{}{API_PREFIX}/webhooks/{id}", self.base);
+        check(self.http.delete(url).bearer_auth(&self.key).send().await?).await?;
+        Ok(())
+    }
+
+    /// `POST /webhooks/{id}/rotate-secret` (Orchard extension): the endpoint with its new secret.
+    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<crate::Webhook, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/webhooks/{id}/rotate-secret"), None).await
+    }
+
+    /// `GET /webhooks/{id}/deliveries` (Orchard extension).
+    pub async fn webhook_deliveries(&self, id: &str) -> Result<crate::DeliveryList, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/webhooks/{id}/deliveries"), None).await
+    }
+
     /// Fetches a signed URL into `path`, streamed.
     pub async fn download(&self, url: &str, path: &Path) -> Result<u64, ClientError> {
         use futures::StreamExt;

@@ -12,6 +12,7 @@ mod schema;
 pub mod types;
 
 pub use client::{Client, ClientError};
+pub use orchard_domain::Notice;
 pub use types::*;
 
 /// The path prefix of the Renderjuice surface.

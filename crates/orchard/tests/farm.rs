@@ -86,7 +86,9 @@ impl Serve {
 
 fn spawn_serve(data: &Path, port: u16, lease_ttl: u64) -> Child {
     orchard()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lease-ttl", &lease_ttl.to_string(), "--data"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lease-ttl", &lease_ttl.to_string()])
+        // Receivers in these tests are on this machine; a retry every second or so.
+        .args(["--webhooks-allow-private", "--webhook-first-retry", "1", "--data"])
         .arg(data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -499,4 +501,94 @@ async fn a_border_render_cropped_to_its_border_completes() {
     let frame = fetch(&client.downloads(&job.id).await.unwrap().frames[0]).await;
     let image = image::load_from_memory(&frame).unwrap();
     assert!(image.width() < 64 && image.height() < 48, "cropped: {}×{}", image.width(), image.height());
+}
+
+/// POSTs a receiver got: (lowercased head, body).
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on `port`: every POST's headers and body, answered 200.
+async fn receive_on(port: u16, got: Posts) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else { return };
+        let got = got.clone();
+        tokio::spawn(async move {
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 4096];
+            loop {
+                let Ok(n @ 1..) = socket.read(&mut buffer).await else { return };
+                data.extend_from_slice(&buffer[..n]);
+                let Some(end) = data.windows(4).position(|it| it == b"\r\n\r\n") else { continue };
+                let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|it| it.strip_prefix("content-length:"))
+                    .and_then(|it| it.trim().parse().ok())
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + length {
+                    let body = data[end + 4..end + 4 + length].to_vec();
+                    got.lock().unwrap().push((head, body));
+                    let _ =
+                        socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_survives_the_server_killed_before_it_was_sent() {
+    if !blender_available() {
+        return;
+    }
+    let mut serve = Serve::start(30);
+    let client = serve.client();
+    let port = free_port();
+    // Added with the CLI, as an operator does; the secret is the last line.
+    let (url, key) = (serve.url(), serve.key.clone());
+    let cli = |args: &[&str]| {
+        let output = orchard().args(args).args(["--server", &url, "--key", &key]).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let secret = cli(&["webhooks", "add", &hook, "--events", "onRenderComplete"]).lines().last().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let listed = cli(&["webhooks", "list"]);
+    assert!(listed.contains(&hook) && listed.contains("onRenderComplete"), "{listed}");
+    let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+
+    // The receiver is down while the job completes; then the server is killed outright.
+    let worker = serve.worker(&[]);
+    let job = submit(&client, small("1")).await;
+    assert_eq!(finished(&client, &job, Duration::from_secs(120)).await.status, "completed");
+    drop(worker);
+    serve.restart();
+    let got = Posts::default();
+    let receiver = tokio::spawn(receive_on(port, got.clone()));
+    let (head, body) =
+        eventually("the delivery", Duration::from_secs(60), || async { got.lock().unwrap().first().cloned() }).await;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((body["event"].as_str(), body["jobId"].as_str()), (Some("onRenderComplete"), Some(job.as_str())));
+    let header = |name: &str| {
+        head.lines().find_map(|it| it.strip_prefix(&format!("{name}:")).map(|it| it.trim().to_string())).unwrap()
+    };
+    let timestamp = header("x-renderjuice-timestamp");
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&got.lock().unwrap()[0].1);
+    assert_eq!(header("x-renderjuice-signature"), hex::encode(mac.finalize().into_bytes()));
+    // Once: nothing more arrives, and the log says delivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let log = cli(&["webhooks", "deliveries", &id]);
+    assert!(log.contains("delivered") && log.contains("HTTP 200"), "{log}");
+    let rotated = cli(&["webhooks", "rotate", &id]).lines().last().unwrap().to_string();
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+    cli(&["webhooks", "remove", &id]);
+    assert!(!cli(&["webhooks", "list"]).contains(&hook));
+    receiver.abort();
 }

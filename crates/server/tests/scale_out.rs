@@ -32,6 +32,9 @@ async fn server(database_url: &str, storage: &std::path::Path, data: &std::path:
     config.database_url = Some(database_url.to_string());
     config.storage = Some(format!("file://{}", storage.display()));
     config.lease_ttl = Duration::from_secs(30);
+    // Servers sharing a database share the key that seals webhook secrets.
+    config.secrets_key = Some("5e".repeat(32));
+    config.webhooks_allow_private = true;
     orchard_server::start(config).await.unwrap()
 }
 
@@ -192,6 +195,98 @@ async fn two_servers_share_the_work_and_store_each_frame_once() {
     let tasks = watcher.tasks(&finished.id).await.unwrap();
     assert!(tasks.iter().all(|it| it.status == "completed" && it.attempt == 1));
 
+    a.shutdown().await;
+    b.shutdown().await;
+    PgStore::drop_database(&admin_url, &name).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_deliver_every_event_once() {
+    let Some(admin_url) = postgres_url() else { return };
+    let name = format!("orchard_hooks_{}", uuid::Uuid::new_v4().simple());
+    let database_url = PgStore::create_database(&admin_url, &name).await.unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = server(&database_url, storage.path(), data_a.path()).await;
+    let b = server(&database_url, storage.path(), data_b.path()).await;
+    let (key, _) = orchard_server::keys::create_key(a.store().as_ref(), "studio", "alice").await.unwrap();
+    let token = orchard_server::keys::create_worker_token(a.store().as_ref()).await.unwrap();
+
+    // The receiver: every POST's delivery id, event and job.
+    let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let log = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                let delivery = headers["x-orchard-delivery"].to_str().unwrap().to_string();
+                let entry = (
+                    delivery,
+                    body["event"].as_str().unwrap().to_string(),
+                    body["jobId"].as_str().unwrap().to_string(),
+                );
+                log.lock().unwrap().push(entry);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = Client::new(&a.url(), &key);
+    let events = vec![orchard_api::Notice::RenderStart, orchard_api::Notice::RenderComplete];
+    client.create_webhook(&hook, events).await.unwrap();
+    let scene = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+    let mut jobs = Vec::new();
+    for index in 0..20 {
+        // Half the jobs through each server.
+        let client = if index % 2 == 0 { Client::new(&a.url(), &key) } else { Client::new(&b.url(), &key) };
+        let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+        client.put_file(&upload.upload_url, &scene, |_| {}).await.unwrap();
+        let job = client.create_job(&upload.slug).await.unwrap();
+        client.validate(&job.id).await.unwrap();
+        let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1,
+            "resolution": [64, 48], "resolutionPercentage": 100, "denoisingEnabled": false});
+        client.render(&job.id, config).await.unwrap();
+        jobs.push(job.id);
+    }
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let job_done = Arc::new(tokio::sync::Notify::new());
+    let mut workers = Vec::new();
+    for index in 0..8 {
+        let base = if index % 2 == 0 { a.url() } else { b.url() };
+        workers.push(tokio::spawn(simulated_worker(base, token.clone(), index, job_done.clone(), ledger.clone())));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while got.lock().unwrap().len() < 40 {
+        assert!(Instant::now() < deadline, "delivered: {:?}", got.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    job_done.notify_waiters();
+    for worker in workers {
+        worker.abort();
+    }
+    // A little longer: nothing arrives twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 40, "{got:#?}");
+    let deliveries: HashSet<&String> = got.iter().map(|it| &it.0).collect();
+    assert_eq!(deliveries.len(), 40, "a delivery sent twice");
+    let seen: HashSet<(&str, &str)> = got.iter().map(|it| (it.1.as_str(), it.2.as_str())).collect();
+    for job in &jobs {
+        assert!(seen.contains(&("onRenderStart", job.as_str())) && seen.contains(&("onRenderComplete", job.as_str())));
+    }
+    // A server with another secrets key could not sign: it refuses to start, saying why.
+    let data_c = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data_c.path().to_path_buf());
+    config.database_url = Some(database_url.clone());
+    config.storage = Some(format!("file://{}", storage.path().display()));
+    let refused = orchard_server::start(config).await.err().expect("refused").to_string();
+    assert!(refused.contains("secrets key") && refused.contains("ORCHARD_SECRETS_KEY"), "{refused}");
+    receiver.abort();
     a.shutdown().await;
     b.shutdown().await;
     PgStore::drop_database(&admin_url, &name).await.unwrap();

@@ -9,6 +9,7 @@ mod keys;
 mod node;
 mod render;
 mod up;
+mod webhooks;
 mod worker;
 
 use std::net::SocketAddr;
@@ -65,6 +66,9 @@ enum Command {
     /// List or install the Blenders workers offer.
     #[command(subcommand)]
     Blender(blender::BlenderCommand),
+    /// Webhook endpoints of the workspace: add, list, remove, rotate, deliveries.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Where the server keeps its state; shared by every command that opens it.
@@ -171,6 +175,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => {
             init_logs(cli.log_format, "warn");
             keys::keys(command).await
+        }
+        Command::Webhooks(command) => {
+            init_logs(cli.log_format, "warn");
+            webhooks::run(command).await
         }
     }
 }

@@ -333,6 +333,17 @@ impl Client {
         self.call::<(), _>(Method::GET, &format!("/webhooks/{id}/deliveries"), None).await
     }
 
+    /// `GET /events` (Orchard extension): the event stream, after `last_event_id` (from now
+    /// on without it).
+    pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream, ClientError> {
+        let mut request = self.http.get(format!("{}{API_PREFIX}/events", self.base)).bearer_auth(&self.key);
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        let response = check(request.send().await?).await?;
+        Ok(EventStream { body: Box::pin(response.bytes_stream()), pending: String::new() })
+    }
+
     /// Fetches a signed URL into `path`, streamed.
     pub async fn download(&self, url: &str, path: &Path) -> Result<u64, ClientError> {
         use futures::StreamExt;
@@ -349,6 +360,43 @@ impl Client {
         }
         file.flush().await.map_err(file_error)?;
         Ok(written)
+    }
+}
+
+/// The event stream's events, as they come.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    pending: String,
+}
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// Its place in the log (`Last-Event-ID` to resume after it).
+    pub id: i64,
+    /// Its data: `type`, `jobId`, `status`, `at`, and a progress event's counters.
+    pub data: serde_json::Value,
+}
+
+impl EventStream {
+    /// The next event; `None` once the server closed the stream.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, ClientError>> {
+        use futures::StreamExt;
+        loop {
+            // Events end with a blank line; comments (`:`, keep-alives) are skipped.
+            while let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let field =
+                    |name: &str| block.lines().find_map(|it| it.strip_prefix(name)).map(|it| it.trim().to_string());
+                let (Some(id), Some(data)) = (field("id:"), field("data:")) else { continue };
+                let (Ok(id), Ok(data)) = (id.parse(), serde_json::from_str(&data)) else { continue };
+                return Some(Ok(StreamEvent { id, data }));
+            }
+            match self.body.next().await? {
+                Ok(chunk) => self.pending.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(error) => return Some(Err(error.into())),
+            }
+        }
     }
 }
 

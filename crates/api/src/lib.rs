@@ -11,7 +11,7 @@ pub mod limits;
 mod schema;
 pub mod types;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, EventStream, StreamEvent};
 pub use orchard_domain::Notice;
 pub use types::*;
 

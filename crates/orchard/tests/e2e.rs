@@ -421,6 +421,10 @@ fn at_a_terminal_ctrl_c_asks_and_detaching_keeps_the_job_and_its_frames() {
         (progress.first()?.frames_done >= 1).then_some(())
     }));
     wait_for("progress bar", &|it| it.contains("frames, rendering"));
+    // It follows the job on the farm's event stream, not by polling.
+    let metrics =
+        runtime.block_on(async { reqwest::get(format!("{}/metrics", farm.url)).await.unwrap().text().await.unwrap() });
+    assert!(metrics.lines().any(|it| it == "orchard_event_subscribers 1"), "{metrics}");
     signal(child.id(), nix::sys::signal::Signal::SIGINT);
     wait_for("question", &|it| it.contains(&format!("Cancel job {id}? [y/N]")));
     let mut keyboard = std::fs::File::from(pty.master);

@@ -8,6 +8,7 @@ mod background;
 pub mod blobs;
 mod clock;
 pub mod config;
+mod counters;
 mod error;
 mod http;
 pub mod keys;

@@ -60,6 +60,8 @@ impl Previews {
         self.blobs.get_to_file(frame_key, &local).await?;
         if let Some(key) = self.make(job_id, &local).await? {
             self.store.set_preview(job_id, &key, now_ms()).await?;
+            // For the event stream: a new preview to show (its URL comes with the job).
+            self.store.record_event(job_id, "preview", None, now_ms()).await?;
         }
         Ok(())
     }

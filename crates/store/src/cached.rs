@@ -342,6 +342,12 @@ impl<S: NoticeStore> NoticeStore for CachedReads<S> {
     async fn last_event_seq(&self) -> Result<i64> {
         self.inner.last_event_seq().await
     }
+    async fn record_event(&self, job_id: Uuid, kind: &str, data: Option<&str>, now: i64) -> Result<bool> {
+        self.inner.record_event(job_id, kind, data, now).await
+    }
+    async fn prune_events(&self, before: i64) -> Result<u64> {
+        self.inner.prune_events(before).await
+    }
     async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<DueDelivery>> {
         self.inner.claim_deliveries(now, lease_until, limit).await
     }

@@ -26,6 +26,12 @@ pub trait NoticeStore: Send + Sync {
     async fn events_after(&self, workspace_id: Option<Uuid>, after: i64, limit: u32) -> Result<Vec<EventRecord>>;
     /// The newest event's sequence number (0 without any).
     async fn last_event_seq(&self) -> Result<i64>;
+    /// Records an event that is no status change (`progress`, `preview`) for the event stream:
+    /// `data` is what it says (JSON). Nothing is delivered to webhooks. `false` if the job is gone.
+    async fn record_event(&self, job_id: Uuid, kind: &str, data: Option<&str>, now: i64) -> Result<bool>;
+    /// Forgets the progress and preview events recorded before `before` (status changes stay:
+    /// deliveries refer to them); how many.
+    async fn prune_events(&self, before: i64) -> Result<u64>;
     /// Leases up to `limit` deliveries due at `now` until `lease_until`: no other server takes
     /// them meanwhile.
     async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<DueDelivery>>;
@@ -102,7 +108,7 @@ macro_rules! webhook_columns {
 macro_rules! event_columns {
     () => {
         "e.seq as e_seq, e.workspace_id as e_workspace, e.job_id as e_job, e.type as e_type, \
-         e.status as e_status, e.at as e_at"
+         e.status as e_status, e.data as e_data, e.at as e_at"
     };
 }
 
@@ -143,6 +149,7 @@ macro_rules! notice_store {
                     job_id: uuid(&row.try_get::<String, _>("e_job")?, "events", "job_id")?,
                     kind: row.try_get("e_type")?,
                     status: row.try_get("e_status")?,
+                    data: row.try_get("e_data")?,
                     at: row.try_get("e_at")?,
                 })
             }
@@ -239,6 +246,28 @@ macro_rules! notice_store {
                     let seq: Option<i64> =
                         sqlx::query_scalar("select max(seq) from events").fetch_one(&self.pool).await?;
                     Ok(seq.unwrap_or(0))
+                }
+
+                async fn record_event(&self, job_id: Uuid, kind: &str, data: Option<&str>, now: i64) -> Result<bool> {
+                    let done = sqlx::query(
+                        "insert into events (workspace_id, job_id, type, status, data, at)
+                         select workspace_id, id, $2, status, $3, $4 from jobs where id = $1",
+                    )
+                    .bind(job_id.to_string())
+                    .bind(kind)
+                    .bind(data)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn prune_events(&self, before: i64) -> Result<u64> {
+                    let done = sqlx::query("delete from events where at < $1 and type in ('progress', 'preview')")
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<DueDelivery>> {

@@ -529,8 +529,10 @@ pub struct EventRecord {
     pub job_id: Uuid,
     /// The event's name (`onRenderComplete`, …).
     pub kind: String,
-    /// The status the job entered.
+    /// The job's status (the one it entered, for a status change).
     pub status: String,
+    /// What a progress or preview event says (JSON); `None` for a status change.
+    pub data: Option<String>,
     /// When.
     pub at: i64,
 }

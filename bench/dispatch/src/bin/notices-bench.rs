@@ -200,11 +200,19 @@ struct Worker {
 
 impl Worker {
     async fn register(base: &str, token: &str) -> Worker {
-        let worker = Worker { http: reqwest::Client::new(), api: format!("{base}/api/external/v1"), token: token.into() };
+        let worker =
+            Worker { http: reqwest::Client::new(), api: format!("{base}/api/external/v1"), token: token.into() };
         let capabilities = json!({"blenders": [{"version": "3.4.1", "oidn": false, "eevee": false, "gpuBackends": []}],
             "cpuThreads": 2, "ramGib": 8.0, "tags": []});
         let body = json!({"workerId": "bench", "name": "bench", "capabilities": capabilities, "speedFactor": 1.0});
-        let response = worker.http.post(format!("{}/workers/register", worker.api)).bearer_auth(token).json(&body).send().await.unwrap();
+        let response = worker
+            .http
+            .post(format!("{}/workers/register", worker.api))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         worker
     }
@@ -234,7 +242,8 @@ impl Worker {
     }
 
     async fn complete(&self, task: &Assignment) {
-        let body = json!({"attempt": task.attempt, "frames": [{"frame": 1, "fileName": "0001.png"}], "renderSeconds": 0.1});
+        let body =
+            json!({"attempt": task.attempt, "frames": [{"frame": 1, "fileName": "0001.png"}], "renderSeconds": 0.1});
         let url = format!("{}/workers/bench/tasks/{}/complete", self.api, task.task_id);
         let response = self.http.post(url).bearer_auth(&self.token).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);

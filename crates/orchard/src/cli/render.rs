@@ -247,9 +247,21 @@ async fn run_flow(client: &Client, args: &RenderArgs, scene: &Scene, config: Val
     // One listener for the whole wait: a Ctrl-C that arrives while a request is in flight is
     // kept for the next look, never lost.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // The farm says when the job changes (its event stream); without it, polling.
+    let mut events = client.events(None).await.ok();
     let finished = loop {
         let look = async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let changed = match events.as_mut() {
+                Some(stream) => tokio::time::timeout(QUIET_REFRESH, next_about(stream, &job_id)).await,
+                None => {
+                    tokio::time::sleep(POLL).await;
+                    Ok(true)
+                }
+            };
+            if let Ok(false) = changed {
+                // The stream ended (the server restarts, a proxy cut it): poll from now on.
+                events = None;
+            }
             let job = client.get_job(&job_id).await?;
             let progress = client.progress(&job_id).await?.into_iter().next();
             anyhow::Ok((job, progress))
@@ -273,6 +285,24 @@ async fn run_flow(client: &Client, args: &RenderArgs, scene: &Scene, config: Val
     let n = super::jobs::download(client, &job_id, &args.out).await?;
     println!("{n} frames in {}", args.out.join(&job_id).display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often `orchard render` polls the farm when it has no event stream.
+const POLL: Duration = Duration::from_millis(500);
+/// With the event stream: a look this long after the last event anyway (elapsed time, ETA,
+/// why a job waits, which change without an event).
+const QUIET_REFRESH: Duration = Duration::from_secs(2);
+
+/// Waits for an event about `job_id`: true when one came, false when the stream ended.
+async fn next_about(stream: &mut orchard_api::EventStream, job_id: &str) -> bool {
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) if event.data["jobId"] == job_id => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Ctrl-C while waiting: at a terminal, asks whether to cancel the job or leave it rendering;

@@ -110,9 +110,11 @@ pub(crate) struct EventsQuery {
 
 /// Server-Sent Events of the workspace's jobs (every workspace's for an admin key): each
 /// event's `id` is its place in the log and its `data` is JSON with `type` (`onRenderComplete`,
-/// `onRenderFail`, `onValidated`, `onRenderStart`, `onRenderCancel`, `onRenderSuspend`),
-/// `jobId`, `workspaceId`, `status` and `at`. A client that reconnects with `Last-Event-ID`
-/// gets everything after it, nothing twice; without it, what happens from now on.
+/// `onRenderFail`, `onValidated`, `onRenderStart`, `onRenderCancel`, `onRenderSuspend`;
+/// `progress`, with `framesDone`, `framesTotal`, `framesRendering`, `percent`, `etaSeconds`, at
+/// most twice a second per job; `preview`, a new preview image), `jobId`, `workspaceId`,
+/// `status` and `at`. A client that reconnects with `Last-Event-ID` gets everything after it,
+/// nothing twice; without it, what happens from now on. A comment line every 15 s keeps it open.
 #[utoipa::path(get, path = "/api/external/v1/events", tag = "webhooks", params(EventsQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event")),
     responses((status = 200, description = "the stream", content_type = "text/event-stream", body = String),

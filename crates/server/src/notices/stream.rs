@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::response::sse::Event;
 use futures::Stream;
 use orchard_store::EventRecord;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -31,6 +31,11 @@ const GAP_WAIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(250);
 /// Events read from the log at once.
 const PAGE: u32 = 500;
+/// Progress and preview events are kept this long (a client resuming later gets the status
+/// changes, and the job's counters from the API).
+const PROGRESS_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// How often old progress events are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Events a slow subscriber may fall behind before it reads from the log instead.
 const CAPACITY: usize = 4096;
 
@@ -53,7 +58,15 @@ impl Broadcast {
 pub(crate) async fn pump(state: AppState, shutdown: CancellationToken) {
     let broadcast = &state.notices.broadcast;
     let mut cursor = broadcast.cursor.load(Ordering::Acquire);
+    let mut pruned = std::time::Instant::now();
     loop {
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = std::time::Instant::now();
+            let before = now_ms() - PROGRESS_KEPT.as_millis() as i64;
+            if let Err(error) = state.store.prune_events(before).await {
+                warn!(%error, "pruning old progress events failed");
+            }
+        }
         match state.store.events_after(None, cursor, PAGE).await {
             Ok(events) => {
                 for event in events {
@@ -170,12 +183,18 @@ impl Subscriber {
 
 /// The SSE form of an event: `id:` its sequence number, `data:` JSON with `type` and `jobId`.
 fn sse_event(event: &EventRecord) -> Event {
-    let data = json!({
+    let mut data = json!({
         "type": event.kind,
         "jobId": event.job_id.to_string(),
         "workspaceId": event.workspace_id.to_string(),
         "status": event.status,
         "at": iso8601(event.at),
     });
+    // A progress event's counters, beside the rest.
+    if let Some(Value::Object(extra)) = event.data.as_deref().and_then(|it| serde_json::from_str(it).ok())
+        && let Value::Object(fields) = &mut data
+    {
+        fields.extend(extra);
+    }
     Event::default().id(event.seq.to_string()).data(data.to_string())
 }

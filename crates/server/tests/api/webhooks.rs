@@ -381,11 +381,16 @@ async fn webhooks_are_checked_and_another_workspaces_are_out_of_reach() {
 
 /// Reads SSE events from `response` until `n` arrived: (id, data).
 async fn read_events(response: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
+    read_until(response, |events| events.len() >= n).await
+}
+
+/// Reads SSE events from `response` until `done` says so: (id, data).
+async fn read_until(response: reqwest::Response, done: impl Fn(&[(i64, Value)]) -> bool) -> Vec<(i64, Value)> {
     let mut stream = response.bytes_stream();
     let mut text = String::new();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while events.len() < n {
+    while !done(&events) {
         let chunk = tokio::time::timeout_at(deadline, stream.next()).await.expect("events in time").unwrap().unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = text.find("\n\n") {
@@ -467,4 +472,27 @@ async fn the_event_stream_resumes_after_its_last_event_id_and_loses_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_a_rendering_jobs_progress() {
+    let app = app_for_hooks().await;
+    let stream = app.http.get(app.api("/events")).bearer_auth(&app.key).send().await.unwrap();
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        next = worker.deliver(&task).await;
+    }
+    let events = read_until(stream, |events| events.iter().any(|(_, it)| it["type"] == "onRenderComplete")).await;
+    let kinds: Vec<&str> = events.iter().map(|(_, it)| it["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"onValidated"), "{kinds:?}");
+    assert!(kinds.contains(&"onRenderStart"), "{kinds:?}");
+    let last = events.iter().rev().find(|(_, it)| it["type"] == "progress").expect("progress").1.clone();
+    assert_eq!(
+        (last["framesDone"].as_i64(), last["framesTotal"].as_i64(), last["jobId"].as_str()),
+        (Some(2), Some(2), Some(id.as_str())),
+        "the last frames always: {last}"
+    );
+    assert!(events.iter().all(|(_, it)| it["jobId"] == id.as_str()));
 }

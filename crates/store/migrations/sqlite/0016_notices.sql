@@ -12,14 +12,17 @@ create table webhooks (
 );
 create index webhooks_by_workspace on webhooks (workspace_id, created_at);
 
--- The durable log of what happened to jobs: written in the transaction of the status change
--- that causes it (an outbox), read by the event stream, fanned out to webhook deliveries.
+-- The durable log of what happened to jobs: status changes written in the transaction of the
+-- change (an outbox), fanned out to webhook deliveries; progress and previews, throttled, for
+-- the event stream only.
 create table events (
     seq integer primary key autoincrement,
     workspace_id text not null,
     job_id text not null,
     type text not null,
     status text not null,
+    -- What a progress or preview event says (JSON); none for status changes.
+    data text,
     at integer not null
 );
 create index events_by_workspace on events (workspace_id, seq);

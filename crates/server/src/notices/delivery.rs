@@ -53,6 +53,9 @@ pub(crate) fn client(allow_private: bool) -> reqwest::Client {
         .timeout(TIMEOUT)
         .connect_timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        // Straight to the target: through a proxy, the checked resolver would not be the one
+        // that decides where the request goes.
+        .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { allow_private }))
         .user_agent(concat!("Orchard-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -5,6 +5,7 @@
 //! A duty never takes the server down: it logs, waits, and goes on.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use orchard_domain::JobStatus;
 use orchard_store::Order;
@@ -16,8 +17,8 @@ use crate::clock::now_ms;
 use crate::error::Chain;
 use crate::lifecycle;
 use crate::policy::{
-    CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, FORGET_IDLE_LIMITS, RETURN_MEMORY_EVERY,
-    REVIEW_EVERY, STALE_VALIDATIONS_EVERY, VALIDATION_LEASE, reap_every,
+    CLAIM_WINDOW, FINALIZE_ATTEMPTS, FINALIZE_BATCH, FINALIZE_POLL, FORGET_IDLE_LIMITS, RETENTION_BATCH,
+    RETENTION_EVERY, RETURN_MEMORY_EVERY, REVIEW_EVERY, STALE_VALIDATIONS_EVERY, VALIDATION_LEASE, reap_every,
 };
 use crate::state::AppState;
 
@@ -151,6 +152,34 @@ pub(crate) async fn stale_validations(state: AppState, shutdown: CancellationTok
         }
         tokio::select! {
             _ = tokio::time::sleep(STALE_VALIDATIONS_EVERY) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Deletes the files of finished jobs past their retention (`--retention-days`, or their
+/// workspace's), a batch at a time.
+pub(crate) async fn retention(state: AppState, shutdown: CancellationToken) {
+    let default_ms = state.config.retention.map(|it| it.as_millis() as i64);
+    // Often enough for the shortest retention a test sets; a minute otherwise.
+    let every = state
+        .config
+        .retention
+        .map_or(RETENTION_EVERY, |it| (it / 2).clamp(Duration::from_millis(200), RETENTION_EVERY));
+    loop {
+        match state.store.jobs_past_retention(now_ms(), default_ms, RETENTION_BATCH).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    let span = info_span!("retention", job = %job);
+                    if let Err(error) = lifecycle::expire(&state, job).instrument(span.clone()).await {
+                        warn!(parent: &span, error = %Chain(&error), "deleting an expired job's files failed");
+                    }
+                }
+            }
+            Err(error) => warn!(error = %Chain(&error), "looking for jobs past their retention failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
     }

@@ -98,6 +98,9 @@ pub struct ServerConfig {
     /// The first retry of a failed webhook delivery; the later ones are multiples of it
     /// (`notices::delivery::RETRY_SCHEDULE`).
     pub webhook_first_retry: Duration,
+    /// How long a finished job keeps its files (outputs, archives, preview, scene copy) before
+    /// they are deleted; `None`: forever. A workspace may have its own.
+    pub retention: Option<Duration>,
     /// The key webhook secrets are sealed with, 64 hex digits; default: `{data_dir}/secrets.key`
     /// (made on first start). Servers sharing a database must share it.
     pub secrets_key: Option<String>,
@@ -127,6 +130,7 @@ impl ServerConfig {
             max_analysis_bytes: defaults::MAX_ANALYSIS_BYTES,
             max_validations: defaults::MAX_VALIDATIONS,
             webhooks_allow_private: false,
+            retention: None,
             webhook_first_retry: Duration::from_secs(defaults::WEBHOOK_FIRST_RETRY_SECS),
             secrets_key: None,
         }

@@ -165,6 +165,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(background::limits_upkeep(state.clone(), shutdown.clone()));
     tasks.spawn(background::return_memory(shutdown.clone()));
     tasks.spawn(background::stale_validations(state.clone(), shutdown.clone()));
+    tasks.spawn(background::retention(state.clone(), shutdown.clone()));
     tasks.spawn(notices::delivery::run(state.clone(), shutdown.clone()));
     tasks.spawn(notices::stream::pump(state.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");

@@ -215,6 +215,10 @@ pub(crate) async fn retry(
 ) -> Result<Job> {
     const ONLY_FROM: &str = "retry is allowed only once a render completed, failed or was canceled";
     next(job.status, JobEvent::Retried, ONLY_FROM)?;
+    if job.outputs_deleted_at.is_some() {
+        let reason = "the job's files (its scene and frames) were deleted by retention: upload the scene again";
+        return Err(Error::invalid("files_deleted", reason));
+    }
     let Some(last) = job.final_config.clone() else {
         return Err(Error::status(job.status, "nothing was rendered: the job failed before its render started"));
     };
@@ -517,4 +521,18 @@ pub(crate) async fn fail_finalizing(state: &AppState, job: &Job, error: &str) {
         warn!(error = %Chain(&error), "could not fail the job");
     }
     state.notices.wake();
+}
+
+/// Deletes the files of a finished job past its retention: first the record says they are gone
+/// (clients see `isDeletedForClient` and empty downloads at once), then the files go (a crash
+/// in between leaves files nothing refers to, never a link to nothing).
+pub(crate) async fn expire(state: &AppState, job_id: Uuid) -> Result<()> {
+    let Some(job) = state.store.get_job_internal(job_id).await? else { return Ok(()) };
+    if !state.store.forget_outputs(job.id, now_ms()).await? {
+        return Ok(());
+    }
+    state.blobs.delete_prefix(&keys::job_folder(job.id)).await?;
+    state.blobs.delete(&job.object_key).await?;
+    info!("files deleted: retention");
+    Ok(())
 }

@@ -113,6 +113,11 @@ pub(crate) const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 pub(crate) const VALIDATION_LEASE: Duration = Duration::from_secs(600);
 /// How often servers look for validations whose owner died.
 pub(crate) const STALE_VALIDATIONS_EVERY: Duration = Duration::from_secs(5);
+/// How often servers look for finished jobs past their retention (more often when the
+/// retention itself is shorter).
+pub(crate) const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Expired jobs whose files one pass deletes.
+pub(crate) const RETENTION_BATCH: u32 = 100;
 /// How often the allocator is asked to give freed memory back to the OS.
 pub(crate) const RETURN_MEMORY_EVERY: Duration = Duration::from_secs(20);
 /// Longest request target (path and query) read, in bytes: every URL this server makes is far

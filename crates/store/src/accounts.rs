@@ -21,6 +21,9 @@ pub trait AccountStore: Send + Sync {
     /// Sets a workspace's share of the farm (its weight when several workspaces wait); false if
     /// there is no workspace of that name.
     async fn set_share(&self, workspace: &str, share: f64) -> Result<bool>;
+    /// Sets how long a workspace's finished jobs keep their files, in seconds (0: forever;
+    /// `None`: the server's default); false if there is no workspace of that name.
+    async fn set_retention(&self, workspace: &str, seconds: Option<i64>) -> Result<bool>;
 }
 
 /// `impl AccountStore for $store`, the same on both dialects. Expects `row_decoders!` in scope
@@ -121,6 +124,15 @@ macro_rules! account_store {
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(key_info_from_row).collect()
+                }
+
+                async fn set_retention(&self, workspace: &str, seconds: Option<i64>) -> Result<bool> {
+                    let done = sqlx::query("update workspaces set retention_seconds = $1 where name = $2")
+                        .bind(seconds)
+                        .bind(workspace)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn set_share(&self, workspace: &str, share: f64) -> Result<bool> {

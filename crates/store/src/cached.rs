@@ -89,6 +89,9 @@ impl<S: AccountStore> AccountStore for CachedReads<S> {
     async fn set_share(&self, workspace: &str, share: f64) -> Result<bool> {
         self.inner.set_share(workspace, share).await
     }
+    async fn set_retention(&self, workspace: &str, seconds: Option<i64>) -> Result<bool> {
+        self.inner.set_retention(workspace, seconds).await
+    }
 }
 
 #[async_trait]
@@ -180,6 +183,12 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     }
     async fn delete_job(&self, job_id: Uuid) -> Result<bool> {
         self.changed(self.inner.delete_job(job_id).await)
+    }
+    async fn jobs_past_retention(&self, now: i64, default_ms: Option<i64>, limit: u32) -> Result<Vec<Uuid>> {
+        self.inner.jobs_past_retention(now, default_ms, limit).await
+    }
+    async fn forget_outputs(&self, job_id: Uuid, now: i64) -> Result<bool> {
+        self.changed(self.inner.forget_outputs(job_id, now).await)
     }
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()> {
         self.changed(self.inner.set_preview(job_id, key, now).await)

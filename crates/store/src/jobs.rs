@@ -62,6 +62,12 @@ pub trait JobStore: Send + Sync {
     /// outputs' records, in one transaction; false if it is not finished or not there. Its
     /// files are the caller's to delete.
     async fn delete_job(&self, job_id: Uuid) -> Result<bool>;
+    /// Finished jobs whose files outlived their retention at `now` (their workspace's, else
+    /// `default_ms`; none kept forever), oldest first, at most `limit`.
+    async fn jobs_past_retention(&self, now: i64, default_ms: Option<i64>, limit: u32) -> Result<Vec<Uuid>>;
+    /// Records that a finished job's files are gone: its outputs' records go, its archive and
+    /// preview are unset; false if it is not finished, or already so.
+    async fn forget_outputs(&self, job_id: Uuid, now: i64) -> Result<bool>;
     /// Takes over the oldest validation whose owner's time ran out before `now` (its server
     /// was killed): the caller owns it until `until` and runs it again. `None` if there is
     /// none; of several servers asking at once, one gets each.
@@ -84,7 +90,7 @@ macro_rules! job_columns {
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.frames_done + t.frame_progress), 0) \
              from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as double precision) \
              as frames_running_progress, \
-         blender_versions"
+         blender_versions, outputs_deleted_at"
     };
 }
 
@@ -520,6 +526,52 @@ macro_rules! job_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn jobs_past_retention(
+                    &self,
+                    now: i64,
+                    default_ms: Option<i64>,
+                    limit: u32,
+                ) -> Result<Vec<Uuid>> {
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "select j.id from jobs j join workspaces w on w.id = j.workspace_id
+                         where j.status in ($1, $2, $3) and j.outputs_deleted_at is null
+                           and coalesce(w.retention_seconds * 1000, $4) > 0
+                           and j.updated_at < $5 - coalesce(w.retention_seconds * 1000, $4)
+                         order by j.updated_at limit $6",
+                    )
+                    .bind(JobStatus::Completed.as_str())
+                    .bind(JobStatus::Failed.as_str())
+                    .bind(JobStatus::Canceled.as_str())
+                    .bind(default_ms)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    ids.iter().map(|it| $crate::rows::uuid(it, "jobs", "id")).collect()
+                }
+
+                async fn forget_outputs(&self, job_id: Uuid, now: i64) -> Result<bool> {
+                    let id = job_id.to_string();
+                    let mut tx = self.write().await?;
+                    let done = sqlx::query(
+                        "update jobs set outputs_deleted_at = $1, frames_zip_key = null, preview_key = null
+                         where id = $2 and status in ($3, $4, $5) and outputs_deleted_at is null",
+                    )
+                    .bind(now)
+                    .bind(&id)
+                    .bind(JobStatus::Completed.as_str())
+                    .bind(JobStatus::Failed.as_str())
+                    .bind(JobStatus::Canceled.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query("delete from outputs where job_id = $1").bind(&id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn delete_job(&self, job_id: Uuid) -> Result<bool> {

@@ -168,6 +168,8 @@ pub struct Job {
     pub frames_running_progress: f64,
     /// The Blender versions that rendered it, recorded when it completes.
     pub blender_versions: Vec<String>,
+    /// When retention removed its files.
+    pub outputs_deleted_at: Option<i64>,
 }
 
 /// A job workers may claim from, with what orders it among the others.

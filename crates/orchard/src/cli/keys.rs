@@ -83,6 +83,38 @@ pub(super) enum WorkspacesCommand {
     /// Set a workspace's share of the farm: its weight when several workspaces wait (1 each by
     /// default; 2 takes twice the frames of a workspace of 1 before yielding).
     Share(ShareArgs),
+    /// Set how long a workspace's finished jobs keep their files (outputs, archives, scene):
+    /// DAYS, `forever`, or `default` (the server's --retention-days).
+    Retention(RetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RetentionArgs {
+    /// The workspace's name.
+    workspace: String,
+    /// Days (above 0), `forever`, or `default`.
+    #[arg(value_parser = retention_days)]
+    days: Retention,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Retention {
+    Days(u32),
+    Forever,
+    Default,
+}
+
+fn retention_days(text: &str) -> Result<Retention, String> {
+    match text {
+        "forever" => Ok(Retention::Forever),
+        "default" => Ok(Retention::Default),
+        _ => match text.parse::<u32>() {
+            Ok(days) if (1..=36500).contains(&days) => Ok(Retention::Days(days)),
+            _ => Err(format!("{text:?} is not a number of days (1 to 36500), `forever` or `default`")),
+        },
+    }
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +148,27 @@ pub(super) async fn workspaces(command: WorkspacesCommand) -> anyhow::Result<Exi
                 return Ok(ExitCode::from(2));
             }
             println!("workspace {} has a share of {}", args.workspace, args.share);
+        }
+        WorkspacesCommand::Retention(args) => {
+            let store = orchard_server::open_store(&args.storage.database_url()).await?;
+            let seconds = match args.days {
+                Retention::Days(days) => Some(i64::from(days) * 86_400),
+                Retention::Forever => Some(0),
+                Retention::Default => None,
+            };
+            if !store.set_retention(&args.workspace, seconds).await? {
+                eprintln!(
+                    "no workspace is named {:?} (workspaces are made with `orchard keys create`)",
+                    args.workspace
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let said = match args.days {
+                Retention::Days(days) => format!("for {days} days after they finish"),
+                Retention::Forever => "forever".into(),
+                Retention::Default => "as long as the server's --retention-days says".into(),
+            };
+            println!("workspace {}'s finished jobs keep their files {said}", args.workspace);
         }
     }
     Ok(ExitCode::SUCCESS)

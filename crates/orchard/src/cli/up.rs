@@ -73,6 +73,11 @@ pub(super) struct ServerArgs {
     /// multiples of it (10 s, 30 s, 1 min, … every 6 h, for 25 h at the default).
     #[arg(long, env = "ORCHARD_WEBHOOK_FIRST_RETRY", default_value_t = defaults::WEBHOOK_FIRST_RETRY_SECS, hide = true)]
     webhook_first_retry: u64,
+    /// Days a finished job keeps its files (outputs, archives, preview, scene copy) before they
+    /// are deleted (the job stays, with `isDeletedForClient`); forever when not given. A
+    /// workspace may have its own (`orchard workspaces retention`).
+    #[arg(long, env = "ORCHARD_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    retention_days: Option<u32>,
     /// The key webhook secrets are sealed with (64 hex digits), default DATA/secrets.key (made
     /// on first start). Servers sharing a database must share it.
     #[arg(long, env = "ORCHARD_SECRETS_KEY", hide_env_values = true)]
@@ -100,6 +105,7 @@ impl ServerArgs {
         config.webhooks_allow_private = self.webhooks_allow_private;
         config.webhook_first_retry = Duration::from_secs(self.webhook_first_retry.max(1));
         config.secrets_key = self.secrets_key.clone();
+        config.retention = self.retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400));
         config
     }
 }

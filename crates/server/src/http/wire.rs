@@ -27,7 +27,7 @@ pub(crate) fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
         }),
         requested_config: job.requested_config.clone(),
         final_config: job.final_config.clone(),
-        output: api::JobOutputInfo { is_deleted_for_client: false },
+        output: api::JobOutputInfo { is_deleted_for_client: job.outputs_deleted_at.is_some() },
         is_analysis_skipped: false,
         analysis_id: job.analysis_id.map(|it| it.to_string()),
         scene_file: api::SceneFile {

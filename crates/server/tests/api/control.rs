@@ -556,3 +556,47 @@ async fn workers_that_share_a_job_have_their_speed_factors_refined_by_it() {
     let (_, job) = app.get(&format!("/jobs/{id}")).await;
     assert_eq!(job["data"]["normalizedSeconds"].as_f64(), Some(9.0), "{job}");
 }
+
+#[tokio::test]
+async fn past_its_retention_a_finished_jobs_files_go_and_it_says_so() {
+    let app = crate::helpers::spawn_app_with(|config| config.retention = Some(std::time::Duration::from_secs(1))).await;
+    // The other workspace keeps its files forever.
+    assert!(app.server.store().set_retention("rival", Some(0)).await.unwrap());
+    let worker = Worker::register(&app, "node-1").await;
+    let mine = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    let theirs = rendering_job(&app, &app.other_key, "1", json!({})).await;
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        next = worker.deliver(&task).await;
+    }
+    let completed = wait_for(&app, &mine, "completed").await;
+    assert_eq!(completed["output"]["isDeletedForClient"], false, "not yet");
+    let folder = app.data_dir().join("storage/jobs").join(&mine);
+    assert!(folder.exists(), "frames stored under {}", folder.display());
+    let mut job = completed;
+    for _ in 0..100 {
+        let (_, body) = app.get(&format!("/jobs/{mine}")).await;
+        job = body["data"].clone();
+        if job["output"]["isDeletedForClient"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (job["output"]["isDeletedForClient"].as_bool(), job["status"].as_str()),
+        (Some(true), Some("completed")),
+        "{job}"
+    );
+    assert!(job["previewUrl"].is_null(), "{job}");
+    let (status, downloads) = app.get(&format!("/jobs/{mine}/downloads")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((downloads["frames"].clone(), downloads["frameOutputs"].clone()), (json!([]), json!([])), "{downloads}");
+    assert_eq!(downloads["transforms"]["framesZip"], "", "the documented shape, empty: {downloads}");
+    assert!(!folder.exists() || std::fs::read_dir(&folder).unwrap().next().is_none(), "the files are gone");
+    let (status, body) = app.post_empty(&format!("/jobs/{mine}/retry")).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "files_deleted"), "{body}");
+    // The other workspace's job, finished as long ago, keeps everything.
+    let path = format!("/jobs/{theirs}/downloads");
+    let (_, downloads) = parts(app.call(Method::GET, &path, Some(&app.other_key), None).await).await;
+    assert_eq!(downloads["frames"].as_array().map(Vec::len), Some(1), "{downloads}");
+}

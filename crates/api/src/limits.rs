@@ -17,3 +17,9 @@ pub use orchard_domain::schema::BLENDER_VERSION;
 pub const MAX_LOG_CHUNK: usize = 64 * 1024;
 /// Characters of Blender output kept per attempt: its tail (the end says what went wrong).
 pub const MAX_TASK_LOG: usize = 256 * 1024;
+/// Longest path a compositor output may have relative to its node's base, in characters.
+pub const MAX_RELATIVE_PATH: usize = 1024;
+/// Longest node or view name, in characters.
+pub const MAX_NODE_NAME: usize = 200;
+/// Most compositor files one task may deliver.
+pub const MAX_COMPOSITES_PER_TASK: usize = 10_000;

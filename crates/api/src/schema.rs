@@ -11,7 +11,9 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::limits::{MAX_FILE_NAME, MAX_RENDER_SECONDS, MAX_UPLOAD_PARTS, OUTPUT_FILE_NAME};
-use crate::types::{CompleteRequest, CreateUploadRequest, DeliveredFrame, OutputUrlsRequest, RegisterRequest};
+use crate::types::{
+    CompleteRequest, CreateUploadRequest, DeliveredComposite, DeliveredFrame, OutputUrlsRequest, RegisterRequest,
+};
 
 macro_rules! named {
     ($($type:ident),*) => {$(
@@ -23,7 +25,7 @@ macro_rules! named {
     )*};
 }
 
-named!(DeliveredFrame, OutputUrlsRequest);
+named!(DeliveredFrame, DeliveredComposite, OutputUrlsRequest);
 
 /// A plain file name ending in `.{extension}` (any case): no path, no control or
 /// text-direction characters.
@@ -120,6 +122,24 @@ impl PartialSchema for DeliveredFrame {
     }
 }
 
+impl PartialSchema for DeliveredComposite {
+    fn schema() -> RefOr<Schema> {
+        from_json(json!({
+            "type": "object",
+            "description": "Worker protocol: a file a compositor File Output node wrote, uploaded.",
+            "required": ["frame", "fileName", "relativePath", "node"],
+            "properties": {
+                "frame": {"type": "integer", "format": "int32", "minimum": i32::MIN, "maximum": i32::MAX},
+                "fileName": {"type": "string", "pattern": OUTPUT_FILE_NAME,
+                    "description": "The file name it was uploaded under."},
+                "relativePath": printable(crate::limits::MAX_RELATIVE_PATH),
+                "node": printable(crate::limits::MAX_NODE_NAME),
+                "view": {"type": "string", "maxLength": crate::limits::MAX_NODE_NAME},
+            },
+        }))
+    }
+}
+
 impl PartialSchema for CompleteRequest {
     fn schema() -> RefOr<Schema> {
         from_json(json!({
@@ -138,6 +158,8 @@ impl PartialSchema for CompleteRequest {
                     "description": "The Blender that rendered the frames (`bpy.app.version_string`)."})),
                 "log": nullable(json!({"type": "string", "maxLength": crate::limits::MAX_LOG_CHUNK,
                     "description": "Blender's output since the last heartbeat, appended to the attempt's log."})),
+                "composites": {"type": "array", "maxItems": crate::limits::MAX_COMPOSITES_PER_TASK,
+                    "items": {"$ref": "#/components/schemas/DeliveredComposite"}},
             },
         }))
     }
@@ -150,6 +172,7 @@ impl ToSchema for CompleteRequest {
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         schemas.push((DeliveredFrame::name().into(), DeliveredFrame::schema()));
+        schemas.push((DeliveredComposite::name().into(), DeliveredComposite::schema()));
         schemas.push((crate::types::ClaimNext::name().into(), crate::types::ClaimNext::schema()));
     }
 }

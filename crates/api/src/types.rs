@@ -627,6 +627,23 @@ pub struct DeliveredFrame {
     pub file_name: String,
 }
 
+/// Worker protocol: a file a compositor File Output node wrote, uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveredComposite {
+    /// The frame it belongs to.
+    pub frame: i32,
+    /// The file name it was uploaded under.
+    pub file_name: String,
+    /// Where the node wrote it, relative to the node's base path (`beauty/rgb_0001.png`).
+    pub relative_path: String,
+    /// The node's name.
+    pub node: String,
+    /// The view, for multiview renders; empty otherwise.
+    #[serde(default)]
+    pub view: String,
+}
+
 /// Worker protocol: every frame of the task is uploaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -647,6 +664,9 @@ pub struct CompleteRequest {
     /// Blender's output since the last heartbeat, appended to the attempt's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The files the scene's compositor File Output nodes wrote, uploaded like the frames.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composites: Vec<DeliveredComposite>,
 }
 
 /// Worker protocol: the next claim, made with a completion.

@@ -522,6 +522,62 @@ fn a_scene_linking_a_library_is_packed_and_renders_what_the_artist_sees() {
 }
 
 #[tokio::test]
+async fn compositor_file_outputs_are_delivered_with_their_names_and_never_written_outside() {
+    if !blender_available() {
+        return;
+    }
+    // examples/compositor: "Beauty" writes two PNG slots under //passes/beauty/, "Layers" a
+    // multilayer EXR under /tmp/orchard-outside/, which must not be honoured.
+    let outside = std::path::Path::new("/tmp/orchard-outside");
+    let _ = std::fs::remove_dir_all(outside);
+    let farm = Farm::start();
+    let client = farm.client();
+    let scene = repo_root().join("examples/compositor/compositor.blend");
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1});
+    let id = submit_file(&client, &scene, config).await;
+    let job = finished(&client, &id, Duration::from_secs(180)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let downloads = client.downloads(&id).await.unwrap();
+    let mut seen: Vec<(String, String, String)> = downloads
+        .composite_node_outputs
+        .iter()
+        .map(|it| (it.composite_node_name.clone(), it.relative_path.clone(), it.file_name.clone()))
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String, String)> = [
+        ("Beauty", "beauty/alpha_0001.png", "alpha_0001.png"),
+        ("Beauty", "beauty/alpha_0002.png", "alpha_0002.png"),
+        ("Beauty", "beauty/rgb_0001.png", "rgb_0001.png"),
+        ("Beauty", "beauty/rgb_0002.png", "rgb_0002.png"),
+        ("Layers", "layers_0001.exr", "layers_0001.exr"),
+        ("Layers", "layers_0002.exr", "layers_0002.exr"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(downloads.composite_nodes.len(), 6, "the legacy URL list too");
+    for output in &downloads.composite_node_outputs {
+        let bytes = fetch(&output.url).await;
+        if output.file_name.ends_with(".png") {
+            let image = image::load_from_memory(&bytes).expect("a compositor PNG decodes");
+            assert_eq!((image.width(), image.height()), (64, 48));
+        } else {
+            assert_eq!(&bytes[..4], &[0x76, 0x2f, 0x31, 0x01], "an OpenEXR file");
+        }
+    }
+    // The archive keeps the tree: node, then the path the node wrote.
+    let zip = fetch(&downloads.transforms.composite_nodes_zip).await;
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(|it| it.unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names[0], "Beauty/beauty/alpha_0001.png");
+    assert!(names.contains(&"Layers/layers_0002.exr".to_string()), "{names:?}");
+    assert_eq!(names.len(), 6);
+    assert!(!outside.exists(), "nothing written where the .blend said, outside the task's folder");
+}
+
+#[tokio::test]
 async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
     if !blender_available() {
         return;

@@ -449,6 +449,7 @@ pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
 /// the archive key is fixed and the final transition is a compare-and-set.
 pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
     let outputs = state.store.list_outputs(job.id).await?;
+    let composites: Vec<_> = outputs.iter().filter(|it| it.kind == "composite").cloned().collect();
     let frames: Vec<_> = outputs.into_iter().filter(|it| it.kind == "frame").collect();
     let zip_key = keys::frames_zip(job.id);
     let tmp_dir = state.config.tmp_dir();
@@ -464,6 +465,24 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     let zip_target = zip_path.clone();
     tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
     state.blobs.put_file(&zip_key, &zip_path).await?;
+    if !composites.is_empty() {
+        // The nodes' tree kept: `node/relative path`, as the scene would have written it.
+        let details = state.store.output_details(job.id).await?;
+        let folder = work.path().join("composite");
+        tokio::fs::create_dir_all(&folder).await?;
+        let mut files = Vec::with_capacity(composites.len());
+        for (index, output) in composites.iter().enumerate() {
+            let Some(detail) = details.iter().find(|it| it.file_name == output.file_name) else { continue };
+            let local = folder.join(index.to_string());
+            state.blobs.get_to_file(&output.object_key, &local).await?;
+            let node = detail.node_name.replace(['/', '\\'], "_");
+            files.push((format!("{node}/{}", detail.relative_path), local));
+        }
+        let path = work.path().join("composites.zip");
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || write_zip(&target, &files)).await?.context("writing composites.zip")?;
+        state.blobs.put_file(&keys::composites_zip(job.id), &path).await?;
+    }
     // The representative preview is the middle frame.
     let mut preview_key = None;
     if let Some(middle) = frames.get(frames.len() / 2) {

@@ -129,7 +129,8 @@ pub(crate) const DISK_FULL_BELOW: u64 = 1024 * 1024;
 // The bounds of what clients and workers send are part of the contract: they live with the
 // wire types, where the OpenAPI document reads them too.
 pub(crate) use orchard_api::limits::{
-    MAX_FILE_NAME, MAX_LOG_CHUNK, MAX_RENDER_SECONDS, MAX_TASK_LOG, MAX_UPLOAD_PARTS,
+    MAX_COMPOSITES_PER_TASK, MAX_FILE_NAME, MAX_LOG_CHUNK, MAX_NODE_NAME, MAX_RELATIVE_PATH, MAX_RENDER_SECONDS,
+    MAX_TASK_LOG, MAX_UPLOAD_PARTS,
 };
 pub(crate) use orchard_domain::capabilities::{
     MAX_CPU_THREADS, MAX_RAM_GIB, MAX_SPEED_SPREAD, MAX_WORKER_LIST, MAX_WORKER_TEXT, SPEED_FACTORS,

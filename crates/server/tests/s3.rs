@@ -376,7 +376,13 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     let url = spoiled.output_urls.get_mut("0001.png").expect("an upload URL with the task");
     assert!(url.starts_with(&s3.endpoint), "{url}");
     *url = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
-    let delivery = Delivery { frames: vec![rendered], render_seconds: 0.5, blender_version: "4.5.3".into(), log: None };
+    let delivery = Delivery {
+        frames: vec![rendered],
+        render_seconds: 0.5,
+        blender_version: "4.5.3".into(),
+        log: None,
+        composites: vec![],
+    };
     let completed = worker.complete(&spoiled, delivery, None).await.unwrap();
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
 

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use crate::{
     AccountStore, AttemptRecord, ClaimOptions, ClaimedTask, Completion, DeliveryInfo, DeliveryOutcome, DueDelivery,
     EventRecord, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, NextClaim,
-    NoticeStore, Order, Output, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore, Upload,
-    UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
+    NoticeStore, Order, Output, OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog,
+    TaskStore, Upload, UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -235,6 +235,12 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     }
     async fn append_task_log(&self, lease: &Lease, worker_id: &str, chunk: &str, cap: usize, now: i64) -> Result<bool> {
         self.inner.append_task_log(lease, worker_id, chunk, cap, now).await
+    }
+    async fn record_output_details(&self, job_id: Uuid, details: &[OutputDetail]) -> Result<()> {
+        self.inner.record_output_details(job_id, details).await
+    }
+    async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {
+        self.inner.output_details(job_id).await
     }
     async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
         self.inner.task_log(task_id, attempt).await

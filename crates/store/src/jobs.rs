@@ -570,6 +570,7 @@ macro_rules! job_store {
                         return Ok(false);
                     }
                     sqlx::query("delete from outputs where job_id = $1").bind(&id).execute(&mut *tx).await?;
+                    sqlx::query("delete from output_details where job_id = $1").bind(&id).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(true)
                 }
@@ -591,6 +592,7 @@ macro_rules! job_store {
                         "delete from outputs where job_id = $1",
                         "delete from task_failures where job_id = $1",
                         "delete from task_logs where job_id = $1",
+                        "delete from output_details where job_id = $1",
                         "delete from tasks where job_id = $1",
                         "delete from jobs where id = $1",
                     ] {

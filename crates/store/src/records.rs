@@ -609,3 +609,16 @@ pub struct DeliveryInfo {
     /// Every attempt, oldest first.
     pub tries: Vec<AttemptRecord>,
 }
+
+/// What a compositor output is beside its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputDetail {
+    /// The output's file name (as stored in `outputs`).
+    pub file_name: String,
+    /// Where its File Output node wrote it, relative to the node's base path.
+    pub relative_path: String,
+    /// The node's name.
+    pub node_name: String,
+    /// The view (multiview); empty otherwise.
+    pub view: String,
+}

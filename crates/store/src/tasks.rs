@@ -7,8 +7,8 @@ use orchard_domain::{FrameSet, JobStatus};
 use uuid::Uuid;
 
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, Lease, LeaseState, NextClaim, Output, Result,
-    Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, rows,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, Lease, LeaseState, NextClaim, Output,
+    OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, rows,
 };
 
 /// A job's tasks: made when its render starts, leased to workers, completed or failed, and
@@ -84,6 +84,10 @@ pub trait TaskStore: Send + Sync {
     async fn cancel_tasks(&self, job_id: Uuid) -> Result<()>;
     /// A job's stored outputs, by frame.
     async fn list_outputs(&self, job_id: Uuid) -> Result<Vec<Output>>;
+    /// Records what compositor outputs of a job are (before the completion that stores them).
+    async fn record_output_details(&self, job_id: Uuid, details: &[OutputDetail]) -> Result<()>;
+    /// The details of a job's compositor outputs.
+    async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>>;
     /// A job's tasks, in order.
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
     /// One task.
@@ -130,7 +134,7 @@ macro_rules! task_store {
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
                 ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                FailedAttempt, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore,
+                FailedAttempt, OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -452,6 +456,49 @@ macro_rules! task_store {
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn record_output_details(&self, job_id: Uuid, details: &[OutputDetail]) -> Result<()> {
+                    if details.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write().await?;
+                    for detail in details {
+                        sqlx::query(
+                            "insert into output_details (job_id, file_name, relative_path, node_name, view)
+                             values ($1, $2, $3, $4, $5)
+                             on conflict (job_id, file_name) do update set relative_path = excluded.relative_path,
+                                node_name = excluded.node_name, view = excluded.view",
+                        )
+                        .bind(job_id.to_string())
+                        .bind(&detail.file_name)
+                        .bind(&detail.relative_path)
+                        .bind(&detail.node_name)
+                        .bind(&detail.view)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {
+                    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+                        "select file_name, relative_path, node_name, view from output_details where job_id = $1
+                         order by file_name",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(file_name, relative_path, node_name, view)| OutputDetail {
+                            file_name,
+                            relative_path,
+                            node_name,
+                            view,
+                        })
+                        .collect())
                 }
 
                 async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {

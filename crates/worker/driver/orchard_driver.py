@@ -8,7 +8,9 @@ It applies the job's final render config to the scene, renders the task's frames
 and prints one JSON line per event on stdout, prefixed with ``ORCHARD ``:
 
     ORCHARD {"event": "started", "blender": "3.4.1", "scene": "Scene"}
-    ORCHARD {"event": "frame", "frame": 1, "path": "/…/0001.png", "seconds": 0.41}
+    ORCHARD {"event": "frame", "frame": 1, "path": "/…/0001.png", "seconds": 0.41,
+             "composites": [{"node": "File Output", "path": "/…/composite/0/depth0001.png",
+                             "relativePath": "depth0001.png"}]}
     ORCHARD {"event": "done"}
     ORCHARD {"event": "error", "message": "…"}     (then exit status 3)
 
@@ -197,15 +199,72 @@ def probe():
     )
 
 
+def compositor_tree(scene):
+    """The scene's compositor node tree, if it composites (5.0 keeps it in a node group)."""
+    group = getattr(scene, "compositing_node_group", None)
+    if group is not None:
+        return group
+    return scene.node_tree if scene.use_nodes else None
+
+
+def safe_subpath(path):
+    """A slot's path made relative and kept inside its base: no root, no ``..``."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts)
+
+
+# File Output nodes' base paths as the file had them, by (scene, node).
+ORIGINAL_BASES = {}
+
+
+def reroot_file_outputs(scene, out_dir):
+    """Points every File Output node of the scene's compositor under ``out_dir``: a .blend must
+    not write where it likes on a worker. Returns [(node name, its folder)] in node order."""
+    tree = compositor_tree(scene)
+    if tree is None:
+        return []
+    rooted = []
+    for index, node in enumerate(n for n in tree.nodes if n.type == "OUTPUT_FILE" and not n.mute):
+        # As the file had it (a warm session re-roots again for each task): a base path that
+        # does not end in a separator ends in a file name prefix, which is kept.
+        original = ORIGINAL_BASES.setdefault((scene.name, node.name), node.base_path)
+        prefix = "" if original.endswith(("/", "\\")) else safe_subpath(original.replace("\\", "/").rsplit("/", 1)[-1])
+        base = os.path.join(out_dir, "composite", str(index))
+        node.base_path = os.path.join(base, prefix)
+        for slot in getattr(node, "file_slots", []):
+            slot.path = safe_subpath(slot.path) or "image_"
+        for slot in getattr(node, "layer_slots", []):
+            slot.name = safe_subpath(slot.name) or "layer"
+        rooted.append((node.name, base))
+    return rooted
+
+
+def files_under(folder):
+    found = set()
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            found.add(os.path.join(root, name))
+    return found
+
+
 def render_frames(scene, frames, out_dir):
     ext = scene.render.file_extension
+    nodes = reroot_file_outputs(scene, out_dir)
+    seen = set()
     for frame in frames:
         started = time.monotonic()
         scene.frame_set(frame)
         scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
         bpy.ops.render.render(write_still=True, scene=scene.name)
         path = os.path.join(out_dir, "%04d%s" % (frame, ext))
-        emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3))
+        # What the File Output nodes wrote for this frame: the files new since the last one.
+        composites = []
+        for name, base in nodes:
+            for written in sorted(files_under(base) - seen):
+                seen.add(written)
+                relative = os.path.relpath(written, base).replace(os.sep, "/")
+                composites.append({"node": name, "path": written, "relativePath": relative})
+        emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3), composites=composites)
     emit("done")
 
 

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::blender::{DRIVER, DriverEvent, Invocation, RunningBlender};
 use crate::outputs::check_frame;
-use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedFrame};
+use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedComposite, RenderedFrame};
 
 /// How long Blender may take to exit once it has said it is done.
 const EXIT_WAIT: Duration = Duration::from_secs(30);
@@ -246,6 +246,7 @@ impl<C: Coordinator> Worker<C> {
         // Blender's time on the frames themselves: starting Blender and loading the scene are
         // booting, which `normalizedSeconds` does not count (nor do speed comparisons).
         let mut frame_seconds = 0.0;
+        let mut composites: Vec<RenderedComposite> = Vec::new();
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_every);
         heartbeat.tick().await;
         let mut last_progress = tokio::time::Instant::now();
@@ -253,9 +254,19 @@ impl<C: Coordinator> Worker<C> {
             let hang_at = last_progress + self.config.hang_timeout;
             tokio::select! {
                 event = open.running.next_event() => match event {
-                    Some(DriverEvent::Frame { frame, path, seconds }) => {
+                    Some(DriverEvent::Frame { frame, path, seconds, composites: written }) => {
                         last_progress = tokio::time::Instant::now();
                         frame_seconds += seconds.max(0.0);
+                        for (index, file) in written.into_iter().enumerate() {
+                            let file_name = composite_name(frame, index, &file.relative_path);
+                            composites.push(RenderedComposite {
+                                frame,
+                                node: file.node,
+                                path: PathBuf::from(file.path),
+                                relative_path: file.relative_path,
+                                file_name,
+                            });
+                        }
                         let path = PathBuf::from(path);
                         let file_name = path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
                         frames.push(RenderedFrame { frame, path, file_name });
@@ -331,6 +342,12 @@ impl<C: Coordinator> Worker<C> {
                 return Ok(Outcome::Failed(error.to_string()));
             }
         }
+        // Compositor files are checked like frames, but for their size: a node may write any.
+        for composite in &composites {
+            if let Err(error) = check_frame(composite.frame, &composite.path, None) {
+                return Ok(Outcome::Failed(format!("compositor node {:?}: {error}", composite.node)));
+            }
+        }
         let log = open.running.take_log();
         if !self.config.warm_sessions {
             *session = None;
@@ -338,7 +355,7 @@ impl<C: Coordinator> Worker<C> {
         // Ask for the next task in the same call, the loaded job's first.
         let claim_next =
             (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
-        let delivery = Delivery { frames, render_seconds, blender_version: version, log };
+        let delivery = Delivery { frames, render_seconds, blender_version: version, log, composites };
         match self.coordinator.complete(assignment, delivery, claim_next).await? {
             (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
             (LeaseStatus::Lost, _) => Ok(Outcome::Lost),
@@ -412,6 +429,18 @@ impl<C: Coordinator> Worker<C> {
         tokio::fs::write(&done_marker, b"").await?;
         Ok(extracted)
     }
+}
+
+/// The plain, job-unique name a compositor file is delivered under: its frame, its place among
+/// the frame's files, and its own name with anything but `A–Z a–z 0–9 . _ -` made `_`.
+fn composite_name(frame: i32, index: usize, relative_path: &str) -> String {
+    let own = relative_path.rsplit('/').next().unwrap_or(relative_path);
+    let clean: String = own
+        .chars()
+        .map(|it| if it.is_ascii_alphanumeric() || matches!(it, '.' | '_' | '-') { it } else { '_' })
+        .collect();
+    let name = format!("c{frame}-{index}-{clean}");
+    name.chars().take(orchard_api::limits::MAX_OUTPUT_FILE_NAME).collect()
 }
 
 fn sha256_of(path: &Path) -> std::io::Result<String> {

@@ -51,6 +51,9 @@ pub enum DriverEvent {
         path: String,
         /// Seconds it took.
         seconds: f64,
+        /// What the scene's compositor File Output nodes wrote for it.
+        #[serde(default)]
+        composites: Vec<CompositeFile>,
     },
     /// Every frame was rendered.
     Done,
@@ -69,6 +72,18 @@ pub enum DriverEvent {
         #[serde(rename = "gpuBackends")]
         gpu_backends: Vec<String>,
     },
+}
+
+/// A file a compositor File Output node wrote.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompositeFile {
+    /// The node's name.
+    pub node: String,
+    /// Where it is.
+    pub path: String,
+    /// Where the node wrote it, relative to its base path.
+    pub relative_path: String,
 }
 
 /// How to start Blender.
@@ -364,7 +379,7 @@ mod tests {
         let cases = [
             (
                 r#"{"event": "frame", "frame": 3, "path": "/o/0003.png", "seconds": 0.5}"#,
-                DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5 },
+                DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5, composites: vec![] },
             ),
             (r#"{"event": "done"}"#, DriverEvent::Done),
             (r#"{"event": "error", "message": "no"}"#, DriverEvent::Error { message: "no".into() }),

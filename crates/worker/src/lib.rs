@@ -60,6 +60,23 @@ pub struct Delivery {
     pub blender_version: String,
     /// Blender's output not sent yet.
     pub log: Option<String>,
+    /// What the compositor's File Output nodes wrote, checked.
+    pub composites: Vec<RenderedComposite>,
+}
+
+/// A file a compositor File Output node wrote, checked and waiting on local disk.
+#[derive(Debug, Clone)]
+pub struct RenderedComposite {
+    /// The frame it belongs to.
+    pub frame: i32,
+    /// The node's name.
+    pub node: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Where the node wrote it, relative to its base path.
+    pub relative_path: String,
+    /// The name it is delivered under: plain, unique in the job.
+    pub file_name: String,
 }
 
 /// What a heartbeat tells the farm about a running task.

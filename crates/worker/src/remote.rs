@@ -10,8 +10,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use futures::StreamExt;
 use orchard_api::{
-    API_PREFIX, Assignment, ClaimNext, ClaimRequest, CompleteRequest, CompleteResponse, DeliveredFrame, FailRequest,
-    HeartbeatRequest, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+    API_PREFIX, Assignment, ClaimNext, ClaimRequest, CompleteRequest, CompleteResponse, DeliveredComposite,
+    DeliveredFrame, FailRequest, HeartbeatRequest, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest,
+    RegisterResponse,
 };
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
@@ -189,7 +190,7 @@ impl Coordinator for HttpCoordinator {
         delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
-        let Delivery { frames, render_seconds, blender_version, log } = delivery;
+        let Delivery { frames, render_seconds, blender_version, log, composites } = delivery;
         // The URLs that came with the task, when they name every file; else, or when one of
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
@@ -210,6 +211,22 @@ impl Coordinator for HttpCoordinator {
             let urls: OutputUrlsResponse = response.json().await?;
             self.upload(&frames, &urls.urls).await?;
         }
+        // Compositor files: URLs asked for now (the task came with the frames' only).
+        if !composites.is_empty() {
+            let files: Vec<String> = composites.iter().map(|it| it.file_name.clone()).collect();
+            let request = OutputUrlsRequest { attempt: assignment.attempt, files };
+            let url = self.task_url(assignment, "outputs");
+            let response = self.send(|| self.http.post(&url).json(&request)).await?;
+            if response.status() == StatusCode::CONFLICT {
+                return Ok((LeaseStatus::Lost, None));
+            }
+            let urls: OutputUrlsResponse = response.json().await?;
+            let as_frames: Vec<RenderedFrame> = composites
+                .iter()
+                .map(|it| RenderedFrame { frame: it.frame, path: it.path.clone(), file_name: it.file_name.clone() })
+                .collect();
+            self.upload(&as_frames, &urls.urls).await?;
+        }
         let done = CompleteRequest {
             attempt: assignment.attempt,
             frames: frames
@@ -220,6 +237,16 @@ impl Coordinator for HttpCoordinator {
             claim_next,
             blender_version: Some(blender_version),
             log,
+            composites: composites
+                .iter()
+                .map(|it| DeliveredComposite {
+                    frame: it.frame,
+                    file_name: it.file_name.clone(),
+                    relative_path: it.relative_path.clone(),
+                    node: it.node.clone(),
+                    view: String::new(),
+                })
+                .collect(),
         };
         let url = self.task_url(assignment, "complete");
         let response = self.send(|| self.http.post(&url).json(&done)).await?;

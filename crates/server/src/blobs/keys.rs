@@ -45,3 +45,8 @@ pub(crate) fn preview(job_id: Uuid) -> String {
 pub(crate) fn frames_zip(job_id: Uuid) -> String {
     format!("jobs/{job_id}/frames.zip")
 }
+
+/// A job's archive of compositor outputs, kept as the nodes wrote them (`node/relative path`).
+pub(crate) fn composites_zip(job_id: Uuid) -> String {
+    format!("jobs/{job_id}/composites.zip")
+}

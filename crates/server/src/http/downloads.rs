@@ -40,8 +40,36 @@ pub(crate) async fn get_downloads(
         composite_node_name: String::new(),
     };
     let frame_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "frame").map(to_file).collect();
-    let composite_node_outputs: Vec<OutputFile> =
-        outputs.iter().filter(|it| it.kind == "composite").map(to_file).collect();
+    let composites: Vec<&orchard_store::Output> = outputs.iter().filter(|it| it.kind == "composite").collect();
+    let details = if composites.is_empty() { Vec::new() } else { state.store.output_details(job.id).await? };
+    let composite_node_outputs: Vec<OutputFile> = composites
+        .iter()
+        .map(|output| {
+            let file = to_file(output);
+            match details.iter().find(|it| it.file_name == output.file_name) {
+                // Blender's own name, the path the node wrote it at, the node, the view.
+                Some(detail) => OutputFile {
+                    file_name: detail.relative_path.rsplit('/').next().unwrap_or(&detail.relative_path).to_string(),
+                    relative_path: detail.relative_path.clone(),
+                    composite_node_name: detail.node_name.clone(),
+                    view: detail.view.clone(),
+                    ..file
+                },
+                None => file,
+            }
+        })
+        .collect();
+    // Built when the job finalized: there once it completed.
+    let composite_nodes_zip_outputs = if !composites.is_empty() && job.status == orchard_domain::JobStatus::Completed {
+        OutputFile {
+            url: signed_file_url(&state, &base, &crate::blobs::keys::composites_zip(job.id), now),
+            file_name: "composites.zip".into(),
+            relative_path: "composites.zip".into(),
+            ..Default::default()
+        }
+    } else {
+        OutputFile::default()
+    };
     let frames_zip_outputs = match &job.frames_zip_key {
         Some(key) => OutputFile {
             url: signed_file_url(&state, &base, key, now),
@@ -56,10 +84,10 @@ pub(crate) async fn get_downloads(
         composite_nodes: composite_node_outputs.iter().map(|it| it.url.clone()).collect(),
         transforms: Transforms {
             frames_zip: frames_zip_outputs.url.clone(),
-            composite_nodes_zip: String::new(),
+            composite_nodes_zip: composite_nodes_zip_outputs.url.clone(),
             video: json!({}),
             frames_zip_outputs,
-            composite_nodes_zip_outputs: OutputFile::default(),
+            composite_nodes_zip_outputs,
         },
         frame_outputs,
         composite_node_outputs,

@@ -12,7 +12,7 @@ use orchard_api::{
     RegisterResponse,
 };
 use orchard_domain::{FrameSet, TaskStatus};
-use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, TaskDone, WorkerRecord};
+use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, OutputDetail, TaskDone, WorkerRecord};
 use tracing::{Span, info};
 use uuid::Uuid;
 
@@ -23,9 +23,10 @@ use crate::error::{Error, Result};
 use crate::keys::key_hash;
 use crate::lifecycle;
 use crate::policy::{
-    ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_CPU_THREADS, MAX_FAILING_WORKERS,
-    MAX_LOG_CHUNK, MAX_RAM_GIB, MAX_RENDER_SECONDS, MAX_SPEED_SPREAD, MAX_TASK_LOG, MAX_WORKER_LIST, MAX_WORKER_TEXT,
-    SEEN_RESOLUTION_MS, SPEED_FACTORS, heartbeat_secs, output_url_ttl,
+    ASSIGNED_URL_TTL, CLAIM_RECHECK, FAILURE_REPORT_CHARS, MAX_CLAIM_WAIT, MAX_COMPOSITES_PER_TASK, MAX_CPU_THREADS,
+    MAX_FAILING_WORKERS, MAX_LOG_CHUNK, MAX_NODE_NAME, MAX_RAM_GIB, MAX_RELATIVE_PATH, MAX_RENDER_SECONDS,
+    MAX_SPEED_SPREAD, MAX_TASK_LOG, MAX_WORKER_LIST, MAX_WORKER_TEXT, SEEN_RESOLUTION_MS, SPEED_FACTORS,
+    heartbeat_secs, output_url_ttl,
 };
 use crate::scheduler::Claimed;
 use crate::state::AppState;
@@ -447,6 +448,7 @@ pub(crate) async fn complete(
         });
     }
     let last = outputs.last().map(|it| it.object_key.clone());
+    let details = composites(state, &task, &body, &mut outputs).await?;
     let done = TaskDone {
         outputs,
         render_seconds: body.render_seconds,
@@ -456,6 +458,7 @@ pub(crate) async fn complete(
     let lease = lease(task_id, body.attempt)?;
     // The log's end is written before the completion, while the attempt still holds the task.
     append_log(state, &lease, &worker.id, log).await?;
+    state.store.record_output_details(task.job_id, &details).await?;
     // A drained worker finishes what it holds and takes nothing more.
     let claim_next =
         body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
@@ -477,6 +480,71 @@ pub(crate) async fn complete(
         None => None,
     };
     Ok(CompleteResponse { lease: "held".into(), next })
+}
+
+/// The compositor files a completion delivers, checked (each uploaded, of the task's frames,
+/// its path relative and inside its node's folder): added to `outputs`, their details returned.
+async fn composites(
+    state: &AppState,
+    task: &Held,
+    body: &CompleteRequest,
+    outputs: &mut Vec<NewOutput>,
+) -> Result<Vec<OutputDetail>> {
+    if body.composites.len() > MAX_COMPOSITES_PER_TASK {
+        let reason = format!("at most {MAX_COMPOSITES_PER_TASK} compositor files per task");
+        return Err(Error::field("too_many_composites", "composites", reason));
+    }
+    let mut details = Vec::with_capacity(body.composites.len());
+    for composite in &body.composites {
+        check_file_name(&composite.file_name)?;
+        if !task.frames.frames().contains(&composite.frame) {
+            let reason = format!("frame {} is not one of the task's", composite.frame);
+            return Err(Error::field("wrong_frames", "composites.frame", reason));
+        }
+        if !is_inside_path(&composite.relative_path) {
+            let reason = format!("{:?} is not a relative path inside its node's folder", composite.relative_path);
+            return Err(Error::field("invalid_relative_path", "composites.relativePath", reason));
+        }
+        let printable = |text: &str, max: usize| text.chars().count() <= max && !text.chars().any(char::is_control);
+        if composite.node.trim().is_empty() || !printable(&composite.node, MAX_NODE_NAME) {
+            let reason = format!("must be 1 to {MAX_NODE_NAME} printable characters");
+            return Err(Error::field("invalid_node", "composites.node", reason));
+        }
+        if !printable(&composite.view, MAX_NODE_NAME) {
+            let reason = format!("must be at most {MAX_NODE_NAME} printable characters");
+            return Err(Error::field("invalid_view", "composites.view", reason));
+        }
+        let key = keys::output(task.job_id, task.id, body.attempt, &composite.file_name);
+        let size = state.blobs.size(&key).await?.ok_or_else(|| {
+            Error::invalid(
+                "output_missing",
+                format!("{} ({}) was not uploaded", composite.relative_path, composite.file_name),
+            )
+        })?;
+        outputs.push(NewOutput {
+            kind: "composite".into(),
+            frame: Some(composite.frame),
+            file_name: composite.file_name.clone(),
+            object_key: key,
+            size: size as i64,
+        });
+        details.push(OutputDetail {
+            file_name: composite.file_name.clone(),
+            relative_path: composite.relative_path.clone(),
+            node_name: composite.node.clone(),
+            view: composite.view.clone(),
+        });
+    }
+    Ok(details)
+}
+
+/// A `/`-separated relative path that stays inside its folder: no root, no `..`, no empty or
+/// `.` segment, no backslash or control character, within [`MAX_RELATIVE_PATH`].
+fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.chars().count() <= MAX_RELATIVE_PATH
+        && !path.chars().any(|it| it.is_control() || it == '\\')
+        && path.split('/').all(|it| !it.is_empty() && it != "." && it != "..")
 }
 
 /// The attempt failed: the task is requeued for another worker, or fails its job.

@@ -600,3 +600,62 @@ async fn past_its_retention_a_finished_jobs_files_go_and_it_says_so() {
     let (_, downloads) = parts(app.call(Method::GET, &path, Some(&app.other_key), None).await).await;
     assert_eq!(downloads["frames"].as_array().map(Vec::len), Some(1), "{downloads}");
 }
+
+#[tokio::test]
+async fn compositor_files_are_checked_and_listed_with_their_node_and_path() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1", json!({})).await;
+    let task = worker.claim().await.unwrap();
+    let frame = crate::helpers::png();
+    for (file, url) in &task.output_urls {
+        assert_eq!(app.http.put(url).body(frame.clone()).send().await.unwrap().status(), StatusCode::OK, "{file}");
+    }
+    let path = format!("/{}/tasks/{}/outputs", worker.id, task.task_id);
+    let (status, urls) = worker.call(&path, json!({"attempt": task.attempt, "files": ["c1-0-rgb_0001.png"]})).await;
+    assert_eq!(status, StatusCode::OK, "{urls}");
+    let put = app.http.put(urls["urls"]["c1-0-rgb_0001.png"].as_str().unwrap()).body(frame.clone()).send().await;
+    assert_eq!(put.unwrap().status(), StatusCode::OK);
+    let complete = |composite: Value| {
+        json!({"attempt": task.attempt, "frames": [{"frame": 1, "fileName": "0001.png"}], "renderSeconds": 0.5,
+            "composites": [composite]})
+    };
+    let done = format!("/{}/tasks/{}/complete", worker.id, task.task_id);
+    let good =
+        json!({"frame": 1, "fileName": "c1-0-rgb_0001.png", "relativePath": "beauty/rgb_0001.png", "node": "Beauty"});
+    for (bad, field) in [
+        (
+            json!({"frame": 1, "fileName": "c1-0-rgb_0001.png", "relativePath": "../escape.png", "node": "Beauty"}),
+            "invalid_relative_path",
+        ),
+        (
+            json!({"frame": 1, "fileName": "c1-0-rgb_0001.png", "relativePath": "/abs.png", "node": "Beauty"}),
+            "invalid_relative_path",
+        ),
+        (
+            json!({"frame": 7, "fileName": "c1-0-rgb_0001.png", "relativePath": "x.png", "node": "Beauty"}),
+            "wrong_frames",
+        ),
+        (
+            json!({"frame": 1, "fileName": "c1-0-never.png", "relativePath": "x.png", "node": "Beauty"}),
+            "output_missing",
+        ),
+        (json!({"frame": 1, "fileName": "c1-0-rgb_0001.png", "relativePath": "x.png", "node": " "}), "invalid_node"),
+    ] {
+        let (status, body) = worker.call(&done, complete(bad.clone())).await;
+        assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, field), "{bad}: {body}");
+    }
+    let (status, body) = worker.call(&done, complete(good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for(&app, &id, "completed").await;
+    let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    let output = &downloads["compositeNodeOutputs"][0];
+    assert_eq!(
+        (output["fileName"].as_str(), output["relativePath"].as_str(), output["compositeNodeName"].as_str()),
+        (Some("rgb_0001.png"), Some("beauty/rgb_0001.png"), Some("Beauty")),
+        "{downloads}"
+    );
+    assert_eq!(downloads["compositeNodes"].as_array().map(Vec::len), Some(1));
+    assert!(downloads["transforms"]["compositeNodesZip"].as_str().is_some_and(|it| !it.is_empty()), "{downloads}");
+    assert_eq!(downloads["frameOutputs"].as_array().map(Vec::len), Some(1), "frames stay frames");
+}

@@ -250,6 +250,25 @@ pub struct RenderConfig {
     /// Orchard extension: frames per task.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk_size: Option<u32>,
+    /// Orchard: the scene's own name for its frames (`shot_####`, from its output path), which
+    /// they keep; absent when the output path names a folder only (frames are `0001.png`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_name: Option<String>,
+}
+
+/// The name pattern of a scene's frames from its output path (`//out/shot_####` → `shot_####`):
+/// the last part, with anything but `A–Z a–z 0–9 . _ - #` made `_`, no leading dot, at most
+/// 150 characters; `None` when the path names a folder (`/tmp/`, `//renders/`).
+pub fn output_name(output_path: &str) -> Option<String> {
+    let last = output_path.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = last
+        .chars()
+        .map(|it| if it.is_ascii_alphanumeric() || matches!(it, '.' | '_' | '-' | '#') { it } else { '_' })
+        .take(150)
+        .collect();
+    // A leading dot would make a hidden file (and a name of dots a path step).
+    let clean = clean.trim_start_matches('.').to_string();
+    (!clean.is_empty()).then_some(clean)
 }
 
 impl RequestedConfig {
@@ -405,6 +424,7 @@ impl RenderConfig {
             output_settings,
             minimum_ram: pick(&requested.minimum_ram, &detected.minimum_ram),
             chunk_size: requested.chunk_size,
+            output_name: None,
         };
         config.check()?;
         Ok(config)
@@ -419,6 +439,29 @@ impl RenderConfig {
     pub fn output_size(&self) -> (u32, u32) {
         let scale = |side: u32| ((u64::from(side) * u64::from(self.resolution_percentage)) / 100).max(1) as u32;
         (scale(self.resolution[0]), scale(self.resolution[1]))
+    }
+
+    /// The file name Blender gives `frame`: the output name's last run of `#` becomes the frame
+    /// number padded to its length, and without `#` four digits are appended (`0001` alone
+    /// without an output name), then the format's extension.
+    pub fn frame_file_name(&self, frame: i32) -> String {
+        let extension = self.extension();
+        let Some(name) = &self.output_name else { return format!("{frame:04}.{extension}") };
+        let number = |width: usize| {
+            if frame < 0 {
+                format!("-{:0width$}", -i64::from(frame), width = width.saturating_sub(1))
+            } else {
+                format!("{frame:0width$}")
+            }
+        };
+        let stem = match name.rfind('#') {
+            Some(end) => {
+                let start = name[..=end].trim_end_matches('#').len();
+                format!("{}{}{}", &name[..start], number(end + 1 - start), &name[end + 1..])
+            }
+            None => format!("{name}{}", number(4)),
+        };
+        format!("{stem}.{extension}")
     }
 
     /// The file extension Blender gives this format.
@@ -600,6 +643,31 @@ impl From<&orchard_blend::DetectedRenderConfig> for RequestedConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn frames_keep_the_scenes_own_name_and_padding() {
+        assert_eq!(output_name("//out/shot_####").as_deref(), Some("shot_####"));
+        assert_eq!(output_name("/tmp/"), None, "a folder");
+        assert_eq!(output_name("//renders/my shot é_##"), Some("my_shot___##".into()));
+        assert_eq!(output_name("//.."), None);
+        assert_eq!(output_name("//.hidden_##").as_deref(), Some("hidden_##"));
+        let named = |name: Option<&str>, format: &str| {
+            let mut config: RenderConfig = serde_json::from_value(serde_json::json!({
+                "colorManagementPreset": "default", "frameRanges": ["1"], "renderEngine": "CYCLES",
+                "resolution": [64, 48], "resolutionPercentage": 100, "outputFormat": format, "outputSettings": {}
+            }))
+            .unwrap();
+            config.output_name = name.map(str::to_string);
+            config
+        };
+        assert_eq!(named(None, "PNG").frame_file_name(7), "0007.png");
+        assert_eq!(named(Some("shot_####"), "PNG").frame_file_name(7), "shot_0007.png");
+        assert_eq!(named(Some("shot_###"), "OPEN_EXR").frame_file_name(12), "shot_012.exr");
+        assert_eq!(named(Some("v##_take_#"), "JPEG").frame_file_name(3), "v##_take_3.jpg", "the last run of #");
+        assert_eq!(named(Some("shot"), "PNG").frame_file_name(3), "shot0003.png", "four digits appended");
+        assert_eq!(named(Some("shot_##"), "PNG").frame_file_name(1234), "shot_1234.png", "wider than the run");
+    }
+
     use serde_json::json;
 
     use super::*;

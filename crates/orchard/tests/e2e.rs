@@ -557,6 +557,14 @@ async fn compositor_file_outputs_are_delivered_with_their_names_and_never_writte
     .collect();
     assert_eq!(seen, expected);
     assert_eq!(downloads.composite_nodes.len(), 6, "the legacy URL list too");
+    // The frames keep the scene's own name (`//renders/shot_###`).
+    let frames: Vec<&str> = downloads.frame_outputs.iter().map(|it| it.file_name.as_str()).collect();
+    assert_eq!(frames, ["shot_001.png", "shot_002.png"]);
+    let zip = fetch(&downloads.transforms.frames_zip).await;
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut in_zip: Vec<String> = archive.file_names().map(|it| it.unwrap().to_string()).collect();
+    in_zip.sort();
+    assert_eq!(in_zip, ["shot_001.png", "shot_002.png"]);
     for output in &downloads.composite_node_outputs {
         let bytes = fetch(&output.url).await;
         if output.file_name.ends_with(".png") {

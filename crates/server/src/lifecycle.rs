@@ -164,7 +164,8 @@ pub(crate) async fn start_render(state: &AppState, job: Job, body: &Value) -> Re
     }
     let analysis = job.analysis.clone().ok_or_else(no_scene)?;
     let (detected, scene_frames) = detected_config(&analysis)?;
-    let config = RenderConfig::overlay(&detected, &requested, &scene_frames).map_err(config_error)?;
+    let mut config = RenderConfig::overlay(&detected, &requested, &scene_frames).map_err(config_error)?;
+    config.output_name = scene_output_name(&analysis);
     let frames = config
         .frames()
         .map_err(|e| config_error(ConfigError { field: "frameRanges".into(), reason: e.to_string() }))?;
@@ -228,7 +229,8 @@ pub(crate) async fn retry(
             let requested = RequestedConfig::parse(value).map_err(config_error)?;
             let analysis = job.analysis.clone().ok_or_else(no_scene)?;
             let (detected, _) = detected_config(&analysis)?;
-            let config = RenderConfig::overlay(&detected, &requested, &all).map_err(config_error)?;
+            let mut config = RenderConfig::overlay(&detected, &requested, &all).map_err(config_error)?;
+            config.output_name = scene_output_name(&analysis);
             Some((requested, config))
         }
         None => None,
@@ -305,6 +307,14 @@ fn no_scene() -> Error {
 }
 
 /// The active scene's settings as a request, and its frame range.
+/// The active scene's own name for its frames (`shot_####`), from its output path.
+fn scene_output_name(analysis: &Analysis) -> Option<String> {
+    let active = analysis.active_scene.as_deref();
+    let scene =
+        analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())?;
+    orchard_domain::config::output_name(&scene.output_path)
+}
+
 fn detected_config(analysis: &Arc<Analysis>) -> Result<(RequestedConfig, FrameSet)> {
     let active = analysis.active_scene.as_deref();
     let scene: &SceneInfo = analysis

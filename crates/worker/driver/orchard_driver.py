@@ -247,16 +247,23 @@ def files_under(folder):
     return found
 
 
-def render_frames(scene, frames, out_dir):
+def render_frames(scene, frames, out_dir, output_name=None):
     ext = scene.render.file_extension
     nodes = reroot_file_outputs(scene, out_dir)
     seen = set()
     for frame in frames:
         started = time.monotonic()
         scene.frame_set(frame)
-        scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
+        if output_name:
+            # The scene's own name for its frames (`shot_####` → shot_0001.png), in the task's folder.
+            # A still render does not expand `#`: the frame's path is asked for, then written.
+            scene.render.filepath = os.path.join(out_dir, output_name)
+            path = scene.render.frame_path(frame=frame)
+            scene.render.filepath = os.path.splitext(path)[0]
+        else:
+            scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
+            path = os.path.join(out_dir, "%04d%s" % (frame, ext))
         bpy.ops.render.render(write_still=True, scene=scene.name)
-        path = os.path.join(out_dir, "%04d%s" % (frame, ext))
         # What the File Output nodes wrote for this frame: the files new since the last one.
         composites = []
         for name, base in nodes:
@@ -297,7 +304,8 @@ def main(argv):
     # A border render cropped to its border writes smaller images than the resolution says.
     cropped = bool(scene.render.use_border and scene.render.use_crop_to_border)
     emit("started", blender=bpy.app.version_string, scene=scene.name, cropped=cropped)
-    render_frames(scene, task["frames"], task["outputDir"])
+    output_name = task["config"].get("outputName")
+    render_frames(scene, task["frames"], task["outputDir"], output_name)
     if not task.get("warm"):
         return
     for line in sys.stdin:
@@ -307,7 +315,7 @@ def main(argv):
         command = json.loads(line)
         if command.get("cmd") == "quit":
             return
-        render_frames(scene, command["frames"], command["outputDir"])
+        render_frames(scene, command["frames"], command["outputDir"], output_name)
 
 
 if __name__ == "__main__":

@@ -241,8 +241,8 @@ async fn assignment(state: &AppState, base: &str, claimed: Claimed) -> Result<As
         blender_version: Some(claimed.blender_version),
         output_urls: BTreeMap::new(),
     };
-    if let Some(extension) = claimed.extension {
-        let names = task.frames.frames().iter().map(|frame| format!("{frame:04}.{extension}"));
+    if let Some(naming) = claimed.naming {
+        let names = task.frames.frames().iter().map(|frame| naming.frame_file_name(*frame));
         let ids = (task.job_id, task.lease.task_id, task.lease.attempt);
         assignment.output_urls = upload_urls(state, base, ids, names, ASSIGNED_URL_TTL).await?;
     }

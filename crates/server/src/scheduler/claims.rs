@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use orchard_api::SceneRef;
+use orchard_domain::RenderConfig;
 use orchard_store::{ClaimOptions, ClaimedTask, Job, RunnableJob, WorkerRecord};
 use uuid::Uuid;
 
@@ -22,8 +23,8 @@ pub(crate) struct JobInfo {
     scene: SceneRef,
     /// The final config as the worker gets it (encoded once per job, not per claim).
     config: serde_json::Value,
-    /// The extension of the frames' files (`png`).
-    extension: Option<&'static str>,
+    /// What names the frames' files (the final config's output name and format).
+    naming: Option<Arc<RenderConfig>>,
 }
 
 impl JobInfo {
@@ -42,7 +43,7 @@ impl JobInfo {
                 Some(config) => serde_json::to_value(config).map_err(anyhow::Error::from)?,
                 None => serde_json::Value::Null,
             },
-            extension: job.final_config.as_ref().map(|it| it.extension()),
+            naming: job.final_config.clone().map(Arc::new),
         })
     }
 }
@@ -59,8 +60,8 @@ pub(crate) struct Claimed {
     pub(crate) config: serde_json::Value,
     /// The worker's Blender that renders it.
     pub(crate) blender_version: String,
-    /// The extension of its frames' files (`png`), to name them before they exist.
-    pub(crate) extension: Option<&'static str>,
+    /// What names its frames' files (`RenderConfig::frame_file_name`), to name them before they exist.
+    pub(crate) naming: Option<Arc<RenderConfig>>,
 }
 
 /// A claim ready for the store: the jobs the worker may take, in order, and how.
@@ -178,7 +179,7 @@ impl Scheduler {
             scene: info.scene.clone(),
             config: info.config.clone(),
             blender_version: version,
-            extension: info.extension,
+            naming: info.naming.clone(),
         })))
     }
 }

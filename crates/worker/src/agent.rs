@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     pub warm_sessions: bool,
     /// Close a warm session after this long without a task for it.
     pub warm_idle: Duration,
+    /// Bytes the scene cache may hold; the scenes used longest ago go past it.
+    pub cache_bytes: u64,
 }
 
 /// A worker bound to a coordinator.
@@ -393,6 +395,9 @@ impl<C: Coordinator> Worker<C> {
         let dir = self.config.work_dir.join("scenes").join(hash);
         let file_name = if scene.file_type == "zip" { "scene.zip" } else { "scene.blend" };
         let file = dir.join(file_name);
+        if dir.exists() {
+            crate::cache::touch(&dir);
+        }
         if !file.exists() {
             tokio::fs::create_dir_all(&dir).await?;
             let partial = dir.join(format!("{file_name}.partial-{}", uuid::Uuid::new_v4()));
@@ -405,6 +410,13 @@ impl<C: Coordinator> Worker<C> {
                 anyhow::bail!("the downloaded scene is damaged (sha256 {actual}, expected {hash})");
             }
             tokio::fs::rename(&partial, &file).await?;
+            crate::cache::touch(&dir);
+            // A new scene: the cache may have grown past its size.
+            let (root, limit, keep) = (self.config.work_dir.join("scenes"), self.config.cache_bytes, dir.clone());
+            let removed = tokio::task::spawn_blocking(move || crate::cache::trim(&root, limit, &keep)).await?;
+            if !removed.is_empty() {
+                info!(scenes = removed.len(), "scene cache trimmed to its size");
+            }
         }
         if scene.file_type != "zip" {
             return Ok(file);

@@ -5,6 +5,7 @@
 //! binary), heartbeats while Blender runs, checks every output, and hands the frames back.
 //!
 //! - [`agent`]: the claim → render → report loop.
+//! - [`cache`]: the scene cache, kept within its size (least recently used scenes go).
 //! - [`blender`]: one Blender process: command line, structured progress, killing its
 //!   process group.
 //! - [`outputs`]: checks that a frame exists, decodes, and has the expected size.
@@ -16,6 +17,7 @@
 
 pub mod agent;
 pub mod blender;
+pub mod cache;
 pub mod install;
 pub mod node;
 pub mod outputs;

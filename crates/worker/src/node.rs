@@ -41,6 +41,8 @@ pub struct NodeOptions {
     pub tags: Vec<String>,
     /// Speed factor to report instead of measuring one.
     pub speed_factor: Option<f64>,
+    /// Bytes the scene cache may hold.
+    pub cache_bytes: u64,
 }
 
 /// Probes, registers and runs until `shutdown`.
@@ -91,6 +93,7 @@ pub async fn run_node(options: NodeOptions, shutdown: CancellationToken) -> anyh
         hang_timeout: options.hang_timeout,
         warm_sessions: options.warm_sessions,
         warm_idle: Duration::from_secs(30),
+        cache_bytes: options.cache_bytes,
     };
     Worker::new(Arc::new(coordinator), config).run(shutdown).await
 }

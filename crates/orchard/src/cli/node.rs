@@ -35,6 +35,16 @@ pub(super) struct NodeArgs {
     /// Operator tags, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// GiB the worker's scene cache may hold; the scenes used longest ago are removed past it.
+    #[arg(long, env = "ORCHARD_CACHE_SIZE", default_value_t = 20.0, value_parser = cache_gib)]
+    pub cache_size: f64,
+}
+
+fn cache_gib(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(gib) if gib.is_finite() && gib > 0.0 => Ok(gib),
+        _ => Err(format!("{text:?} is not a size in GiB above 0")),
+    }
 }
 
 impl NodeArgs {
@@ -75,6 +85,7 @@ impl NodeArgs {
             ram_gib: self.ram_gib,
             tags: self.tags.clone(),
             speed_factor: self.speed_factor,
+            cache_bytes: (self.cache_size * 1024.0 * 1024.0 * 1024.0) as u64,
         })
     }
 }

@@ -127,9 +127,10 @@ async fn worker(base: String, token: String, index: usize, done: Arc<AtomicUsize
         };
         empty_claims = 0;
         let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
-        let file = format!("{:04}.png", assignment.frames[0]);
-        // The upload URL came with the task, as it does for `orchard worker`.
-        let url = assignment.output_urls.get(&file).expect("an upload URL for the frame");
+        // The upload URL came with the task, as it does for `orchard worker`, under the name the
+        // frame is expected to have (the scene's own: `frame_0001.png`).
+        let (file, url) = assignment.output_urls.iter().next().expect("an upload URL for the frame");
+        let file = file.clone();
         let put = http.put(url).body(frame.clone()).send().await.unwrap();
         assert_eq!(put.status(), StatusCode::OK);
         let completed = http

@@ -117,6 +117,7 @@ impl PartialSchema for DeliveredFrame {
                 "frame": {"type": "integer", "format": "int32", "minimum": i32::MIN, "maximum": i32::MAX},
                 "fileName": {"type": "string", "pattern": OUTPUT_FILE_NAME,
                     "description": "The file name it was uploaded under."},
+                "blank": {"type": "boolean", "description": "Every pixel is one colour."},
             },
         }))
     }

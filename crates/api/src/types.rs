@@ -183,6 +183,10 @@ pub struct Job {
     /// completes (each task's is in `GET /jobs/{id}/tasks`).
     #[serde(default)]
     pub blender_versions: Vec<String>,
+    /// Orchard extension: what the outputs' checks found that a person should look at (frames
+    /// of one colour among frames that are not: `blank_frames`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_warnings: Vec<OutputWarning>,
     /// Orchard extension: 0–100, higher first (50 unless set); `PATCH /jobs/{id}` changes it.
     #[serde(default = "default_priority")]
     #[schema(minimum = 0, maximum = 100)]
@@ -401,6 +405,9 @@ pub struct Progress {
     /// far it is (its samples): a 10-minute frame moves while it renders.
     #[serde(default)]
     pub frames_running_progress: f64,
+    /// Orchard extension: frames found blank (every pixel one colour).
+    #[serde(default)]
+    pub frames_blank: i64,
     /// `framesDone / framesTotal × 100`.
     pub percent: f64,
     /// Estimated seconds left, once a frame is done.
@@ -425,6 +432,22 @@ pub struct OutputFile {
     pub relative_path: String,
     /// Compositor node that wrote it; empty for frames.
     pub composite_node_name: String,
+    /// Orchard extension: what its check found (`blank`: every pixel one colour, among frames
+    /// that are not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// Orchard extension: something the outputs' checks found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputWarning {
+    /// `blank_frames`.
+    pub code: String,
+    /// For a person.
+    pub message: String,
+    /// The frames concerned.
+    pub frames: Vec<i32>,
 }
 
 /// Archive downloads.
@@ -625,6 +648,9 @@ pub struct DeliveredFrame {
     pub frame: i32,
     /// The file name it was uploaded under.
     pub file_name: String,
+    /// Every pixel is one colour (PNG and JPEG frames are looked at).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blank: bool,
 }
 
 /// Worker protocol: a file a compositor File Output node wrote, uploaded.

@@ -83,6 +83,7 @@ pub(crate) const REQUESTED_FIELDS: &[&str] = &[
     "minimumRam",
     "chunkSize",
     "priority",
+    "failOnBlank",
 ];
 /// Every field `outputSettings` may have.
 pub(crate) const OUTPUT_SETTINGS_FIELDS: &[&str] =
@@ -194,6 +195,10 @@ pub struct RequestedConfig {
     /// Orchard extension: the job's priority, 0–100 (50 unless set; `PATCH /jobs/{id}` changes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
+    /// Orchard extension: a frame that is one colour only fails its attempt (it is retried
+    /// elsewhere, and fails the job as any failing frame does) instead of being flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on_blank: Option<bool>,
 }
 
 /// The `finalConfig`: what every task of a job renders.
@@ -254,6 +259,9 @@ pub struct RenderConfig {
     /// they keep; absent when the output path names a folder only (frames are `0001.png`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_name: Option<String>,
+    /// Orchard extension: a frame of one colour only fails its attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on_blank: Option<bool>,
 }
 
 /// The name pattern of a scene's frames from its output path (`//out/shot_####` → `shot_####`):
@@ -366,6 +374,7 @@ impl RequestedConfig {
             minimum_ram: fields.integer("minimumRam")?,
             chunk_size: fields.integer("chunkSize")?,
             priority: fields.integer("priority")?,
+            fail_on_blank: fields.boolean("failOnBlank")?,
         })
     }
 }
@@ -425,6 +434,7 @@ impl RenderConfig {
             minimum_ram: pick(&requested.minimum_ram, &detected.minimum_ram),
             chunk_size: requested.chunk_size,
             output_name: None,
+            fail_on_blank: requested.fail_on_blank,
         };
         config.check()?;
         Ok(config)

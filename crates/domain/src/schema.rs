@@ -125,6 +125,8 @@ impl PartialSchema for RequestedConfig {
                     frame count)."),
                 "priority": integer("priority", "Orchard extension: the job's priority (50 unless set); higher \
                     goes first, `PATCH /jobs/{id}` changes it."),
+                "failOnBlank": nullable(json!({"type": "boolean", "description": "Orchard extension: a frame of one \
+                    colour only fails its attempt instead of being flagged (`blank_frame`)."})),
             },
         });
         debug_assert_eq!(schema["properties"].as_object().map(|it| it.len()), Some(REQUESTED_FIELDS.len()));

@@ -100,7 +100,7 @@ async fn a_job_renders_three_frames_with_real_blender() {
     let downloads = client.downloads(&id).await.unwrap();
     assert_eq!(downloads.frames.len(), 3);
     let names: Vec<_> = downloads.frame_outputs.iter().map(|it| it.file_name.as_str()).collect();
-    assert_eq!(names, ["0001.png", "0002.png", "0003.png"]);
+    assert_eq!(names, ["frame_0001.png", "frame_0002.png", "frame_0003.png"], "the scene's own name");
     for url in &downloads.frames {
         let image = image::load_from_memory(&fetch(url).await).expect("a frame decodes");
         assert_eq!((image.width(), image.height()), (64, 48), "{url}");
@@ -111,7 +111,7 @@ async fn a_job_renders_three_frames_with_real_blender() {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).expect("framesZip opens");
     assert_eq!(archive.len(), 3);
     let mut first = Vec::new();
-    archive.by_name("0001.png").unwrap().read_to_end(&mut first).unwrap();
+    archive.by_name("frame_0001.png").unwrap().read_to_end(&mut first).unwrap();
     assert_eq!(image::load_from_memory(&first).unwrap().width(), 64);
     assert_eq!(client.progress(&id).await.unwrap().len(), 0, "no progress once completed");
     assert!(job.normalized_seconds > 0.0);
@@ -190,8 +190,8 @@ fn render_command_renders_on_an_embedded_farm() {
     let job_dir = std::fs::read_dir(&renders).unwrap().next().unwrap().unwrap().path();
     let mut frames: Vec<_> = std::fs::read_dir(&job_dir).unwrap().map(|it| it.unwrap().file_name()).collect();
     frames.sort();
-    assert_eq!(frames, ["0001.png", "0002.png"]);
-    let image = image::open(job_dir.join("0001.png")).unwrap();
+    assert_eq!(frames, ["frame_0001.png", "frame_0002.png"]);
+    let image = image::open(job_dir.join("frame_0001.png")).unwrap();
     assert_eq!((image.width(), image.height()), (64, 48));
 }
 
@@ -285,7 +285,7 @@ async fn a_detached_render_is_followed_and_fetched_with_the_jobs_commands() {
     let out = tempfile::tempdir().unwrap();
     let fetched = cli(&farm, &["jobs", "download", &id, "--out", out.path().to_str().unwrap()]);
     assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
-    for name in ["0001.png", "0002.png"] {
+    for name in ["frame_0001.png", "frame_0002.png"] {
         let frame = image::open(out.path().join(&id).join(name)).expect("a downloaded frame decodes");
         assert_eq!((frame.width(), frame.height()), (64, 48));
     }
@@ -512,6 +512,19 @@ fn a_scene_linking_a_library_is_packed_and_renders_what_the_artist_sees() {
             assert!(r > 200 && g < 30 && b < 30, "{scene}: the library's red at ({x}, {y}), got {r} {g} {b}");
         }
     }
+    // Every pixel is the library's red: one colour. Flagged only among frames that are not
+    // (none here), and a failure when the job asks for it.
+    let output = orchard()
+        .args(["render", "--frames", "1", "--config", r#"{"failOnBlank": true}"#, "--out"])
+        .arg(disk.path().join("renders"))
+        .arg("--data")
+        .arg(farm.data.path())
+        .arg(project.join("shots/shot.blend"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("is blank: every pixel is one colour"), "{stderr}");
     // The artist's files are as they were.
     for file in ["shots/shot.blend", "assets/props.blend"] {
         assert_eq!(

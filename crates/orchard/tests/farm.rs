@@ -162,7 +162,12 @@ async fn two_workers_render_one_job_and_each_frame_is_stored_once() {
     let id = submit(&client, small("1-6")).await;
     let job = finished(&client, &id, Duration::from_secs(180)).await;
     assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
-    assert_frames_once(&client, &id, &["0001.png", "0002.png", "0003.png", "0004.png", "0005.png", "0006.png"]).await;
+    assert_frames_once(
+        &client,
+        &id,
+        &["frame_0001.png", "frame_0002.png", "frame_0003.png", "frame_0004.png", "frame_0005.png", "frame_0006.png"],
+    )
+    .await;
     let tasks = client.tasks(&id).await.unwrap();
     assert!(tasks.iter().all(|it| it.status == "completed" && it.attempt == 1), "{tasks:?}");
     let ids = [a.id(), b.id()];
@@ -194,7 +199,7 @@ async fn a_worker_killed_mid_task_loses_it_to_another_when_the_lease_expires() {
     let job = finished(&client, &id, Duration::from_secs(240)).await;
     assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
     let names: Vec<_> = client.downloads(&id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
-    assert_eq!(names, ["0001.png", "0002.png"]);
+    assert_eq!(names, ["frame_0001.png", "frame_0002.png"]);
     let tasks = client.tasks(&id).await.unwrap();
     assert!(tasks.iter().any(|it| it.attempt == 2), "a task was claimed again: {tasks:?}");
 }
@@ -216,7 +221,7 @@ async fn a_server_restarted_mid_render_loses_and_duplicates_nothing() {
     let job = finished(&client, &id, Duration::from_secs(300)).await;
     assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
     let names: Vec<_> = client.downloads(&id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
-    assert_eq!(names, ["0001.png", "0002.png", "0003.png"]);
+    assert_eq!(names, ["frame_0001.png", "frame_0002.png", "frame_0003.png"]);
 }
 
 #[tokio::test]
@@ -433,7 +438,7 @@ async fn a_file_goes_to_the_worker_whose_blender_can_open_and_denoise_it() {
     assert!(tasks.iter().all(|it| it.worker_id == module.id()), "{tasks:?} (debian: {:?})", debian.id());
     let names: Vec<_> =
         client.downloads(&job.id).await.unwrap().frame_outputs.into_iter().map(|it| it.file_name).collect();
-    assert_eq!(names, ["0001.png", "0002.png"]);
+    assert_eq!(names, ["frame_0001.png", "frame_0002.png"]);
 }
 
 #[tokio::test]

@@ -367,13 +367,13 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     worker.fetch_scene(&assignment, &scene).await.unwrap();
     assert_eq!(std::fs::read(&scene).unwrap(), std::fs::read(&scene_path).unwrap());
 
-    let frame = data.path().join("0001.png");
+    let frame = data.path().join("frame_0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
-    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "0001.png".into() };
+    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into() };
     // The task came with a presigned bucket URL for its frame. Spoil its signature: the bucket
     // refuses it, and the worker asks for new URLs instead of failing the task.
     let mut spoiled = assignment.clone();
-    let url = spoiled.output_urls.get_mut("0001.png").expect("an upload URL with the task");
+    let url = spoiled.output_urls.get_mut("frame_0001.png").expect("an upload URL with the task");
     assert!(url.starts_with(&s3.endpoint), "{url}");
     *url = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
     let delivery = Delivery {
@@ -382,6 +382,7 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
         blender_version: "4.5.3".into(),
         log: None,
         composites: vec![],
+        blank: vec![],
     };
     let completed = worker.complete(&spoiled, delivery, None).await.unwrap();
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");

@@ -242,6 +242,12 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {
         self.inner.output_details(job_id).await
     }
+    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()> {
+        self.changed(self.inner.judge_frames(job_id, frames, blank).await)
+    }
+    async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>> {
+        self.inner.blank_frames(job_id).await
+    }
     async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
         self.inner.task_log(task_id, attempt).await
     }

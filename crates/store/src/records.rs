@@ -170,6 +170,8 @@ pub struct Job {
     pub blender_versions: Vec<String>,
     /// When retention removed its files.
     pub outputs_deleted_at: Option<i64>,
+    /// Frames found blank (every pixel one colour).
+    pub frames_blank: i64,
 }
 
 /// A job workers may claim from, with what orders it among the others.

@@ -149,6 +149,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         frames_running_progress: row.real("frames_running_progress")?.unwrap_or(0.0),
         blender_versions: json_of(row, "blender_versions")?.unwrap_or_default(),
         outputs_deleted_at: row.int("outputs_deleted_at")?,
+        frames_blank: int("frames_blank")?,
     })
 }
 

@@ -88,6 +88,11 @@ pub trait TaskStore: Send + Sync {
     async fn record_output_details(&self, job_id: Uuid, details: &[OutputDetail]) -> Result<()>;
     /// The details of a job's compositor outputs.
     async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>>;
+    /// Judges `frames` of a job again: those of `blank` are flagged blank, the others not (a
+    /// frame rendered again is judged again); the job's count follows.
+    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()>;
+    /// A job's frames flagged blank, in order.
+    async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>>;
     /// A job's tasks, in order.
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
     /// One task.
@@ -336,6 +341,12 @@ macro_rules! task_store {
                     }
                     let mut dropped = Vec::new();
                     for frame in &retry.redo {
+                        // Rendered again, judged again.
+                        sqlx::query("delete from frame_flags where job_id = $1 and frame = $2")
+                            .bind(&id)
+                            .bind(i64::from(*frame))
+                            .execute(&mut *tx)
+                            .await?;
                         let keys: Vec<String> = sqlx::query_scalar(
                             "delete from outputs where job_id = $1 and kind = 'frame' and frame = $2 returning object_key",
                         )
@@ -347,7 +358,8 @@ macro_rules! task_store {
                     }
                     sqlx::query(
                         "update jobs set frames_done =
-                            (select count(distinct frame) from outputs where job_id = $1 and kind = 'frame')
+                            (select count(distinct frame) from outputs where job_id = $1 and kind = 'frame'),
+                            frames_blank = (select count(*) from frame_flags where job_id = $1 and flag = 'blank')
                          where id = $1",
                     )
                     .bind(&id)
@@ -480,6 +492,55 @@ macro_rules! task_store {
                     }
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()> {
+                    let id = job_id.to_string();
+                    let mut tx = self.write().await?;
+                    let flagged: Vec<i64> =
+                        sqlx::query_scalar("select frame from frame_flags where job_id = $1 and flag = 'blank'")
+                            .bind(&id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    // Nothing to change (the usual case): no write.
+                    let now_blank = |frame: &i32| blank.contains(frame);
+                    let was_blank = |frame: &i32| flagged.contains(&i64::from(*frame));
+                    if frames.iter().all(|it| now_blank(it) == was_blank(it)) {
+                        return Ok(());
+                    }
+                    for frame in frames {
+                        sqlx::query("delete from frame_flags where job_id = $1 and frame = $2 and flag = 'blank'")
+                            .bind(&id)
+                            .bind(i64::from(*frame))
+                            .execute(&mut *tx)
+                            .await?;
+                        if now_blank(frame) {
+                            sqlx::query("insert into frame_flags (job_id, frame, flag) values ($1, $2, 'blank')")
+                                .bind(&id)
+                                .bind(i64::from(*frame))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    sqlx::query(
+                        "update jobs set frames_blank =
+                            (select count(*) from frame_flags where job_id = $1 and flag = 'blank') where id = $1",
+                    )
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>> {
+                    let frames: Vec<i64> = sqlx::query_scalar(
+                        "select frame from frame_flags where job_id = $1 and flag = 'blank' order by frame",
+                    )
+                    .bind(job_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(frames.into_iter().filter_map(|it| i32::try_from(it).ok()).collect())
                 }
 
                 async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {

@@ -333,6 +333,7 @@ impl<C: Coordinator> Worker<C> {
         }
         open.idle_since = Instant::now();
         let expected = (!open.cropped).then(|| config.output_size());
+        let mut blank = Vec::new();
         for frame in &assignment.frames {
             let Some(rendered) = frames.iter().find(|it| it.frame == *frame) else {
                 return Ok(Outcome::Failed(format!(
@@ -340,8 +341,18 @@ impl<C: Coordinator> Worker<C> {
                     open.running.log_tail()
                 )));
             };
-            if let Err(error) = check_frame(*frame, &rendered.path, expected) {
-                return Ok(Outcome::Failed(error.to_string()));
+            match check_frame(*frame, &rendered.path, expected) {
+                Ok(checked) if checked.blank && config.fail_on_blank == Some(true) => {
+                    return Ok(Outcome::Failed(format!(
+                        "frame {frame} is blank: every pixel is one colour (the job has failOnBlank)"
+                    )));
+                }
+                Ok(checked) => {
+                    if checked.blank {
+                        blank.push(*frame);
+                    }
+                }
+                Err(error) => return Ok(Outcome::Failed(error.to_string())),
             }
         }
         // Compositor files are checked like frames, but for their size: a node may write any.
@@ -357,7 +368,7 @@ impl<C: Coordinator> Worker<C> {
         // Ask for the next task in the same call, the loaded job's first.
         let claim_next =
             (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
-        let delivery = Delivery { frames, render_seconds, blender_version: version, log, composites };
+        let delivery = Delivery { frames, render_seconds, blender_version: version, log, composites, blank };
         match self.coordinator.complete(assignment, delivery, claim_next).await? {
             (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
             (LeaseStatus::Lost, _) => Ok(Outcome::Lost),

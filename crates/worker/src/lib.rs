@@ -64,6 +64,8 @@ pub struct Delivery {
     pub log: Option<String>,
     /// What the compositor's File Output nodes wrote, checked.
     pub composites: Vec<RenderedComposite>,
+    /// The frames whose every pixel is one colour.
+    pub blank: Vec<i32>,
 }
 
 /// A file a compositor File Output node wrote, checked and waiting on local disk.

@@ -52,7 +52,7 @@ pub enum OutputError {
 /// Checks one output file. PNG and JPEG are fully decoded, and their size compared with
 /// `expected` when given (a border crop has no fixed size); other formats (EXR, TIFF, …) are
 /// checked for presence and length only, as the worker carries no decoder for them.
-pub fn check_frame(frame: i32, path: &Path, expected: Option<(u32, u32)>) -> Result<(), OutputError> {
+pub fn check_frame(frame: i32, path: &Path, expected: Option<(u32, u32)>) -> Result<Checked, OutputError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|_| OutputError::Missing { frame, path: shown.clone() })?;
     if meta.len() == 0 {
@@ -60,7 +60,7 @@ pub fn check_frame(frame: i32, path: &Path, expected: Option<(u32, u32)>) -> Res
     }
     let ext = path.extension().and_then(|it| it.to_str()).unwrap_or("").to_ascii_lowercase();
     if !matches!(ext.as_str(), "png" | "jpg" | "jpeg") {
-        return Ok(());
+        return Ok(Checked { blank: false });
     }
     let image =
         image::open(path).map_err(|e| OutputError::Undecodable { frame, path: shown, reason: e.to_string() })?;
@@ -70,7 +70,26 @@ pub fn check_frame(frame: i32, path: &Path, expected: Option<(u32, u32)>) -> Res
     {
         return Err(OutputError::WrongSize { frame, actual_w, actual_h, expected_w, expected_h });
     }
-    Ok(())
+    Ok(Checked { blank: is_one_colour(&image) })
+}
+
+/// What a check found beyond "it is a good frame".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Every pixel is the same colour: a camera in the void, a missing light, a hidden object.
+    pub blank: bool,
+}
+
+/// Steps of 8-bit colour two pixels may differ by and still be "the same colour": Blender
+/// dithers what it writes (±1 step by default), so a flat render is not bit-for-bit flat.
+const BLANK_TOLERANCE: u8 = 2;
+
+/// Whether every pixel of `image` is the same colour, within [`BLANK_TOLERANCE`].
+fn is_one_colour(image: &image::DynamicImage) -> bool {
+    let pixels = image.to_rgba8();
+    let mut all = pixels.pixels();
+    let Some(first) = all.next() else { return false };
+    all.all(|pixel| pixel.0.iter().zip(first.0).all(|(a, b)| a.abs_diff(b) <= BLANK_TOLERANCE))
 }
 
 #[cfg(test)]
@@ -81,8 +100,18 @@ mod tests {
     fn outputs_are_checked_for_presence_decoding_and_size() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("0001.png");
-        image::RgbaImage::new(64, 48).save(&good).unwrap();
-        assert_eq!(check_frame(1, &good, Some((64, 48))), Ok(()));
+        let mut picture = image::RgbaImage::new(64, 48);
+        picture.put_pixel(3, 4, image::Rgba([255, 0, 0, 255]));
+        picture.save(&good).unwrap();
+        assert_eq!(check_frame(1, &good, Some((64, 48))), Ok(Checked { blank: false }));
+        let blank = dir.path().join("0009.png");
+        image::RgbaImage::from_pixel(64, 48, image::Rgba([10, 20, 30, 255])).save(&blank).unwrap();
+        assert_eq!(check_frame(9, &blank, Some((64, 48))), Ok(Checked { blank: true }), "one colour");
+        let mut dithered = image::RgbaImage::from_pixel(64, 48, image::Rgba([255, 0, 0, 255]));
+        dithered.put_pixel(5, 5, image::Rgba([255, 1, 1, 255]));
+        let noisy = dir.path().join("0010.png");
+        dithered.save(&noisy).unwrap();
+        assert_eq!(check_frame(10, &noisy, None), Ok(Checked { blank: true }), "Blender's dither is no picture");
         assert!(matches!(check_frame(1, &good, Some((32, 24))), Err(OutputError::WrongSize { .. })));
         assert!(matches!(
             check_frame(2, &dir.path().join("0002.png"), Some((64, 48))),

@@ -190,7 +190,7 @@ impl Coordinator for HttpCoordinator {
         delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
-        let Delivery { frames, render_seconds, blender_version, log, composites } = delivery;
+        let Delivery { frames, render_seconds, blender_version, log, composites, blank } = delivery;
         // The URLs that came with the task, when they name every file; else, or when one of
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
@@ -231,7 +231,11 @@ impl Coordinator for HttpCoordinator {
             attempt: assignment.attempt,
             frames: frames
                 .iter()
-                .map(|it| DeliveredFrame { frame: it.frame, file_name: it.file_name.clone() })
+                .map(|it| DeliveredFrame {
+                    frame: it.frame,
+                    file_name: it.file_name.clone(),
+                    blank: blank.contains(&it.frame),
+                })
                 .collect(),
             render_seconds,
             claim_next,

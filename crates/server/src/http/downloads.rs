@@ -38,8 +38,19 @@ pub(crate) async fn get_downloads(
         legacy: false,
         relative_path: output.file_name.clone(),
         composite_node_name: String::new(),
+        flags: Vec::new(),
     };
-    let frame_outputs: Vec<OutputFile> = outputs.iter().filter(|it| it.kind == "frame").map(to_file).collect();
+    let blank =
+        if crate::http::wire::blank_frames_matter(&job) { state.store.blank_frames(job.id).await? } else { Vec::new() };
+    let frame_outputs: Vec<OutputFile> = outputs
+        .iter()
+        .filter(|it| it.kind == "frame")
+        .map(|output| {
+            let flags =
+                output.frame.filter(|it| blank.contains(it)).map(|_| vec!["blank".to_string()]).unwrap_or_default();
+            OutputFile { flags, ..to_file(output) }
+        })
+        .collect();
     let composites: Vec<&orchard_store::Output> = outputs.iter().filter(|it| it.kind == "composite").collect();
     let details = if composites.is_empty() { Vec::new() } else { state.store.output_details(job.id).await? };
     let composite_node_outputs: Vec<OutputFile> = composites

@@ -41,6 +41,29 @@ pub(crate) fn job(state: &AppState, base: &str, job: &Job) -> api::Job {
         waiting_reason: job.waiting_reason.clone(),
         priority: job.priority,
         blender_versions: job.blender_versions.clone(),
+        output_warnings: output_warnings(job),
     }
 }
 pub(crate) use crate::counters::progress;
+
+/// Blank frames are news only among frames that are not (a job of black frames renders black
+/// on purpose, or fails its checks another way).
+pub(crate) fn blank_frames_matter(job: &Job) -> bool {
+    job.frames_blank > 0 && job.frames_blank < job.frames_done
+}
+
+fn output_warnings(job: &Job) -> Vec<api::OutputWarning> {
+    if !blank_frames_matter(job) {
+        return Vec::new();
+    }
+    vec![api::OutputWarning {
+        code: "blank_frames".into(),
+        message: format!(
+            "{} of {} frames are one colour only while the others are not (flagged in frameOutputs): a hidden \
+             object, a missing light or texture? `failOnBlank` makes such a frame fail instead",
+            job.frames_blank, job.frames_done
+        ),
+        // The frames themselves are in the downloads' flags (a read this answer does not make).
+        frames: Vec::new(),
+    }]
+}

@@ -458,6 +458,10 @@ pub(crate) async fn complete(
     let lease = lease(task_id, body.attempt)?;
     // The log's end is written before the completion, while the attempt still holds the task.
     append_log(state, &lease, &worker.id, log).await?;
+    let blank: Vec<i32> = body.frames.iter().filter(|it| it.blank).map(|it| it.frame).collect();
+    if !blank.is_empty() {
+        state.store.judge_frames(task.job_id, task.frames.frames(), &blank).await?;
+    }
     state.store.record_output_details(task.job_id, &details).await?;
     // A drained worker finishes what it holds and takes nothing more.
     let claim_next =

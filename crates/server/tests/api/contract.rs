@@ -228,14 +228,14 @@ async fn schemathesis_finds_nothing_wrong_with_the_worker_protocol() {
     let task = claim["taskId"].as_str().unwrap_or_else(|| panic!("a task is claimed: {claim}")).to_string();
     let attempt = &claim["attempt"];
     let (status, urls) = crate::helpers::parts(
-        call(&format!("/{worker}/tasks/{task}/outputs"), json!({"attempt": attempt, "files": ["0001.png"]}))
+        call(&format!("/{worker}/tasks/{task}/outputs"), json!({"attempt": attempt, "files": ["frame_0001.png"]}))
             .await
             .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{urls}");
     let put_output =
-        signed_parameters(urls["urls"]["0001.png"].as_str().unwrap(), &["job_id", "task_id", "attempt", "file"]);
+        signed_parameters(urls["urls"]["frame_0001.png"].as_str().unwrap(), &["job_id", "task_id", "attempt", "file"]);
     let config = format!(
         r#"
 [generation]

@@ -203,7 +203,7 @@ async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had
     }
     let failed = wait_for(&app, &id, "failed").await;
     assert!(failed["failedReason"]["message"].as_str().unwrap().contains("frame"), "{failed}");
-    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png"]);
+    assert_eq!(frame_names(&app, &id).await, ["frame_0001.png", "frame_0002.png"]);
 
     // Retried with a lower sample count (the fix), only frame 3 renders again.
     let fix = json!({"requestedRenderConfig": {"colorManagementPreset": "default", "frameRanges": ["1-3"], "sampleCount": 8, "chunkSize": 1}});
@@ -215,7 +215,7 @@ async fn a_failed_job_is_retried_with_a_fixed_config_and_keeps_the_frames_it_had
     assert_eq!((task.frames.as_slice(), task.config["sampleCount"].as_i64()), ([3].as_slice(), Some(8)));
     assert!(workers[0].deliver(&task).await.is_none());
     wait_for(&app, &id, "completed").await;
-    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png", "0003.png"]);
+    assert_eq!(frame_names(&app, &id).await, ["frame_0001.png", "frame_0002.png", "frame_0003.png"]);
     // Every attempt stays in the job's history: the failed task and the new one.
     let (_, tasks) = app.get(&format!("/jobs/{id}/tasks")).await;
     let tasks = tasks.as_array().unwrap();
@@ -262,7 +262,7 @@ async fn retry_renders_named_frames_of_a_completed_job_or_says_there_is_nothing_
     assert_eq!((status, error_code(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_status"), "{body}");
     assert_eq!(render_all(&worker).await, [2], "only the named frame renders again");
     wait_for(&app, &id, "completed").await;
-    assert_eq!(frame_names(&app, &id).await, ["0001.png", "0002.png", "0003.png"]);
+    assert_eq!(frame_names(&app, &id).await, ["frame_0001.png", "frame_0002.png", "frame_0003.png"]);
     // A job whose render never started has nothing to retry.
     let created = app.created_job(crate::helpers::example_scene()).await;
     let (status, body) = app.post_empty(&format!("/jobs/{created}/retry")).await;
@@ -617,7 +617,7 @@ async fn compositor_files_are_checked_and_listed_with_their_node_and_path() {
     let put = app.http.put(urls["urls"]["c1-0-rgb_0001.png"].as_str().unwrap()).body(frame.clone()).send().await;
     assert_eq!(put.unwrap().status(), StatusCode::OK);
     let complete = |composite: Value| {
-        json!({"attempt": task.attempt, "frames": [{"frame": 1, "fileName": "0001.png"}], "renderSeconds": 0.5,
+        json!({"attempt": task.attempt, "frames": [{"frame": 1, "fileName": "frame_0001.png"}], "renderSeconds": 0.5,
             "composites": [composite]})
     };
     let done = format!("/{}/tasks/{}/complete", worker.id, task.task_id);
@@ -658,4 +658,44 @@ async fn compositor_files_are_checked_and_listed_with_their_node_and_path() {
     assert_eq!(downloads["compositeNodes"].as_array().map(Vec::len), Some(1));
     assert!(downloads["transforms"]["compositeNodesZip"].as_str().is_some_and(|it| !it.is_empty()), "{downloads}");
     assert_eq!(downloads["frameOutputs"].as_array().map(Vec::len), Some(1), "frames stay frames");
+}
+
+#[tokio::test]
+async fn a_blank_frame_among_others_is_flagged_and_judged_again_when_retried() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    let frame = crate::helpers::png();
+    let mut next = worker.claim().await;
+    while let Some(task) = next.take() {
+        for url in task.output_urls.values() {
+            app.http.put(url).body(frame.clone()).send().await.unwrap();
+        }
+        // The worker found frame 2 all one colour.
+        let frames: Vec<Value> = task
+            .frames
+            .iter()
+            .map(|it| json!({"frame": it, "fileName": format!("frame_{it:04}.png"), "blank": *it == 2}))
+            .collect();
+        let path = format!("/{}/tasks/{}/complete", worker.id, task.task_id);
+        let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": 0.5});
+        let (status, answer) = worker.call(&path, body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        next = worker.claim().await;
+    }
+    let job = wait_for(&app, &id, "completed").await;
+    assert_eq!(job["outputWarnings"][0]["code"], "blank_frames", "{job}");
+    let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    let flags: Vec<Value> =
+        downloads["frameOutputs"].as_array().unwrap().iter().map(|it| it["flags"].clone()).collect();
+    assert_eq!(flags, [Value::Null, json!(["blank"]), Value::Null], "{downloads}");
+    // Rendered again, fine this time: no longer flagged.
+    let (status, body) = app.post(&format!("/jobs/{id}/retry"), json!({"frames": ["2"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
+    assert_eq!(progress[0]["framesBlank"], 0, "{progress}");
+    let task = worker.claim().await.unwrap();
+    assert!(worker.deliver(&task).await.is_none());
+    let job = wait_for(&app, &id, "completed").await;
+    assert!(job.get("outputWarnings").is_none(), "{job}");
 }

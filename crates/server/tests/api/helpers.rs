@@ -248,7 +248,8 @@ impl<'a> Worker<'a> {
             assert_eq!(put.status(), StatusCode::OK, "{file}");
         }
         let frames: Vec<Value> =
-            task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
+            // The example scene names its frames `frame_####`.
+            task.frames.iter().map(|it| json!({"frame": it, "fileName": format!("frame_{it:04}.png")})).collect();
         let path = format!("/{}/tasks/{}/complete", self.id, task.task_id);
         let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": seconds,
             "claimNext": {"preferJob": task.job_id}, "blenderVersion": task.blender_version});

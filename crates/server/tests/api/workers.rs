@@ -93,9 +93,9 @@ async fn render_seconds_beyond_reason_are_refused_and_normalized_seconds_stay_a_
     let (status, task) = worker_call(&app, &token, "/node-1/claim", json!({"waitSeconds": 5})).await;
     assert_eq!(status, StatusCode::OK, "{task}");
     let (task_id, attempt) = (task["taskId"].as_str().unwrap(), task["attempt"].clone());
-    let url = task["outputUrls"]["0001.png"].as_str().expect("an upload URL for frame 1");
+    let url = task["outputUrls"]["frame_0001.png"].as_str().expect("an upload URL for frame 1");
     assert_eq!(app.http.put(url).body(vec![1u8; 16]).send().await.unwrap().status(), StatusCode::OK);
-    let frames = json!([{"frame": 1, "fileName": "0001.png"}]);
+    let frames = json!([{"frame": 1, "fileName": "frame_0001.png"}]);
     for seconds in [json!(1e308), json!(-1.0)] {
         let complete = json!({"attempt": attempt, "frames": frames, "renderSeconds": seconds});
         let (status, body) = worker_call(&app, &token, &format!("/node-1/tasks/{task_id}/complete"), complete).await;

@@ -9,6 +9,7 @@ pub mod blobs;
 mod clock;
 pub mod config;
 mod counters;
+mod deliveries;
 mod error;
 mod http;
 pub mod keys;
@@ -25,6 +26,7 @@ mod previews;
 mod scheduler;
 mod serve;
 pub mod signing;
+mod speeds;
 mod state;
 mod urls;
 
@@ -149,7 +151,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
         metrics: metrics::Metrics::default(),
         validations,
         local_addr,
-        notices: notices::Notices::new(secrets, last_event),
+        notices: Arc::new(notices::Notices::new(secrets, last_event)),
         shutdown: shutdown.clone(),
     });
     let mut tasks = JoinSet::new();
@@ -166,8 +168,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<Server> {
     tasks.spawn(background::return_memory(shutdown.clone()));
     tasks.spawn(background::stale_validations(state.clone(), shutdown.clone()));
     tasks.spawn(background::retention(state.clone(), shutdown.clone()));
-    tasks.spawn(notices::delivery::run(state.clone(), shutdown.clone()));
-    tasks.spawn(notices::stream::pump(state.clone(), shutdown.clone()));
+    tasks.spawn(deliveries::run(state.clone(), shutdown.clone()));
+    tasks.spawn(notices::stream::pump(state.store.clone(), state.notices.clone(), shutdown.clone()));
     info!(addr = %local_addr, "listening");
     Ok(Server { state, shutdown, tasks })
 }

@@ -516,7 +516,7 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
         state.notices.wake();
         info!(frames = frames.len(), "job completed");
         // Once per job: the server that completed it.
-        if let Err(error) = crate::ops::farm::refine_speeds(state, &tasks).await {
+        if let Err(error) = crate::speeds::refine(state, &tasks).await {
             warn!(error = %Chain(&error), "speed factors not refined");
         }
     }

@@ -73,7 +73,7 @@ pub struct Shared {
     /// Bound address (differs from `config.listen` when that asked for port 0).
     pub(crate) local_addr: SocketAddr,
     /// Webhooks and the event stream.
-    pub(crate) notices: crate::notices::Notices,
+    pub(crate) notices: Arc<crate::notices::Notices>,
     /// Cancelled when the server stops: long polls answer at once instead of holding the
     /// shutdown up.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,

@@ -137,10 +137,11 @@ pub(crate) async fn events(
     subscribers.inc();
     // Counted while the client is connected: the guard goes with the stream.
     let guard = Subscribed(subscribers);
-    let stream = stream::subscribe(state, workspace, last_seen).map(move |event| {
-        let _ = &guard;
-        event
-    });
+    let stream =
+        stream::subscribe(state.store.clone(), state.notices.clone(), workspace, last_seen).map(move |event| {
+            let _ = &guard;
+            event
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
 }
 

@@ -8,7 +8,7 @@ pub(crate) mod secrets;
 pub(crate) mod stream;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -17,7 +17,7 @@ use tracing::warn;
 use uuid::Uuid;
 
 use crate::clock::now_ms;
-use crate::state::AppState;
+use orchard_store::Store;
 
 /// A job's progress goes into the event stream at most this often (per server): a client sees
 /// frames arrive without the log growing with every frame of a busy farm.
@@ -44,7 +44,7 @@ impl Notices {
 
     /// Frames of `job_id` were stored: its counters go into the event stream, unless they did
     /// less than [`PROGRESS_EVERY`] ago (the job's last frames always do: `last`).
-    pub(crate) fn frames_done(&self, state: &AppState, job_id: Uuid, last_frames: bool) {
+    pub(crate) fn frames_done(self: &Arc<Self>, store: &Arc<dyn Store>, job_id: Uuid, last_frames: bool) {
         {
             let mut last = self.progress.lock().unwrap_or_else(|it| it.into_inner());
             let now = Instant::now();
@@ -54,9 +54,9 @@ impl Notices {
             last.insert(job_id, now);
             last.retain(|_, at| now.duration_since(*at) < PROGRESS_EVERY * 120);
         }
-        let state = state.clone();
+        let (store, notices) = (store.clone(), self.clone());
         tokio::spawn(async move {
-            let Ok(Some(job)) = state.store.get_job_internal(job_id).await else { return };
+            let Ok(Some(job)) = store.get_job_internal(job_id).await else { return };
             let progress = crate::counters::progress(&job);
             let data = json!({
                 "framesDone": progress.frames_done,
@@ -65,8 +65,8 @@ impl Notices {
                 "percent": progress.percent,
                 "etaSeconds": progress.eta_seconds,
             });
-            match state.store.record_event(job_id, "progress", Some(&data.to_string()), now_ms()).await {
-                Ok(_) => state.notices.broadcast.wakeup.notify_one(),
+            match store.record_event(job_id, "progress", Some(&data.to_string()), now_ms()).await {
+                Ok(_) => notices.broadcast.wakeup.notify_one(),
                 Err(error) => warn!(%error, "recording progress failed"),
             }
         });

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::response::sse::Event;
 use futures::Stream;
-use orchard_store::EventRecord;
+use orchard_store::{EventRecord, Store};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,6 @@ use tracing::warn;
 use uuid::Uuid;
 
 use crate::clock::{iso8601, now_ms};
-use crate::state::AppState;
 
 /// How long the pump waits for a missing sequence number before it passes it.
 const GAP_WAIT: Duration = Duration::from_secs(2);
@@ -55,19 +54,19 @@ impl Broadcast {
 }
 
 /// Reads the log in order and broadcasts it, until `shutdown`.
-pub(crate) async fn pump(state: AppState, shutdown: CancellationToken) {
-    let broadcast = &state.notices.broadcast;
+pub(crate) async fn pump(store: Arc<dyn Store>, notices: Arc<super::Notices>, shutdown: CancellationToken) {
+    let broadcast = &notices.broadcast;
     let mut cursor = broadcast.cursor.load(Ordering::Acquire);
     let mut pruned = std::time::Instant::now();
     loop {
         if pruned.elapsed() >= PRUNE_EVERY {
             pruned = std::time::Instant::now();
             let before = now_ms() - PROGRESS_KEPT.as_millis() as i64;
-            if let Err(error) = state.store.prune_events(before).await {
+            if let Err(error) = store.prune_events(before).await {
                 warn!(%error, "pruning old progress events failed");
             }
         }
-        match state.store.events_after(None, cursor, PAGE).await {
+        match store.events_after(None, cursor, PAGE).await {
             Ok(events) => {
                 for event in events {
                     let waited_enough = now_ms() - event.at >= GAP_WAIT.as_millis() as i64;
@@ -92,14 +91,16 @@ pub(crate) async fn pump(state: AppState, shutdown: CancellationToken) {
 /// A subscriber's stream: its workspace's events (every workspace's for `None`) after
 /// `last_seen` (from now on without it), as SSE events with their sequence number as `id`.
 pub(crate) fn subscribe(
-    state: AppState,
+    store: Arc<dyn Store>,
+    notices: Arc<super::Notices>,
     workspace: Option<Uuid>,
     last_seen: Option<i64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let receiver = state.notices.broadcast.sender.subscribe();
-    let now = state.notices.broadcast.cursor.load(Ordering::Acquire);
+    let receiver = notices.broadcast.sender.subscribe();
+    let now = notices.broadcast.cursor.load(Ordering::Acquire);
     let subscriber = Subscriber {
-        state,
+        store,
+        notices,
         workspace,
         receiver,
         last: last_seen.unwrap_or(now),
@@ -113,7 +114,8 @@ pub(crate) fn subscribe(
 }
 
 struct Subscriber {
-    state: AppState,
+    store: Arc<dyn Store>,
+    notices: Arc<super::Notices>,
     workspace: Option<Uuid>,
     receiver: broadcast::Receiver<Arc<EventRecord>>,
     /// The last sequence number sent (or skipped as another workspace's).
@@ -150,10 +152,10 @@ impl Subscriber {
 
     /// The workspace's events after `last` up to the pump's cursor, into the backlog.
     async fn read_log(&mut self) {
-        let upto = self.state.notices.broadcast.cursor.load(Ordering::Acquire);
+        let upto = self.notices.broadcast.cursor.load(Ordering::Acquire);
         let mut after = self.last;
         loop {
-            let page = match self.state.store.events_after(self.workspace, after, PAGE).await {
+            let page = match self.store.events_after(self.workspace, after, PAGE).await {
                 Ok(page) => page,
                 Err(error) => {
                     warn!(%error, "reading the event log for a subscriber failed");

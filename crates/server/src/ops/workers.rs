@@ -471,7 +471,7 @@ pub(crate) async fn complete(
         return Err(Error::lease_lost());
     }
     state.metrics.frames_rendered.inc_by(task.frames.len() as u64);
-    state.notices.frames_done(state, task.job_id, outcome == Completion::JobFinished);
+    state.notices.frames_done(&state.store, task.job_id, outcome == Completion::JobFinished);
     if let Some(key) = last {
         state.previews.frame_finished(task.job_id, &key);
     }

@@ -99,7 +99,7 @@ async fn simulated_worker(
             *ledger.claims.entry(assignment.task_id.clone()).or_default() += 1;
         }
         let task = format!("{api}/workers/{worker_id}/tasks/{}", assignment.task_id);
-        let files: Vec<String> = assignment.frames.iter().map(|it| format!("{it:04}.png")).collect();
+        let files: Vec<String> = assignment.frames.iter().map(|it| format!("frame_{it:04}.png")).collect();
         let urls: Value = if fast {
             json!({"urls": assignment.output_urls})
         } else {
@@ -119,7 +119,7 @@ async fn simulated_worker(
         }
         ledger.lock().unwrap().in_flight.remove(&assignment.task_id);
         let frames: Vec<Value> =
-            assignment.frames.iter().map(|it| json!({"frame": it, "fileName": format!("{it:04}.png")})).collect();
+            assignment.frames.iter().map(|it| json!({"frame": it, "fileName": format!("frame_{it:04}.png")})).collect();
         let done = http
             .post(format!("{task}/complete"))
             .bearer_auth(&token)
@@ -188,7 +188,7 @@ async fn two_servers_share_the_work_and_store_each_frame_once() {
 
     let downloads = watcher.downloads(&finished.id).await.unwrap();
     let names: Vec<String> = downloads.frame_outputs.iter().map(|it| it.file_name.clone()).collect();
-    let expected: Vec<String> = (1..=40).map(|it| format!("{it:04}.png")).collect();
+    let expected: Vec<String> = (1..=40).map(|it| format!("frame_{it:04}.png")).collect();
     assert_eq!(names, expected);
     let zip = reqwest::get(&downloads.transforms.frames_zip).await.unwrap().bytes().await.unwrap();
     assert_eq!(zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap().len(), 40);

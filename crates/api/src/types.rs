@@ -465,6 +465,10 @@ pub struct Transforms {
     pub frames_zip_outputs: OutputFile,
     /// `compositeNodesZip` as a rich output.
     pub composite_nodes_zip_outputs: OutputFile,
+    /// Orchard extension: a PNG of every frame's thumbnail in a grid with frame numbers (PNG and
+    /// JPEG frames), once the job completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_sheet: Option<OutputFile>,
 }
 
 /// `GET /jobs/{id}/downloads` response.

@@ -578,6 +578,10 @@ async fn compositor_file_outputs_are_delivered_with_their_names_and_never_writte
     let mut in_zip: Vec<String> = archive.file_names().map(|it| it.unwrap().to_string()).collect();
     in_zip.sort();
     assert_eq!(in_zip, ["shot_001.png", "shot_002.png"]);
+    // And a contact sheet of them, labelled.
+    let sheet = downloads.transforms.contact_sheet.as_ref().expect("a contact sheet");
+    let sheet = image::load_from_memory(&fetch(&sheet.url).await).expect("the contact sheet decodes");
+    assert_eq!(sheet.width(), 4 + 2 * (160 + 4), "two frames side by side");
     for output in &downloads.composite_node_outputs {
         let bytes = fetch(&output.url).await;
         if output.file_name.ends_with(".png") {

@@ -8,6 +8,7 @@ mod background;
 pub mod blobs;
 mod clock;
 pub mod config;
+mod contact_sheet;
 mod counters;
 mod deliveries;
 mod error;

@@ -475,6 +475,24 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     let zip_target = zip_path.clone();
     tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
     state.blobs.put_file(&zip_key, &zip_path).await?;
+    // The contact sheet, from the frames already here for the archive.
+    let numbered: Vec<(i32, std::path::PathBuf)> =
+        frames.iter().filter_map(|it| Some((it.frame?, work.path().join(&it.file_name)))).collect();
+    let sheet_path = work.path().join("contact-sheet.png");
+    let target = sheet_path.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        let listed: Vec<(i32, &std::path::Path)> =
+            numbered.iter().map(|(frame, path)| (*frame, path.as_path())).collect();
+        crate::contact_sheet::write(&listed, &target)
+    })
+    .await?;
+    match made {
+        Ok(Some(_)) => {
+            state.blobs.put_file(&keys::contact_sheet(job.id), &sheet_path).await?;
+        }
+        Ok(None) => {}
+        Err(error) => warn!(error = %Chain(error.as_ref()), "no contact sheet"),
+    }
     if !composites.is_empty() {
         // The nodes' tree kept: `node/relative path`, as the scene would have written it.
         let details = state.store.output_details(job.id).await?;

@@ -50,3 +50,8 @@ pub(crate) fn frames_zip(job_id: Uuid) -> String {
 pub(crate) fn composites_zip(job_id: Uuid) -> String {
     format!("jobs/{job_id}/composites.zip")
 }
+
+/// A job's contact sheet: every frame's thumbnail in a grid.
+pub(crate) fn contact_sheet(job_id: Uuid) -> String {
+    format!("jobs/{job_id}/contact-sheet.png")
+}

@@ -70,6 +70,18 @@ pub(crate) async fn get_downloads(
             }
         })
         .collect();
+    let contact_sheet = match job.status == orchard_domain::JobStatus::Completed {
+        true => {
+            let key = crate::blobs::keys::contact_sheet(job.id);
+            state.blobs.size(&key).await?.map(|_| OutputFile {
+                url: signed_file_url(&state, &base, &key, now),
+                file_name: "contact-sheet.png".into(),
+                relative_path: "contact-sheet.png".into(),
+                ..Default::default()
+            })
+        }
+        false => None,
+    };
     // Built when the job finalized: there once it completed.
     let composite_nodes_zip_outputs = if !composites.is_empty() && job.status == orchard_domain::JobStatus::Completed {
         OutputFile {
@@ -99,6 +111,7 @@ pub(crate) async fn get_downloads(
             video: json!({}),
             frames_zip_outputs,
             composite_nodes_zip_outputs,
+            contact_sheet,
         },
         frame_outputs,
         composite_node_outputs,

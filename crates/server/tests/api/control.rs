@@ -699,3 +699,23 @@ async fn a_blank_frame_among_others_is_flagged_and_judged_again_when_retried() {
     let job = wait_for(&app, &id, "completed").await;
     assert!(job.get("outputWarnings").is_none(), "{job}");
 }
+
+#[tokio::test]
+async fn a_completed_job_has_a_contact_sheet_of_its_frames() {
+    let app = spawn_app().await;
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        next = worker.deliver(&task).await;
+    }
+    wait_for(&app, &id, "completed").await;
+    let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    let sheet = &downloads["transforms"]["contactSheet"];
+    assert_eq!(sheet["fileName"], "contact-sheet.png", "{downloads}");
+    let bytes = app.http.get(sheet["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let image = image::load_from_memory(&bytes).expect("the sheet decodes");
+    // Three 16×12 frames as 160-pixel cells: two columns, two rows, labels under each.
+    assert_eq!(image.width(), 4 + 2 * (160 + 4), "{}×{}", image.width(), image.height());
+    assert!(image.height() > 2 * 120, "{}", image.height());
+}

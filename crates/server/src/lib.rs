@@ -12,6 +12,7 @@ mod contact_sheet;
 mod counters;
 mod deliveries;
 mod error;
+pub mod gc;
 mod http;
 pub mod keys;
 mod leftovers;

@@ -4,6 +4,7 @@
 mod analyze;
 mod blender;
 mod farm;
+mod gc;
 mod jobs;
 mod keys;
 mod node;
@@ -69,6 +70,9 @@ enum Command {
     /// Webhook endpoints of the workspace: add, list, remove, rotate, deliveries.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Report and delete the stored files no record refers to (lost attempts' frames, leftovers
+    /// of crashes), older than an hour; --dry-run reports only.
+    Gc(gc::GcArgs),
 }
 
 /// Where the server keeps its state; shared by every command that opens it.
@@ -179,6 +183,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Webhooks(command) => {
             init_logs(cli.log_format, "warn");
             webhooks::run(command).await
+        }
+        Command::Gc(args) => {
+            init_logs(cli.log_format, "warn");
+            gc::gc(args).await
         }
     }
 }

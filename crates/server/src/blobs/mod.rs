@@ -210,6 +210,20 @@ impl Blobs {
         }
     }
 
+    /// Every file under the folder `prefix`: (key, size, last modified in Unix milliseconds).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<(String, u64, i64)>> {
+        use futures::StreamExt;
+        let mut listed = self.store.list(Some(&self.path(prefix)));
+        let mut found = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.with_context(|| format!("listing {prefix}"))?;
+            let location = meta.location.to_string();
+            let key = location.strip_prefix(&self.prefix).unwrap_or(&location).to_string();
+            found.push((key, meta.size, meta.last_modified.timestamp_millis()));
+        }
+        Ok(found)
+    }
+
     /// Deletes every file under the folder `prefix` (`jobs/{id}`); returns how many.
     pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
         use futures::StreamExt;

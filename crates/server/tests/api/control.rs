@@ -719,3 +719,51 @@ async fn a_completed_job_has_a_contact_sheet_of_its_frames() {
     assert_eq!(image.width(), 4 + 2 * (160 + 4), "{}×{}", image.width(), image.height());
     assert!(image.height() > 2 * 120, "{}", image.height());
 }
+
+#[tokio::test]
+async fn gc_reclaims_the_files_no_record_refers_to_and_nothing_else() {
+    let app = spawn_app().await;
+    let workers = [Worker::register(&app, "node-1").await, Worker::register(&app, "node-2").await];
+    let id = rendering_job(&app, &app.key, "1", json!({})).await;
+    // The first attempt uploads its frame, then fails: its file is left behind.
+    let first = workers[0].claim().await.unwrap();
+    for url in first.output_urls.values() {
+        app.http.put(url).body(crate::helpers::png()).send().await.unwrap();
+    }
+    workers[0].fail(&first, "lost").await;
+    let second = workers[1].claim().await.unwrap();
+    assert!(workers[1].deliver(&second).await.is_none());
+    wait_for(&app, &id, "completed").await;
+    let running = rendering_job(&app, &app.key, "1", json!({})).await;
+    let third = workers[0].claim().await.unwrap();
+    assert_eq!(third.job_id, running);
+    for url in third.output_urls.values() {
+        app.http.put(url).body(crate::helpers::png()).send().await.unwrap();
+    }
+    let store = app.server.store().clone();
+    let blobs = orchard_server::open_blobs(app.server.config()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    // A dry run reports; only the lost attempt's frame is unreferenced (the running job's
+    // upload is not yet recorded, and is kept).
+    let report =
+        orchard_server::gc::collect(store.as_ref(), &blobs, false, now, std::time::Duration::ZERO).await.unwrap();
+    let keys: Vec<&str> = report.unreferenced.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys.len(), 1, "{report:#?}");
+    assert!(keys[0].starts_with(&format!("jobs/{id}/outputs/{}.{}.", first.task_id, first.attempt)), "{keys:?}");
+    assert!(report.referenced_bytes > 0 && report.bytes > report.referenced_bytes);
+    let again =
+        orchard_server::gc::collect(store.as_ref(), &blobs, true, now, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(again.unreferenced, report.unreferenced, "reclaimed");
+    let after =
+        orchard_server::gc::collect(store.as_ref(), &blobs, false, now, std::time::Duration::ZERO).await.unwrap();
+    assert!(after.unreferenced.is_empty(), "{after:#?}");
+    // Everything a client reads is still there.
+    let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    for url in [downloads["frames"][0].as_str().unwrap(), downloads["transforms"]["framesZip"].as_str().unwrap()] {
+        assert_eq!(app.http.get(url).send().await.unwrap().status(), StatusCode::OK);
+    }
+    // Young files are kept whatever they are.
+    let young =
+        orchard_server::gc::collect(store.as_ref(), &blobs, false, now, orchard_server::gc::GRACE).await.unwrap();
+    assert!(young.unreferenced.is_empty());
+}

@@ -1,7 +1,12 @@
 """Farm overhead: a job's wall time on Orchard against one `blender -b -a` over the same
-frames with the same threads, measured in the same run, with warm sessions on and off.
+frames with the same threads, measured in the same run, with warm sessions (and, with
+`--cold`, with Blender started per task).
 
-    python3 bench/farm_overhead.py [--frames 24] [--threads 2]
+    python3 bench/farm_overhead.py [--frames 24] [--threads 2] [--pairs 3] [--cold]
+
+The host's speed drifts by several per cent over minutes, more than the overhead measured: the
+baseline and Orchard run in pairs, in alternating order (baseline first, then Orchard first),
+and the median of the pairs' ratios is the result.
 
 Needs a release build (`cargo build --release -p orchard`) and Blender on PATH. The job's
 wall time runs from the render request to `completed` (polled every 50 ms): scheduling,
@@ -93,18 +98,35 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="also measure Blender started per task")
     args = parser.parse_args()
-    out = tempfile.mkdtemp(prefix="orchard-baseline-")
-    try:
-        blender_s = baseline(args.frames, args.threads, out)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    warm_s, tasks = farm(args.frames, args.threads, warm=True)
-    cold_s, _ = farm(args.frames, args.threads, warm=False)
-    print(f"{args.frames} frames, {WIDTH}x{HEIGHT}, Cycles {SAMPLES} samples, {args.threads} threads, {tasks} tasks")
-    print(f"  blender -b -a              {blender_s:7.2f} s")
-    print(f"  orchard, warm sessions     {warm_s:7.2f} s   ratio {warm_s / blender_s:.3f}")
-    print(f"  orchard, Blender per task  {cold_s:7.2f} s   ratio {cold_s / blender_s:.3f}")
+
+    def blender_run():
+        out = tempfile.mkdtemp(prefix="orchard-baseline-")
+        try:
+            return baseline(args.frames, args.threads, out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    ratios, tasks = [], 0
+    print(f"{args.frames} frames, {WIDTH}x{HEIGHT}, Cycles {SAMPLES} samples, {args.threads} threads")
+    for pair in range(args.pairs):
+        if pair % 2 == 0:
+            blender_s = blender_run()
+            warm_s, tasks = farm(args.frames, args.threads, warm=True)
+        else:
+            warm_s, tasks = farm(args.frames, args.threads, warm=True)
+            blender_s = blender_run()
+        ratios.append(warm_s / blender_s)
+        print(f"  pair {pair + 1}: blender -b -a {blender_s:7.2f} s, orchard (warm, {tasks} tasks) {warm_s:7.2f} s, "
+              f"ratio {warm_s / blender_s:.3f}")
+    ratios.sort()
+    print(f"  median ratio over {len(ratios)} pairs: {ratios[len(ratios) // 2]:.3f}")
+    if args.cold:
+        blender_s = blender_run()
+        cold_s, _ = farm(args.frames, args.threads, warm=False)
+        print(f"  Blender per task: {cold_s:7.2f} s against {blender_s:7.2f} s, ratio {cold_s / blender_s:.3f}")
 
 
 if __name__ == "__main__":

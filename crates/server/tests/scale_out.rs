@@ -38,6 +38,35 @@ async fn server(database_url: &str, storage: &std::path::Path, data: &std::path:
     orchard_server::start(config).await.unwrap()
 }
 
+/// Two servers on a fresh PostgreSQL database and one storage folder, with a key and a worker
+/// token; `None` without PostgreSQL.
+struct Farm {
+    admin_url: String,
+    name: String,
+    database_url: String,
+    storage: tempfile::TempDir,
+    a: Server,
+    b: Server,
+    key: String,
+    token: String,
+    _data: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Farm {
+    async fn start(prefix: &str) -> Option<Farm> {
+        let admin_url = postgres_url()?;
+        let name = format!("orchard_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let database_url = PgStore::create_database(&admin_url, &name).await.unwrap();
+        let storage = tempfile::tempdir().unwrap();
+        let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = server(&database_url, storage.path(), data_a.path()).await;
+        let b = server(&database_url, storage.path(), data_b.path()).await;
+        let (key, _) = orchard_server::keys::create_key(a.store().as_ref(), "studio", "alice").await.unwrap();
+        let token = orchard_server::keys::create_worker_token(a.store().as_ref()).await.unwrap();
+        Some(Farm { admin_url, name, database_url, storage, a, b, key, token, _data: (data_a, data_b) })
+    }
+}
+
 fn png() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::RgbaImage::new(64, 48).write_to(&mut out, image::ImageFormat::Png).unwrap();
@@ -137,15 +166,11 @@ async fn simulated_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_share_the_work_and_store_each_frame_once() {
-    let Some(admin_url) = postgres_url() else { return };
-    let name = format!("orchard_scale_{}", uuid::Uuid::new_v4().simple());
-    let database_url = PgStore::create_database(&admin_url, &name).await.unwrap();
-    let storage = tempfile::tempdir().unwrap();
-    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = server(&database_url, storage.path(), data_a.path()).await;
-    let b = server(&database_url, storage.path(), data_b.path()).await;
-    let (key, _) = orchard_server::keys::create_key(a.store().as_ref(), "studio", "alice").await.unwrap();
-    let token = orchard_server::keys::create_worker_token(a.store().as_ref()).await.unwrap();
+    let Some(Farm { admin_url, name, database_url: _, storage: _storage, a, b, key, token, _data }) =
+        Farm::start("scale").await
+    else {
+        return;
+    };
 
     let client = Client::new(&a.url(), &key);
     let upload = client.create_upload("cube.blend", "blend").await.unwrap();
@@ -202,15 +227,10 @@ async fn two_servers_share_the_work_and_store_each_frame_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_deliver_every_event_once() {
-    let Some(admin_url) = postgres_url() else { return };
-    let name = format!("orchard_hooks_{}", uuid::Uuid::new_v4().simple());
-    let database_url = PgStore::create_database(&admin_url, &name).await.unwrap();
-    let storage = tempfile::tempdir().unwrap();
-    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = server(&database_url, storage.path(), data_a.path()).await;
-    let b = server(&database_url, storage.path(), data_b.path()).await;
-    let (key, _) = orchard_server::keys::create_key(a.store().as_ref(), "studio", "alice").await.unwrap();
-    let token = orchard_server::keys::create_worker_token(a.store().as_ref()).await.unwrap();
+    let Some(Farm { admin_url, name, database_url, storage, a, b, key, token, _data }) = Farm::start("hooks").await
+    else {
+        return;
+    };
 
     // The receiver: every POST's delivery id, event and job.
     let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();

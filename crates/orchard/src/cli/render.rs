@@ -249,6 +249,7 @@ async fn run_flow(client: &Client, args: &RenderArgs, scene: &Scene, config: Val
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     // The farm says when the job changes (its event stream); without it, polling.
     let mut events = client.events(None).await.ok();
+    let mut last_progress: Option<orchard_api::Progress> = None;
     let finished = loop {
         let look = async {
             let changed = match events.as_mut() {
@@ -273,7 +274,21 @@ async fn run_flow(client: &Client, args: &RenderArgs, scene: &Scene, config: Val
                 return interrupted(client, &job_id, &args.out).await;
             }
         };
+        // A finished job has no counters any more: the last ones, all done when it completed.
+        let progress = match progress {
+            Some(progress) => Some(progress),
+            None => last_progress.take().map(|mut it: orchard_api::Progress| {
+                if job.status == "completed" {
+                    it.frames_done = it.frames_total;
+                    it.frames_running_done = 0;
+                    it.frames_running_progress = 0.0;
+                    it.frames_rendering = 0;
+                }
+                it
+            }),
+        };
         report.update(&job, progress.as_ref(), started.elapsed());
+        last_progress = progress;
         if matches!(job.status.as_str(), "completed" | "failed" | "canceled") {
             break job;
         }
@@ -361,7 +376,7 @@ impl Report {
             message.push_str(&format!(" ({rendering} in flight)"));
         }
         message.push_str(&format!(", {}", clock(elapsed.as_secs_f64())));
-        if let Some(eta) = progress.and_then(|it| it.eta_seconds) {
+        if let Some(eta) = progress.and_then(|it| it.eta_seconds).filter(|_| job.status != "completed") {
             message.push_str(&format!(", ~{} left", clock(eta)));
         }
         if let Some(reason) = &job.waiting_reason {

@@ -97,9 +97,7 @@ pub(crate) async fn finish_validation(state: &AppState, job: &Job, validating: J
 /// Why a readable scene cannot render at all, found before any worker tries (and fails on
 /// every one of them): the active scene has no camera.
 fn unrenderable(analysis: &Analysis) -> Option<FailedReason> {
-    let active = analysis.active_scene.as_deref();
-    let scene =
-        analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())?;
+    let scene = active_scene(analysis)?;
     if scene.camera.is_some() {
         return None;
     }
@@ -306,23 +304,20 @@ fn no_scene() -> Error {
     Error::invalid("no_scene", "the scene file has no scene to render")
 }
 
-/// The active scene's settings as a request, and its frame range.
-/// The active scene's own name for its frames (`shot_####`), from its output path.
-fn scene_output_name(analysis: &Analysis) -> Option<String> {
+/// The scene a job renders: the file's active one, else its first.
+fn active_scene(analysis: &Analysis) -> Option<&SceneInfo> {
     let active = analysis.active_scene.as_deref();
-    let scene =
-        analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())?;
-    orchard_domain::config::output_name(&scene.output_path)
+    analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())
 }
 
+/// The active scene's own name for its frames (`shot_####`), from its output path.
+fn scene_output_name(analysis: &Analysis) -> Option<String> {
+    orchard_domain::config::output_name(&active_scene(analysis)?.output_path)
+}
+
+/// The active scene's settings as a request, and its frame range.
 fn detected_config(analysis: &Arc<Analysis>) -> Result<(RequestedConfig, FrameSet)> {
-    let active = analysis.active_scene.as_deref();
-    let scene: &SceneInfo = analysis
-        .scenes
-        .iter()
-        .find(|it| active == Some(it.name.as_str()))
-        .or_else(|| analysis.scenes.first())
-        .ok_or_else(no_scene)?;
+    let scene = active_scene(analysis).ok_or_else(no_scene)?;
     let mut detected = RequestedConfig::from(&scene.render_config);
     detected.fps = Some(scene.fps);
     // Detected values outside what a request may ask (an add-on engine, a video format) stay

@@ -285,15 +285,14 @@ pub(crate) async fn heartbeat(state: &AppState, worker_id: &str, task_id: &str, 
     }
 }
 
-/// A worker's log chunk, within its bound and without control characters but line breaks
-/// and tabs (PostgreSQL text cannot hold a NUL; a terminal must not take escapes from it).
+/// A worker's log chunk, within its bound, made `printable_lines`.
 fn checked_log(log: Option<&str>) -> Result<Option<String>> {
     let Some(log) = log.filter(|it| !it.is_empty()) else { return Ok(None) };
     if log.chars().count() > MAX_LOG_CHUNK {
         let reason = format!("at most {MAX_LOG_CHUNK} characters per call");
         return Err(Error::field("log_too_long", "log", reason));
     }
-    Ok(Some(log.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect()))
+    Ok(Some(printable_lines(log)))
 }
 
 /// Appends to the log of the attempt `worker_id` holds; `lease_lost` if it no longer does.
@@ -576,11 +575,16 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body:
     }
 }
 
+/// `text` without control characters but line breaks and tabs (PostgreSQL text cannot hold a
+/// NUL; a terminal must not take escapes from a worker's report).
+fn printable_lines(text: &str) -> String {
+    text.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect()
+}
+
 /// `text` cut to about `max` characters: a failure report says what went wrong first and
-/// ends with Blender's log, so the middle is what goes. Control characters but line breaks
-/// and tabs are dropped (PostgreSQL text cannot even hold a NUL).
+/// ends with Blender's log, so the middle is what goes; made `printable_lines`.
 fn shorten(text: &str, max: usize) -> String {
-    let text: String = text.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect();
+    let text = printable_lines(text);
     let n = text.chars().count();
     if n <= max {
         return text;

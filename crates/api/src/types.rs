@@ -458,7 +458,10 @@ pub struct Transforms {
     pub frames_zip: String,
     /// URL of a zip of compositor outputs; empty when there are none.
     pub composite_nodes_zip: String,
-    /// Video transform (not produced yet): `{}`.
+    /// The video: `{}` unless `requestedRenderConfig.video` asked for one; once the job
+    /// completed, an H.264 MP4 of the frames with the scene's sound: `{url, fileName, codec,
+    /// width, height, fps, frames, durationSeconds, audio, size}`; `{error}` when no worker
+    /// could make it (the frames are delivered as ever).
     #[schema(value_type = Object)]
     pub video: Value,
     /// `framesZip` as a rich output.
@@ -545,6 +548,76 @@ pub struct Assignment {
     /// are asked for with `outputs`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub output_urls: std::collections::BTreeMap<String, String>,
+    /// Set for a packaging task (the job's video) instead of frames to render: its calls go to
+    /// `/workers/{id}/packaging/{taskId}/…`. Only workers that report `ffmpeg` get one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packaging: Option<PackagingAssignment>,
+}
+
+/// Worker protocol: what a packaging task makes: an H.264 MP4 of the job's frames, with the
+/// scene's sound mixed down by Blender.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagingAssignment {
+    /// The job's frames, in order, with signed GET URLs.
+    pub frames: Vec<FrameSource>,
+    /// Frames per second.
+    pub fps: f64,
+    /// The video's file name (`shot.mp4`).
+    pub file_name: String,
+    /// Signed PUT URL for the video.
+    pub upload_url: String,
+}
+
+/// Worker protocol: one frame a packaging task reads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameSource {
+    /// The frame number.
+    pub frame: i32,
+    /// The frame's file name.
+    pub file_name: String,
+    /// Signed GET URL.
+    pub url: String,
+}
+
+/// A job's video as its worker checked it (ffprobe), and as `transforms.video` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoInfo {
+    /// The file's name.
+    pub file_name: String,
+    /// `h264`.
+    pub codec: String,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Frames in the video.
+    pub frames: u32,
+    /// Seconds.
+    pub duration_seconds: f64,
+    /// Whether it carries the scene's sound (AAC).
+    pub audio: bool,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Worker protocol: `POST /workers/{id}/packaging/{taskId}/complete`, once the video is
+/// uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagingDone {
+    /// The attempt held.
+    pub attempt: i64,
+    /// What was made.
+    pub video: VideoInfo,
+    /// What Blender and ffmpeg said, kept for people when something looks wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 65536)]
+    pub log: Option<String>,
 }
 
 /// The scene file of an assignment: enough to fetch it once and cache it by content.

@@ -60,6 +60,11 @@ pub async fn collect(
             for output in store.list_outputs(job.id).await? {
                 referenced.insert(output.object_key);
             }
+            if let Some(packaging) = store.packaging(job.id).await?
+                && let Some(made) = crate::video::Packaged::read(packaging.result.as_deref())
+            {
+                referenced.insert(made.key);
+            }
         }
         if jobs.is_empty() || u64::from(page) * 100 >= total {
             break;

@@ -31,6 +31,7 @@ pub mod signing;
 mod speeds;
 mod state;
 mod urls;
+mod video;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orchard_blend::{Analysis, AnalyzeOptions, SceneInfo, ZipProject};
-use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, RenderConfig, RequestedConfig};
+use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, PackagingStatus, RenderConfig, RequestedConfig};
 use orchard_store::{FailedReason, Job, JobPatch, Retry, StartRender};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, warn};
@@ -19,6 +19,7 @@ use crate::error::{Chain, Error, Result};
 use crate::policy::{CANCEL_TRIES, VALIDATION_LEASE};
 use crate::scheduler::{Verdict, first_chunk_size};
 use crate::state::AppState;
+use crate::video::Packaged;
 
 async fn reload(state: &AppState, job_id: Uuid) -> Result<Job> {
     state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))
@@ -274,7 +275,10 @@ pub(crate) async fn retry(
         return Err(Error::status(current.status, ONLY_FROM));
     };
     state.notices.wake();
-    for key in dropped {
+    // Frames rendered again make another video.
+    let old_video = state.store.packaging(job.id).await?.and_then(|it| Packaged::read(it.result.as_deref()));
+    state.store.forget_packaging(job.id).await?;
+    for key in dropped.into_iter().chain(old_video.map(|it| it.key)) {
         if let Err(error) = state.blobs.delete(&key).await {
             warn!(error = %Chain(error.as_ref()), key, "a replaced frame's file stays");
         }
@@ -450,9 +454,25 @@ pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Where finalizing a job got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finalizing {
+    /// Packaged and completed (or completed by another server meanwhile).
+    Done,
+    /// Its video is being made by a worker: asked again later.
+    WaitingForVideo,
+}
+
 /// Packages a `finalizing` job's outputs and completes it. Safe to run on several servers:
-/// the archive key is fixed and the final transition is a compare-and-set.
-pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
+/// the archive key is fixed and the final transition is a compare-and-set. A job that asked
+/// for a video waits for its packaging task first (a worker with ffmpeg makes it).
+pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Finalizing> {
+    if job.final_config.as_ref().is_some_and(|it| it.video == Some(true)) && !video_settled(state, job).await? {
+        return Ok(Finalizing::WaitingForVideo);
+    }
+    if job.waiting_reason.is_some() {
+        state.store.set_waiting_reason(job.id, None).await?;
+    }
     let outputs = state.store.list_outputs(job.id).await?;
     let composites: Vec<_> = outputs.iter().filter(|it| it.kind == "composite").cloned().collect();
     let frames: Vec<_> = outputs.into_iter().filter(|it| it.kind == "frame").collect();
@@ -533,7 +553,31 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
             warn!(error = %Chain(&error), "speed factors not refined");
         }
     }
-    Ok(())
+    Ok(Finalizing::Done)
+}
+
+/// Whether a job's video is made, or failed for good (the job completes without it). Queues
+/// its packaging the first time; says on the job when no worker connected can make it.
+async fn video_settled(state: &AppState, job: &Job) -> anyhow::Result<bool> {
+    let packaging = match state.store.packaging(job.id).await? {
+        Some(packaging) => packaging,
+        None => {
+            let queued = state.store.queue_packaging(job.id, now_ms()).await?;
+            info!(packaging = %queued.id, "video queued");
+            state.scheduler.work_arrived();
+            queued
+        }
+    };
+    if matches!(packaging.status, PackagingStatus::Done | PackagingStatus::Failed) {
+        return Ok(true);
+    }
+    let workers = state.scheduler.connected_workers().await?;
+    let reason = (!workers.iter().any(|it| it.capabilities.ffmpeg.is_some() && !it.draining))
+        .then_some("waiting for a worker with ffmpeg to make the video");
+    if job.waiting_reason.as_deref() != reason {
+        state.store.set_waiting_reason(job.id, reason).await?;
+    }
+    Ok(false)
 }
 
 fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {

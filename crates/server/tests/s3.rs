@@ -357,7 +357,13 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     let request = RegisterRequest {
         worker_id: "w1".into(),
         name: "w1".into(),
-        capabilities: WorkerCapabilities { blenders: vec![build], cpu_threads: 1, ram_gib: 8.0, tags: vec![] },
+        capabilities: WorkerCapabilities {
+            blenders: vec![build],
+            cpu_threads: 1,
+            ram_gib: 8.0,
+            tags: vec![],
+            ffmpeg: None,
+        },
         speed_factor: 1.0,
         speed_spread: None,
     };

@@ -594,6 +594,7 @@ macro_rules! job_store {
                         "delete from task_logs where job_id = $1",
                         "delete from output_details where job_id = $1",
                         "delete from frame_flags where job_id = $1",
+                        "delete from packaging where job_id = $1",
                         "delete from tasks where job_id = $1",
                         "delete from jobs where id = $1",
                     ] {

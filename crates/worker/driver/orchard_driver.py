@@ -275,6 +275,55 @@ def render_frames(scene, frames, out_dir, output_name=None):
     emit("done")
 
 
+def has_sound(scene):
+    """Whether the scene plays anything: an unmuted sound strip, or a speaker with a sound."""
+    editor = scene.sequence_editor
+    if editor is not None:
+        strips = getattr(editor, "strips_all", None) or getattr(editor, "sequences_all", [])
+        if any(strip.type == "SOUND" and not strip.mute and strip.sound for strip in strips):
+            return True
+    return any(obj.type == "SPEAKER" and obj.data.sound and not obj.data.muted for obj in scene.objects)
+
+
+def package(scene, task):
+    """A video's inputs: the scene's sound mixed down once for the job's frame range (chunked
+    renders never have it), and frames that are not 8-bit PNG or JPEG converted through the
+    scene's view transform (EXR and 16-bit frames are linear or deep: ffmpeg would not tone
+    map them as Blender shows them)."""
+    out_dir = task["outputDir"]
+    frames = task["frames"]
+    fps = task.get("fps")
+    if fps:
+        # The video's rate: the sound must last as long as the frames do.
+        whole = math.ceil(fps)
+        scene.render.fps = whole
+        scene.render.fps_base = whole / fps
+    audio = None
+    first, last = frames[0]["frame"], frames[-1]["frame"]
+    if has_sound(scene):
+        scene.frame_start, scene.frame_end = first, last
+        audio = os.path.join(out_dir, "sound.flac")
+        bpy.ops.sound.mixdown(filepath=audio, container="FLAC", codec="FLAC", format="S16", check_existing=False)
+        if not os.path.exists(audio):
+            raise ConfigError("the sound mixdown wrote nothing")
+    converted = []
+    if task.get("convert"):
+        settings = scene.render.image_settings
+        if hasattr(settings, "media_type"):
+            settings.media_type = "IMAGE"
+        settings.file_format = "PNG"
+        settings.color_mode = "RGB"
+        settings.color_depth = "8"
+        for index, source in enumerate(frames):
+            image = bpy.data.images.load(source["path"])
+            target = os.path.join(out_dir, "f_%06d.png" % (index + 1))
+            image.save_render(target, scene=scene)
+            bpy.data.images.remove(image)
+            converted.append(target)
+    emit("packaged", audio=audio, frames=converted)
+    emit("done")
+
+
 def module_mode(argv):
     """Under PyPI ``bpy`` there is no Blender command line: open the scene ourselves."""
     own = argv[: argv.index("--")] if "--" in argv else argv
@@ -300,6 +349,9 @@ def main(argv):
     scene = bpy.data.scenes.get(scene_name) if scene_name else bpy.context.scene
     if scene is None:
         raise ConfigError(f"scene {scene_name!r} is not in this file")
+    if task.get("mode") == "package":
+        package(scene, task)
+        return
     apply_config(scene, task["config"])
     # A border render cropped to its border writes smaller images than the resolution says.
     cropped = bool(scene.render.use_border and scene.render.use_crop_to_border)

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::blender::{DRIVER, DriverEvent, Invocation, RunningBlender};
 use crate::outputs::check_frame;
+use crate::packaging::Packaged;
 use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedComposite, RenderedFrame};
 
 /// How long Blender may take to exit once it has said it is done.
@@ -44,14 +45,16 @@ pub struct WorkerConfig {
     pub warm_idle: Duration,
     /// Bytes the scene cache may hold; the scenes used longest ago go past it.
     pub cache_bytes: u64,
+    /// The ffmpeg that makes jobs' videos; `None`: this worker makes none.
+    pub ffmpeg: Option<PathBuf>,
 }
 
 /// A worker bound to a coordinator.
 pub struct Worker<C: Coordinator> {
-    coordinator: Arc<C>,
-    config: WorkerConfig,
-    driver: PathBuf,
-    temp_dir: PathBuf,
+    pub(crate) coordinator: Arc<C>,
+    pub(crate) config: WorkerConfig,
+    pub(crate) driver: PathBuf,
+    pub(crate) temp_dir: PathBuf,
 }
 
 /// A Blender kept open with a job's scene loaded.
@@ -118,6 +121,15 @@ impl<C: Coordinator> Worker<C> {
                 },
             };
             match claimed {
+                Ok(Some(assignment)) if assignment.packaging.is_some() => {
+                    let task_id = assignment.task_id.clone();
+                    match self.package(&assignment, &shutdown).await {
+                        Ok(Packaged::Done) => info!(task = %task_id, job = %assignment.job_id, "video made"),
+                        Ok(Packaged::Lost) => info!(task = %task_id, "video stopped: reassigned or canceled"),
+                        Ok(Packaged::Shutdown) => info!(task = %task_id, "video abandoned at shutdown"),
+                        Err(error) => warn!(task = %task_id, error = format!("{error:#}"), "video failed"),
+                    }
+                }
                 Ok(Some(assignment)) => {
                     let task_id = assignment.task_id.clone();
                     match self.run_task(&assignment, &mut session, &shutdown).await {
@@ -175,7 +187,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// The Blender for the task: (its version, its executable).
-    fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<(String, PathBuf)> {
+    pub(crate) fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<(String, PathBuf)> {
         let chosen = match &assignment.blender_version {
             Some(version) => self.config.blenders.iter().find(|(it, _)| it == version),
             None => self.config.blenders.first(),
@@ -278,7 +290,7 @@ impl<C: Coordinator> Worker<C> {
                     }
                     Some(DriverEvent::Done) => break true,
                     Some(DriverEvent::Started { cropped, .. }) => open.cropped = cropped,
-                    Some(DriverEvent::Capabilities { .. }) => {}
+                    Some(DriverEvent::Capabilities { .. } | DriverEvent::Packaged { .. }) => {}
                     None => break false,
                 },
                 _ = heartbeat.tick() => {
@@ -376,7 +388,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// Heartbeats in the background until the returned token is canceled.
-    fn keep_lease(&self, assignment: &Assignment) -> CancellationToken {
+    pub(crate) fn keep_lease(&self, assignment: &Assignment) -> CancellationToken {
         let stop = CancellationToken::new();
         let (coordinator, assignment, every, token) =
             (self.coordinator.clone(), assignment.clone(), self.config.heartbeat_every, stop.clone());
@@ -397,7 +409,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// The scene on local disk, fetched once per content hash (a zip is extracted once).
-    async fn scene_file(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
+    pub(crate) async fn scene_file(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
         let scene = &assignment.scene;
         let hash = &scene.sha256;
         if hash.len() != 64 || !hash.bytes().all(|it| it.is_ascii_hexdigit()) {

@@ -55,6 +55,14 @@ pub enum DriverEvent {
         #[serde(default)]
         composites: Vec<CompositeFile>,
     },
+    /// A packaging run prepared the video's inputs.
+    Packaged {
+        /// The scene's sound mixed down (FLAC), when the scene has any.
+        audio: Option<String>,
+        /// The frames converted to 8-bit PNG through the scene's view transform, in order;
+        /// empty when the frames go to ffmpeg as they are.
+        frames: Vec<String>,
+    },
     /// Every frame was rendered.
     Done,
     /// The driver gave up.

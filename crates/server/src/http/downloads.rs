@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::clock::now_ms;
 use crate::error::Error;
@@ -15,6 +15,7 @@ use crate::keys::Caller;
 use crate::ops::jobs::owned;
 use crate::state::AppState;
 use crate::urls::{file_path, signed_file_url};
+use crate::video::Packaged;
 
 /// Download URLs of a job's outputs: signed, expiring; empty arrays until outputs exist.
 ///
@@ -102,13 +103,14 @@ pub(crate) async fn get_downloads(
         },
         None => OutputFile::default(),
     };
+    let video = video(&state, &job, &base, now).await?;
     Ok(Json(Downloads {
         frames: frame_outputs.iter().map(|it| it.url.clone()).collect(),
         composite_nodes: composite_node_outputs.iter().map(|it| it.url.clone()).collect(),
         transforms: Transforms {
             frames_zip: frames_zip_outputs.url.clone(),
             composite_nodes_zip: composite_nodes_zip_outputs.url.clone(),
-            video: json!({}),
+            video,
             frames_zip_outputs,
             composite_nodes_zip_outputs,
             contact_sheet,
@@ -116,6 +118,24 @@ pub(crate) async fn get_downloads(
         frame_outputs,
         composite_node_outputs,
     }))
+}
+
+/// `transforms.video`: `{}` unless the job asked for one; once made, where it is and what it
+/// is (`url`, `fileName`, `codec`, `width`, `height`, `fps`, `frames`, `durationSeconds`,
+/// `audio`, `size`); `{"error"}` when no worker could make it.
+async fn video(state: &AppState, job: &orchard_store::Job, base: &str, now: i64) -> Result<Value, Error> {
+    let asked = job.final_config.as_ref().is_some_and(|it| it.video == Some(true));
+    if !asked || job.status != orchard_domain::JobStatus::Completed || job.outputs_deleted_at.is_some() {
+        return Ok(json!({}));
+    }
+    let Some(packaging) = state.store.packaging(job.id).await? else { return Ok(json!({})) };
+    if let Some(made) = Packaged::read(packaging.result.as_deref()) {
+        let mut described = serde_json::to_value(&made.video).map_err(anyhow::Error::from)?;
+        described["url"] = json!(signed_file_url(state, base, &made.key, now));
+        return Ok(described);
+    }
+    let error = packaging.error.unwrap_or_else(|| "the video was not made".into());
+    Ok(json!({ "error": format!("the video could not be made: {error}") }))
 }
 
 /// Serve a stored file behind a signed URL, streamed.

@@ -90,6 +90,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/workers/{worker_id}/tasks/{task_id}/outputs", post(workers::output_urls))
         .route("/workers/{worker_id}/tasks/{task_id}/complete", post(workers::complete_task))
         .route("/workers/{worker_id}/tasks/{task_id}/fail", post(workers::fail_task))
+        .route("/workers/{worker_id}/packaging/{task_id}/heartbeat", post(workers::packaging_heartbeat))
+        .route("/workers/{worker_id}/packaging/{task_id}/scene", get(workers::packaging_scene))
+        .route("/workers/{worker_id}/packaging/{task_id}/complete", post(workers::packaging_complete))
+        .route("/workers/{worker_id}/packaging/{task_id}/fail", post(workers::packaging_fail))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let blobs = Router::new()
         .route("/blobs/uploads/{slug}", put(uploads::put_upload).layer(DefaultBodyLimit::disable()))

@@ -176,6 +176,9 @@ fn check_registration(body: &RegisterRequest) -> Result<()> {
     for tag in &capabilities.tags {
         text("capabilities.tags", tag, MAX_WORKER_TEXT)?;
     }
+    if let Some(ffmpeg) = &capabilities.ffmpeg {
+        text("capabilities.ffmpeg", ffmpeg, MAX_WORKER_TEXT)?;
+    }
     Ok(())
 }
 
@@ -209,6 +212,10 @@ pub(crate) async fn claim(
     loop {
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.scheduler.work_available();
+        // A job waiting for its video is nearly done: its packaging goes first.
+        if let Some(packaging) = super::packaging::claim(state, worker, base).await? {
+            return Ok(Some(packaging));
+        }
         let looking = std::time::Instant::now();
         let claimed = state.scheduler.claim(worker, prefer).await?;
         state.metrics.claim_seconds.observe(looking.elapsed().as_secs_f64());
@@ -240,6 +247,7 @@ async fn assignment(state: &AppState, base: &str, claimed: Claimed) -> Result<As
         config: claimed.config,
         blender_version: Some(claimed.blender_version),
         output_urls: BTreeMap::new(),
+        packaging: None,
     };
     if let Some(naming) = claimed.naming {
         let names = task.frames.frames().iter().map(|frame| naming.frame_file_name(*frame));
@@ -348,7 +356,12 @@ pub(crate) enum Scene {
 /// The scene of a task the worker holds.
 pub(crate) async fn scene(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Scene> {
     let task = held_task(state, worker_id, task_id, attempt).await?;
-    let job = state.store.get_job_internal(task.job_id).await?.ok_or(Error::NotFound("job"))?;
+    scene_of(state, task.job_id).await
+}
+
+/// The scene of a job, for a worker that holds one of its tasks.
+pub(crate) async fn scene_of(state: &AppState, job_id: Uuid) -> Result<Scene> {
+    let job = state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))?;
     if let Some(url) = state.blobs.presigned_url(Presign::Get, &job.object_key, state.config.url_ttl).await? {
         return Ok(Scene::At(url));
     }
@@ -462,9 +475,17 @@ pub(crate) async fn complete(
         state.store.judge_frames(task.job_id, task.frames.frames(), &blank).await?;
     }
     state.store.record_output_details(task.job_id, &details).await?;
-    // A drained worker finishes what it holds and takes nothing more.
-    let claim_next =
-        body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
+    // A drained worker finishes what it holds and takes nothing more; a job's video goes
+    // before more frames.
+    let mut packaging = None;
+    if body.claim_next.is_some() {
+        packaging = super::packaging::claim(state, worker, base).await?;
+    }
+    let claim_next = body
+        .claim_next
+        .as_ref()
+        .filter(|_| !worker.draining && packaging.is_none())
+        .map(|it| preferred(it.prefer_job.as_deref()));
     let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
     if outcome == Completion::Lost {
         return Err(Error::lease_lost());
@@ -480,7 +501,7 @@ pub(crate) async fn complete(
     }
     let next = match next {
         Some(next) => Some(assignment(state, base, next).await?),
-        None => None,
+        None => packaging,
     };
     Ok(CompleteResponse { lease: "held".into(), next })
 }
@@ -577,7 +598,7 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body:
 
 /// `text` without control characters but line breaks and tabs (PostgreSQL text cannot hold a
 /// NUL; a terminal must not take escapes from a worker's report).
-fn printable_lines(text: &str) -> String {
+pub(crate) fn printable_lines(text: &str) -> String {
     text.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect()
 }
 

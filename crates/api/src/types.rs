@@ -728,6 +728,10 @@ pub struct DeliveredFrame {
     /// Every pixel is one colour (PNG and JPEG frames are looked at).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blank: bool,
+    /// The view, for a multiview render that writes a file per view (`left`, `right`, a
+    /// custom view's name): the frame is delivered once per view. Empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub view: String,
 }
 
 /// Worker protocol: a file a compositor File Output node wrote, uploaded.

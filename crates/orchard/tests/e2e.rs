@@ -724,3 +724,51 @@ async fn render_video_makes_an_mp4_with_the_scenes_sound_and_tone_maps_exr_frame
         }
     }
 }
+
+#[tokio::test]
+async fn a_stereo_scene_delivers_a_file_per_view_for_frames_and_compositor_outputs() {
+    if !blender_available() {
+        return;
+    }
+    // examples/stereo: stereo 3D saved as individual files, a File Output node ("Slate").
+    let farm = Farm::start();
+    let client = farm.client();
+    let scene = repo_root().join("examples/stereo/stereo.blend");
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1});
+    let id = submit_file(&client, &scene, config).await;
+    let job = finished(&client, &id, Duration::from_secs(180)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let downloads = client.downloads(&id).await.unwrap();
+    let frames: Vec<(&str, &str)> =
+        downloads.frame_outputs.iter().map(|it| (it.file_name.as_str(), it.view.as_str())).collect();
+    assert_eq!(
+        frames,
+        [
+            ("eye_0001_L.png", "left"),
+            ("eye_0001_R.png", "right"),
+            ("eye_0002_L.png", "left"),
+            ("eye_0002_R.png", "right")
+        ]
+    );
+    let mut slates: Vec<(String, String)> =
+        downloads.composite_node_outputs.iter().map(|it| (it.relative_path.clone(), it.view.clone())).collect();
+    slates.sort();
+    let expected = [
+        ("slate_0001_L.png", "left"),
+        ("slate_0001_R.png", "right"),
+        ("slate_0002_L.png", "left"),
+        ("slate_0002_R.png", "right"),
+    ];
+    assert_eq!(slates, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    // The eyes see the scene apart: the two views of a frame differ.
+    let left = image::load_from_memory(&fetch(&downloads.frame_outputs[0].url).await).unwrap().to_rgb8();
+    let right = image::load_from_memory(&fetch(&downloads.frame_outputs[1].url).await).unwrap().to_rgb8();
+    assert_eq!((left.width(), left.height()), (64, 48));
+    assert_ne!(left, right, "two views, not one image twice");
+    // The archive holds every view; the contact sheet one cell per frame (the first view).
+    let zip = fetch(&downloads.transforms.frames_zip).await;
+    assert_eq!(zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap().len(), 4);
+    let sheet = downloads.transforms.contact_sheet.as_ref().expect("a contact sheet");
+    let sheet = image::load_from_memory(&fetch(&sheet.url).await).expect("the contact sheet decodes");
+    assert_eq!(sheet.width(), 4 + 2 * (160 + 4), "two frames side by side");
+}

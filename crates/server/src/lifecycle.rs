@@ -491,8 +491,11 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Fina
     tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
     state.blobs.put_file(&zip_key, &zip_path).await?;
     // The contact sheet, from the frames already here for the archive.
-    let numbered: Vec<(i32, std::path::PathBuf)> =
+    let mut numbered: Vec<(i32, std::path::PathBuf)> =
         frames.iter().filter_map(|it| Some((it.frame?, work.path().join(&it.file_name)))).collect();
+    // A multiview render's frames appear once, by their first view.
+    numbered.sort_by_key(|(frame, _)| *frame);
+    numbered.dedup_by_key(|(frame, _)| *frame);
     let sheet_path = work.path().join("contact-sheet.png");
     let target = sheet_path.clone();
     let made = tokio::task::spawn_blocking(move || {

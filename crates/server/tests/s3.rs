@@ -375,7 +375,8 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
 
     let frame = data.path().join("frame_0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
-    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into() };
+    let rendered =
+        RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into(), view: String::new() };
     // The task came with a presigned bucket URL for its frame. Spoil its signature: the bucket
     // refuses it, and the worker asks for new URLs instead of failing the task.
     let mut spoiled = assignment.clone();
@@ -443,7 +444,8 @@ async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
     let assignment = worker.claim("w1", None).await.unwrap().expect("a task");
     let frame = data.path().join("frame_0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
-    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into() };
+    let rendered =
+        RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into(), view: String::new() };
     let delivery = Delivery {
         frames: vec![rendered],
         render_seconds: 0.5,

@@ -247,9 +247,31 @@ def files_under(folder):
     return found
 
 
+def written_views(scene):
+    """The views a render writes a file each for, as [(name, file suffix)]: a multiview scene
+    whose images are saved as individual files (`_L`, `_R`, a custom view's suffix); `[]` when
+    it writes one file per frame (no multiview, or views combined into one stereo image)."""
+    render = scene.render
+    if not render.use_multiview or render.image_settings.views_format != "INDIVIDUAL":
+        return []
+    if render.views_format == "STEREO_3D":
+        return [(v.name, v.file_suffix) for v in render.views if v.name in ("left", "right")]
+    return [(v.name, v.file_suffix) for v in render.views if v.use]
+
+
+def view_of(path, views):
+    """The view a file written for it belongs to, by its suffix (`rgb_0001_L.png` → left)."""
+    stem = os.path.splitext(path)[0]
+    for name, suffix in views:
+        if suffix and stem.endswith(suffix):
+            return name
+    return ""
+
+
 def render_frames(scene, frames, out_dir, output_name=None):
     ext = scene.render.file_extension
     nodes = reroot_file_outputs(scene, out_dir)
+    views = written_views(scene)
     seen = set()
     for frame in frames:
         started = time.monotonic()
@@ -264,14 +286,28 @@ def render_frames(scene, frames, out_dir, output_name=None):
             scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
             path = os.path.join(out_dir, "%04d%s" % (frame, ext))
         bpy.ops.render.render(write_still=True, scene=scene.name)
+        # A multiview scene writes a file per view: `name` + the view's suffix + extension.
+        stem = os.path.splitext(path)[0]
+        written = [{"view": name, "path": stem + suffix + ext} for name, suffix in views]
+        if written:
+            path = written[0]["path"]
         # What the File Output nodes wrote for this frame: the files new since the last one.
         composites = []
         for name, base in nodes:
-            for written in sorted(files_under(base) - seen):
-                seen.add(written)
-                relative = os.path.relpath(written, base).replace(os.sep, "/")
-                composites.append({"node": name, "path": written, "relativePath": relative})
-        emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3), composites=composites)
+            for written_file in sorted(files_under(base) - seen):
+                seen.add(written_file)
+                relative = os.path.relpath(written_file, base).replace(os.sep, "/")
+                composites.append(
+                    {"node": name, "path": written_file, "relativePath": relative, "view": view_of(written_file, views)}
+                )
+        emit(
+            "frame",
+            frame=frame,
+            path=path,
+            seconds=round(time.monotonic() - started, 3),
+            composites=composites,
+            views=written,
+        )
     emit("done")
 
 

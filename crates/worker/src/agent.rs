@@ -268,7 +268,7 @@ impl<C: Coordinator> Worker<C> {
             let hang_at = last_progress + self.config.hang_timeout;
             tokio::select! {
                 event = open.running.next_event() => match event {
-                    Some(DriverEvent::Frame { frame, path, seconds, composites: written }) => {
+                    Some(DriverEvent::Frame { frame, path, seconds, composites: written, views }) => {
                         last_progress = tokio::time::Instant::now();
                         frame_seconds += seconds.max(0.0);
                         for (index, file) in written.into_iter().enumerate() {
@@ -279,11 +279,20 @@ impl<C: Coordinator> Worker<C> {
                                 path: PathBuf::from(file.path),
                                 relative_path: file.relative_path,
                                 file_name,
+                                view: file.view,
                             });
                         }
-                        let path = PathBuf::from(path);
-                        let file_name = path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
-                        frames.push(RenderedFrame { frame, path, file_name });
+                        // A multiview render writes a file per view; the frame is each of them.
+                        let files = match views.is_empty() {
+                            true => vec![(String::new(), path)],
+                            false => views.into_iter().map(|it| (it.view, it.path)).collect(),
+                        };
+                        for (view, path) in files {
+                            let path = PathBuf::from(path);
+                            let file_name =
+                                path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
+                            frames.push(RenderedFrame { frame, path, file_name, view });
+                        }
                     }
                     Some(DriverEvent::Error { message }) => {
                         return Ok(Outcome::Failed(format!("{message}\n--- Blender log ---\n{}", open.running.log_tail())));
@@ -347,24 +356,27 @@ impl<C: Coordinator> Worker<C> {
         let expected = (!open.cropped).then(|| config.output_size());
         let mut blank = Vec::new();
         for frame in &assignment.frames {
-            let Some(rendered) = frames.iter().find(|it| it.frame == *frame) else {
+            if !frames.iter().any(|it| it.frame == *frame) {
                 return Ok(Outcome::Failed(format!(
                     "frame {frame} was not rendered\n--- Blender log ---\n{}",
                     open.running.log_tail()
                 )));
-            };
-            match check_frame(*frame, &rendered.path, expected) {
-                Ok(checked) if checked.blank && config.fail_on_blank == Some(true) => {
-                    return Ok(Outcome::Failed(format!(
-                        "frame {frame} is blank: every pixel is one colour (the job has failOnBlank)"
-                    )));
-                }
-                Ok(checked) => {
-                    if checked.blank {
-                        blank.push(*frame);
+            }
+            // Every view's file is checked; a frame is blank when one of its views is.
+            for rendered in frames.iter().filter(|it| it.frame == *frame) {
+                match check_frame(*frame, &rendered.path, expected) {
+                    Ok(checked) if checked.blank && config.fail_on_blank == Some(true) => {
+                        return Ok(Outcome::Failed(format!(
+                            "frame {frame} is blank: every pixel is one colour (the job has failOnBlank)"
+                        )));
                     }
+                    Ok(checked) => {
+                        if checked.blank && !blank.contains(frame) {
+                            blank.push(*frame);
+                        }
+                    }
+                    Err(error) => return Ok(Outcome::Failed(error.to_string())),
                 }
-                Err(error) => return Ok(Outcome::Failed(error.to_string())),
             }
         }
         // Compositor files are checked like frames, but for their size: a node may write any.

@@ -52,6 +52,8 @@ pub struct RenderedFrame {
     pub path: PathBuf,
     /// The name it is delivered under (`0001.png`).
     pub file_name: String,
+    /// Its view, for a multiview render's file per view; empty otherwise.
+    pub view: String,
 }
 
 /// A task's rendered frames, checked, and how they were made.
@@ -84,6 +86,8 @@ pub struct RenderedComposite {
     pub relative_path: String,
     /// The name it is delivered under: plain, unique in the job.
     pub file_name: String,
+    /// Its view (multiview renders); empty otherwise.
+    pub view: String,
 }
 
 /// What a heartbeat tells the farm about a running task.

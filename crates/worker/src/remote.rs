@@ -256,7 +256,12 @@ impl Coordinator for HttpCoordinator {
             let urls: OutputUrlsResponse = response.json().await?;
             let as_frames: Vec<RenderedFrame> = composites
                 .iter()
-                .map(|it| RenderedFrame { frame: it.frame, path: it.path.clone(), file_name: it.file_name.clone() })
+                .map(|it| RenderedFrame {
+                    frame: it.frame,
+                    path: it.path.clone(),
+                    file_name: it.file_name.clone(),
+                    view: it.view.clone(),
+                })
                 .collect();
             self.upload(&as_frames, &urls.urls).await?;
         }
@@ -268,6 +273,7 @@ impl Coordinator for HttpCoordinator {
                     frame: it.frame,
                     file_name: it.file_name.clone(),
                     blank: blank.contains(&it.frame),
+                    view: it.view.clone(),
                 })
                 .collect(),
             render_seconds,
@@ -281,7 +287,7 @@ impl Coordinator for HttpCoordinator {
                     file_name: it.file_name.clone(),
                     relative_path: it.relative_path.clone(),
                     node: it.node.clone(),
-                    view: String::new(),
+                    view: it.view.clone(),
                 })
                 .collect(),
         };

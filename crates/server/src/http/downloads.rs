@@ -43,22 +43,26 @@ pub(crate) async fn get_downloads(
     };
     let blank =
         if crate::http::wire::blank_frames_matter(&job) { state.store.blank_frames(job.id).await? } else { Vec::new() };
+    // Compositor files' nodes and paths, and the views of a multiview render's files.
+    let details = if outputs.is_empty() { Vec::new() } else { state.store.output_details(job.id).await? };
+    let details: std::collections::HashMap<&str, &orchard_store::OutputDetail> =
+        details.iter().map(|it| (it.file_name.as_str(), it)).collect();
     let frame_outputs: Vec<OutputFile> = outputs
         .iter()
         .filter(|it| it.kind == "frame")
         .map(|output| {
             let flags =
                 output.frame.filter(|it| blank.contains(it)).map(|_| vec!["blank".to_string()]).unwrap_or_default();
-            OutputFile { flags, ..to_file(output) }
+            let view = details.get(output.file_name.as_str()).map(|it| it.view.clone());
+            OutputFile { flags, view: view.unwrap_or_default(), ..to_file(output) }
         })
         .collect();
     let composites: Vec<&orchard_store::Output> = outputs.iter().filter(|it| it.kind == "composite").collect();
-    let details = if composites.is_empty() { Vec::new() } else { state.store.output_details(job.id).await? };
     let composite_node_outputs: Vec<OutputFile> = composites
         .iter()
         .map(|output| {
             let file = to_file(output);
-            match details.iter().find(|it| it.file_name == output.file_name) {
+            match details.get(output.file_name.as_str()) {
                 // Blender's own name, the path the node wrote it at, the node, the view.
                 Some(detail) => OutputFile {
                     file_name: detail.relative_path.rsplit('/').next().unwrap_or(&detail.relative_path).to_string(),

@@ -41,7 +41,9 @@ pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -
         .filter(|it| it.kind == "frame")
         .filter_map(|it| Some((it.frame?, it)))
         .collect();
+    // One file per frame: a multiview render's first view.
     frames.sort_by_key(|(frame, _)| *frame);
+    frames.dedup_by_key(|(frame, _)| *frame);
     let config = job.final_config.as_ref();
     let fps = config.and_then(|it| it.fps).or_else(|| scene_fps(&job)).unwrap_or(24.0);
     let file_name = crate::video::file_name(config, &job.file_name);

@@ -437,7 +437,9 @@ pub(crate) async fn complete(
     }
     let log = checked_log(body.log.as_deref())?;
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
-    let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    // A multiview render delivers each frame once per view, one after the other.
+    let mut delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    delivered.dedup();
     if delivered != task.frames.frames() {
         return Err(Error::invalid(
             "wrong_frames",
@@ -445,8 +447,22 @@ pub(crate) async fn complete(
         ));
     }
     let mut outputs = Vec::with_capacity(body.frames.len());
+    let mut views = Vec::new();
     for frame in &body.frames {
         check_file_name(&frame.file_name)?;
+        if !frame.view.is_empty() {
+            if frame.view.chars().count() > MAX_NODE_NAME || frame.view.chars().any(char::is_control) {
+                let reason = format!("must be at most {MAX_NODE_NAME} printable characters");
+                return Err(Error::field("invalid_view", "frames.view", reason));
+            }
+            // What view a frame's file is: kept beside it, as compositor files' are.
+            views.push(OutputDetail {
+                file_name: frame.file_name.clone(),
+                relative_path: frame.file_name.clone(),
+                node_name: String::new(),
+                view: frame.view.clone(),
+            });
+        }
         let key = keys::output(task.job_id, task.id, body.attempt, &frame.file_name);
         let size = state.blobs.size(&key).await?.ok_or_else(|| {
             Error::invalid("output_missing", format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name))
@@ -459,8 +475,11 @@ pub(crate) async fn complete(
             size: size as i64,
         });
     }
-    let last = outputs.last().map(|it| it.object_key.clone());
-    let details = composites(state, &task, &body, &mut outputs).await?;
+    // The preview shows the last frame's first view.
+    let last_frame = task.frames.frames().last().copied();
+    let last = outputs.iter().find(|it| it.frame == last_frame).map(|it| it.object_key.clone());
+    let mut details = composites(state, &task, &body, &mut outputs).await?;
+    details.extend(views);
     let done = TaskDone {
         outputs,
         render_seconds: body.render_seconds,

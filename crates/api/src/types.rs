@@ -184,7 +184,8 @@ pub struct Job {
     #[serde(default)]
     pub blender_versions: Vec<String>,
     /// Orchard extension: what the outputs' checks found that a person should look at (frames
-    /// of one colour among frames that are not: `blank_frames`).
+    /// of one colour among frames that are not: `blank_frames`; NaN or infinite pixels in EXR
+    /// frames: `non_finite_pixels`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_warnings: Vec<OutputWarning>,
     /// Orchard extension: 0–100, higher first (50 unless set); `PATCH /jobs/{id}` changes it.
@@ -408,6 +409,9 @@ pub struct Progress {
     /// Orchard extension: frames found blank (every pixel one colour).
     #[serde(default)]
     pub frames_blank: i64,
+    /// Orchard extension: frames with NaN or infinite pixels (EXR).
+    #[serde(default)]
+    pub frames_non_finite: i64,
     /// `framesDone / framesTotal × 100`.
     pub percent: f64,
     /// Estimated seconds left, once a frame is done.
@@ -433,7 +437,7 @@ pub struct OutputFile {
     /// Compositor node that wrote it; empty for frames.
     pub composite_node_name: String,
     /// Orchard extension: what its check found (`blank`: every pixel one colour, among frames
-    /// that are not).
+    /// that are not; `non_finite`: NaN or infinite samples).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }
@@ -442,7 +446,7 @@ pub struct OutputFile {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputWarning {
-    /// `blank_frames`.
+    /// `blank_frames`, `non_finite_pixels`.
     pub code: String,
     /// For a person.
     pub message: String,
@@ -728,6 +732,9 @@ pub struct DeliveredFrame {
     /// Every pixel is one colour (PNG and JPEG frames are looked at).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blank: bool,
+    /// Some samples are NaN or infinite (EXR frames are read whole).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_finite: bool,
     /// The view, for a multiview render that writes a file per view (`left`, `right`, a
     /// custom view's name): the frame is delivered once per view. Empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -390,6 +390,7 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
         log: None,
         composites: vec![],
         blank: vec![],
+        non_finite: vec![],
     };
     let completed = worker.complete(&spoiled, delivery, None).await.unwrap();
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
@@ -453,6 +454,7 @@ async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
         log: None,
         composites: vec![],
         blank: vec![],
+        non_finite: vec![],
     };
     assert!(matches!(worker.complete(&assignment, delivery, None).await.unwrap(), (LeaseStatus::Held, None)));
 

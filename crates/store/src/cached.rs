@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use crate::{
     AccountStore, AttemptRecord, ClaimOptions, ClaimedTask, Completion, DeliveryInfo, DeliveryOutcome, DueDelivery,
-    EventRecord, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, NextClaim,
-    NoticeStore, Order, Output, OutputDetail, Packaging, PackagingStore, Result, Retry, RunnableJob, StartRender, Task,
-    TaskDone, TaskLog, TaskStore, Upload, UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
+    EventRecord, FailOutcome, FrameFlag, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey,
+    NextClaim, NoticeStore, Order, Output, OutputDetail, Packaging, PackagingStore, Result, Retry, RunnableJob,
+    StartRender, Task, TaskDone, TaskLog, TaskStore, Upload, UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -242,11 +242,11 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {
         self.inner.output_details(job_id).await
     }
-    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()> {
-        self.changed(self.inner.judge_frames(job_id, frames, blank).await)
+    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], flagged: &[(i32, FrameFlag)]) -> Result<()> {
+        self.changed(self.inner.judge_frames(job_id, frames, flagged).await)
     }
-    async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>> {
-        self.inner.blank_frames(job_id).await
+    async fn frame_flags(&self, job_id: Uuid) -> Result<Vec<(i32, FrameFlag)>> {
+        self.inner.frame_flags(job_id).await
     }
     async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
         self.inner.task_log(task_id, attempt).await

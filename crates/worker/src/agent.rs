@@ -355,6 +355,7 @@ impl<C: Coordinator> Worker<C> {
         open.idle_since = Instant::now();
         let expected = (!open.cropped).then(|| config.output_size());
         let mut blank = Vec::new();
+        let mut non_finite = Vec::new();
         for frame in &assignment.frames {
             if !frames.iter().any(|it| it.frame == *frame) {
                 return Ok(Outcome::Failed(format!(
@@ -374,6 +375,10 @@ impl<C: Coordinator> Worker<C> {
                         if checked.blank && !blank.contains(frame) {
                             blank.push(*frame);
                         }
+                        if checked.non_finite > 0 && !non_finite.contains(frame) {
+                            warn!(frame, samples = checked.non_finite, "NaN or infinite samples in the frame");
+                            non_finite.push(*frame);
+                        }
                     }
                     Err(error) => return Ok(Outcome::Failed(error.to_string())),
                 }
@@ -392,7 +397,8 @@ impl<C: Coordinator> Worker<C> {
         // Ask for the next task in the same call, the loaded job's first.
         let claim_next =
             (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
-        let delivery = Delivery { frames, render_seconds, blender_version: version, log, composites, blank };
+        let delivery =
+            Delivery { frames, render_seconds, blender_version: version, log, composites, blank, non_finite };
         match self.coordinator.complete(assignment, delivery, claim_next).await? {
             (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
             (LeaseStatus::Lost, _) => Ok(Outcome::Lost),

@@ -71,6 +71,8 @@ pub struct Delivery {
     pub composites: Vec<RenderedComposite>,
     /// The frames whose every pixel is one colour.
     pub blank: Vec<i32>,
+    /// The frames with NaN or infinite samples (EXR).
+    pub non_finite: Vec<i32>,
 }
 
 /// A file a compositor File Output node wrote, checked and waiting on local disk.

@@ -223,7 +223,7 @@ impl Coordinator for HttpCoordinator {
         delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
-        let Delivery { frames, render_seconds, blender_version, log, composites, blank } = delivery;
+        let Delivery { frames, render_seconds, blender_version, log, composites, blank, non_finite } = delivery;
         // The URLs that came with the task, when they name every file; else, or when one of
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
@@ -273,6 +273,7 @@ impl Coordinator for HttpCoordinator {
                     frame: it.frame,
                     file_name: it.file_name.clone(),
                     blank: blank.contains(&it.frame),
+                    non_finite: non_finite.contains(&it.frame),
                     view: it.view.clone(),
                 })
                 .collect(),

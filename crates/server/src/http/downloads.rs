@@ -41,8 +41,8 @@ pub(crate) async fn get_downloads(
         composite_node_name: String::new(),
         flags: Vec::new(),
     };
-    let blank =
-        if crate::http::wire::blank_frames_matter(&job) { state.store.blank_frames(job.id).await? } else { Vec::new() };
+    let flags =
+        if crate::http::wire::frame_flags_matter(&job) { state.store.frame_flags(job.id).await? } else { Vec::new() };
     // Compositor files' nodes and paths, and the views of a multiview render's files.
     let details = if outputs.is_empty() { Vec::new() } else { state.store.output_details(job.id).await? };
     let details: std::collections::HashMap<&str, &orchard_store::OutputDetail> =
@@ -51,8 +51,11 @@ pub(crate) async fn get_downloads(
         .iter()
         .filter(|it| it.kind == "frame")
         .map(|output| {
-            let flags =
-                output.frame.filter(|it| blank.contains(it)).map(|_| vec!["blank".to_string()]).unwrap_or_default();
+            let flags = flags
+                .iter()
+                .filter(|(frame, _)| Some(*frame) == output.frame)
+                .map(|(_, flag)| flag.as_str().to_string())
+                .collect();
             let view = details.get(output.file_name.as_str()).map(|it| it.view.clone());
             OutputFile { flags, view: view.unwrap_or_default(), ..to_file(output) }
         })

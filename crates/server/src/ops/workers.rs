@@ -12,7 +12,9 @@ use orchard_api::{
     RegisterResponse,
 };
 use orchard_domain::{FrameSet, TaskStatus};
-use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, OutputDetail, TaskDone, WorkerRecord};
+use orchard_store::{
+    Completion, FailOutcome, FrameFlag, Lease, LeaseState, NewOutput, OutputDetail, TaskDone, WorkerRecord,
+};
 use tracing::{Span, info};
 use uuid::Uuid;
 
@@ -489,9 +491,17 @@ pub(crate) async fn complete(
     let lease = lease(task_id, body.attempt)?;
     // The log's end is written before the completion, while the attempt still holds the task.
     append_log(state, &lease, &worker.id, log).await?;
-    let blank: Vec<i32> = body.frames.iter().filter(|it| it.blank).map(|it| it.frame).collect();
-    if !blank.is_empty() {
-        state.store.judge_frames(task.job_id, task.frames.frames(), &blank).await?;
+    let mut flagged: Vec<(i32, FrameFlag)> = Vec::new();
+    for frame in &body.frames {
+        for (set, flag) in [(frame.blank, FrameFlag::Blank), (frame.non_finite, FrameFlag::NonFinite)] {
+            if set && !flagged.contains(&(frame.frame, flag)) {
+                flagged.push((frame.frame, flag));
+            }
+        }
+    }
+    // A frame rendered again had its flags cleared by the retry: only news is written.
+    if !flagged.is_empty() {
+        state.store.judge_frames(task.job_id, task.frames.frames(), &flagged).await?;
     }
     state.store.record_output_details(task.job_id, &details).await?;
     // A drained worker finishes what it holds and takes nothing more; a job's video goes

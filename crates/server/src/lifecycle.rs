@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use orchard_blend::{Analysis, AnalyzeOptions, SceneInfo, ZipProject};
 use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, PackagingStatus, RenderConfig, RequestedConfig};
 use orchard_store::{FailedReason, Job, JobPatch, Retry, StartRender};
@@ -473,35 +472,25 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Fina
     if job.waiting_reason.is_some() {
         state.store.set_waiting_reason(job.id, None).await?;
     }
-    let outputs = state.store.list_outputs(job.id).await?;
-    let composites: Vec<_> = outputs.iter().filter(|it| it.kind == "composite").cloned().collect();
-    let frames: Vec<_> = outputs.into_iter().filter(|it| it.kind == "frame").collect();
-    let zip_key = keys::frames_zip(job.id);
+    let frames: Vec<_> = state.store.list_outputs(job.id).await?.into_iter().filter(|it| it.kind == "frame").collect();
+    // The archives are made as they download (`archives`): nothing to copy here. The contact
+    // sheet reads the frames it shows one at a time; a multiview render's frames appear once,
+    // by their first view.
+    let mut listed: Vec<(i32, &orchard_store::Output)> = frames.iter().filter_map(|it| Some((it.frame?, it))).collect();
+    listed.sort_by_key(|(frame, _)| *frame);
+    listed.dedup_by_key(|(frame, _)| *frame);
     let tmp_dir = state.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let work = tempfile::tempdir_in(&tmp_dir)?;
-    let mut files = Vec::with_capacity(frames.len());
-    for output in &frames {
-        let local = work.path().join(&output.file_name);
-        state.blobs.get_to_file(&output.object_key, &local).await?;
-        files.push((output.file_name.clone(), local));
-    }
-    let zip_path = work.path().join("frames.zip");
-    let zip_target = zip_path.clone();
-    tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
-    state.blobs.put_file(&zip_key, &zip_path).await?;
-    // The contact sheet, from the frames already here for the archive.
-    let mut numbered: Vec<(i32, std::path::PathBuf)> =
-        frames.iter().filter_map(|it| Some((it.frame?, work.path().join(&it.file_name)))).collect();
-    // A multiview render's frames appear once, by their first view.
-    numbered.sort_by_key(|(frame, _)| *frame);
-    numbered.dedup_by_key(|(frame, _)| *frame);
+    let names: Vec<(i32, String)> = listed.iter().map(|(frame, it)| (*frame, it.file_name.clone())).collect();
+    let keys: Vec<String> = listed.iter().map(|(_, it)| it.object_key.clone()).collect();
     let sheet_path = work.path().join("contact-sheet.png");
-    let target = sheet_path.clone();
+    let (target, blobs, handle) = (sheet_path.clone(), state.blobs.clone(), tokio::runtime::Handle::current());
     let made = tokio::task::spawn_blocking(move || {
-        let listed: Vec<(i32, &std::path::Path)> =
-            numbered.iter().map(|(frame, path)| (*frame, path.as_path())).collect();
-        crate::contact_sheet::write(&listed, &target)
+        let names: Vec<(i32, &str)> = names.iter().map(|(frame, name)| (*frame, name.as_str())).collect();
+        let load =
+            |index: usize| -> anyhow::Result<Vec<u8>> { Ok(handle.block_on(blobs.get_bytes(&keys[index]))?.to_vec()) };
+        crate::contact_sheet::write(&names, load, &target)
     })
     .await?;
     match made {
@@ -511,28 +500,12 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Fina
         Ok(None) => {}
         Err(error) => warn!(error = %Chain(error.as_ref()), "no contact sheet"),
     }
-    if !composites.is_empty() {
-        // The nodes' tree kept: `node/relative path`, as the scene would have written it.
-        let details = state.store.output_details(job.id).await?;
-        let folder = work.path().join("composite");
-        tokio::fs::create_dir_all(&folder).await?;
-        let mut files = Vec::with_capacity(composites.len());
-        for (index, output) in composites.iter().enumerate() {
-            let Some(detail) = details.iter().find(|it| it.file_name == output.file_name) else { continue };
-            let local = folder.join(index.to_string());
-            state.blobs.get_to_file(&output.object_key, &local).await?;
-            let node = detail.node_name.replace(['/', '\\'], "_");
-            files.push((format!("{node}/{}", detail.relative_path), local));
-        }
-        let path = work.path().join("composites.zip");
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || write_zip(&target, &files)).await?.context("writing composites.zip")?;
-        state.blobs.put_file(&keys::composites_zip(job.id), &path).await?;
-    }
     // The representative preview is the middle frame.
     let mut preview_key = None;
-    if let Some(middle) = frames.get(frames.len() / 2) {
-        match state.previews.make(job.id, &work.path().join(&middle.file_name)).await {
+    if let Some((_, middle)) = listed.get(listed.len() / 2) {
+        let local = work.path().join(&middle.file_name);
+        state.blobs.get_to_file(&middle.object_key, &local).await?;
+        match state.previews.make(job.id, &local).await {
             Ok(key) => preview_key = key,
             Err(error) => warn!(error = %Chain(error.as_ref()), "no final preview"),
         }
@@ -542,12 +515,7 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Fina
     let tasks = state.store.list_tasks(job.id).await?;
     let versions: std::collections::BTreeSet<String> =
         tasks.iter().filter_map(|it| it.blender_version.clone()).collect();
-    let patch = JobPatch {
-        frames_zip_key: Some(zip_key),
-        preview_key,
-        blender_versions: Some(versions.into_iter().collect()),
-        ..Default::default()
-    };
+    let patch = JobPatch { preview_key, blender_versions: Some(versions.into_iter().collect()), ..Default::default() };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
         state.notices.wake();
         info!(frames = frames.len(), "job completed");
@@ -581,21 +549,6 @@ async fn video_settled(state: &AppState, job: &Job) -> anyhow::Result<bool> {
         state.store.set_waiting_reason(job.id, reason).await?;
     }
     Ok(false)
-}
-
-fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let mut zip = zip::ZipWriter::new(file);
-    // Frames are already compressed images: store them, don't deflate them again.
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
-    for (name, local) in files {
-        zip.start_file(name.as_str(), options)?;
-        let mut input = std::fs::File::open(local)?;
-        std::io::copy(&mut input, &mut zip)?;
-    }
-    zip.finish()?;
-    Ok(())
 }
 
 /// Fails a job whose outputs could not be packaged.

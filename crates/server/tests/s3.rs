@@ -496,5 +496,11 @@ async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
     assert!(url.starts_with(&s3.endpoint), "{url}");
     let fetched = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
     assert_eq!(fetched.as_ref(), std::fs::read(&video).unwrap());
+    // The frames' zip is made by the server as it downloads, from the bucket.
+    let zip = reqwest::get(&downloads.transforms.frames_zip).await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut inside = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("frame_0001.png").unwrap(), &mut inside).unwrap();
+    assert_eq!(inside, std::fs::read(&frame).unwrap());
     server.shutdown().await;
 }

@@ -7,14 +7,16 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use orchard_api::{Downloads, ErrorBody, OutputFile, Transforms};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
+use crate::archives::Entry;
 use crate::clock::now_ms;
 use crate::error::Error;
 use crate::http::extract::{ApiPath, BaseUrl, JobId, SignedQuery, check_signature};
 use crate::keys::Caller;
 use crate::ops::jobs::owned;
 use crate::state::AppState;
-use crate::urls::{file_path, signed_file_url};
+use crate::urls::{archive_path, file_path, signed_archive_url, signed_file_url};
 use crate::video::Packaged;
 
 /// Download URLs of a job's outputs: signed, expiring; empty arrays until outputs exist.
@@ -90,26 +92,19 @@ pub(crate) async fn get_downloads(
         }
         false => None,
     };
-    // Built when the job finalized: there once it completed.
-    let composite_nodes_zip_outputs = if !composites.is_empty() && job.status == orchard_domain::JobStatus::Completed {
-        OutputFile {
-            url: signed_file_url(&state, &base, &crate::blobs::keys::composites_zip(job.id), now),
-            file_name: "composites.zip".into(),
-            relative_path: "composites.zip".into(),
-            ..Default::default()
-        }
-    } else {
-        OutputFile::default()
-    };
-    let frames_zip_outputs = match &job.frames_zip_key {
-        Some(key) => OutputFile {
-            url: signed_file_url(&state, &base, key, now),
-            file_name: "frames.zip".into(),
-            relative_path: "frames.zip".into(),
+    // Zipped as they download, once the job completed.
+    let completed = job.status == orchard_domain::JobStatus::Completed;
+    let archive = |file: &str, any: bool| match completed && any {
+        true => OutputFile {
+            url: signed_archive_url(&state, &base, job.id, file, now),
+            file_name: file.into(),
+            relative_path: file.into(),
             ..Default::default()
         },
-        None => OutputFile::default(),
+        false => OutputFile::default(),
     };
+    let composite_nodes_zip_outputs = archive(COMPOSITES_ZIP, !composites.is_empty());
+    let frames_zip_outputs = archive(FRAMES_ZIP, !frame_outputs.is_empty());
     let video = video(&state, &job, &base, now).await?;
     Ok(Json(Downloads {
         frames: frame_outputs.iter().map(|it| it.url.clone()).collect(),
@@ -143,6 +138,67 @@ async fn video(state: &AppState, job: &orchard_store::Job, base: &str, now: i64)
     }
     let error = packaging.error.unwrap_or_else(|| "the video was not made".into());
     Ok(json!({ "error": format!("the video could not be made: {error}") }))
+}
+
+/// The archives a completed job offers.
+const FRAMES_ZIP: &str = "frames.zip";
+const COMPOSITES_ZIP: &str = "composites.zip";
+
+/// Serve one of a completed job's archives behind a signed URL: a stored zip of its frames
+/// (`frames.zip`) or of its compositor files as `node/relative path` (`composites.zip`),
+/// made as it downloads.
+#[utoipa::path(get, path = "/blobs/archives/{job_id}/{file}", tag = "downloads",
+    params(("job_id" = String, Path), ("file" = String, Path), ("expires" = i64, Query), ("signature" = String, Query)),
+    responses((status = 200, description = "the zip, streamed", content_type = "application/zip"),
+              (status = 403, description = "the signed URL is wrong, incomplete or expired", body = ErrorBody),
+              (status = 404, description = "no such job or archive, or the job is not completed", body = ErrorBody)))]
+pub(crate) async fn get_archive(
+    State(state): State<AppState>,
+    ApiPath((job_id, file)): ApiPath<(Uuid, String)>,
+    query: SignedQuery,
+) -> Result<Response, Error> {
+    check_signature(&state, "GET", &archive_path(job_id, &file), &query)?;
+    let job = state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))?;
+    if job.status != orchard_domain::JobStatus::Completed {
+        return Err(Error::NotFound("archive"));
+    }
+    let outputs = state.store.list_outputs(job.id).await?;
+    let mut entries: Vec<Entry> = match file.as_str() {
+        FRAMES_ZIP => outputs
+            .iter()
+            .filter(|it| it.kind == "frame")
+            .map(|it| Entry { name: it.file_name.clone(), key: it.object_key.clone(), size: it.size.max(0) as u64 })
+            .collect(),
+        COMPOSITES_ZIP => {
+            // The nodes' tree kept: `node/relative path`, as the scene would have written it.
+            let details = state.store.output_details(job.id).await?;
+            let details: std::collections::HashMap<&str, &orchard_store::OutputDetail> =
+                details.iter().map(|it| (it.file_name.as_str(), it)).collect();
+            outputs
+                .iter()
+                .filter(|it| it.kind == "composite")
+                .filter_map(|it| {
+                    let detail = details.get(it.file_name.as_str())?;
+                    let node = detail.node_name.replace(['/', '\\'], "_");
+                    let name = format!("{node}/{}", detail.relative_path);
+                    Some(Entry { name, key: it.object_key.clone(), size: it.size.max(0) as u64 })
+                })
+                .collect()
+        }
+        _ => return Err(Error::NotFound("archive")),
+    };
+    if entries.is_empty() {
+        return Err(Error::NotFound("archive"));
+    }
+    crate::archives::unique_names(&mut entries);
+    let mut response = Body::from_stream(crate::archives::stream(state.blobs.clone(), entries)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    let name = format!("attachment; filename=\"{}-{file}\"", job.id);
+    if let Ok(value) = HeaderValue::from_str(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 /// Serve a stored file behind a signed URL, streamed.

@@ -102,6 +102,7 @@ pub(crate) fn router(state: AppState) -> Router {
             put(uploads::put_upload_part).layer(DefaultBodyLimit::disable()),
         )
         .route("/blobs/files/{*key}", get(downloads::get_file))
+        .route("/blobs/archives/{job_id}/{file}", get(downloads::get_archive))
         .route(
             "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}",
             put(workers::put_output).layer(DefaultBodyLimit::disable()),

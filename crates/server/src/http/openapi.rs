@@ -23,7 +23,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::validate_job, jobs::render_job, jobs::cancel_job, jobs::list_tasks, jobs::task_log,
         control::suspend_job, control::resume_job, control::retry_job, control::patch_job, control::delete_job,
         progress::get_job_progress, progress::get_all_progress,
-        downloads::get_downloads, downloads::get_file,
+        downloads::get_downloads, downloads::get_file, downloads::get_archive,
         farm::list_workers, farm::drain_worker, farm::undrain_worker,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook, webhooks::rotate_secret,
         webhooks::list_deliveries, webhooks::redeliver, webhooks::events,

@@ -772,3 +772,78 @@ async fn a_stereo_scene_delivers_a_file_per_view_for_frames_and_compositor_outpu
     let sheet = image::load_from_memory(&fetch(&sheet.url).await).expect("the contact sheet decodes");
     assert_eq!(sheet.width(), 4 + 2 * (160 + 4), "two frames side by side");
 }
+
+/// A Python with PyPI's `bpy` (`ORCHARD_TEST_BPY`, set by `dev/test`); with
+/// `ORCHARD_REQUIRE_BPY=1` its absence fails.
+fn bpy_python() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("ORCHARD_TEST_BPY").map(std::path::PathBuf::from).filter(|it| it.exists());
+    if found.is_none() {
+        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "ORCHARD_TEST_BPY is required (ORCHARD_REQUIRE_BPY=1)");
+        eprintln!("bpy skipped: no ORCHARD_TEST_BPY");
+    }
+    found
+}
+
+/// Runs `command`, failing the test with what it printed when it fails.
+fn passes(command: &mut Command, what: &str) {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{what} failed:\n{said}");
+    assert!(!said.contains("FAIL"), "{what}:\n{said}");
+}
+
+#[tokio::test]
+async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender_3_4_and_bpy_4_5() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let work = tempfile::tempdir().unwrap();
+    // The add-on as an artist gets it: from the farm.
+    let zip = fetch(&format!("{}/addon.zip", farm.url)).await;
+    let zip_path = work.path().join("orchard.zip");
+    std::fs::write(&zip_path, &zip).unwrap();
+    let tests = repo_root().join("addon/tests");
+    let fixtures = work.path().join("fixtures");
+    passes(
+        Command::new("blender")
+            .args(["-b", "--factory-startup", "--python"])
+            .arg(tests.join("make_scenes.py"))
+            .arg("--")
+            .arg(&fixtures),
+        "making the add-on's fixture scenes",
+    );
+    let common = |command: &mut Command, out: &str| {
+        command
+            .args(["--server", &farm.url, "--key", &farm.key, "--zip"])
+            .arg(&zip_path)
+            .arg("--fixtures")
+            .arg(&fixtures)
+            .arg("--out")
+            .arg(work.path().join(out));
+    };
+    passes(
+        Command::new("python3").arg(tests.join("test_client.py")).args([
+            "--server",
+            &farm.url,
+            "--key",
+            &farm.key,
+            "--fixtures",
+            fixtures.to_str().unwrap(),
+        ]),
+        "the add-on's client test",
+    );
+    let mut blender = Command::new("blender");
+    blender.args(["-b", "--factory-startup", "--python"]).arg(tests.join("run_addon_test.py")).arg("--");
+    common(&mut blender, "out-3.4");
+    passes(&mut blender, "the add-on in Blender 3.4");
+    if let Some(python) = bpy_python() {
+        for install in ["extension", "legacy"] {
+            let mut bpy = Command::new(&python);
+            bpy.arg(tests.join("run_addon_test.py"));
+            common(&mut bpy, &format!("out-bpy-{install}"));
+            bpy.args(["--install", install]);
+            passes(&mut bpy, &format!("the add-on under bpy 4.5 ({install})"));
+        }
+    }
+}

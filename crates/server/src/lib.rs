@@ -4,6 +4,7 @@
 //! HTTP server, the lease reaper, the matchmaker and the finalizer; [`Server`] is the handle
 //! to all of it. Workers, local or remote, reach it only through the HTTP worker protocol.
 
+pub mod addon;
 mod archives;
 mod background;
 pub mod blobs;

@@ -111,6 +111,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest(API_PREFIX, external)
         .merge(blobs)
         .route("/healthz", get(healthz))
+        .route("/addon.zip", get(addon_zip))
         .route("/metrics", get(metrics))
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|method: Method| async move { Error::MethodNotAllowed(method.to_string()) });
@@ -124,6 +125,21 @@ pub(crate) fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// The Blender add-on, to install from Blender's preferences (legacy add-on or extension).
+#[utoipa::path(get, path = "/addon.zip", tag = "meta",
+    responses((status = 200, description = "the add-on's zip", content_type = "application/zip")))]
+pub(crate) async fn addon_zip() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut response = axum::body::Body::from(crate::addon::zip()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zip"));
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"orchard-addon.zip\""),
+    );
+    response
 }
 
 /// Prometheus (OpenMetrics) text: the farm's jobs, tasks and workers by status (read now, the

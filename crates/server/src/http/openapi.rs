@@ -30,7 +30,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,
         workers::output_urls, workers::put_output, workers::complete_task, workers::fail_task,
         workers::packaging_heartbeat, workers::packaging_scene, workers::packaging_complete, workers::packaging_fail,
-        super::healthz,
+        super::healthz, super::addon_zip,
     ),
     modifiers(&SecuritySchemes),
 )]

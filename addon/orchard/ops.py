@@ -124,6 +124,43 @@ class _FarmOperator:
         traceback.print_exc()
         return self.fail(settings, "Orchard failed unexpectedly: %s: %s" % (type(error).__name__, error))
 
+    def run(self, context, title, work, done, *, popup=True, say=True):
+        """Runs `work(report)`, then `done(settings, result)` with the settings of the scene it
+        ran for: in place in background mode (reporting `settings.message` when `say`), else in
+        a thread with its progress in the status bar (the scene found again by name when it
+        ends; a failure shown in a popup when `popup`)."""
+        settings = context.scene.orchard
+        if not background.use_threads():
+            try:
+                result = work(background.print_progress)
+            except background.EXPECTED_ERRORS as error:
+                return self.fail(settings, str(error))
+            except Exception as error:
+                return self.unexpected(settings, error)
+            done(settings, result)
+            if say:
+                self.report({"INFO"}, settings.message)
+            return {"FINISHED"}
+        scene_name = context.scene.name
+
+        def on_done(result):
+            target = bpy.data.scenes.get(scene_name)
+            if target is not None:
+                done(target.orchard, result)
+
+        def on_error(message):
+            target = bpy.data.scenes.get(scene_name)
+            if target is not None:
+                target.orchard.message = message
+            if popup:
+                _popup(message, "ERROR")
+
+        try:
+            background.start(title, work, on_done, on_error)
+        except client.FarmError as error:
+            return self.fail(settings, str(error))
+        return {"FINISHED"}
+
 
 class ORCHARD_OT_submit(_FarmOperator, bpy.types.Operator):
     """Render this scene on the Orchard farm: pack the file and what it uses, upload, render"""
@@ -157,34 +194,13 @@ class ORCHARD_OT_submit(_FarmOperator, bpy.types.Operator):
         def work(report):
             return jobs.submit(farm, plan, main_copy, stage_dir, config, part_bytes, report)
 
-        if not background.use_threads():
-            try:
-                result = work(background.print_progress)
-            except background.EXPECTED_ERRORS as error:
-                return self.fail(settings, str(error))
-            except Exception as error:
-                return self.unexpected(settings, error)
-            _submitted(settings, farm, result, n_frames)
-            self.report({"INFO"}, settings.message)
-            return {"FINISHED"}
+        def done(target, result):
+            _submitted(target, farm, result, n_frames)
 
-        scene_name = scene.name
-
-        def on_done(result):
-            target = bpy.data.scenes.get(scene_name)
-            if target is not None:
-                _submitted(target.orchard, farm, result, n_frames)
-
-        def on_error(message):
-            target = bpy.data.scenes.get(scene_name)
-            if target is not None:
-                target.orchard.message = message
-            _popup(message, "ERROR")
-
-        settings.message = "Submitting…"
-        background.start("Submitting", work, on_done, on_error)
-        self.report({"INFO"}, "Orchard: submitting in the background")
-        return {"FINISHED"}
+        if background.use_threads():
+            settings.message = "Submitting…"
+            self.report({"INFO"}, "Orchard: submitting in the background")
+        return self.run(context, "Submitting", work, done)
 
 
 def _submitted(settings, farm, result, n_frames):
@@ -354,35 +370,10 @@ class ORCHARD_OT_download(_FarmOperator, bpy.types.Operator):
         def work(report):
             return jobs.download(farm, job_id, directory, wait, report)
 
-        if not background.use_threads():
-            try:
-                result = work(background.print_progress)
-            except background.EXPECTED_ERRORS as error:
-                return self.fail(settings, str(error))
-            except Exception as error:
-                return self.unexpected(settings, error)
-            _downloaded(settings, job_id, directory, result)
-            self.report({"INFO"}, settings.message)
-            return {"FINISHED"}
+        def done(target, result):
+            _downloaded(target, job_id, directory, result)
 
-        scene_name = context.scene.name
-
-        def on_done(result):
-            target = bpy.data.scenes.get(scene_name)
-            if target is not None:
-                _downloaded(target.orchard, job_id, directory, result)
-
-        def on_error(message):
-            target = bpy.data.scenes.get(scene_name)
-            if target is not None:
-                target.orchard.message = message
-            _popup(message, "ERROR")
-
-        try:
-            background.start("Downloading", work, on_done, on_error)
-        except client.FarmError as error:
-            return self.fail(settings, str(error))
-        return {"FINISHED"}
+        return self.run(context, "Downloading", work, done)
 
 
 def _downloaded(settings, job_id, directory, result):
@@ -407,30 +398,7 @@ def _run_job_call(operator, context, title, call):
         if target.job_id == job_id:
             background.apply_status(target, state["job"], state["progress"])
 
-    if not background.use_threads():
-        try:
-            state = call(farm, job_id)
-        except client.FarmError as error:
-            return operator.fail(settings, str(error))
-        show(settings, state)
-        return {"FINISHED"}
-    scene_name = context.scene.name
-
-    def on_done(state):
-        target = bpy.data.scenes.get(scene_name)
-        if target is not None:
-            show(target.orchard, state)
-
-    def on_error(message):
-        target = bpy.data.scenes.get(scene_name)
-        if target is not None:
-            target.orchard.message = message
-
-    try:
-        background.start(title, lambda report: call(farm, job_id), on_done, on_error)
-    except client.FarmError as error:
-        return operator.fail(settings, str(error))
-    return {"FINISHED"}
+    return operator.run(context, title, lambda report: call(farm, job_id), show, popup=False, say=False)
 
 
 class ORCHARD_OT_refresh(_FarmOperator, bpy.types.Operator):

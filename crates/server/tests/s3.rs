@@ -333,41 +333,58 @@ async fn a_bucket_upload_that_never_arrived_stays_unreceived() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
-    use orchard_api::{BlenderBuild, RegisterRequest, WorkerCapabilities};
-    use orchard_worker::remote::HttpCoordinator;
-    use orchard_worker::{Coordinator, Delivery, LeaseStatus, RenderedFrame};
-
-    let s3 = S3Server::start().await;
-    let data = tempfile::tempdir().unwrap();
-    let (server, key) = spawn_server(&s3, data.path()).await;
+/// A server on `s3` whose job (the example scene, validated) renders with `config`: the
+/// server, a client, and the job's id.
+async fn rendering_on_the_bucket(
+    s3: &S3Server,
+    data: &Path,
+    config: Value,
+) -> (orchard_server::Server, orchard_api::Client, String) {
+    let (server, key) = spawn_server(s3, data).await;
     let client = orchard_api::Client::new(&server.url(), &key);
     let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
     let upload = client.create_upload("cube.blend", "blend").await.unwrap();
     client.put_file(&upload.upload_url, &scene_path, |_| {}).await.unwrap();
     let job = client.create_job(&upload.slug).await.unwrap();
     assert_eq!(client.validate(&job.id).await.unwrap().status, "validated");
-    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "resolution": [64, 48],
-        "resolutionPercentage": 100, "denoisingEnabled": false});
     client.render(&job.id, config).await.unwrap();
+    (server, client, job.id)
+}
 
+/// A worker `w1` registered with `server` over HTTP, making videos when `ffmpeg` is given.
+async fn worker_of(server: &orchard_server::Server, ffmpeg: Option<&str>) -> orchard_worker::remote::HttpCoordinator {
+    use orchard_api::{BlenderBuild, RegisterRequest, WorkerCapabilities};
     let token = orchard_server::keys::create_worker_token(server.store().as_ref()).await.unwrap();
     let build = BlenderBuild { version: "3.4.1".into(), oidn: false, eevee: false, gpu_backends: vec![] };
+    let capabilities = WorkerCapabilities {
+        blenders: vec![build],
+        cpu_threads: 1,
+        ram_gib: 8.0,
+        tags: vec![],
+        ffmpeg: ffmpeg.map(str::to_string),
+    };
     let request = RegisterRequest {
         worker_id: "w1".into(),
         name: "w1".into(),
-        capabilities: WorkerCapabilities {
-            blenders: vec![build],
-            cpu_threads: 1,
-            ram_gib: 8.0,
-            tags: vec![],
-            ffmpeg: None,
-        },
+        capabilities,
         speed_factor: 1.0,
         speed_spread: None,
     };
-    let (worker, _) = HttpCoordinator::register(&server.url(), &token, &request).await.unwrap();
+    orchard_worker::remote::HttpCoordinator::register(&server.url(), &token, &request).await.unwrap().0
+}
+
+#[tokio::test]
+async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
+    use orchard_worker::{Coordinator, Delivery, LeaseStatus, RenderedFrame};
+
+    let s3 = S3Server::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "resolution": [64, 48],
+        "resolutionPercentage": 100, "denoisingEnabled": false});
+    let (server, client, job_id) = rendering_on_the_bucket(&s3, data.path(), config).await;
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+
+    let worker = worker_of(&server, None).await;
     let assignment = worker.claim("w1", None).await.unwrap().expect("a task");
     let scene = data.path().join("scene.blend");
     worker.fetch_scene(&assignment, &scene).await.unwrap();
@@ -396,11 +413,11 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while client.get_job(&job.id).await.unwrap().status != "completed" {
+    while client.get_job(&job_id).await.unwrap().status != "completed" {
         assert!(std::time::Instant::now() < deadline, "the job did not complete");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let downloads = client.downloads(&job.id).await.unwrap();
+    let downloads = client.downloads(&job_id).await.unwrap();
     assert!(downloads.frames[0].starts_with(&s3.endpoint), "{}", downloads.frames[0]);
     let fetched = reqwest::get(&downloads.frames[0]).await.unwrap().bytes().await.unwrap();
     assert_eq!(fetched.as_ref(), std::fs::read(&frame).unwrap());
@@ -409,39 +426,14 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
 
 #[tokio::test]
 async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
-    use orchard_api::{BlenderBuild, RegisterRequest, VideoInfo, WorkerCapabilities};
-    use orchard_worker::remote::HttpCoordinator;
+    use orchard_api::VideoInfo;
     use orchard_worker::{Coordinator, Delivery, LeaseStatus, RenderedFrame};
 
     let s3 = S3Server::start().await;
     let data = tempfile::tempdir().unwrap();
-    let (server, key) = spawn_server(&s3, data.path()).await;
-    let client = orchard_api::Client::new(&server.url(), &key);
-    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
-    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
-    client.put_file(&upload.upload_url, &scene_path, |_| {}).await.unwrap();
-    let job = client.create_job(&upload.slug).await.unwrap();
-    assert_eq!(client.validate(&job.id).await.unwrap().status, "validated");
     let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "video": true});
-    client.render(&job.id, config).await.unwrap();
-
-    let token = orchard_server::keys::create_worker_token(server.store().as_ref()).await.unwrap();
-    let build = BlenderBuild { version: "3.4.1".into(), oidn: false, eevee: false, gpu_backends: vec![] };
-    let capabilities = WorkerCapabilities {
-        blenders: vec![build],
-        cpu_threads: 1,
-        ram_gib: 8.0,
-        tags: vec![],
-        ffmpeg: Some("5.1".into()),
-    };
-    let request = RegisterRequest {
-        worker_id: "w1".into(),
-        name: "w1".into(),
-        capabilities,
-        speed_factor: 1.0,
-        speed_spread: None,
-    };
-    let (worker, _) = HttpCoordinator::register(&server.url(), &token, &request).await.unwrap();
+    let (server, client, job_id) = rendering_on_the_bucket(&s3, data.path(), config).await;
+    let worker = worker_of(&server, Some("5.1")).await;
     let assignment = worker.claim("w1", None).await.unwrap().expect("a task");
     let frame = data.path().join("frame_0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
@@ -487,11 +479,11 @@ async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
     };
     assert_eq!(worker.deliver_video(&packaging, &video, info, None).await.unwrap(), LeaseStatus::Held);
 
-    while client.get_job(&job.id).await.unwrap().status != "completed" {
+    while client.get_job(&job_id).await.unwrap().status != "completed" {
         assert!(std::time::Instant::now() < deadline, "the job did not complete");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let downloads = client.downloads(&job.id).await.unwrap();
+    let downloads = client.downloads(&job_id).await.unwrap();
     let url = downloads.transforms.video["url"].as_str().expect("the video").to_string();
     assert!(url.starts_with(&s3.endpoint), "{url}");
     let fetched = reqwest::get(&url).await.unwrap().bytes().await.unwrap();

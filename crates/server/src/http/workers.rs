@@ -103,14 +103,18 @@ pub(crate) async fn get_scene(
 ) -> Result<Response, Error> {
     async {
         ops::worker(&state, token.0, &worker_id).await?;
-        Ok(match ops::scene(&state, &worker_id, &task_id, query.attempt).await? {
-            // From a bucket, the worker downloads straight from it.
-            Scene::At(url) => axum::response::Redirect::temporary(&url).into_response(),
-            Scene::Stream(stream) => Body::from_stream(stream).into_response(),
-        })
+        Ok(scene_response(ops::scene(&state, &worker_id, &task_id, query.attempt).await?))
     }
     .instrument(task_span(&worker_id, &task_id))
     .await
+}
+
+/// A scene as the worker gets it: from a bucket, straight from it (a redirect); else streamed.
+fn scene_response(scene: Scene) -> Response {
+    match scene {
+        Scene::At(url) => axum::response::Redirect::temporary(&url).into_response(),
+        Scene::Stream(stream) => Body::from_stream(stream).into_response(),
+    }
 }
 
 /// Signed PUT URLs for the task's output files.
@@ -227,10 +231,7 @@ pub(crate) async fn packaging_scene(
 ) -> Result<Response, Error> {
     async {
         ops::worker(&state, token.0, &worker_id).await?;
-        Ok(match packaging::scene(&state, &worker_id, &task_id, query.attempt).await? {
-            Scene::At(url) => axum::response::Redirect::temporary(&url).into_response(),
-            Scene::Stream(stream) => Body::from_stream(stream).into_response(),
-        })
+        Ok(scene_response(packaging::scene(&state, &worker_id, &task_id, query.attempt).await?))
     }
     .instrument(task_span(&worker_id, &task_id))
     .await

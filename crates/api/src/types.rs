@@ -226,6 +226,9 @@ pub struct WorkerInfo {
     pub ram_gib: f64,
     /// Tags set by its operator.
     pub tags: Vec<String>,
+    /// Its ffmpeg's version: it makes jobs' videos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffmpeg: Option<String>,
     /// Its speed relative to the reference machine, as `normalizedSeconds` uses it: measured by
     /// reference renders, then refined by the jobs it shared with other workers.
     pub speed_factor: f64,

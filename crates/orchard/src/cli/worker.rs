@@ -134,7 +134,10 @@ pub(super) async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode>
             println!("revoked");
         }
         WorkersCommand::List { farm } => {
-            println!("{:<36}  {:<20}  {:<8}  {:>6}  {:<20}  TASK", "WORKER", "NAME", "STATUS", "SPEED", "BLENDER");
+            println!(
+                "{:<36}  {:<20}  {:<8}  {:>6}  {:<20}  {:<6}  TASK",
+                "WORKER", "NAME", "STATUS", "SPEED", "BLENDER", "VIDEO"
+            );
             for worker in farm.client().await?.list_workers().await?.workers {
                 let blenders: Vec<&str> = worker.blenders.iter().map(|it| it.version.as_str()).collect();
                 let task = worker.current_task.map_or(String::new(), |it| {
@@ -144,13 +147,16 @@ pub(super) async fn workers(command: WorkersCommand) -> anyhow::Result<ExitCode>
                         it.frames.join(",")
                     )
                 });
+                // Whether it makes videos (it has an ffmpeg).
+                let video = if worker.ffmpeg.is_some() { "yes" } else { "no" };
                 println!(
-                    "{:<36}  {:<20}  {:<8}  {:>6.2}  {:<20}  {task}",
+                    "{:<36}  {:<20}  {:<8}  {:>6.2}  {:<20}  {:<6}  {task}",
                     worker.id,
                     worker.name,
                     worker.status,
                     worker.speed_factor,
-                    blenders.join(",")
+                    blenders.join(","),
+                    video
                 );
             }
         }

@@ -75,6 +75,7 @@ pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchar
             cpu_threads: worker.capabilities.cpu_threads,
             ram_gib: worker.capabilities.ram_gib,
             tags: worker.capabilities.tags,
+            ffmpeg: worker.capabilities.ffmpeg,
             speed_factor: worker.speed_factor,
             speed_measured: worker.speed_measured,
             speed_spread: worker.speed_spread,

@@ -69,6 +69,9 @@ async fn a_video_job_waits_for_an_ffmpeg_worker_and_completes_with_the_video_it_
     assert!(renderer.claim().await.is_none());
 
     let maker = video_worker(&app, "maker").await;
+    let (_, workers) = app.get("/workers").await;
+    let ffmpeg: Vec<&Value> = workers["workers"].as_array().unwrap().iter().map(|it| &it["ffmpeg"]).collect();
+    assert_eq!(ffmpeg, [&Value::Null, &json!("5.1.6-0+deb12u1")], "who makes videos, for people: {workers}");
     let task = claim_packaging(&maker).await;
     let packaging = task.packaging.clone().unwrap();
     assert_eq!(task.job_id, id);

@@ -198,3 +198,28 @@ async fn dashboard_refuses_forged_sessions_cross_site_logins_and_forged_logouts(
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(response.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
 }
+
+#[tokio::test]
+async fn dashboard_filters_jobs_by_workspace_for_admins_only() {
+    let app = spawn_app().await;
+    let id = app.validated_job().await;
+    let (_, job) = app.get(&format!("/jobs/{id}")).await;
+    let studio = job["data"]["workspaceId"].as_str().unwrap().to_string();
+    let (admin, _) =
+        orchard_server::keys::create_key_as(app.server.store().as_ref(), "ops", "root", true).await.unwrap();
+    let list = |key: String, query: String| {
+        let app = &app;
+        async move { crate::helpers::parts(app.call(Method::GET, &format!("/jobs{query}"), Some(&key), None).await).await }
+    };
+    let (status, body) = list(admin.clone(), format!("?workspace={studio}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["pagination"]["total"], 1, "{body}");
+    let (_, body) = list(admin.clone(), format!("?workspace={}", uuid::Uuid::new_v4())).await;
+    assert_eq!(body["pagination"]["total"], 0, "{body}");
+    let (_, body) = list(app.other_key.clone(), format!("?workspace={studio}")).await;
+    assert_eq!(body["pagination"]["total"], 0, "a workspace key sees nothing of another's: {body}");
+    let (_, body) = list(app.key.clone(), format!("?workspace={studio}")).await;
+    assert_eq!(body["pagination"]["total"], 1, "{body}");
+    let (status, body) = list(app.key.clone(), "?workspace=nonsense".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -279,14 +279,15 @@ def the_admin_sees_the_farm():
     log_in(ADMIN)
     wait(lambda: finds("table#jobs"), "the admin's jobs page")
     wait(lambda: finds(f"tr[data-job-id='{state['job']}']"), "the studio's job in the admin's list")
+    shot("15-jobs-admin")
     driver.get(URL + "/farm")
     wait(lambda: finds("#jobs-by-status tr"), "jobs by status")
     assert "completed" in text("#jobs-by-status")
     wait(lambda: finds("#usage tbody tr"), "usage by workspace")
-    shot("15-farm")
+    shot("16-farm")
     driver.get(URL + "/workers")
     wait(lambda: finds("#workers button"), "the drain button")
-    shot("16-workers-admin")
+    shot("17-workers-admin")
 
 
 SCENARIOS = [

@@ -111,6 +111,18 @@ def shot(name):
     print(f"  screenshot {path}", flush=True)
 
 
+def assert_labelled():
+    """Every control of the page has a name a screen reader can say (a label, an aria-label or
+    its text), so that it can be found and used from the keyboard."""
+    unnamed = driver.execute_script("""
+        return [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+            .filter((it) => it.type !== 'hidden')
+            .filter((it) => !(it.labels?.length || it.getAttribute('aria-label') || it.textContent.trim()))
+            .map((it) => it.outerHTML.slice(0, 120));
+    """)
+    assert not unnamed, f"controls without a name on {driver.current_url}: {unnamed}"
+
+
 def log_in(key):
     driver.get(URL + "/login")
     field = find("#key")
@@ -151,6 +163,7 @@ def login_refuses_a_wrong_key():
     wait(lambda: finds("table#jobs"), "the jobs page after logging in")
     cookie = driver.get_cookie("orchard_session")
     assert cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", cookie
+    assert_labelled()
     shot("02-jobs-after-login")
 
 
@@ -165,6 +178,7 @@ def submit_renders_three_frames_live():
     assert "Scene" in text("#scenes"), text("#scenes")
     assert "CYCLES" in text("#scenes"), text("#scenes")
     assert finds("#config-compare"), "the detected configuration"
+    assert_labelled()
     shot("03-submit-analysis")
     for selector, value in [("#frames", "1-3"), ("#samples", "2"), ("#width", "64"), ("#height", "48")]:
         field = find(selector)
@@ -186,9 +200,15 @@ def submit_renders_three_frames_live():
     wait(lambda: finds("#preview-image"), "the preview")
     wait(lambda: finds("#analysis-view #config-compare"), "the analysis")
     shot("04-job-completed")
+    assert_labelled()
     driver.set_window_size(1280, 1500)
     shot("job-page")
+    driver.set_window_size(390, 844)
+    shot("04-job-phone")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     driver.set_window_size(1280, 1000)
+    shot("04-job-dark")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
     click("#frame-grid .frame[data-frame='2']")
     wait(lambda: driver.execute_script(
@@ -241,6 +261,7 @@ def the_workers_page_shows_the_worker_busy_then_idle():
     driver.get(URL + "/workers")
     wait(lambda: finds("#workers tr[data-status]"), "the local worker")
     assert finds("#workers tr[data-status='idle']"), "idle before the render: " + text("#workers")
+    assert_labelled()
     shot("09-worker-idle-before")
     driver.execute_script("window.__stayed = true;")
     submit(STUDIO, small("1-4", sampleCount=1024, resolution=[320, 240]))
@@ -283,6 +304,7 @@ def the_admin_sees_the_farm():
     driver.get(URL + "/farm")
     wait(lambda: finds("#jobs-by-status tr"), "jobs by status")
     assert "completed" in text("#jobs-by-status")
+    assert_labelled()
     wait(lambda: finds("#usage tbody tr"), "usage by workspace")
     shot("16-farm")
     driver.get(URL + "/workers")

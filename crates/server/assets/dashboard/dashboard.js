@@ -87,7 +87,7 @@ function bar(percent, label, big = false) {
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
-  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)}s`;
+  if (seconds < 10) return `${Math.max(0, seconds).toFixed(seconds < 1 ? 2 : 1)}s`;
   seconds = Math.round(seconds);
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);
@@ -510,7 +510,7 @@ async function jobPage() {
       bar(percent, "Job progress", true),
       h("p", {}, h("strong", { id: "frames-done" }, `${done} / ${total}`), " frames · ",
         h("span", { id: "percent" }, `${Math.round(percent)} %`), " · ETA ", duration(progress?.etaSeconds),
-        " · normalizedSeconds ", h("span", { id: "normalized-seconds" }, (job.normalizedSeconds ?? 0).toFixed(1))));
+        " · normalizedSeconds ", h("span", { id: "normalized-seconds" }, (job.normalizedSeconds ?? 0).toFixed(2))));
   }
 
   function tasksDone(tasks) {

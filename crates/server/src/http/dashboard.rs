@@ -293,7 +293,7 @@ async fn login(State(state): State<AppState>, request: axum::extract::Request) -
         return refusal.into_response();
     }
     let session = Session::new(key_hash(&key), now_ms() / 1000);
-    let secure = https(&state, &headers);
+    let secure = https(&state, &headers, address);
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&set_cookie(&session.cookie_value(&state.signer), secure)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -339,11 +339,12 @@ fn cross_site(headers: &HeaderMap) -> bool {
 
 /// Whether people reach this server over HTTPS (`--public-url https://…`, or a trusted proxy
 /// saying so), when the cookie must be `Secure`.
-fn https(state: &AppState, headers: &HeaderMap) -> bool {
+fn https(state: &AppState, headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> bool {
     if let Some(url) = &state.config.public_url {
         return url.starts_with("https://");
     }
-    headers.get("x-forwarded-proto").is_some_and(|it| it == "https") && !state.config.trusted_proxies.is_empty()
+    let trusted = peer.is_some_and(|it| state.config.trusted_proxies.contains(&it));
+    trusted && headers.get("x-forwarded-proto").is_some_and(|it| it == "https")
 }
 
 /// `text` safe inside HTML text and quoted attributes.

@@ -223,3 +223,18 @@ async fn dashboard_filters_jobs_by_workspace_for_admins_only() {
     let (status, body) = list(app.key.clone(), "?workspace=nonsense".into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn dashboard_cookie_is_secure_behind_https() {
+    let app = crate::helpers::spawn_app_with(|config| config.public_url = Some("https://farm.example".into())).await;
+    let response = browser()
+        .post(format!("http://{}/login", app.server.addr()))
+        .header(CONTENT_TYPE, FORM)
+        .body(form("key", &app.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+}

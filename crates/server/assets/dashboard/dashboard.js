@@ -911,7 +911,6 @@ async function farmPage() {
         stat("Workers busy", `${busy} / ${workers.length}`, "workers-busy"));
       fill(byStatus, ...counts.map(([status, total]) =>
         h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/?status=${status}` }, status)), h("td", { class: "num" }, String(total)))));
-      await loadUsage();
     } catch (error) {
       note.textContent = error.message;
     }
@@ -942,8 +941,15 @@ async function farmPage() {
     note.textContent = seen < total ? `The newest ${seen} of ${total} jobs.` : `All ${total} jobs.`;
   }
 
-  onEvents(coalesce(load, 1000));
-  await load();
+  // Progress events come twice a second per rendering job: the counters follow within a few
+  // seconds, the usage (ten pages of jobs) only when a job changes status.
+  const reloadCounters = coalesce(load, 3000);
+  const reloadUsage = coalesce(() => loadUsage().catch((error) => (note.textContent = error.message)), 10000);
+  onEvents((event) => {
+    reloadCounters();
+    if (event.type !== "progress" && event.type !== "preview") reloadUsage();
+  });
+  await Promise.all([load(), loadUsage()]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -532,7 +532,9 @@ async function jobPage() {
     const states = new Map();
     for (const frame of framesOf(job.finalConfig?.frameRanges)) states.set(frame, "queued");
     for (const task of [...tasks].sort((a, b) => a.seq - b.seq)) {
-      const state = { completed: "done", running: "running", failed: "failed", canceled: "canceled" }[task.status] ?? "queued";
+      // A task stopped by its job's failure after failing counts as failed, not canceled.
+      const stopped = task.status === "canceled" && task.failures > 0 ? "failed" : task.status;
+      const state = { completed: "done", running: "running", failed: "failed", canceled: "canceled" }[stopped] ?? "queued";
       for (const frame of framesOf(task.frames)) states.set(frame, state);
     }
     for (const frame of outputs.keys()) states.set(frame, "done");
@@ -609,11 +611,15 @@ async function jobPage() {
   // The log viewer: the attempt's log, fetched again on the job's events while the task runs.
   function showLog(task) {
     const pre = h("pre", { class: "log", id: "task-log", tabindex: "0", "aria-label": `Log of task ${task.seq}` }, "Loading…");
-    const element = h("div", { id: "log-viewer" }, h("h2", {}, `Log of task ${task.seq} (frames ${task.frames.join(", ")})`), pre,
+    const attempts = h("select", { id: "log-attempt", onchange: () => refresh() },
+      Array.from({ length: Math.max(1, task.attempt) }, (_, index) => index + 1).reverse()
+        .map((attempt) => h("option", { value: String(attempt) }, `attempt ${attempt}`)));
+    const element = h("div", { id: "log-viewer" }, h("h2", {}, `Log of task ${task.seq} (frames ${task.frames.join(", ")})`),
+      h("span", { class: "field" }, h("label", { for: "log-attempt" }, "Attempt"), attempts), pre,
       h("button", { type: "button", onclick: () => { openLog = null; element.remove(); } }, "Close log"));
     const refresh = async () => {
       try {
-        const text = await api(`/jobs/${id}/tasks/${task.id}/log`, { text: true });
+        const text = await api(`/jobs/${id}/tasks/${task.id}/log?attempt=${attempts.value}`, { text: true });
         const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
         pre.textContent = text || "(empty)";
         if (atEnd) pre.scrollTop = pre.scrollHeight;

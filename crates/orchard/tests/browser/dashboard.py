@@ -252,9 +252,10 @@ def a_failed_job_shows_its_reason_and_log():
         time.sleep(0.5)
     driver.get(f"{URL}/jobs/{job}")
     wait(lambda: "ACES" in text("#failed-reason"), "the failed reason")
+    shot("08-failed-job")
     click("#tasks .log-button")
     wait(lambda: "Read blend" in text("#task-log") or "ACES" in text("#task-log"), "the failed task's log")
-    shot("08-failed-job")
+    shot("08-failed-job-log")
 
 
 def the_workers_page_shows_the_worker_busy_then_idle():

@@ -643,9 +643,12 @@ async function jobPage() {
       link(t.contactSheet?.url, "Contact sheet", "download-contact-sheet"),
     ].filter(Boolean);
     const frames = (downloads.frameOutputs ?? []).map((it) => h("li", {}, h("a", { href: it.url }, it.fileName)));
+    const composites = (downloads.compositeNodeOutputs ?? []).map((it) =>
+      h("li", {}, h("a", { href: it.url }, `${it.compositeNodeName}/${it.relativePath || it.fileName}`)));
     fill(view.downloads, h("h2", { id: "downloads-title" }, "Downloads"),
       items.length ? h("ul", {}, items) : h("p", { class: "muted" }, "Downloads appear when the job completes."),
-      frames.length ? h("details", {}, h("summary", {}, `${frames.length} frame file(s)`), h("ul", {}, frames)) : null);
+      frames.length ? h("details", {}, h("summary", {}, `${frames.length} frame file(s)`), h("ul", {}, frames)) : null,
+      composites.length ? h("details", {}, h("summary", {}, `${composites.length} compositor file(s)`), h("ul", {}, composites)) : null);
   }
 
   function drawAnalysis(job) {
@@ -785,6 +788,14 @@ async function submitPage() {
     const format = field("output-format", "Output format", h("select", { id: "output-format" },
       ["PNG", "JPEG", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "TIFF", "WEBP"].map((it) => h("option", { value: it, selected: it === detected.outputFormat }, it))));
     const denoise = field("denoising", "Denoising", h("input", { id: "denoising", type: "checkbox", checked: !!detected.denoisingEnabled }));
+    const denoiser = field("denoiser", "Denoiser", h("select", { id: "denoiser" },
+      ["", "OPENIMAGEDENOISE", "OPTIX"].map((it) => h("option", { value: it, selected: it === (detected.denoiserType ?? "") }, it || "(scene's)"))));
+    const device = field("compute-device", "GPU backend", h("select", { id: "compute-device" },
+      ["", "NONE", "CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"].map((it) => h("option", { value: it }, it || "(scene's)"))));
+    const fps = field("fps", "FPS", h("input", { id: "fps", type: "number", min: "1", step: "any", value: scene.fps ?? "" }));
+    const ram = field("minimum-ram", "Minimum RAM (GiB)", h("input", { id: "minimum-ram", type: "number", min: "1", max: "4096" }));
+    const chunk = field("chunk-size", "Frames per task", h("input", { id: "chunk-size", type: "number", min: "1" }));
+    const blank = field("fail-on-blank", "Fail on blank frames", h("input", { id: "fail-on-blank", type: "checkbox" }));
     const priority = field("render-priority", "Priority", h("input", { id: "render-priority", type: "number", min: "0", max: "100", value: "50" }));
     const notes = field("notes", "Notes", h("input", { id: "notes", size: "24" }));
     const refusal = h("div", { role: "alert" });
@@ -804,6 +815,12 @@ async function submitPage() {
         if (number(percent) !== (detected.resolutionPercentage ?? 100)) config.resolutionPercentage = number(percent);
         if (format.value !== detected.outputFormat) config.outputFormat = format.value;
         if (denoise.checked !== !!detected.denoisingEnabled) config.denoisingEnabled = denoise.checked;
+        if (denoiser.value && denoiser.value !== detected.denoiserType) config.denoiserType = denoiser.value;
+        if (device.value) config.computeDeviceType = device.value;
+        if (number(fps) !== null && number(fps) !== scene.fps) config.fps = number(fps);
+        if (number(ram) !== null) config.minimumRam = number(ram);
+        if (number(chunk) !== null) config.chunkSize = number(chunk);
+        if (blank.checked) config.failOnBlank = true;
         if (number(priority) !== 50) config.priority = number(priority);
         if (notes.value.trim()) config.notes = notes.value.trim();
         try {

@@ -302,6 +302,17 @@ def the_admin_sees_the_farm():
     wait(lambda: finds("table#jobs"), "the admin's jobs page")
     wait(lambda: finds(f"tr[data-job-id='{state['job']}']"), "the studio's job in the admin's list")
     shot("15-jobs-admin")
+    # A bulk action on a selection: every job of the page to priority 70.
+    click("#select-all")
+    field = find("#priority")
+    field.clear()
+    field.send_keys("70")
+    click("button[data-action='priority']")
+    wait(lambda: driver.execute_script(
+        "const cells = [...document.querySelectorAll('#jobs td.priority')];"
+        "return cells.length > 1 && cells.every((it) => it.textContent === '70')"), "the selection's new priority")
+    assert "Priority set to 70" in text("#action-status"), text("#action-status")
+    shot("15-jobs-admin-priority")
     driver.get(URL + "/farm")
     wait(lambda: finds("#jobs-by-status tr"), "jobs by status")
     assert "completed" in text("#jobs-by-status")

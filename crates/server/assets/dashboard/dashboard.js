@@ -101,7 +101,9 @@ function when(iso) {
   return h("time", { datetime: iso, title: date.toLocaleString() }, date.toLocaleString());
 }
 
-const short = (id) => (id ? String(id).slice(0, 8) : "—");
+// Ids are UUIDv7: their first digits are a time shared by ids made together, their last are
+// random; the end tells them apart.
+const short = (id) => (id ? String(id).slice(-8) : "—");
 
 // Frames of range strings ("1-250x5", "7") as numbers.
 function framesOf(ranges) {
@@ -368,7 +370,7 @@ async function jobsPage() {
       statusCell, barCell, framesCell, etaCell,
       h("td", { class: "hide-narrow" }, h("code", { title: job.userId }, short(job.userId))),
       ADMIN ? h("td", { class: "hide-narrow" }, h("code", { title: job.workspaceId }, short(job.workspaceId))) : null,
-      h("td", { class: "num" }, String(job.priority ?? 50)),
+      h("td", { class: "num priority" }, String(job.priority ?? 50)),
       h("td", { class: "hide-narrow" }, when(job.createdAt)));
     const entry = { tr, check, job, barCell, framesCell, etaCell, statusCell };
     check.addEventListener("change", () => toggle(job.id, entry, check.checked));

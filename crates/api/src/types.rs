@@ -184,7 +184,8 @@ pub struct Job {
     #[serde(default)]
     pub blender_versions: Vec<String>,
     /// Orchard extension: what the outputs' checks found that a person should look at (frames
-    /// of one colour among frames that are not: `blank_frames`).
+    /// of one colour among frames that are not: `blank_frames`; NaN or infinite pixels in EXR
+    /// frames: `non_finite_pixels`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_warnings: Vec<OutputWarning>,
     /// Orchard extension: 0–100, higher first (50 unless set); `PATCH /jobs/{id}` changes it.
@@ -408,6 +409,9 @@ pub struct Progress {
     /// Orchard extension: frames found blank (every pixel one colour).
     #[serde(default)]
     pub frames_blank: i64,
+    /// Orchard extension: frames with NaN or infinite pixels (EXR).
+    #[serde(default)]
+    pub frames_non_finite: i64,
     /// `framesDone / framesTotal × 100`.
     pub percent: f64,
     /// Estimated seconds left, once a frame is done.
@@ -433,7 +437,7 @@ pub struct OutputFile {
     /// Compositor node that wrote it; empty for frames.
     pub composite_node_name: String,
     /// Orchard extension: what its check found (`blank`: every pixel one colour, among frames
-    /// that are not).
+    /// that are not; `non_finite`: NaN or infinite samples).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }
@@ -442,7 +446,7 @@ pub struct OutputFile {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputWarning {
-    /// `blank_frames`.
+    /// `blank_frames`, `non_finite_pixels`.
     pub code: String,
     /// For a person.
     pub message: String,
@@ -458,7 +462,10 @@ pub struct Transforms {
     pub frames_zip: String,
     /// URL of a zip of compositor outputs; empty when there are none.
     pub composite_nodes_zip: String,
-    /// Video transform (not produced yet): `{}`.
+    /// The video: `{}` unless `requestedRenderConfig.video` asked for one; once the job
+    /// completed, an H.264 MP4 of the frames with the scene's sound: `{url, fileName, codec,
+    /// width, height, fps, frames, durationSeconds, audio, size}`; `{error}` when no worker
+    /// could make it (the frames are delivered as ever).
     #[schema(value_type = Object)]
     pub video: Value,
     /// `framesZip` as a rich output.
@@ -545,6 +552,76 @@ pub struct Assignment {
     /// are asked for with `outputs`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub output_urls: std::collections::BTreeMap<String, String>,
+    /// Set for a packaging task (the job's video) instead of frames to render: its calls go to
+    /// `/workers/{id}/packaging/{taskId}/…`. Only workers that report `ffmpeg` get one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packaging: Option<PackagingAssignment>,
+}
+
+/// Worker protocol: what a packaging task makes: an H.264 MP4 of the job's frames, with the
+/// scene's sound mixed down by Blender.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagingAssignment {
+    /// The job's frames, in order, with signed GET URLs.
+    pub frames: Vec<FrameSource>,
+    /// Frames per second.
+    pub fps: f64,
+    /// The video's file name (`shot.mp4`).
+    pub file_name: String,
+    /// Signed PUT URL for the video.
+    pub upload_url: String,
+}
+
+/// Worker protocol: one frame a packaging task reads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameSource {
+    /// The frame number.
+    pub frame: i32,
+    /// The frame's file name.
+    pub file_name: String,
+    /// Signed GET URL.
+    pub url: String,
+}
+
+/// A job's video as its worker checked it (ffprobe), and as `transforms.video` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoInfo {
+    /// The file's name.
+    pub file_name: String,
+    /// `h264`.
+    pub codec: String,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Frames in the video.
+    pub frames: u32,
+    /// Seconds.
+    pub duration_seconds: f64,
+    /// Whether it carries the scene's sound (AAC).
+    pub audio: bool,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Worker protocol: `POST /workers/{id}/packaging/{taskId}/complete`, once the video is
+/// uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagingDone {
+    /// The attempt held.
+    pub attempt: i64,
+    /// What was made.
+    pub video: VideoInfo,
+    /// What Blender and ffmpeg said, kept for people when something looks wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 65536)]
+    pub log: Option<String>,
 }
 
 /// The scene file of an assignment: enough to fetch it once and cache it by content.
@@ -655,6 +732,13 @@ pub struct DeliveredFrame {
     /// Every pixel is one colour (PNG and JPEG frames are looked at).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blank: bool,
+    /// Some samples are NaN or infinite (EXR frames are read whole).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_finite: bool,
+    /// The view, for a multiview render that writes a file per view (`left`, `right`, a
+    /// custom view's name): the frame is delivered once per view. Empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub view: String,
 }
 
 /// Worker protocol: a file a compositor File Output node wrote, uploaded.

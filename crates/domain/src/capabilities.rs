@@ -44,4 +44,7 @@ pub struct WorkerCapabilities {
     /// Free-form tags set by the operator.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The version of the `ffmpeg` it can run (`5.1.6`): it can make a job's video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffmpeg: Option<String>,
 }

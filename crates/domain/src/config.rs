@@ -84,6 +84,7 @@ pub(crate) const REQUESTED_FIELDS: &[&str] = &[
     "chunkSize",
     "priority",
     "failOnBlank",
+    "video",
 ];
 /// Every field `outputSettings` may have.
 pub(crate) const OUTPUT_SETTINGS_FIELDS: &[&str] =
@@ -199,6 +200,10 @@ pub struct RequestedConfig {
     /// elsewhere, and fails the job as any failing frame does) instead of being flagged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_on_blank: Option<bool>,
+    /// Orchard extension: an H.264 MP4 of the frames (`transforms.video`), made during
+    /// `finalizing` by a worker with ffmpeg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<bool>,
 }
 
 /// The `finalConfig`: what every task of a job renders.
@@ -262,6 +267,9 @@ pub struct RenderConfig {
     /// Orchard extension: a frame of one colour only fails its attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_on_blank: Option<bool>,
+    /// Orchard extension: the job delivers a video of its frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<bool>,
 }
 
 /// The name pattern of a scene's frames from its output path (`//out/shot_####` → `shot_####`):
@@ -375,6 +383,7 @@ impl RequestedConfig {
             chunk_size: fields.integer("chunkSize")?,
             priority: fields.integer("priority")?,
             fail_on_blank: fields.boolean("failOnBlank")?,
+            video: fields.boolean("video")?,
         })
     }
 }
@@ -435,6 +444,7 @@ impl RenderConfig {
             chunk_size: requested.chunk_size,
             output_name: None,
             fail_on_blank: requested.fail_on_blank,
+            video: requested.video,
         };
         config.check()?;
         Ok(config)

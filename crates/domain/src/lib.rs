@@ -25,4 +25,4 @@ pub use capabilities::{BlenderBuild, WorkerCapabilities};
 pub use config::{ConfigError, RenderConfig, RequestedConfig};
 pub use frames::{FrameError, FrameSet};
 pub use notices::Notice;
-pub use status::{IllegalTransition, JobEvent, JobStatus, TaskEvent, TaskStatus};
+pub use status::{IllegalTransition, JobEvent, JobStatus, PackagingEvent, PackagingStatus, TaskEvent, TaskStatus};

@@ -127,6 +127,9 @@ impl PartialSchema for RequestedConfig {
                     goes first, `PATCH /jobs/{id}` changes it."),
                 "failOnBlank": nullable(json!({"type": "boolean", "description": "Orchard extension: a frame of one \
                     colour only fails its attempt instead of being flagged (`blank_frame`)."})),
+                "video": nullable(json!({"type": "boolean", "description": "Orchard extension: deliver an H.264 \
+                    MP4 of the frames as `transforms.video` (with the scene's sound), made while the job is \
+                    `finalizing` by a worker with ffmpeg."})),
             },
         });
         debug_assert_eq!(schema["properties"].as_object().map(|it| it.len()), Some(REQUESTED_FIELDS.len()));
@@ -184,6 +187,8 @@ impl PartialSchema for WorkerCapabilities {
                 "ramGib": {"type": "number", "minimum": 0, "maximum": MAX_RAM_GIB, "description": "Memory, in GiB."},
                 "tags": {"type": "array", "maxItems": MAX_WORKER_LIST, "items": printable(MAX_WORKER_TEXT),
                     "description": "Free-form tags set by the operator."},
+                "ffmpeg": nullable(json!({"allOf": [printable(MAX_WORKER_TEXT)], "description": "The version of \
+                    the ffmpeg it can run: it can make jobs' videos."})),
             },
         }))
     }

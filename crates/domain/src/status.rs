@@ -228,6 +228,68 @@ impl TaskStatus {
     }
 }
 
+/// The status of a job's packaging task (its video, made while the job is `finalizing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackagingStatus {
+    /// Waiting for a worker with ffmpeg.
+    Queued,
+    /// Leased to a worker.
+    Running,
+    /// The video is made, checked and stored.
+    Done,
+    /// Failed beyond retrying: the job completes without its video, with a warning.
+    Failed,
+}
+
+/// Something that happens to a packaging task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackagingEvent {
+    /// A worker claimed it (also the taking over of a lease that ran out).
+    Claimed,
+    /// The worker delivered the checked video.
+    Finished,
+    /// An attempt failed; `last` when no attempt is left.
+    Failed {
+        /// No attempt is left.
+        last: bool,
+    },
+}
+
+impl PackagingStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackagingStatus::Queued => "queued",
+            PackagingStatus::Running => "running",
+            PackagingStatus::Done => "done",
+            PackagingStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PackagingStatus> {
+        [PackagingStatus::Queued, PackagingStatus::Running, PackagingStatus::Done, PackagingStatus::Failed]
+            .into_iter()
+            .find(|it| it.as_str() == s)
+    }
+
+    /// The one transition function for packaging tasks.
+    pub fn apply(self, event: PackagingEvent) -> Result<PackagingStatus, IllegalTransition> {
+        use PackagingEvent as E;
+        use PackagingStatus as S;
+        let next = match (self, event) {
+            (S::Queued | S::Running, E::Claimed) => S::Running,
+            (S::Running, E::Finished) => S::Done,
+            (S::Running, E::Failed { last: false }) => S::Queued,
+            (S::Running, E::Failed { last: true }) => S::Failed,
+            (from, event) => {
+                return Err(IllegalTransition { from: from.as_str().to_string(), event: format!("{event:?}") });
+            }
+        };
+        Ok(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +376,21 @@ mod tests {
     fn a_completed_task_cannot_be_requeued() {
         assert!(TaskStatus::Completed.apply(TaskEvent::Requeued).is_err());
         assert_eq!(TaskStatus::Running.apply(TaskEvent::Requeued), Ok(TaskStatus::Queued));
+    }
+
+    #[test]
+    fn packaging_runs_until_done_or_out_of_attempts() {
+        use PackagingEvent as E;
+        use PackagingStatus as S;
+        assert_eq!(S::Queued.apply(E::Claimed), Ok(S::Running));
+        assert_eq!(S::Running.apply(E::Claimed), Ok(S::Running), "a lease that ran out is taken over");
+        assert_eq!(S::Running.apply(E::Finished), Ok(S::Done));
+        assert_eq!(S::Running.apply(E::Failed { last: false }), Ok(S::Queued));
+        assert_eq!(S::Running.apply(E::Failed { last: true }), Ok(S::Failed));
+        assert!(S::Done.apply(E::Claimed).is_err());
+        assert!(S::Queued.apply(E::Finished).is_err());
+        for status in [S::Queued, S::Running, S::Done, S::Failed] {
+            assert_eq!(S::parse(status.as_str()), Some(status));
+        }
     }
 }

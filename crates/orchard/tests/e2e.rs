@@ -616,3 +616,234 @@ async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
     let jobs = farm.client().list_jobs(1, 10, "").await.unwrap();
     assert_eq!(jobs.pagination.total, 0, "the refused job was deleted");
 }
+
+/// Whether ffmpeg and ffprobe run here; with `ORCHARD_REQUIRE_E2E=1` their absence fails.
+fn ffmpeg_available() -> bool {
+    let runs = |tool: &str| Command::new(tool).arg("-version").output().is_ok_and(|it| it.status.success());
+    let found = runs("ffmpeg") && runs("ffprobe");
+    if !found {
+        assert!(std::env::var("ORCHARD_REQUIRE_E2E").is_err(), "ffmpeg is required (ORCHARD_REQUIRE_E2E=1)");
+        eprintln!("skipped: no ffmpeg");
+    }
+    found
+}
+
+/// What ffprobe says of a video: its streams' `codec_type`, `codec_name`, sizes, rate, frames.
+fn ffprobe(path: &std::path::Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The first frame of a video, decoded to RGB by ffmpeg.
+fn first_video_frame(path: &std::path::Path, width: u32, height: u32) -> image::RgbImage {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    image::RgbImage::from_raw(width, height, output.stdout).expect("one frame of rgb24")
+}
+
+#[tokio::test]
+async fn render_video_makes_an_mp4_with_the_scenes_sound_and_tone_maps_exr_frames() {
+    if !blender_available() || !ffmpeg_available() {
+        return;
+    }
+    // examples/sound: 24 frames at 24 fps of a turning cube, a sound strip playing //tone.wav.
+    let farm = Farm::start();
+    let scene = repo_root().join("examples/sound/sound.blend");
+    let out = tempfile::tempdir().unwrap();
+    let rendered = cli(&farm, &["render", scene.to_str().unwrap(), "--video", "--out", out.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&rendered.stdout).to_string();
+    assert!(rendered.status.success(), "{stdout}{}", String::from_utf8_lossy(&rendered.stderr));
+    let id = stdout.lines().next().and_then(|it| it.strip_prefix("Job ")).and_then(|it| it.split_whitespace().next());
+    let id = id.unwrap_or_else(|| panic!("{stdout}")).to_string();
+    let folder = out.path().join(&id);
+    let video = folder.join("turn.mp4");
+    assert!(video.exists(), "the video beside the frames: {stdout}");
+    assert!(folder.join("turn_0024.png").exists());
+
+    let probed = ffprobe(&video);
+    let streams = probed["streams"].as_array().unwrap();
+    let picture = streams.iter().find(|it| it["codec_type"] == "video").expect("a video stream");
+    assert_eq!(picture["codec_name"], "h264");
+    assert_eq!(picture["pix_fmt"], "yuv420p");
+    assert_eq!((picture["width"].as_u64(), picture["height"].as_u64()), (Some(64), Some(48)));
+    assert_eq!(picture["nb_read_frames"], "24", "every frame");
+    assert_eq!(picture["r_frame_rate"], "24/1", "the scene's rate");
+    let sound = streams.iter().find(|it| it["codec_type"] == "audio").expect("the scene's sound, mixed down");
+    assert_eq!(sound["codec_name"], "aac");
+    let duration: f64 = probed["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((0.9..1.2).contains(&duration), "one second: {duration}");
+    // Not silence: the tone is there.
+    let pcm = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&video)
+        .args(["-vn", "-f", "s16le", "-ac", "1", "-"])
+        .output()
+        .unwrap();
+    let samples: Vec<i16> = pcm.stdout.chunks_exact(2).map(|it| i16::from_le_bytes([it[0], it[1]])).collect();
+    let loudest = samples.iter().map(|it| it.unsigned_abs()).max().unwrap_or(0);
+    assert!(loudest > 1000, "the 440 Hz tone, not silence: peak {loudest}");
+
+    // The API describes it as it is.
+    let client = farm.client();
+    let downloads = client.downloads(&id).await.unwrap();
+    let described = &downloads.transforms.video;
+    assert_eq!(described["fileName"], "turn.mp4");
+    assert_eq!((described["frames"].as_u64(), described["audio"].as_bool()), (Some(24), Some(true)));
+    assert_eq!(described["fps"].as_f64(), Some(24.0));
+    assert_eq!(fetch(described["url"].as_str().unwrap()).await, std::fs::read(&video).unwrap());
+
+    // EXR frames (linear) go through the scene's view transform, as Blender shows them: the
+    // video's first frame looks like the PNG frame, not like raw linear values.
+    let exr = r#"{"outputFormat": "OPEN_EXR", "outputSettings": {"colorDepth": "16"}}"#;
+    let args = ["render", scene.to_str().unwrap(), "--video", "--frames", "1-3", "--config", exr];
+    let rendered = cli(&farm, &[&args[..], &["--out", out.path().to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&rendered.stdout).to_string();
+    assert!(rendered.status.success(), "{stdout}{}", String::from_utf8_lossy(&rendered.stderr));
+    let id = stdout.lines().next().and_then(|it| it.strip_prefix("Job ")).and_then(|it| it.split_whitespace().next());
+    let exr_folder = out.path().join(id.unwrap());
+    assert!(exr_folder.join("turn_0001.exr").exists());
+    let from_exr = first_video_frame(&exr_folder.join("turn.mp4"), 64, 48);
+    let from_png = first_video_frame(&video, 64, 48);
+    let png = image::open(folder.join("turn_0001.png")).unwrap().to_rgb8();
+    for (x, y) in [(2, 2), (32, 24), (50, 30)] {
+        let (a, b, c) = (from_exr.get_pixel(x, y), from_png.get_pixel(x, y), png.get_pixel(x, y));
+        for channel in 0..3 {
+            let close = |p: u8, q: u8| p.abs_diff(q) <= 12;
+            assert!(close(a[channel], c[channel]), "EXR video {a:?} vs PNG frame {c:?} at {x},{y}");
+            assert!(close(b[channel], c[channel]), "PNG video {b:?} vs PNG frame {c:?} at {x},{y}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stereo_scene_delivers_a_file_per_view_for_frames_and_compositor_outputs() {
+    if !blender_available() {
+        return;
+    }
+    // examples/stereo: stereo 3D saved as individual files, a File Output node ("Slate").
+    let farm = Farm::start();
+    let client = farm.client();
+    let scene = repo_root().join("examples/stereo/stereo.blend");
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1});
+    let id = submit_file(&client, &scene, config).await;
+    let job = finished(&client, &id, Duration::from_secs(180)).await;
+    assert_eq!(job.status, "completed", "{:?}", job.failed_reason);
+    let downloads = client.downloads(&id).await.unwrap();
+    let frames: Vec<(&str, &str)> =
+        downloads.frame_outputs.iter().map(|it| (it.file_name.as_str(), it.view.as_str())).collect();
+    assert_eq!(
+        frames,
+        [
+            ("eye_0001_L.png", "left"),
+            ("eye_0001_R.png", "right"),
+            ("eye_0002_L.png", "left"),
+            ("eye_0002_R.png", "right")
+        ]
+    );
+    let mut slates: Vec<(String, String)> =
+        downloads.composite_node_outputs.iter().map(|it| (it.relative_path.clone(), it.view.clone())).collect();
+    slates.sort();
+    let expected = [
+        ("slate_0001_L.png", "left"),
+        ("slate_0001_R.png", "right"),
+        ("slate_0002_L.png", "left"),
+        ("slate_0002_R.png", "right"),
+    ];
+    assert_eq!(slates, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    // The eyes see the scene apart: the two views of a frame differ.
+    let left = image::load_from_memory(&fetch(&downloads.frame_outputs[0].url).await).unwrap().to_rgb8();
+    let right = image::load_from_memory(&fetch(&downloads.frame_outputs[1].url).await).unwrap().to_rgb8();
+    assert_eq!((left.width(), left.height()), (64, 48));
+    assert_ne!(left, right, "two views, not one image twice");
+    // The archive holds every view; the contact sheet one cell per frame (the first view).
+    let zip = fetch(&downloads.transforms.frames_zip).await;
+    assert_eq!(zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap().len(), 4);
+    let sheet = downloads.transforms.contact_sheet.as_ref().expect("a contact sheet");
+    let sheet = image::load_from_memory(&fetch(&sheet.url).await).expect("the contact sheet decodes");
+    assert_eq!(sheet.width(), 4 + 2 * (160 + 4), "two frames side by side");
+}
+
+/// A Python with PyPI's `bpy` (`ORCHARD_TEST_BPY`, set by `dev/test`); with
+/// `ORCHARD_REQUIRE_BPY=1` its absence fails.
+fn bpy_python() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("ORCHARD_TEST_BPY").map(std::path::PathBuf::from).filter(|it| it.exists());
+    if found.is_none() {
+        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "ORCHARD_TEST_BPY is required (ORCHARD_REQUIRE_BPY=1)");
+        eprintln!("bpy skipped: no ORCHARD_TEST_BPY");
+    }
+    found
+}
+
+/// Runs `command`, failing the test with what it printed when it fails.
+fn passes(command: &mut Command, what: &str) {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{what} failed:\n{said}");
+    assert!(!said.contains("FAIL"), "{what}:\n{said}");
+}
+
+#[tokio::test]
+async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender_3_4_and_bpy_4_5() {
+    if !blender_available() {
+        return;
+    }
+    let farm = Farm::start();
+    let work = tempfile::tempdir().unwrap();
+    // The add-on as an artist gets it: from the farm.
+    let zip = fetch(&format!("{}/addon.zip", farm.url)).await;
+    let zip_path = work.path().join("orchard.zip");
+    std::fs::write(&zip_path, &zip).unwrap();
+    let tests = repo_root().join("addon/tests");
+    let fixtures = work.path().join("fixtures");
+    passes(
+        Command::new("blender")
+            .args(["-b", "--factory-startup", "--python"])
+            .arg(tests.join("make_scenes.py"))
+            .arg("--")
+            .arg(&fixtures),
+        "making the add-on's fixture scenes",
+    );
+    let common = |command: &mut Command, out: &str| {
+        command
+            .args(["--server", &farm.url, "--key", &farm.key, "--zip"])
+            .arg(&zip_path)
+            .arg("--fixtures")
+            .arg(&fixtures)
+            .arg("--out")
+            .arg(work.path().join(out));
+    };
+    passes(
+        Command::new("python3").arg(tests.join("test_client.py")).args([
+            "--server",
+            &farm.url,
+            "--key",
+            &farm.key,
+            "--fixtures",
+            fixtures.to_str().unwrap(),
+        ]),
+        "the add-on's client test",
+    );
+    let mut blender = Command::new("blender");
+    blender.args(["-b", "--factory-startup", "--python"]).arg(tests.join("run_addon_test.py")).arg("--");
+    common(&mut blender, "out-3.4");
+    passes(&mut blender, "the add-on in Blender 3.4");
+    if let Some(python) = bpy_python() {
+        for install in ["extension", "legacy"] {
+            let mut bpy = Command::new(&python);
+            bpy.arg(tests.join("run_addon_test.py"));
+            common(&mut bpy, &format!("out-bpy-{install}"));
+            bpy.args(["--install", install]);
+            passes(&mut bpy, &format!("the add-on under bpy 4.5 ({install})"));
+        }
+    }
+}

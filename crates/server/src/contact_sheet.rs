@@ -1,6 +1,7 @@
 //! The contact sheet: one PNG of every frame's thumbnail in a grid, each labelled with its frame
-//! number, for dailies and for the dashboard. Made when a job finalizes, from the frames
-//! already on disk for its archive (PNG and JPEG; other formats have no decoder here).
+//! number, for dailies and for the dashboard. Made when a job finalizes, reading the stored
+//! frames one at a time (PNG and JPEG; other formats have no decoder here): only thumbnails
+//! are held.
 
 use std::path::Path;
 
@@ -30,13 +31,18 @@ pub(crate) struct Sheet {
     pub(crate) columns: u32,
 }
 
-/// Writes the contact sheet of `frames` (frame number, file) to `out` as a PNG; `None` when
-/// no frame decodes here.
-pub(crate) fn write(frames: &[(i32, &Path)], out: &Path) -> anyhow::Result<Option<Sheet>> {
-    let decodable: Vec<&(i32, &Path)> = frames
-        .iter()
-        .filter(|(_, path)| {
-            let ext = path.extension().and_then(|it| it.to_str()).unwrap_or("").to_ascii_lowercase();
+/// Writes the contact sheet of `frames` (frame number, file name) to `out` as a PNG, reading
+/// the bytes of the `i`th frame with `load(i)` for those it shows; `None` when no frame
+/// decodes here.
+pub(crate) fn write(
+    frames: &[(i32, &str)],
+    mut load: impl FnMut(usize) -> anyhow::Result<Vec<u8>>,
+    out: &Path,
+) -> anyhow::Result<Option<Sheet>> {
+    let decodable: Vec<usize> = (0..frames.len())
+        .filter(|index| {
+            let name = frames[*index].1;
+            let ext = name.rsplit_once('.').map(|(_, it)| it.to_ascii_lowercase()).unwrap_or_default();
             matches!(ext.as_str(), "png" | "jpg" | "jpeg")
         })
         .collect();
@@ -44,13 +50,14 @@ pub(crate) fn write(frames: &[(i32, &Path)], out: &Path) -> anyhow::Result<Optio
         return Ok(None);
     }
     let step = decodable.len().div_ceil(MAX_FRAMES);
-    let shown: Vec<&(i32, &Path)> = decodable.into_iter().step_by(step).collect();
+    let shown: Vec<usize> = decodable.into_iter().step_by(step).collect();
     let mut cells = Vec::with_capacity(shown.len());
-    for (frame, path) in &shown {
-        let image = image::open(path)?;
+    for index in shown {
+        let frame = frames[index].0;
+        let image = image::load_from_memory(&load(index)?)?;
         let height = (u64::from(CELL_WIDTH) * u64::from(image.height()) / u64::from(image.width().max(1))).max(1);
         let thumb = image.thumbnail_exact(CELL_WIDTH, height.min(u64::from(CELL_WIDTH) * 4) as u32).to_rgba8();
-        cells.push((*frame, thumb));
+        cells.push((frame, thumb));
     }
     let cell_height = cells.iter().map(|(_, it)| it.height()).max().unwrap_or(1);
     let columns = (cells.len() as f64).sqrt().ceil().clamp(1.0, f64::from(MAX_COLUMNS)) as u32;
@@ -126,9 +133,23 @@ mod tests {
         let exr = dir.path().join("6.exr");
         std::fs::write(&exr, b"v/1\x01").unwrap();
         frames.push((6, exr));
-        let listed: Vec<(i32, &Path)> = frames.iter().map(|(frame, path)| (*frame, path.as_path())).collect();
+        let names: Vec<String> = frames.iter().map(|(_, path)| path.display().to_string()).collect();
+        let listed: Vec<(i32, &str)> =
+            frames.iter().zip(&names).map(|((frame, _), name)| (*frame, name.as_str())).collect();
         let out = dir.path().join("sheet.png");
-        let sheet = write(&listed, &out).unwrap().expect("a sheet");
+        let mut loaded = Vec::new();
+        let load = |index: usize| -> anyhow::Result<Vec<u8>> { Ok(std::fs::read(&frames[index].1)?) };
+        let sheet = write(
+            &listed,
+            |index| {
+                loaded.push(index);
+                load(index)
+            },
+            &out,
+        )
+        .unwrap()
+        .expect("a sheet");
+        assert_eq!(loaded, [0, 1, 2, 3, 4], "only what it shows is read, one at a time");
         assert_eq!(sheet, Sheet { frames: 5, columns: 3 }, "the EXR is left out");
         let image = image::open(&out).unwrap().to_rgba8();
         assert_eq!(image.dimensions(), (GAP + 3 * (CELL_WIDTH + GAP), GAP + 2 * (90 + LABEL + GAP)));
@@ -136,6 +157,6 @@ mod tests {
         // The label under the first cell: "1" has ink in its middle column.
         let label_y = GAP + 90 + 2;
         assert_eq!(image.get_pixel(GAP + GLYPH_SCALE, label_y), &INK);
-        assert!(write(&listed[5..], &out).unwrap().is_none(), "nothing decodable, no sheet");
+        assert!(write(&listed[5..], load, &out).unwrap().is_none(), "nothing decodable, no sheet");
     }
 }

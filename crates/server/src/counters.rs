@@ -36,6 +36,7 @@ pub(crate) fn progress(job: &Job) -> api::Progress {
         frames_running_done: job.frames_running_done.clamp(0, job.frames_rendering.max(0)),
         frames_running_progress: (running * 1000.0).round() / 1000.0,
         frames_blank: job.frames_blank.max(0),
+        frames_non_finite: job.frames_non_finite.max(0),
         percent,
         eta_seconds,
         normalized_seconds: job.normalized_seconds,

@@ -51,14 +51,18 @@ pub async fn collect(
             if job.outputs_deleted_at.is_none() {
                 referenced.insert(job.object_key.clone());
             }
-            referenced.extend(job.frames_zip_key.iter().cloned());
+            // Archives are made as they download: a stored one (made before) is no one's.
             referenced.extend(job.preview_key.iter().cloned());
             if job.status == JobStatus::Completed && job.outputs_deleted_at.is_none() {
-                referenced.insert(keys::composites_zip(job.id));
                 referenced.insert(keys::contact_sheet(job.id));
             }
             for output in store.list_outputs(job.id).await? {
                 referenced.insert(output.object_key);
+            }
+            if let Some(packaging) = store.packaging(job.id).await?
+                && let Some(made) = crate::video::Packaged::read(packaging.result.as_deref())
+            {
+                referenced.insert(made.key);
             }
         }
         if jobs.is_empty() || u64::from(page) * 100 >= total {

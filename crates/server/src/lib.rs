@@ -4,6 +4,8 @@
 //! HTTP server, the lease reaper, the matchmaker and the finalizer; [`Server`] is the handle
 //! to all of it. Workers, local or remote, reach it only through the HTTP worker protocol.
 
+pub mod addon;
+mod archives;
 mod background;
 pub mod blobs;
 mod clock;
@@ -32,6 +34,7 @@ pub mod signing;
 mod speeds;
 mod state;
 mod urls;
+mod video;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

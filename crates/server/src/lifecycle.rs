@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use orchard_blend::{Analysis, AnalyzeOptions, SceneInfo, ZipProject};
-use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, RenderConfig, RequestedConfig};
+use orchard_domain::{ConfigError, FrameSet, JobEvent, JobStatus, PackagingStatus, RenderConfig, RequestedConfig};
 use orchard_store::{FailedReason, Job, JobPatch, Retry, StartRender};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, warn};
@@ -19,6 +18,7 @@ use crate::error::{Chain, Error, Result};
 use crate::policy::{CANCEL_TRIES, VALIDATION_LEASE};
 use crate::scheduler::{Verdict, first_chunk_size};
 use crate::state::AppState;
+use crate::video::Packaged;
 
 async fn reload(state: &AppState, job_id: Uuid) -> Result<Job> {
     state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))
@@ -274,7 +274,10 @@ pub(crate) async fn retry(
         return Err(Error::status(current.status, ONLY_FROM));
     };
     state.notices.wake();
-    for key in dropped {
+    // Frames rendered again make another video.
+    let old_video = state.store.packaging(job.id).await?.and_then(|it| Packaged::read(it.result.as_deref()));
+    state.store.forget_packaging(job.id).await?;
+    for key in dropped.into_iter().chain(old_video.map(|it| it.key)) {
         if let Err(error) = state.blobs.delete(&key).await {
             warn!(error = %Chain(error.as_ref()), key, "a replaced frame's file stays");
         }
@@ -450,35 +453,44 @@ pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Where finalizing a job got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finalizing {
+    /// Packaged and completed (or completed by another server meanwhile).
+    Done,
+    /// Its video is being made by a worker: asked again later.
+    WaitingForVideo,
+}
+
 /// Packages a `finalizing` job's outputs and completes it. Safe to run on several servers:
-/// the archive key is fixed and the final transition is a compare-and-set.
-pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
-    let outputs = state.store.list_outputs(job.id).await?;
-    let composites: Vec<_> = outputs.iter().filter(|it| it.kind == "composite").cloned().collect();
-    let frames: Vec<_> = outputs.into_iter().filter(|it| it.kind == "frame").collect();
-    let zip_key = keys::frames_zip(job.id);
+/// the archive key is fixed and the final transition is a compare-and-set. A job that asked
+/// for a video waits for its packaging task first (a worker with ffmpeg makes it).
+pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Finalizing> {
+    if job.final_config.as_ref().is_some_and(|it| it.video == Some(true)) && !video_settled(state, job).await? {
+        return Ok(Finalizing::WaitingForVideo);
+    }
+    if job.waiting_reason.is_some() {
+        state.store.set_waiting_reason(job.id, None).await?;
+    }
+    let frames: Vec<_> = state.store.list_outputs(job.id).await?.into_iter().filter(|it| it.kind == "frame").collect();
+    // The archives are made as they download (`archives`): nothing to copy here. The contact
+    // sheet reads the frames it shows one at a time; a multiview render's frames appear once,
+    // by their first view.
+    let mut listed: Vec<(i32, &orchard_store::Output)> = frames.iter().filter_map(|it| Some((it.frame?, it))).collect();
+    listed.sort_by_key(|(frame, _)| *frame);
+    listed.dedup_by_key(|(frame, _)| *frame);
     let tmp_dir = state.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let work = tempfile::tempdir_in(&tmp_dir)?;
-    let mut files = Vec::with_capacity(frames.len());
-    for output in &frames {
-        let local = work.path().join(&output.file_name);
-        state.blobs.get_to_file(&output.object_key, &local).await?;
-        files.push((output.file_name.clone(), local));
-    }
-    let zip_path = work.path().join("frames.zip");
-    let zip_target = zip_path.clone();
-    tokio::task::spawn_blocking(move || write_zip(&zip_target, &files)).await?.context("writing frames.zip")?;
-    state.blobs.put_file(&zip_key, &zip_path).await?;
-    // The contact sheet, from the frames already here for the archive.
-    let numbered: Vec<(i32, std::path::PathBuf)> =
-        frames.iter().filter_map(|it| Some((it.frame?, work.path().join(&it.file_name)))).collect();
+    let names: Vec<(i32, String)> = listed.iter().map(|(frame, it)| (*frame, it.file_name.clone())).collect();
+    let keys: Vec<String> = listed.iter().map(|(_, it)| it.object_key.clone()).collect();
     let sheet_path = work.path().join("contact-sheet.png");
-    let target = sheet_path.clone();
+    let (target, blobs, handle) = (sheet_path.clone(), state.blobs.clone(), tokio::runtime::Handle::current());
     let made = tokio::task::spawn_blocking(move || {
-        let listed: Vec<(i32, &std::path::Path)> =
-            numbered.iter().map(|(frame, path)| (*frame, path.as_path())).collect();
-        crate::contact_sheet::write(&listed, &target)
+        let names: Vec<(i32, &str)> = names.iter().map(|(frame, name)| (*frame, name.as_str())).collect();
+        let load =
+            |index: usize| -> anyhow::Result<Vec<u8>> { Ok(handle.block_on(blobs.get_bytes(&keys[index]))?.to_vec()) };
+        crate::contact_sheet::write(&names, load, &target)
     })
     .await?;
     match made {
@@ -488,28 +500,12 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
         Ok(None) => {}
         Err(error) => warn!(error = %Chain(error.as_ref()), "no contact sheet"),
     }
-    if !composites.is_empty() {
-        // The nodes' tree kept: `node/relative path`, as the scene would have written it.
-        let details = state.store.output_details(job.id).await?;
-        let folder = work.path().join("composite");
-        tokio::fs::create_dir_all(&folder).await?;
-        let mut files = Vec::with_capacity(composites.len());
-        for (index, output) in composites.iter().enumerate() {
-            let Some(detail) = details.iter().find(|it| it.file_name == output.file_name) else { continue };
-            let local = folder.join(index.to_string());
-            state.blobs.get_to_file(&output.object_key, &local).await?;
-            let node = detail.node_name.replace(['/', '\\'], "_");
-            files.push((format!("{node}/{}", detail.relative_path), local));
-        }
-        let path = work.path().join("composites.zip");
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || write_zip(&target, &files)).await?.context("writing composites.zip")?;
-        state.blobs.put_file(&keys::composites_zip(job.id), &path).await?;
-    }
     // The representative preview is the middle frame.
     let mut preview_key = None;
-    if let Some(middle) = frames.get(frames.len() / 2) {
-        match state.previews.make(job.id, &work.path().join(&middle.file_name)).await {
+    if let Some((_, middle)) = listed.get(listed.len() / 2) {
+        let local = work.path().join(&middle.file_name);
+        state.blobs.get_to_file(&middle.object_key, &local).await?;
+        match state.previews.make(job.id, &local).await {
             Ok(key) => preview_key = key,
             Err(error) => warn!(error = %Chain(error.as_ref()), "no final preview"),
         }
@@ -519,12 +515,7 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     let tasks = state.store.list_tasks(job.id).await?;
     let versions: std::collections::BTreeSet<String> =
         tasks.iter().filter_map(|it| it.blender_version.clone()).collect();
-    let patch = JobPatch {
-        frames_zip_key: Some(zip_key),
-        preview_key,
-        blender_versions: Some(versions.into_iter().collect()),
-        ..Default::default()
-    };
+    let patch = JobPatch { preview_key, blender_versions: Some(versions.into_iter().collect()), ..Default::default() };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
         state.notices.wake();
         info!(frames = frames.len(), "job completed");
@@ -533,22 +524,31 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
             warn!(error = %Chain(&error), "speed factors not refined");
         }
     }
-    Ok(())
+    Ok(Finalizing::Done)
 }
 
-fn write_zip(path: &std::path::Path, files: &[(String, std::path::PathBuf)]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let mut zip = zip::ZipWriter::new(file);
-    // Frames are already compressed images: store them, don't deflate them again.
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
-    for (name, local) in files {
-        zip.start_file(name.as_str(), options)?;
-        let mut input = std::fs::File::open(local)?;
-        std::io::copy(&mut input, &mut zip)?;
+/// Whether a job's video is made, or failed for good (the job completes without it). Queues
+/// its packaging the first time; says on the job when no worker connected can make it.
+async fn video_settled(state: &AppState, job: &Job) -> anyhow::Result<bool> {
+    let packaging = match state.store.packaging(job.id).await? {
+        Some(packaging) => packaging,
+        None => {
+            let queued = state.store.queue_packaging(job.id, now_ms()).await?;
+            info!(packaging = %queued.id, "video queued");
+            state.scheduler.work_arrived();
+            queued
+        }
+    };
+    if matches!(packaging.status, PackagingStatus::Done | PackagingStatus::Failed) {
+        return Ok(true);
     }
-    zip.finish()?;
-    Ok(())
+    let workers = state.scheduler.connected_workers().await?;
+    let reason = (!workers.iter().any(|it| it.capabilities.ffmpeg.is_some() && !it.draining))
+        .then_some("waiting for a worker with ffmpeg to make the video");
+    if job.waiting_reason.as_deref() != reason {
+        state.store.set_waiting_reason(job.id, reason).await?;
+    }
+    Ok(false)
 }
 
 /// Fails a job whose outputs could not be packaged.

@@ -29,6 +29,18 @@ pub(crate) fn output_path(job_id: Uuid, task_id: Uuid, attempt: i64, file: &str)
     format!("/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}")
 }
 
+/// The path that streams one of a job's archives (`frames.zip`, `composites.zip`).
+pub(crate) fn archive_path(job_id: Uuid, file: &str) -> String {
+    format!("/blobs/archives/{job_id}/{file}")
+}
+
+/// A signed GET URL for one of a job's archives, made as it downloads: always this server's
+/// (a bucket cannot zip), valid for the configured time.
+pub(crate) fn signed_archive_url(state: &AppState, base: &str, job_id: Uuid, file: &str, now_ms: i64) -> String {
+    let expires = now_ms / 1000 + state.config.url_ttl.as_secs() as i64;
+    signed(state, base, "GET", &archive_path(job_id, file), expires)
+}
+
 /// `base` + `path`, signed for `method` until `expires` (unix seconds).
 pub(crate) fn signed(state: &AppState, base: &str, method: &str, path: &str, expires: i64) -> String {
     format!("{base}{path}?{}", state.signer.sign(method, path, expires))

@@ -357,7 +357,13 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     let request = RegisterRequest {
         worker_id: "w1".into(),
         name: "w1".into(),
-        capabilities: WorkerCapabilities { blenders: vec![build], cpu_threads: 1, ram_gib: 8.0, tags: vec![] },
+        capabilities: WorkerCapabilities {
+            blenders: vec![build],
+            cpu_threads: 1,
+            ram_gib: 8.0,
+            tags: vec![],
+            ffmpeg: None,
+        },
         speed_factor: 1.0,
         speed_spread: None,
     };
@@ -369,7 +375,8 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
 
     let frame = data.path().join("frame_0001.png");
     image::RgbaImage::new(64, 48).save(&frame).unwrap();
-    let rendered = RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into() };
+    let rendered =
+        RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into(), view: String::new() };
     // The task came with a presigned bucket URL for its frame. Spoil its signature: the bucket
     // refuses it, and the worker asks for new URLs instead of failing the task.
     let mut spoiled = assignment.clone();
@@ -383,6 +390,7 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
         log: None,
         composites: vec![],
         blank: vec![],
+        non_finite: vec![],
     };
     let completed = worker.complete(&spoiled, delivery, None).await.unwrap();
     assert!(matches!(completed, (LeaseStatus::Held, None)), "{completed:?}");
@@ -396,5 +404,103 @@ async fn a_worker_fetches_the_scene_from_and_uploads_frames_to_the_bucket() {
     assert!(downloads.frames[0].starts_with(&s3.endpoint), "{}", downloads.frames[0]);
     let fetched = reqwest::get(&downloads.frames[0]).await.unwrap().bytes().await.unwrap();
     assert_eq!(fetched.as_ref(), std::fs::read(&frame).unwrap());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
+    use orchard_api::{BlenderBuild, RegisterRequest, VideoInfo, WorkerCapabilities};
+    use orchard_worker::remote::HttpCoordinator;
+    use orchard_worker::{Coordinator, Delivery, LeaseStatus, RenderedFrame};
+
+    let s3 = S3Server::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let (server, key) = spawn_server(&s3, data.path()).await;
+    let client = orchard_api::Client::new(&server.url(), &key);
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cube.blend");
+    let upload = client.create_upload("cube.blend", "blend").await.unwrap();
+    client.put_file(&upload.upload_url, &scene_path, |_| {}).await.unwrap();
+    let job = client.create_job(&upload.slug).await.unwrap();
+    assert_eq!(client.validate(&job.id).await.unwrap().status, "validated");
+    let config = json!({"colorManagementPreset": "default", "frameRanges": ["1"], "video": true});
+    client.render(&job.id, config).await.unwrap();
+
+    let token = orchard_server::keys::create_worker_token(server.store().as_ref()).await.unwrap();
+    let build = BlenderBuild { version: "3.4.1".into(), oidn: false, eevee: false, gpu_backends: vec![] };
+    let capabilities = WorkerCapabilities {
+        blenders: vec![build],
+        cpu_threads: 1,
+        ram_gib: 8.0,
+        tags: vec![],
+        ffmpeg: Some("5.1".into()),
+    };
+    let request = RegisterRequest {
+        worker_id: "w1".into(),
+        name: "w1".into(),
+        capabilities,
+        speed_factor: 1.0,
+        speed_spread: None,
+    };
+    let (worker, _) = HttpCoordinator::register(&server.url(), &token, &request).await.unwrap();
+    let assignment = worker.claim("w1", None).await.unwrap().expect("a task");
+    let frame = data.path().join("frame_0001.png");
+    image::RgbaImage::new(64, 48).save(&frame).unwrap();
+    let rendered =
+        RenderedFrame { frame: 1, path: frame.clone(), file_name: "frame_0001.png".into(), view: String::new() };
+    let delivery = Delivery {
+        frames: vec![rendered],
+        render_seconds: 0.5,
+        blender_version: "3.4.1".into(),
+        log: None,
+        composites: vec![],
+        blank: vec![],
+        non_finite: vec![],
+    };
+    assert!(matches!(worker.complete(&assignment, delivery, None).await.unwrap(), (LeaseStatus::Held, None)));
+
+    // The video's task: its frame and its upload are presigned at the bucket.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let packaging = loop {
+        if let Some(task) = worker.claim("w1", None).await.unwrap() {
+            break task;
+        }
+        assert!(std::time::Instant::now() < deadline, "no packaging task");
+    };
+    let made = packaging.packaging.clone().expect("the video's task");
+    assert!(made.frames[0].url.starts_with(&s3.endpoint), "{}", made.frames[0].url);
+    assert!(made.upload_url.starts_with(&s3.endpoint), "{}", made.upload_url);
+    let fetched = data.path().join("fetched.png");
+    worker.download(&made.frames[0].url, &fetched).await.unwrap();
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&frame).unwrap());
+    let video = data.path().join("frame.mp4");
+    std::fs::write(&video, b"an mp4's bytes, as far as storage cares").unwrap();
+    let info = VideoInfo {
+        file_name: made.file_name.clone(),
+        codec: "h264".into(),
+        width: 64,
+        height: 48,
+        fps: 24.0,
+        frames: 1,
+        duration_seconds: 0.042,
+        audio: false,
+        size: std::fs::metadata(&video).unwrap().len(),
+    };
+    assert_eq!(worker.deliver_video(&packaging, &video, info, None).await.unwrap(), LeaseStatus::Held);
+
+    while client.get_job(&job.id).await.unwrap().status != "completed" {
+        assert!(std::time::Instant::now() < deadline, "the job did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let downloads = client.downloads(&job.id).await.unwrap();
+    let url = downloads.transforms.video["url"].as_str().expect("the video").to_string();
+    assert!(url.starts_with(&s3.endpoint), "{url}");
+    let fetched = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(fetched.as_ref(), std::fs::read(&video).unwrap());
+    // The frames' zip is made by the server as it downloads, from the bucket.
+    let zip = reqwest::get(&downloads.transforms.frames_zip).await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut inside = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("frame_0001.png").unwrap(), &mut inside).unwrap();
+    assert_eq!(inside, std::fs::read(&frame).unwrap());
     server.shutdown().await;
 }

@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use crate::{
     AccountStore, AttemptRecord, ClaimOptions, ClaimedTask, Completion, DeliveryInfo, DeliveryOutcome, DueDelivery,
-    EventRecord, FailOutcome, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey, NextClaim,
-    NoticeStore, Order, Output, OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog,
-    TaskStore, Upload, UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
+    EventRecord, FailOutcome, FrameFlag, Job, JobPatch, JobStore, KeyInfo, KeyOwner, Lease, LeaseState, NewJob, NewKey,
+    NextClaim, NoticeStore, Order, Output, OutputDetail, Packaging, PackagingStore, Result, Retry, RunnableJob,
+    StartRender, Task, TaskDone, TaskLog, TaskStore, Upload, UploadStore, WebhookRecord, WorkerRecord, WorkerStore,
 };
 
 /// How long a job read is remembered at most: how late this server may see a change that
@@ -242,11 +242,11 @@ impl<S: TaskStore> TaskStore for CachedReads<S> {
     async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {
         self.inner.output_details(job_id).await
     }
-    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()> {
-        self.changed(self.inner.judge_frames(job_id, frames, blank).await)
+    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], flagged: &[(i32, FrameFlag)]) -> Result<()> {
+        self.changed(self.inner.judge_frames(job_id, frames, flagged).await)
     }
-    async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>> {
-        self.inner.blank_frames(job_id).await
+    async fn frame_flags(&self, job_id: Uuid) -> Result<Vec<(i32, FrameFlag)>> {
+        self.inner.frame_flags(job_id).await
     }
     async fn task_log(&self, task_id: Uuid, attempt: Option<i64>) -> Result<Option<TaskLog>> {
         self.inner.task_log(task_id, attempt).await
@@ -385,5 +385,41 @@ impl<S: NoticeStore> NoticeStore for CachedReads<S> {
     }
     async fn redeliver(&self, webhook_id: Uuid, delivery_id: Uuid, now: i64) -> Result<Option<Uuid>> {
         self.inner.redeliver(webhook_id, delivery_id, now).await
+    }
+}
+
+#[async_trait]
+impl<S: PackagingStore> PackagingStore for CachedReads<S> {
+    async fn queue_packaging(&self, job_id: Uuid, now: i64) -> Result<Packaging> {
+        self.inner.queue_packaging(job_id, now).await
+    }
+    async fn packaging(&self, job_id: Uuid) -> Result<Option<Packaging>> {
+        self.inner.packaging(job_id).await
+    }
+    async fn packaging_by_id(&self, id: Uuid) -> Result<Option<Packaging>> {
+        self.inner.packaging_by_id(id).await
+    }
+    async fn claim_packaging(&self, worker_id: &str, now: i64, lease_until: i64) -> Result<Option<Packaging>> {
+        self.inner.claim_packaging(worker_id, now, lease_until).await
+    }
+    async fn renew_packaging(&self, id: Uuid, attempt: i64, worker_id: &str, lease_until: i64) -> Result<bool> {
+        self.inner.renew_packaging(id, attempt, worker_id, lease_until).await
+    }
+    async fn finish_packaging(&self, id: Uuid, attempt: i64, worker_id: &str, result: &str, now: i64) -> Result<bool> {
+        self.inner.finish_packaging(id, attempt, worker_id, result, now).await
+    }
+    async fn fail_packaging(
+        &self,
+        id: Uuid,
+        attempt: i64,
+        worker_id: &str,
+        error: &str,
+        max_failures: i64,
+        now: i64,
+    ) -> Result<bool> {
+        self.inner.fail_packaging(id, attempt, worker_id, error, max_failures, now).await
+    }
+    async fn forget_packaging(&self, job_id: Uuid) -> Result<()> {
+        self.inner.forget_packaging(job_id).await
     }
 }

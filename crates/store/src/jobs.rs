@@ -90,7 +90,7 @@ macro_rules! job_columns {
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.frames_done + t.frame_progress), 0) \
              from tasks t where t.status = 'running' and t.job_id = jobs.id) else 0 end as double precision) \
              as frames_running_progress, \
-         blender_versions, outputs_deleted_at, frames_blank"
+         blender_versions, outputs_deleted_at, frames_blank, frames_non_finite"
     };
 }
 
@@ -594,6 +594,7 @@ macro_rules! job_store {
                         "delete from task_logs where job_id = $1",
                         "delete from output_details where job_id = $1",
                         "delete from frame_flags where job_id = $1",
+                        "delete from packaging where job_id = $1",
                         "delete from tasks where job_id = $1",
                         "delete from jobs where id = $1",
                     ] {

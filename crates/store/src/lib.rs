@@ -28,6 +28,7 @@ mod accounts;
 mod cached;
 mod jobs;
 mod notices;
+mod packaging;
 mod postgres;
 mod records;
 mod rows;
@@ -46,6 +47,7 @@ pub use accounts::AccountStore;
 pub use cached::{CachedReads, JOB_MEMORY};
 pub use jobs::JobStore;
 pub use notices::NoticeStore;
+pub use packaging::{Packaging, PackagingStore};
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -132,12 +134,21 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The metadata store: every concept's trait. Times are unix milliseconds passed in by the
 /// caller.
 pub trait Store:
-    AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + NoticeStore + Send + Sync + 'static
+    AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + NoticeStore + PackagingStore + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + UploadStore + JobStore + TaskStore + WorkerStore + NoticeStore + Send + Sync + 'static
+    T: AccountStore
+        + UploadStore
+        + JobStore
+        + TaskStore
+        + WorkerStore
+        + NoticeStore
+        + PackagingStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -190,6 +201,7 @@ macro_rules! shared_store {
         $crate::tasks::task_store!($store, for_update = $for_update);
         $crate::workers::worker_store!($store);
         $crate::notices::notice_store!($store, skip_locked = $skip_locked);
+        $crate::packaging::packaging_store!($store, skip_locked = $skip_locked);
     };
 }
 

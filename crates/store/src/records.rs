@@ -172,6 +172,35 @@ pub struct Job {
     pub outputs_deleted_at: Option<i64>,
     /// Frames found blank (every pixel one colour).
     pub frames_blank: i64,
+    /// Frames with NaN or infinite samples (EXR).
+    pub frames_non_finite: i64,
+}
+
+/// What a worker's checks found wrong with a frame that still counts as rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameFlag {
+    /// Every pixel is one colour.
+    Blank,
+    /// Some samples are NaN or infinite (EXR).
+    NonFinite,
+}
+
+impl FrameFlag {
+    /// Every flag.
+    pub const ALL: [FrameFlag; 2] = [FrameFlag::Blank, FrameFlag::NonFinite];
+
+    /// The stored name (also the name clients see in an output's `flags`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameFlag::Blank => "blank",
+            FrameFlag::NonFinite => "non_finite",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<FrameFlag> {
+        FrameFlag::ALL.into_iter().find(|it| it.as_str() == text)
+    }
 }
 
 /// A job workers may claim from, with what orders it among the others.

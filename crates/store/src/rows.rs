@@ -150,6 +150,7 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         blender_versions: json_of(row, "blender_versions")?.unwrap_or_default(),
         outputs_deleted_at: row.int("outputs_deleted_at")?,
         frames_blank: int("frames_blank")?,
+        frames_non_finite: int("frames_non_finite")?,
     })
 }
 

@@ -7,7 +7,7 @@ use orchard_domain::{FrameSet, JobStatus};
 use uuid::Uuid;
 
 use crate::{
-    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, Lease, LeaseState, NextClaim, Output,
+    ClaimOptions, ClaimedTask, Completion, FailOutcome, FailedAttempt, FrameFlag, Lease, LeaseState, NextClaim, Output,
     OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, rows,
 };
 
@@ -88,11 +88,11 @@ pub trait TaskStore: Send + Sync {
     async fn record_output_details(&self, job_id: Uuid, details: &[OutputDetail]) -> Result<()>;
     /// The details of a job's compositor outputs.
     async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>>;
-    /// Judges `frames` of a job again: those of `blank` are flagged blank, the others not (a
-    /// frame rendered again is judged again); the job's count follows.
-    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()>;
-    /// A job's frames flagged blank, in order.
-    async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>>;
+    /// Judges `frames` of a job again: they carry the flags of `flagged` and no other (a frame
+    /// rendered again is judged again); the job's counts follow.
+    async fn judge_frames(&self, job_id: Uuid, frames: &[i32], flagged: &[(i32, FrameFlag)]) -> Result<()>;
+    /// A job's flagged frames, by frame.
+    async fn frame_flags(&self, job_id: Uuid) -> Result<Vec<(i32, FrameFlag)>>;
     /// A job's tasks, in order.
     async fn list_tasks(&self, job_id: Uuid) -> Result<Vec<Task>>;
     /// One task.
@@ -138,8 +138,8 @@ macro_rules! task_store {
             use $crate::rows::{status_after, task_frames, to_json};
             use $crate::tasks::{regroup, task_columns};
             use $crate::{
-                ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, Lease, LeaseState, NextClaim, Output,
-                FailedAttempt, OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore,
+                ClaimOptions, ClaimedTask, Completion, Dialect, FailOutcome, FrameFlag, Lease, LeaseState, NextClaim,
+                Output, FailedAttempt, OutputDetail, Result, Retry, RunnableJob, StartRender, Task, TaskDone, TaskLog, TaskStore,
             };
 
             /// `fail_task`, once. Lock order (on PostgreSQL): the failed task, then (when the job
@@ -359,7 +359,9 @@ macro_rules! task_store {
                     sqlx::query(
                         "update jobs set frames_done =
                             (select count(distinct frame) from outputs where job_id = $1 and kind = 'frame'),
-                            frames_blank = (select count(*) from frame_flags where job_id = $1 and flag = 'blank')
+                            frames_blank = (select count(*) from frame_flags where job_id = $1 and flag = 'blank'),
+                            frames_non_finite =
+                                (select count(*) from frame_flags where job_id = $1 and flag = 'non_finite')
                          where id = $1",
                     )
                     .bind(&id)
@@ -494,37 +496,43 @@ macro_rules! task_store {
                     Ok(())
                 }
 
-                async fn judge_frames(&self, job_id: Uuid, frames: &[i32], blank: &[i32]) -> Result<()> {
+                async fn judge_frames(&self, job_id: Uuid, frames: &[i32], flagged: &[(i32, FrameFlag)]) -> Result<()> {
                     let id = job_id.to_string();
                     let mut tx = self.write().await?;
-                    let flagged: Vec<i64> =
-                        sqlx::query_scalar("select frame from frame_flags where job_id = $1 and flag = 'blank'")
+                    let stored: Vec<(i64, String)> =
+                        sqlx::query_as("select frame, flag from frame_flags where job_id = $1")
                             .bind(&id)
                             .fetch_all(&mut *tx)
                             .await?;
                     // Nothing to change (the usual case): no write.
-                    let now_blank = |frame: &i32| blank.contains(frame);
-                    let was_blank = |frame: &i32| flagged.contains(&i64::from(*frame));
-                    if frames.iter().all(|it| now_blank(it) == was_blank(it)) {
+                    let now = |frame: &i32, flag: FrameFlag| flagged.contains(&(*frame, flag));
+                    let was = |frame: &i32, flag: FrameFlag| {
+                        stored.iter().any(|(f, name)| *f == i64::from(*frame) && name == flag.as_str())
+                    };
+                    if frames.iter().all(|it| FrameFlag::ALL.iter().all(|flag| now(it, *flag) == was(it, *flag))) {
                         return Ok(());
                     }
                     for frame in frames {
-                        sqlx::query("delete from frame_flags where job_id = $1 and frame = $2 and flag = 'blank'")
+                        sqlx::query("delete from frame_flags where job_id = $1 and frame = $2")
                             .bind(&id)
                             .bind(i64::from(*frame))
                             .execute(&mut *tx)
                             .await?;
-                        if now_blank(frame) {
-                            sqlx::query("insert into frame_flags (job_id, frame, flag) values ($1, $2, 'blank')")
+                        for flag in FrameFlag::ALL.iter().filter(|flag| now(frame, **flag)) {
+                            sqlx::query("insert into frame_flags (job_id, frame, flag) values ($1, $2, $3)")
                                 .bind(&id)
                                 .bind(i64::from(*frame))
+                                .bind(flag.as_str())
                                 .execute(&mut *tx)
                                 .await?;
                         }
                     }
                     sqlx::query(
-                        "update jobs set frames_blank =
-                            (select count(*) from frame_flags where job_id = $1 and flag = 'blank') where id = $1",
+                        "update jobs set
+                            frames_blank = (select count(*) from frame_flags where job_id = $1 and flag = 'blank'),
+                            frames_non_finite =
+                                (select count(*) from frame_flags where job_id = $1 and flag = 'non_finite')
+                         where id = $1",
                     )
                     .bind(&id)
                     .execute(&mut *tx)
@@ -533,14 +541,22 @@ macro_rules! task_store {
                     Ok(())
                 }
 
-                async fn blank_frames(&self, job_id: Uuid) -> Result<Vec<i32>> {
-                    let frames: Vec<i64> = sqlx::query_scalar(
-                        "select frame from frame_flags where job_id = $1 and flag = 'blank' order by frame",
+                async fn frame_flags(&self, job_id: Uuid) -> Result<Vec<(i32, FrameFlag)>> {
+                    let rows: Vec<(i64, String)> = sqlx::query_as(
+                        "select frame, flag from frame_flags where job_id = $1 order by frame, flag",
                     )
                     .bind(job_id.to_string())
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(frames.into_iter().filter_map(|it| i32::try_from(it).ok()).collect())
+                    rows.into_iter()
+                        .map(|(frame, flag)| {
+                            let flag = FrameFlag::parse(&flag).ok_or_else(|| {
+                                $crate::rows::corrupt("frame_flags", "flag", format!("unknown flag {flag:?}"))
+                            })?;
+                            let frame = i32::try_from(frame).map_err(|e| $crate::rows::corrupt("frame_flags", "frame", e))?;
+                            Ok((frame, flag))
+                        })
+                        .collect()
                 }
 
                 async fn output_details(&self, job_id: Uuid) -> Result<Vec<OutputDetail>> {

@@ -247,9 +247,31 @@ def files_under(folder):
     return found
 
 
+def written_views(scene):
+    """The views a render writes a file each for, as [(name, file suffix)]: a multiview scene
+    whose images are saved as individual files (`_L`, `_R`, a custom view's suffix); `[]` when
+    it writes one file per frame (no multiview, or views combined into one stereo image)."""
+    render = scene.render
+    if not render.use_multiview or render.image_settings.views_format != "INDIVIDUAL":
+        return []
+    if render.views_format == "STEREO_3D":
+        return [(v.name, v.file_suffix) for v in render.views if v.name in ("left", "right")]
+    return [(v.name, v.file_suffix) for v in render.views if v.use]
+
+
+def view_of(path, views):
+    """The view a file written for it belongs to, by its suffix (`rgb_0001_L.png` → left)."""
+    stem = os.path.splitext(path)[0]
+    for name, suffix in views:
+        if suffix and stem.endswith(suffix):
+            return name
+    return ""
+
+
 def render_frames(scene, frames, out_dir, output_name=None):
     ext = scene.render.file_extension
     nodes = reroot_file_outputs(scene, out_dir)
+    views = written_views(scene)
     seen = set()
     for frame in frames:
         started = time.monotonic()
@@ -264,14 +286,77 @@ def render_frames(scene, frames, out_dir, output_name=None):
             scene.render.filepath = os.path.join(out_dir, "%04d" % frame)
             path = os.path.join(out_dir, "%04d%s" % (frame, ext))
         bpy.ops.render.render(write_still=True, scene=scene.name)
+        # A multiview scene writes a file per view: `name` + the view's suffix + extension.
+        stem = os.path.splitext(path)[0]
+        written = [{"view": name, "path": stem + suffix + ext} for name, suffix in views]
+        if written:
+            path = written[0]["path"]
         # What the File Output nodes wrote for this frame: the files new since the last one.
         composites = []
         for name, base in nodes:
-            for written in sorted(files_under(base) - seen):
-                seen.add(written)
-                relative = os.path.relpath(written, base).replace(os.sep, "/")
-                composites.append({"node": name, "path": written, "relativePath": relative})
-        emit("frame", frame=frame, path=path, seconds=round(time.monotonic() - started, 3), composites=composites)
+            for written_file in sorted(files_under(base) - seen):
+                seen.add(written_file)
+                relative = os.path.relpath(written_file, base).replace(os.sep, "/")
+                composites.append(
+                    {"node": name, "path": written_file, "relativePath": relative, "view": view_of(written_file, views)}
+                )
+        emit(
+            "frame",
+            frame=frame,
+            path=path,
+            seconds=round(time.monotonic() - started, 3),
+            composites=composites,
+            views=written,
+        )
+    emit("done")
+
+
+def has_sound(scene):
+    """Whether the scene plays anything: an unmuted sound strip, or a speaker with a sound."""
+    editor = scene.sequence_editor
+    if editor is not None:
+        strips = getattr(editor, "strips_all", None) or getattr(editor, "sequences_all", [])
+        if any(strip.type == "SOUND" and not strip.mute and strip.sound for strip in strips):
+            return True
+    return any(obj.type == "SPEAKER" and obj.data.sound and not obj.data.muted for obj in scene.objects)
+
+
+def package(scene, task):
+    """A video's inputs: the scene's sound mixed down once for the job's frame range (chunked
+    renders never have it), and frames that are not 8-bit PNG or JPEG converted through the
+    scene's view transform (EXR and 16-bit frames are linear or deep: ffmpeg would not tone
+    map them as Blender shows them)."""
+    out_dir = task["outputDir"]
+    frames = task["frames"]
+    fps = task.get("fps")
+    if fps:
+        # The video's rate: the sound must last as long as the frames do.
+        whole = math.ceil(fps)
+        scene.render.fps = whole
+        scene.render.fps_base = whole / fps
+    audio = None
+    first, last = frames[0]["frame"], frames[-1]["frame"]
+    if has_sound(scene):
+        scene.frame_start, scene.frame_end = first, last
+        audio = os.path.join(out_dir, "sound.flac")
+        bpy.ops.sound.mixdown(filepath=audio, container="FLAC", codec="FLAC", format="S16", check_existing=False)
+        if not os.path.exists(audio):
+            raise ConfigError("the sound mixdown wrote nothing")
+    converted = []
+    if task.get("convert"):
+        settings = scene.render.image_settings
+        if hasattr(settings, "media_type"):
+            settings.media_type = "IMAGE"
+        settings.file_format = "PNG"
+        settings.color_mode = "RGB"
+        settings.color_depth = "8"
+        for index, source in enumerate(frames):
+            image = bpy.data.images.load(source["path"])
+            target = os.path.join(out_dir, "f_%06d.png" % (index + 1))
+            image.save_render(target, scene=scene)
+            bpy.data.images.remove(image)
+            converted.append(target)
+    emit("packaged", audio=audio, frames=converted)
     emit("done")
 
 
@@ -300,6 +385,9 @@ def main(argv):
     scene = bpy.data.scenes.get(scene_name) if scene_name else bpy.context.scene
     if scene is None:
         raise ConfigError(f"scene {scene_name!r} is not in this file")
+    if task.get("mode") == "package":
+        package(scene, task)
+        return
     apply_config(scene, task["config"])
     # A border render cropped to its border writes smaller images than the resolution says.
     cropped = bool(scene.render.use_border and scene.render.use_crop_to_border)

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::blender::{DRIVER, DriverEvent, Invocation, RunningBlender};
 use crate::outputs::check_frame;
+use crate::packaging::Packaged;
 use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedComposite, RenderedFrame};
 
 /// How long Blender may take to exit once it has said it is done.
@@ -44,14 +45,16 @@ pub struct WorkerConfig {
     pub warm_idle: Duration,
     /// Bytes the scene cache may hold; the scenes used longest ago go past it.
     pub cache_bytes: u64,
+    /// The ffmpeg that makes jobs' videos; `None`: this worker makes none.
+    pub ffmpeg: Option<PathBuf>,
 }
 
 /// A worker bound to a coordinator.
 pub struct Worker<C: Coordinator> {
-    coordinator: Arc<C>,
-    config: WorkerConfig,
-    driver: PathBuf,
-    temp_dir: PathBuf,
+    pub(crate) coordinator: Arc<C>,
+    pub(crate) config: WorkerConfig,
+    pub(crate) driver: PathBuf,
+    pub(crate) temp_dir: PathBuf,
 }
 
 /// A Blender kept open with a job's scene loaded.
@@ -118,6 +121,15 @@ impl<C: Coordinator> Worker<C> {
                 },
             };
             match claimed {
+                Ok(Some(assignment)) if assignment.packaging.is_some() => {
+                    let task_id = assignment.task_id.clone();
+                    match self.package(&assignment, &shutdown).await {
+                        Ok(Packaged::Done) => info!(task = %task_id, job = %assignment.job_id, "video made"),
+                        Ok(Packaged::Lost) => info!(task = %task_id, "video stopped: reassigned or canceled"),
+                        Ok(Packaged::Shutdown) => info!(task = %task_id, "video abandoned at shutdown"),
+                        Err(error) => warn!(task = %task_id, error = format!("{error:#}"), "video failed"),
+                    }
+                }
                 Ok(Some(assignment)) => {
                     let task_id = assignment.task_id.clone();
                     match self.run_task(&assignment, &mut session, &shutdown).await {
@@ -175,7 +187,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// The Blender for the task: (its version, its executable).
-    fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<(String, PathBuf)> {
+    pub(crate) fn blender_for(&self, assignment: &Assignment) -> anyhow::Result<(String, PathBuf)> {
         let chosen = match &assignment.blender_version {
             Some(version) => self.config.blenders.iter().find(|(it, _)| it == version),
             None => self.config.blenders.first(),
@@ -256,7 +268,7 @@ impl<C: Coordinator> Worker<C> {
             let hang_at = last_progress + self.config.hang_timeout;
             tokio::select! {
                 event = open.running.next_event() => match event {
-                    Some(DriverEvent::Frame { frame, path, seconds, composites: written }) => {
+                    Some(DriverEvent::Frame { frame, path, seconds, composites: written, views }) => {
                         last_progress = tokio::time::Instant::now();
                         frame_seconds += seconds.max(0.0);
                         for (index, file) in written.into_iter().enumerate() {
@@ -267,18 +279,27 @@ impl<C: Coordinator> Worker<C> {
                                 path: PathBuf::from(file.path),
                                 relative_path: file.relative_path,
                                 file_name,
+                                view: file.view,
                             });
                         }
-                        let path = PathBuf::from(path);
-                        let file_name = path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
-                        frames.push(RenderedFrame { frame, path, file_name });
+                        // A multiview render writes a file per view; the frame is each of them.
+                        let files = match views.is_empty() {
+                            true => vec![(String::new(), path)],
+                            false => views.into_iter().map(|it| (it.view, it.path)).collect(),
+                        };
+                        for (view, path) in files {
+                            let path = PathBuf::from(path);
+                            let file_name =
+                                path.file_name().map(|it| it.to_string_lossy().into_owned()).unwrap_or_default();
+                            frames.push(RenderedFrame { frame, path, file_name, view });
+                        }
                     }
                     Some(DriverEvent::Error { message }) => {
                         return Ok(Outcome::Failed(format!("{message}\n--- Blender log ---\n{}", open.running.log_tail())));
                     }
                     Some(DriverEvent::Done) => break true,
                     Some(DriverEvent::Started { cropped, .. }) => open.cropped = cropped,
-                    Some(DriverEvent::Capabilities { .. }) => {}
+                    Some(DriverEvent::Capabilities { .. } | DriverEvent::Packaged { .. }) => {}
                     None => break false,
                 },
                 _ = heartbeat.tick() => {
@@ -334,25 +355,33 @@ impl<C: Coordinator> Worker<C> {
         open.idle_since = Instant::now();
         let expected = (!open.cropped).then(|| config.output_size());
         let mut blank = Vec::new();
+        let mut non_finite = Vec::new();
         for frame in &assignment.frames {
-            let Some(rendered) = frames.iter().find(|it| it.frame == *frame) else {
+            if !frames.iter().any(|it| it.frame == *frame) {
                 return Ok(Outcome::Failed(format!(
                     "frame {frame} was not rendered\n--- Blender log ---\n{}",
                     open.running.log_tail()
                 )));
-            };
-            match check_frame(*frame, &rendered.path, expected) {
-                Ok(checked) if checked.blank && config.fail_on_blank == Some(true) => {
-                    return Ok(Outcome::Failed(format!(
-                        "frame {frame} is blank: every pixel is one colour (the job has failOnBlank)"
-                    )));
-                }
-                Ok(checked) => {
-                    if checked.blank {
-                        blank.push(*frame);
+            }
+            // Every view's file is checked; a frame is blank when one of its views is.
+            for rendered in frames.iter().filter(|it| it.frame == *frame) {
+                match check_frame(*frame, &rendered.path, expected) {
+                    Ok(checked) if checked.blank && config.fail_on_blank == Some(true) => {
+                        return Ok(Outcome::Failed(format!(
+                            "frame {frame} is blank: every pixel is one colour (the job has failOnBlank)"
+                        )));
                     }
+                    Ok(checked) => {
+                        if checked.blank && !blank.contains(frame) {
+                            blank.push(*frame);
+                        }
+                        if checked.non_finite > 0 && !non_finite.contains(frame) {
+                            warn!(frame, samples = checked.non_finite, "NaN or infinite samples in the frame");
+                            non_finite.push(*frame);
+                        }
+                    }
+                    Err(error) => return Ok(Outcome::Failed(error.to_string())),
                 }
-                Err(error) => return Ok(Outcome::Failed(error.to_string())),
             }
         }
         // Compositor files are checked like frames, but for their size: a node may write any.
@@ -368,7 +397,8 @@ impl<C: Coordinator> Worker<C> {
         // Ask for the next task in the same call, the loaded job's first.
         let claim_next =
             (!shutdown.is_cancelled()).then(|| ClaimNext { prefer_job: session.as_ref().map(|it| it.job_id.clone()) });
-        let delivery = Delivery { frames, render_seconds, blender_version: version, log, composites, blank };
+        let delivery =
+            Delivery { frames, render_seconds, blender_version: version, log, composites, blank, non_finite };
         match self.coordinator.complete(assignment, delivery, claim_next).await? {
             (LeaseStatus::Held, next) => Ok(Outcome::Completed(next.map(Box::new))),
             (LeaseStatus::Lost, _) => Ok(Outcome::Lost),
@@ -376,7 +406,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// Heartbeats in the background until the returned token is canceled.
-    fn keep_lease(&self, assignment: &Assignment) -> CancellationToken {
+    pub(crate) fn keep_lease(&self, assignment: &Assignment) -> CancellationToken {
         let stop = CancellationToken::new();
         let (coordinator, assignment, every, token) =
             (self.coordinator.clone(), assignment.clone(), self.config.heartbeat_every, stop.clone());
@@ -397,7 +427,7 @@ impl<C: Coordinator> Worker<C> {
     }
 
     /// The scene on local disk, fetched once per content hash (a zip is extracted once).
-    async fn scene_file(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
+    pub(crate) async fn scene_file(&self, assignment: &Assignment) -> anyhow::Result<PathBuf> {
         let scene = &assignment.scene;
         let hash = &scene.sha256;
         if hash.len() != 64 || !hash.bytes().all(|it| it.is_ascii_hexdigit()) {

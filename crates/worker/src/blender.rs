@@ -54,6 +54,17 @@ pub enum DriverEvent {
         /// What the scene's compositor File Output nodes wrote for it.
         #[serde(default)]
         composites: Vec<CompositeFile>,
+        /// A multiview render's file per view (`path` is the first's); empty otherwise.
+        #[serde(default)]
+        views: Vec<ViewFile>,
+    },
+    /// A packaging run prepared the video's inputs.
+    Packaged {
+        /// The scene's sound mixed down (FLAC), when the scene has any.
+        audio: Option<String>,
+        /// The frames converted to 8-bit PNG through the scene's view transform, in order;
+        /// empty when the frames go to ffmpeg as they are.
+        frames: Vec<String>,
     },
     /// Every frame was rendered.
     Done,
@@ -84,6 +95,18 @@ pub struct CompositeFile {
     pub path: String,
     /// Where the node wrote it, relative to its base path.
     pub relative_path: String,
+    /// The view it was written for (multiview renders); empty otherwise.
+    #[serde(default)]
+    pub view: String,
+}
+
+/// One view's file of a frame (a multiview render writes a file per view).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ViewFile {
+    /// The view's name (`left`, `right`, a custom view's).
+    pub view: String,
+    /// Where Blender wrote it.
+    pub path: String,
 }
 
 /// How to start Blender.
@@ -379,7 +402,13 @@ mod tests {
         let cases = [
             (
                 r#"{"event": "frame", "frame": 3, "path": "/o/0003.png", "seconds": 0.5}"#,
-                DriverEvent::Frame { frame: 3, path: "/o/0003.png".into(), seconds: 0.5, composites: vec![] },
+                DriverEvent::Frame {
+                    frame: 3,
+                    path: "/o/0003.png".into(),
+                    seconds: 0.5,
+                    composites: vec![],
+                    views: vec![],
+                },
             ),
             (r#"{"event": "done"}"#, DriverEvent::Done),
             (r#"{"event": "error", "message": "no"}"#, DriverEvent::Error { message: "no".into() }),

@@ -11,6 +11,7 @@
 //! - [`outputs`]: checks that a frame exists, decodes, and has the expected size.
 //! - [`probe`]: what a Blender can do, and this machine's speed factor.
 //! - [`remote`]: the worker protocol over HTTP ([`remote::HttpCoordinator`]).
+//! - [`video`]: ffmpeg: encoding a job's video and checking it; `packaging` runs the task.
 //!
 //! The agent talks to the farm only through [`Coordinator`]; `orchard worker` and
 //! `orchard up`'s local workers both use [`remote::HttpCoordinator`].
@@ -21,8 +22,10 @@ pub mod cache;
 pub mod install;
 pub mod node;
 pub mod outputs;
+mod packaging;
 pub mod probe;
 pub mod remote;
+pub mod video;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +52,8 @@ pub struct RenderedFrame {
     pub path: PathBuf,
     /// The name it is delivered under (`0001.png`).
     pub file_name: String,
+    /// Its view, for a multiview render's file per view; empty otherwise.
+    pub view: String,
 }
 
 /// A task's rendered frames, checked, and how they were made.
@@ -66,6 +71,8 @@ pub struct Delivery {
     pub composites: Vec<RenderedComposite>,
     /// The frames whose every pixel is one colour.
     pub blank: Vec<i32>,
+    /// The frames with NaN or infinite samples (EXR).
+    pub non_finite: Vec<i32>,
 }
 
 /// A file a compositor File Output node wrote, checked and waiting on local disk.
@@ -81,6 +88,8 @@ pub struct RenderedComposite {
     pub relative_path: String,
     /// The name it is delivered under: plain, unique in the job.
     pub file_name: String,
+    /// Its view (multiview renders); empty otherwise.
+    pub view: String,
 }
 
 /// What a heartbeat tells the farm about a running task.
@@ -114,4 +123,14 @@ pub trait Coordinator: Send + Sync + 'static {
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)>;
     /// Reports a failed attempt with the reason and Blender's log tail (and the output not sent yet).
     async fn fail(&self, assignment: &Assignment, error: &str, log: Option<String>) -> anyhow::Result<()>;
+    /// Writes what the signed URL `url` serves (a frame a packaging task reads) to `dest`.
+    async fn download(&self, url: &str, dest: &Path) -> anyhow::Result<()>;
+    /// Uploads a packaging task's video at `path` and says what it is.
+    async fn deliver_video(
+        &self,
+        assignment: &Assignment,
+        path: &Path,
+        video: orchard_api::VideoInfo,
+        log: Option<String>,
+    ) -> anyhow::Result<LeaseStatus>;
 }

@@ -43,6 +43,8 @@ pub struct NodeOptions {
     pub speed_factor: Option<f64>,
     /// Bytes the scene cache may hold.
     pub cache_bytes: u64,
+    /// The ffmpeg to make videos with; `None`: make none.
+    pub ffmpeg: Option<PathBuf>,
 }
 
 /// Probes, registers and runs until `shutdown`.
@@ -68,11 +70,20 @@ pub async fn run_node(options: NodeOptions, shutdown: CancellationToken) -> anyh
         None => probe::speed_factor(first_path, first_build, &driver, &work_dir, options.threads).await?,
     };
     info!(speed_factor = speed.factor, spread = ?speed.spread, "speed measured");
+    let ffmpeg = match &options.ffmpeg {
+        Some(path) => crate::video::ffmpeg_version(path).await.map(|version| (path.clone(), version)),
+        None => None,
+    };
+    match &ffmpeg {
+        Some((path, version)) => info!(ffmpeg = %path.display(), %version, "ffmpeg found: this worker makes videos"),
+        None => info!("no ffmpeg: this worker makes no videos"),
+    }
     let capabilities = WorkerCapabilities {
         blenders: builds,
         cpu_threads: std::thread::available_parallelism().map(|it| it.get() as u32).unwrap_or(1),
         ram_gib: options.ram_gib.unwrap_or_else(machine_ram_gib),
         tags: options.tags.clone(),
+        ffmpeg: ffmpeg.as_ref().map(|(_, version)| version.clone()),
     };
     let name = options.name.clone().unwrap_or_else(host_name);
     let request = RegisterRequest {
@@ -94,6 +105,7 @@ pub async fn run_node(options: NodeOptions, shutdown: CancellationToken) -> anyh
         warm_sessions: options.warm_sessions,
         warm_idle: Duration::from_secs(30),
         cache_bytes: options.cache_bytes,
+        ffmpeg: ffmpeg.map(|(path, _)| path),
     };
     Worker::new(Arc::new(coordinator), config).run(shutdown).await
 }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use orchard_api::{
     API_PREFIX, Assignment, ClaimNext, ClaimRequest, CompleteRequest, CompleteResponse, DeliveredComposite,
-    DeliveredFrame, FailRequest, HeartbeatRequest, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest,
-    RegisterResponse,
+    DeliveredFrame, FailRequest, HeartbeatRequest, OutputUrlsRequest, OutputUrlsResponse, PackagingDone,
+    RegisterRequest, RegisterResponse, VideoInfo,
 };
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
@@ -61,7 +61,8 @@ impl HttpCoordinator {
     }
 
     fn task_url(&self, assignment: &Assignment, what: &str) -> String {
-        self.url(&format!("/workers/{}/tasks/{}/{what}", self.worker_id, assignment.task_id))
+        let kind = if assignment.packaging.is_some() { "packaging" } else { "tasks" };
+        self.url(&format!("/workers/{}/{kind}/{}/{what}", self.worker_id, assignment.task_id))
     }
 
     /// Sends an API request (with the worker token), retrying transport errors and 5xx;
@@ -116,24 +117,39 @@ impl HttpCoordinator {
         for frame in frames {
             let target =
                 urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
-            let reading = || format!("reading {}", frame.path.display());
-            let size = tokio::fs::metadata(&frame.path).await.with_context(reading)?.len();
-            // Streamed from the disk, never whole in memory (a frame can be a large EXR); each
-            // try reads the file afresh. A bucket needs the length up front.
-            self.send_signed(|| {
-                let body = match std::fs::File::open(&frame.path) {
-                    Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                        tokio::fs::File::from_std(file),
-                        256 * 1024,
-                    )),
-                    // Gone since it was checked: an empty body the server refuses (length mismatch).
-                    Err(_) => reqwest::Body::from(Vec::new()),
-                };
-                self.http.put(target).header(reqwest::header::CONTENT_LENGTH, size).body(body)
-            })
-            .await
-            .with_context(|| format!("uploading {}", frame.file_name))?;
+            self.put_file(target, &frame.path).await.with_context(|| format!("uploading {}", frame.file_name))?;
         }
+        Ok(())
+    }
+
+    /// PUTs the file at `path` to the signed URL `target`.
+    async fn put_file(&self, target: &str, path: &Path) -> anyhow::Result<()> {
+        let size = tokio::fs::metadata(path).await.with_context(|| format!("reading {}", path.display()))?.len();
+        // Streamed from the disk, never whole in memory (a frame can be a large EXR); each
+        // try reads the file afresh. A bucket needs the length up front.
+        self.send_signed(|| {
+            let body = match std::fs::File::open(path) {
+                Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    256 * 1024,
+                )),
+                // Gone since it was checked: an empty body the server refuses (length mismatch).
+                Err(_) => reqwest::Body::from(Vec::new()),
+            };
+            self.http.put(target).header(reqwest::header::CONTENT_LENGTH, size).body(body)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the answer of `response` to `dest`, streamed.
+    async fn save(response: reqwest::Response, dest: &Path) -> anyhow::Result<()> {
+        let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            file.write_all(&chunk?).await?;
+        }
+        file.flush().await?;
         Ok(())
     }
 
@@ -162,13 +178,30 @@ impl Coordinator for HttpCoordinator {
         if response.status() == StatusCode::CONFLICT {
             anyhow::bail!("the task was reassigned before its scene was fetched");
         }
-        let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            file.write_all(&chunk?).await?;
+        Self::save(response, dest).await
+    }
+
+    async fn download(&self, url: &str, dest: &Path) -> anyhow::Result<()> {
+        let response = self.send_signed(|| self.http.get(url)).await?;
+        if !response.status().is_success() {
+            anyhow::bail!("the download answered {}", response.status());
         }
-        file.flush().await?;
-        Ok(())
+        Self::save(response, dest).await
+    }
+
+    async fn deliver_video(
+        &self,
+        assignment: &Assignment,
+        path: &Path,
+        video: VideoInfo,
+        log: Option<String>,
+    ) -> anyhow::Result<LeaseStatus> {
+        let packaging = assignment.packaging.as_ref().context("not a packaging task")?;
+        self.put_file(&packaging.upload_url, path).await.context("uploading the video")?;
+        let body = PackagingDone { attempt: assignment.attempt, video, log };
+        let url = self.task_url(assignment, "complete");
+        let response = self.send(|| self.http.post(&url).json(&body)).await?;
+        Ok(Self::lease_of(&response))
     }
 
     async fn heartbeat(&self, assignment: &Assignment, beat: &Beat) -> anyhow::Result<LeaseStatus> {
@@ -190,7 +223,7 @@ impl Coordinator for HttpCoordinator {
         delivery: Delivery,
         claim_next: Option<ClaimNext>,
     ) -> anyhow::Result<(LeaseStatus, Option<Assignment>)> {
-        let Delivery { frames, render_seconds, blender_version, log, composites, blank } = delivery;
+        let Delivery { frames, render_seconds, blender_version, log, composites, blank, non_finite } = delivery;
         // The URLs that came with the task, when they name every file; else, or when one of
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
@@ -223,7 +256,12 @@ impl Coordinator for HttpCoordinator {
             let urls: OutputUrlsResponse = response.json().await?;
             let as_frames: Vec<RenderedFrame> = composites
                 .iter()
-                .map(|it| RenderedFrame { frame: it.frame, path: it.path.clone(), file_name: it.file_name.clone() })
+                .map(|it| RenderedFrame {
+                    frame: it.frame,
+                    path: it.path.clone(),
+                    file_name: it.file_name.clone(),
+                    view: it.view.clone(),
+                })
                 .collect();
             self.upload(&as_frames, &urls.urls).await?;
         }
@@ -235,6 +273,8 @@ impl Coordinator for HttpCoordinator {
                     frame: it.frame,
                     file_name: it.file_name.clone(),
                     blank: blank.contains(&it.frame),
+                    non_finite: non_finite.contains(&it.frame),
+                    view: it.view.clone(),
                 })
                 .collect(),
             render_seconds,
@@ -248,7 +288,7 @@ impl Coordinator for HttpCoordinator {
                     file_name: it.file_name.clone(),
                     relative_path: it.relative_path.clone(),
                     node: it.node.clone(),
-                    view: String::new(),
+                    view: it.view.clone(),
                 })
                 .collect(),
         };

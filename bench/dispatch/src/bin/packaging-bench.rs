@@ -1,5 +1,6 @@
-//! Packaging cost: how long finalizing takes (the frames' zip and the contact sheet) for jobs of
-//! N frames, and how many bytes the server stores per byte rendered.
+//! Packaging cost: how long finalizing takes (the contact sheet and the preview; the frames'
+//! zip is made as it downloads) for jobs of N frames, how long downloading that zip takes, and
+//! how many bytes the server stores per byte rendered.
 //!
 //!     cargo run --release -p dispatch-bench --bin packaging-bench -- [FRAMES...] [--side WIDTH]
 //!
@@ -87,6 +88,18 @@ async fn main() {
             stored as f64 / 1048576.0,
             rendered as f64 / 1048576.0,
             stored as f64 / rendered as f64
+        );
+        // The frames' zip, streamed from the stored frames as it downloads.
+        let downloads = client.downloads(&job.id).await.unwrap();
+        let started = Instant::now();
+        let zip = reqwest::get(&downloads.transforms.frames_zip).await.unwrap().bytes().await.unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+        assert_eq!(archive.len(), n, "every frame in the zip");
+        println!(
+            "{n} frames: frames.zip of {:.1} MiB downloaded in {seconds:.2} s ({:.0} MiB/s)",
+            zip.len() as f64 / 1048576.0,
+            zip.len() as f64 / 1048576.0 / seconds
         );
         server.shutdown().await;
     }

@@ -249,6 +249,15 @@ pub(crate) async fn download(client: &Client, id: &str, out: &Path) -> anyhow::R
         let name = Path::new(&output.file_name).file_name().context("an output has no file name")?;
         client.download(&output.url, &dir.join(name)).await?;
     }
+    // The video, when the job asked for one (`--video`).
+    let video = &downloads.transforms.video;
+    if let (Some(url), Some(name)) = (video["url"].as_str(), video["fileName"].as_str()) {
+        let name = Path::new(name).file_name().context("the video has no file name")?;
+        client.download(url, &dir.join(name)).await?;
+        println!("video: {}", dir.join(name).display());
+    } else if let Some(error) = video["error"].as_str() {
+        eprintln!("no video: {error}");
+    }
     Ok(downloads.frame_outputs.len())
 }
 

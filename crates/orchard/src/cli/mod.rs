@@ -1,6 +1,7 @@
 //! Command-line interface. Exit codes: 0 ok, 1 the job failed or was canceled, 2 usage or
 //! infrastructure error.
 
+mod addon;
 mod analyze;
 mod blender;
 mod farm;
@@ -73,6 +74,9 @@ enum Command {
     /// Report and delete the stored files no record refers to (lost attempts' frames, leftovers
     /// of crashes), older than an hour; --dry-run reports only.
     Gc(gc::GcArgs),
+    /// The Blender add-on: `orchard addon path` writes its zip and prints where.
+    #[command(subcommand)]
+    Addon(addon::AddonCommand),
 }
 
 /// Where the server keeps its state; shared by every command that opens it.
@@ -184,6 +188,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logs(cli.log_format, "warn");
             webhooks::run(command).await
         }
+        Command::Addon(command) => addon::addon(command),
         Command::Gc(args) => {
             init_logs(cli.log_format, "warn");
             gc::gc(args).await

@@ -38,6 +38,10 @@ pub(super) struct NodeArgs {
     /// GiB the worker's scene cache may hold; the scenes used longest ago are removed past it.
     #[arg(long, env = "ORCHARD_CACHE_SIZE", default_value_t = 20.0, value_parser = cache_gib)]
     pub cache_size: f64,
+    /// The ffmpeg that makes jobs' videos (with its ffprobe beside it); a worker without one
+    /// makes none. `none` turns videos off on this worker.
+    #[arg(long, env = "ORCHARD_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: String,
 }
 
 fn cache_gib(text: &str) -> Result<f64, String> {
@@ -86,6 +90,7 @@ impl NodeArgs {
             tags: self.tags.clone(),
             speed_factor: self.speed_factor,
             cache_bytes: (self.cache_size * 1024.0 * 1024.0 * 1024.0) as u64,
+            ffmpeg: (self.ffmpeg != "none").then(|| PathBuf::from(&self.ffmpeg)),
         })
     }
 }

@@ -56,6 +56,10 @@ pub(super) struct RenderArgs {
     /// default those are packed with it into a .zip project, as the analysis finds them).
     #[arg(long)]
     no_pack: bool,
+    /// Also make an H.264 MP4 of the frames, with the scene's sound (`transforms.video`; a
+    /// worker with ffmpeg makes it), downloaded beside them.
+    #[arg(long)]
+    video: bool,
     /// Colour management preset: `default` or `aces`.
     #[arg(long, default_value = "default")]
     color_management: String,
@@ -120,6 +124,9 @@ fn requested_config(args: &RenderArgs) -> anyhow::Result<Value> {
     }
     if let Some(percentage) = args.percentage {
         config["resolutionPercentage"] = json!(percentage);
+    }
+    if args.video {
+        config["video"] = json!(true);
     }
     Ok(config)
 }

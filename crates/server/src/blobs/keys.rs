@@ -6,7 +6,8 @@
 //! - `jobs/{job}/outputs/{task}.{attempt}.{file}`: a task's files, per attempt, so that a
 //!   late upload of a fenced-out attempt never overwrites the attempt that completed; one
 //!   folder per job (a folder per task would cost a local disk two more inodes per frame).
-//! - `jobs/{job}/preview.png`, `jobs/{job}/frames.zip`.
+//! - `jobs/{job}/preview.png`, `jobs/{job}/contact-sheet.png` (archives are made as they
+//!   download, never stored).
 
 use uuid::Uuid;
 
@@ -39,16 +40,6 @@ pub(crate) fn job_folder(job_id: Uuid) -> String {
 /// A job's preview image.
 pub(crate) fn preview(job_id: Uuid) -> String {
     format!("jobs/{job_id}/preview.png")
-}
-
-/// A job's archive of frames.
-pub(crate) fn frames_zip(job_id: Uuid) -> String {
-    format!("jobs/{job_id}/frames.zip")
-}
-
-/// A job's archive of compositor outputs, kept as the nodes wrote them (`node/relative path`).
-pub(crate) fn composites_zip(job_id: Uuid) -> String {
-    format!("jobs/{job_id}/composites.zip")
 }
 
 /// A job's contact sheet: every frame's thumbnail in a grid.

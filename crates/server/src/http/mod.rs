@@ -91,6 +91,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/workers/{worker_id}/tasks/{task_id}/outputs", post(workers::output_urls))
         .route("/workers/{worker_id}/tasks/{task_id}/complete", post(workers::complete_task))
         .route("/workers/{worker_id}/tasks/{task_id}/fail", post(workers::fail_task))
+        .route("/workers/{worker_id}/packaging/{task_id}/heartbeat", post(workers::packaging_heartbeat))
+        .route("/workers/{worker_id}/packaging/{task_id}/scene", get(workers::packaging_scene))
+        .route("/workers/{worker_id}/packaging/{task_id}/complete", post(workers::packaging_complete))
+        .route("/workers/{worker_id}/packaging/{task_id}/fail", post(workers::packaging_fail))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let blobs = Router::new()
         .route("/blobs/uploads/{slug}", put(uploads::put_upload).layer(DefaultBodyLimit::disable()))
@@ -99,6 +103,7 @@ pub(crate) fn router(state: AppState) -> Router {
             put(uploads::put_upload_part).layer(DefaultBodyLimit::disable()),
         )
         .route("/blobs/files/{*key}", get(downloads::get_file))
+        .route("/blobs/archives/{job_id}/{file}", get(downloads::get_archive))
         .route(
             "/blobs/outputs/{job_id}/{task_id}/{attempt}/{file}",
             put(workers::put_output).layer(DefaultBodyLimit::disable()),
@@ -108,6 +113,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(blobs)
         .merge(dashboard::routes())
         .route("/healthz", get(healthz))
+        .route("/addon.zip", get(addon_zip))
         .route("/metrics", get(metrics))
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|method: Method| async move { Error::MethodNotAllowed(method.to_string()) });
@@ -121,6 +127,21 @@ pub(crate) fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// The Blender add-on, to install from Blender's preferences (legacy add-on or extension).
+#[utoipa::path(get, path = "/addon.zip", tag = "meta",
+    responses((status = 200, description = "the add-on's zip", content_type = "application/zip")))]
+pub(crate) async fn addon_zip() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut response = axum::body::Body::from(crate::addon::zip()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zip"));
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"orchard-addon.zip\""),
+    );
+    response
 }
 
 /// Prometheus (OpenMetrics) text: the farm's jobs, tasks and workers by status (read now, the

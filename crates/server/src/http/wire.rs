@@ -52,11 +52,29 @@ pub(crate) fn blank_frames_matter(job: &Job) -> bool {
     job.frames_blank > 0 && job.frames_blank < job.frames_done
 }
 
+/// Whether any flag of the job's frames is worth reading (blank ones that matter, any NaN).
+pub(crate) fn frame_flags_matter(job: &Job) -> bool {
+    blank_frames_matter(job) || job.frames_non_finite > 0
+}
+
 fn output_warnings(job: &Job) -> Vec<api::OutputWarning> {
-    if !blank_frames_matter(job) {
-        return Vec::new();
+    let mut warnings = Vec::new();
+    // NaN and infinity are never meant: flagged however many frames have them.
+    if job.frames_non_finite > 0 {
+        warnings.push(api::OutputWarning {
+            code: "non_finite_pixels".into(),
+            message: format!(
+                "{} of {} frames have NaN or infinite pixels (flagged `non_finite` in frameOutputs): a shader \
+                 dividing by zero or a broken normal? They spread through any compositing or filtering",
+                job.frames_non_finite, job.frames_done
+            ),
+            frames: Vec::new(),
+        });
     }
-    vec![api::OutputWarning {
+    if !blank_frames_matter(job) {
+        return warnings;
+    }
+    warnings.push(api::OutputWarning {
         code: "blank_frames".into(),
         message: format!(
             "{} of {} frames are one colour only while the others are not (flagged in frameOutputs): a hidden \
@@ -65,5 +83,6 @@ fn output_warnings(job: &Job) -> Vec<api::OutputWarning> {
         ),
         // The frames themselves are in the downloads' flags (a read this answer does not make).
         frames: Vec::new(),
-    }]
+    });
+    warnings
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orchard_api::{
     Assignment, ClaimRequest, CompleteRequest, CompleteResponse, ErrorBody, FailRequest, HeartbeatRequest,
-    LeaseResponse, OutputUrlsRequest, OutputUrlsResponse, RegisterRequest, RegisterResponse,
+    LeaseResponse, OutputUrlsRequest, OutputUrlsResponse, PackagingDone, RegisterRequest, RegisterResponse,
 };
 use serde::Deserialize;
 use tracing::{Instrument, info_span};
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, BaseUrl, SignedQuery, WorkerToken, check_signature};
+use crate::ops::packaging;
 use crate::ops::workers::{self as ops, Scene};
 use crate::state::AppState;
 use crate::urls::output_path;
@@ -187,6 +188,88 @@ pub(crate) async fn fail_task(
     async {
         ops::worker(&state, token.0, &worker_id).await?;
         ops::fail(&state, &worker_id, &task_id, &body).await?;
+        Ok(Json(LeaseResponse { lease: "released".into() }))
+    }
+    .instrument(task_span(&worker_id, &task_id))
+    .await
+}
+
+/// Extend the lease of a packaging task (a job's video).
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/packaging/{task_id}/heartbeat", tag = "workers",
+    request_body = HeartbeatRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, description = "the result", body = LeaseResponse), (status = 409, description = "lease lost: stop packaging", body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn packaging_heartbeat(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<HeartbeatRequest>,
+) -> Result<Json<LeaseResponse>, Error> {
+    async {
+        ops::worker(&state, token.0, &worker_id).await?;
+        packaging::heartbeat(&state, &worker_id, &task_id, &body).await?;
+        Ok(Json(LeaseResponse { lease: "held".into() }))
+    }
+    .instrument(task_span(&worker_id, &task_id))
+    .await
+}
+
+/// The scene of the job whose video is made (Blender mixes its sound down), streamed.
+#[utoipa::path(get, path = "/api/external/v1/workers/{worker_id}/packaging/{task_id}/scene", tag = "workers",
+    params(("worker_id" = String, Path), ("task_id" = String, Path), ("attempt" = i64, Query)),
+    responses((status = 200, description = "the .blend or .zip"), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn packaging_scene(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<AttemptQuery>,
+) -> Result<Response, Error> {
+    async {
+        ops::worker(&state, token.0, &worker_id).await?;
+        Ok(match packaging::scene(&state, &worker_id, &task_id, query.attempt).await? {
+            Scene::At(url) => axum::response::Redirect::temporary(&url).into_response(),
+            Scene::Stream(stream) => Body::from_stream(stream).into_response(),
+        })
+    }
+    .instrument(task_span(&worker_id, &task_id))
+    .await
+}
+
+/// The video is uploaded: record it (the job completes with it).
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/packaging/{task_id}/complete", tag = "workers",
+    request_body = PackagingDone, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, description = "the result", body = LeaseResponse), (status = 400, description = "refused: the error body says why, naming the field", body = ErrorBody), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn packaging_complete(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PackagingDone>,
+) -> Result<Json<LeaseResponse>, Error> {
+    async {
+        ops::worker(&state, token.0, &worker_id).await?;
+        packaging::complete(&state, &worker_id, &task_id, &body).await?;
+        Ok(Json(LeaseResponse { lease: "released".into() }))
+    }
+    .instrument(task_span(&worker_id, &task_id))
+    .await
+}
+
+/// The attempt at the video failed: another worker tries, until the job completes without it.
+#[utoipa::path(post, path = "/api/external/v1/workers/{worker_id}/packaging/{task_id}/fail", tag = "workers",
+    request_body = FailRequest, params(("worker_id" = String, Path), ("task_id" = String, Path)),
+    responses((status = 200, description = "the result", body = LeaseResponse), (status = 409, description = "in a state that forbids this", body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn packaging_fail(
+    State(state): State<AppState>,
+    token: WorkerToken,
+    ApiPath((worker_id, task_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<FailRequest>,
+) -> Result<Json<LeaseResponse>, Error> {
+    async {
+        ops::worker(&state, token.0, &worker_id).await?;
+        packaging::fail(&state, &worker_id, &task_id, &body).await?;
         Ok(Json(LeaseResponse { lease: "released".into() }))
     }
     .instrument(task_span(&worker_id, &task_id))

@@ -4,6 +4,7 @@
 
 pub(crate) mod farm;
 pub(crate) mod jobs;
+pub(crate) mod packaging;
 pub(crate) mod uploads;
 pub(crate) mod webhooks;
 pub(crate) mod workers;

@@ -12,7 +12,9 @@ use orchard_api::{
     RegisterResponse,
 };
 use orchard_domain::{FrameSet, TaskStatus};
-use orchard_store::{Completion, FailOutcome, Lease, LeaseState, NewOutput, OutputDetail, TaskDone, WorkerRecord};
+use orchard_store::{
+    Completion, FailOutcome, FrameFlag, Lease, LeaseState, NewOutput, OutputDetail, TaskDone, WorkerRecord,
+};
 use tracing::{Span, info};
 use uuid::Uuid;
 
@@ -176,6 +178,9 @@ fn check_registration(body: &RegisterRequest) -> Result<()> {
     for tag in &capabilities.tags {
         text("capabilities.tags", tag, MAX_WORKER_TEXT)?;
     }
+    if let Some(ffmpeg) = &capabilities.ffmpeg {
+        text("capabilities.ffmpeg", ffmpeg, MAX_WORKER_TEXT)?;
+    }
     Ok(())
 }
 
@@ -209,6 +214,10 @@ pub(crate) async fn claim(
     loop {
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.scheduler.work_available();
+        // A job waiting for its video is nearly done: its packaging goes first.
+        if let Some(packaging) = super::packaging::claim(state, worker, base).await? {
+            return Ok(Some(packaging));
+        }
         let looking = std::time::Instant::now();
         let claimed = state.scheduler.claim(worker, prefer).await?;
         state.metrics.claim_seconds.observe(looking.elapsed().as_secs_f64());
@@ -240,6 +249,7 @@ async fn assignment(state: &AppState, base: &str, claimed: Claimed) -> Result<As
         config: claimed.config,
         blender_version: Some(claimed.blender_version),
         output_urls: BTreeMap::new(),
+        packaging: None,
     };
     if let Some(naming) = claimed.naming {
         let names = task.frames.frames().iter().map(|frame| naming.frame_file_name(*frame));
@@ -348,7 +358,12 @@ pub(crate) enum Scene {
 /// The scene of a task the worker holds.
 pub(crate) async fn scene(state: &AppState, worker_id: &str, task_id: &str, attempt: i64) -> Result<Scene> {
     let task = held_task(state, worker_id, task_id, attempt).await?;
-    let job = state.store.get_job_internal(task.job_id).await?.ok_or(Error::NotFound("job"))?;
+    scene_of(state, task.job_id).await
+}
+
+/// The scene of a job, for a worker that holds one of its tasks.
+pub(crate) async fn scene_of(state: &AppState, job_id: Uuid) -> Result<Scene> {
+    let job = state.store.get_job_internal(job_id).await?.ok_or(Error::NotFound("job"))?;
     if let Some(url) = state.blobs.presigned_url(Presign::Get, &job.object_key, state.config.url_ttl).await? {
         return Ok(Scene::At(url));
     }
@@ -424,7 +439,9 @@ pub(crate) async fn complete(
     }
     let log = checked_log(body.log.as_deref())?;
     let task = granted_task(state, &worker.id, task_id, body.attempt).await?;
-    let delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    // A multiview render delivers each frame once per view, one after the other.
+    let mut delivered: Vec<i32> = body.frames.iter().map(|it| it.frame).collect();
+    delivered.dedup();
     if delivered != task.frames.frames() {
         return Err(Error::invalid(
             "wrong_frames",
@@ -432,8 +449,22 @@ pub(crate) async fn complete(
         ));
     }
     let mut outputs = Vec::with_capacity(body.frames.len());
+    let mut views = Vec::new();
     for frame in &body.frames {
         check_file_name(&frame.file_name)?;
+        if !frame.view.is_empty() {
+            if frame.view.chars().count() > MAX_NODE_NAME || frame.view.chars().any(char::is_control) {
+                let reason = format!("must be at most {MAX_NODE_NAME} printable characters");
+                return Err(Error::field("invalid_view", "frames.view", reason));
+            }
+            // What view a frame's file is: kept beside it, as compositor files' are.
+            views.push(OutputDetail {
+                file_name: frame.file_name.clone(),
+                relative_path: frame.file_name.clone(),
+                node_name: String::new(),
+                view: frame.view.clone(),
+            });
+        }
         let key = keys::output(task.job_id, task.id, body.attempt, &frame.file_name);
         let size = state.blobs.size(&key).await?.ok_or_else(|| {
             Error::invalid("output_missing", format!("frame {} ({}) was not uploaded", frame.frame, frame.file_name))
@@ -446,8 +477,11 @@ pub(crate) async fn complete(
             size: size as i64,
         });
     }
-    let last = outputs.last().map(|it| it.object_key.clone());
-    let details = composites(state, &task, &body, &mut outputs).await?;
+    // The preview shows the last frame's first view.
+    let last_frame = task.frames.frames().last().copied();
+    let last = outputs.iter().find(|it| it.frame == last_frame).map(|it| it.object_key.clone());
+    let mut details = composites(state, &task, &body, &mut outputs).await?;
+    details.extend(views);
     let done = TaskDone {
         outputs,
         render_seconds: body.render_seconds,
@@ -457,14 +491,30 @@ pub(crate) async fn complete(
     let lease = lease(task_id, body.attempt)?;
     // The log's end is written before the completion, while the attempt still holds the task.
     append_log(state, &lease, &worker.id, log).await?;
-    let blank: Vec<i32> = body.frames.iter().filter(|it| it.blank).map(|it| it.frame).collect();
-    if !blank.is_empty() {
-        state.store.judge_frames(task.job_id, task.frames.frames(), &blank).await?;
+    let mut flagged: Vec<(i32, FrameFlag)> = Vec::new();
+    for frame in &body.frames {
+        for (set, flag) in [(frame.blank, FrameFlag::Blank), (frame.non_finite, FrameFlag::NonFinite)] {
+            if set && !flagged.contains(&(frame.frame, flag)) {
+                flagged.push((frame.frame, flag));
+            }
+        }
+    }
+    // A frame rendered again had its flags cleared by the retry: only news is written.
+    if !flagged.is_empty() {
+        state.store.judge_frames(task.job_id, task.frames.frames(), &flagged).await?;
     }
     state.store.record_output_details(task.job_id, &details).await?;
-    // A drained worker finishes what it holds and takes nothing more.
-    let claim_next =
-        body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
+    // A drained worker finishes what it holds and takes nothing more; a job's video goes
+    // before more frames.
+    let mut packaging = None;
+    if body.claim_next.is_some() {
+        packaging = super::packaging::claim(state, worker, base).await?;
+    }
+    let claim_next = body
+        .claim_next
+        .as_ref()
+        .filter(|_| !worker.draining && packaging.is_none())
+        .map(|it| preferred(it.prefer_job.as_deref()));
     let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
     if outcome == Completion::Lost {
         return Err(Error::lease_lost());
@@ -480,7 +530,7 @@ pub(crate) async fn complete(
     }
     let next = match next {
         Some(next) => Some(assignment(state, base, next).await?),
-        None => None,
+        None => packaging,
     };
     Ok(CompleteResponse { lease: "held".into(), next })
 }
@@ -577,7 +627,7 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, task_id: &str, body:
 
 /// `text` without control characters but line breaks and tabs (PostgreSQL text cannot hold a
 /// NUL; a terminal must not take escapes from a worker's report).
-fn printable_lines(text: &str) -> String {
+pub(crate) fn printable_lines(text: &str) -> String {
     text.chars().filter(|it| !it.is_control() || matches!(it, '\n' | '\t')).collect()
 }
 

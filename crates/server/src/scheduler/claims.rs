@@ -27,18 +27,23 @@ pub(crate) struct JobInfo {
     naming: Option<Arc<RenderConfig>>,
 }
 
+/// The scene of `job` as a worker fetches and opens it.
+pub(crate) fn scene_ref(job: &Job) -> SceneRef {
+    let analysis = job.analysis.as_deref();
+    SceneRef {
+        file_name: job.file_name.clone(),
+        file_type: job.file_type.clone(),
+        sha256: analysis.map(|it| it.sha256.clone()).unwrap_or_default(),
+        main_file: analysis.and_then(|it| it.main_file.clone()),
+        scene_name: analysis.and_then(|it| it.active_scene.clone()),
+    }
+}
+
 impl JobInfo {
     fn of(job: &Job) -> Result<JobInfo> {
-        let analysis = job.analysis.as_deref();
         Ok(JobInfo {
             requirements: Requirements::of(job),
-            scene: SceneRef {
-                file_name: job.file_name.clone(),
-                file_type: job.file_type.clone(),
-                sha256: analysis.map(|it| it.sha256.clone()).unwrap_or_default(),
-                main_file: analysis.and_then(|it| it.main_file.clone()),
-                scene_name: analysis.and_then(|it| it.active_scene.clone()),
-            },
+            scene: scene_ref(job),
             config: match &job.final_config {
                 Some(config) => serde_json::to_value(config).map_err(anyhow::Error::from)?,
                 None => serde_json::Value::Null,

@@ -32,6 +32,13 @@ impl Requirements {
         }
     }
 
+    /// What opening the job's scene needs (its packaging: no render): a Blender as new as
+    /// the file.
+    pub(crate) fn to_open(job: &Job) -> Requirements {
+        let Requirements { min_version, .. } = Requirements::of(job);
+        Requirements { min_version, oidn: false, eevee: false, gpu_backend: None, ram_gib: None }
+    }
+
     fn of_config(min_version: (u32, u32), config: &RenderConfig) -> Requirements {
         let cycles = config.render_engine == "CYCLES";
         // Cycles denoises unless told not to, with OpenImageDenoise unless told otherwise.
@@ -87,7 +94,7 @@ impl Requirements {
     }
 }
 
-fn version_of(text: &str) -> (u32, u32) {
+pub(super) fn version_of(text: &str) -> (u32, u32) {
     let mut parts = text.split(|it: char| !it.is_ascii_digit()).filter(|it| !it.is_empty());
     let major = parts.next().and_then(|it| it.parse().ok()).unwrap_or(0);
     let minor = parts.next().and_then(|it| it.parse().ok()).unwrap_or(0);
@@ -110,7 +117,7 @@ mod tests {
     }
 
     fn caps(blenders: Vec<BlenderBuild>, ram: f64) -> WorkerCapabilities {
-        WorkerCapabilities { blenders, cpu_threads: 8, ram_gib: ram, tags: vec![] }
+        WorkerCapabilities { blenders, cpu_threads: 8, ram_gib: ram, tags: vec![], ffmpeg: None }
     }
 
     fn needs(version: (u32, u32)) -> Requirements {

@@ -29,9 +29,23 @@ use uuid::Uuid;
 
 pub(crate) use cache::Granted;
 pub(crate) use chunks::first_chunk_size;
-pub(crate) use claims::Claimed;
 use claims::Finished;
+pub(crate) use claims::{Claimed, scene_ref};
 pub(crate) use review::Verdict;
+
+/// The Blender of `capabilities` (by version) that opens `job`'s scene to package it: the
+/// oldest as new as the file, else the newest there is (sound and colour survive most
+/// version gaps; a refusal fails the attempt with Blender's own words).
+pub(crate) fn blender_to_open(
+    job: &orchard_store::Job,
+    capabilities: &orchard_domain::WorkerCapabilities,
+) -> Option<String> {
+    matching::Requirements::to_open(job).choose(capabilities).ok().or_else(|| {
+        let mut versions: Vec<&String> = capabilities.blenders.iter().map(|it| &it.version).collect();
+        versions.sort_by_key(|it| matching::version_of(it));
+        versions.last().map(|it| (*it).clone())
+    })
+}
 
 use crate::clock::now_ms;
 use crate::error::{Chain, Result};

@@ -661,7 +661,7 @@ async fn compositor_files_are_checked_and_listed_with_their_node_and_path() {
 }
 
 #[tokio::test]
-async fn a_blank_frame_among_others_is_flagged_and_judged_again_when_retried() {
+async fn blank_and_nan_frames_are_flagged_and_judged_again_when_retried() {
     let app = spawn_app().await;
     let worker = Worker::register(&app, "node-1").await;
     let id = rendering_job(&app, &app.key, "1-3", json!({})).await;
@@ -671,11 +671,13 @@ async fn a_blank_frame_among_others_is_flagged_and_judged_again_when_retried() {
         for url in task.output_urls.values() {
             app.http.put(url).body(frame.clone()).send().await.unwrap();
         }
-        // The worker found frame 2 all one colour.
+        // The worker found frame 2 all one colour, and NaN samples in frame 3.
         let frames: Vec<Value> = task
             .frames
             .iter()
-            .map(|it| json!({"frame": it, "fileName": format!("frame_{it:04}.png"), "blank": *it == 2}))
+            .map(|it| {
+                json!({"frame": it, "fileName": format!("frame_{it:04}.png"), "blank": *it == 2, "nonFinite": *it == 3})
+            })
             .collect();
         let path = format!("/{}/tasks/{}/complete", worker.id, task.task_id);
         let body = json!({"attempt": task.attempt, "frames": frames, "renderSeconds": 0.5});
@@ -684,18 +686,21 @@ async fn a_blank_frame_among_others_is_flagged_and_judged_again_when_retried() {
         next = worker.claim().await;
     }
     let job = wait_for(&app, &id, "completed").await;
-    assert_eq!(job["outputWarnings"][0]["code"], "blank_frames", "{job}");
+    let codes: Vec<&Value> = job["outputWarnings"].as_array().unwrap().iter().map(|it| &it["code"]).collect();
+    assert_eq!(codes, ["non_finite_pixels", "blank_frames"], "{job}");
     let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
     let flags: Vec<Value> =
         downloads["frameOutputs"].as_array().unwrap().iter().map(|it| it["flags"].clone()).collect();
-    assert_eq!(flags, [Value::Null, json!(["blank"]), Value::Null], "{downloads}");
+    assert_eq!(flags, [Value::Null, json!(["blank"]), json!(["non_finite"])], "{downloads}");
     // Rendered again, fine this time: no longer flagged.
-    let (status, body) = app.post(&format!("/jobs/{id}/retry"), json!({"frames": ["2"]})).await;
+    let (status, body) = app.post(&format!("/jobs/{id}/retry"), json!({"frames": ["2-3"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, progress) = app.get(&format!("/jobs/{id}/progress")).await;
-    assert_eq!(progress[0]["framesBlank"], 0, "{progress}");
-    let task = worker.claim().await.unwrap();
-    assert!(worker.deliver(&task).await.is_none());
+    assert_eq!((progress[0]["framesBlank"].as_i64(), progress[0]["framesNonFinite"].as_i64()), (Some(0), Some(0)));
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        next = worker.deliver(&task).await;
+    }
     let job = wait_for(&app, &id, "completed").await;
     assert!(job.get("outputWarnings").is_none(), "{job}");
 }

@@ -17,6 +17,7 @@ mod jobs;
 mod leftovers;
 mod limits;
 mod meta;
+mod packaging;
 mod render;
 mod uploads;
 mod webhooks;

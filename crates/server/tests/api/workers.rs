@@ -136,3 +136,41 @@ async fn a_waiting_claim_is_answered_when_the_server_stops() {
         "a waiting claim ends with the server: {answered:?}"
     );
 }
+
+#[tokio::test]
+async fn a_multiview_frame_is_delivered_once_per_view_and_listed_with_its_view() {
+    let app = spawn_app().await;
+    let worker = crate::helpers::Worker::register(&app, "stereo").await;
+    let id = crate::helpers::rendering_job(&app, &app.key, "1", json!({})).await;
+    let task = worker.claim().await.expect("a task");
+    let files = ["frame_0001_L.png", "frame_0001_R.png"];
+    let path = format!("/{}/tasks/{}/outputs", worker.id, task.task_id);
+    let (status, urls) = worker.call(&path, json!({"attempt": task.attempt, "files": files})).await;
+    assert_eq!(status, StatusCode::OK, "{urls}");
+    for file in files {
+        let put = app.http.put(urls["urls"][file].as_str().unwrap()).body(crate::helpers::png()).send().await;
+        assert_eq!(put.unwrap().status(), StatusCode::OK);
+    }
+    let complete = format!("/{}/tasks/{}/complete", worker.id, task.task_id);
+    let delivered = |left_view: &str| {
+        json!({"attempt": task.attempt, "renderSeconds": 0.5, "frames": [
+            {"frame": 1, "fileName": "frame_0001_L.png", "view": left_view},
+            {"frame": 1, "fileName": "frame_0001_R.png", "view": "right"}]})
+    };
+    let (status, body) = worker.call(&complete, delivered("le\u{7}ft")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "frames.view", "{body}");
+    let (status, body) = worker.call(&complete, delivered("left")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::helpers::wait_for(&app, &id, "completed").await;
+    let (_, downloads) = app.get(&format!("/jobs/{id}/downloads")).await;
+    let listed: Vec<(&str, &str)> = downloads["frameOutputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| (it["fileName"].as_str().unwrap(), it["view"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [("frame_0001_L.png", "left"), ("frame_0001_R.png", "right")]);
+    let (_, job) = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(job["data"]["status"], "completed");
+}

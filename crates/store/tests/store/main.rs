@@ -13,5 +13,6 @@ mod fixtures;
 mod accounts;
 mod claims;
 mod jobs;
+mod packaging;
 mod tasks;
 mod workers;

@@ -16,6 +16,7 @@ fn capabilities() -> WorkerCapabilities {
         cpu_threads: 16,
         ram_gib: 62.5,
         tags: vec!["farm".into()],
+        ffmpeg: None,
     }
 }
 

@@ -119,9 +119,10 @@ function framesOf(ranges) {
   return frames;
 }
 
-// The frame number of an output file name (`0007.png`, `shot_0007.exr`).
+// The frame number of an output file name: its last run of digits (`0007.png`,
+// `shot_0007.exr`, a view's `eye_0007_L.png`).
 function frameOfFile(name) {
-  const match = /(-?\d+)(?=\.[^.]*$)/.exec(name ?? "");
+  const match = /(\d+)(?!.*\d)/.exec(name ?? "");
   return match ? Number(match[1]) : null;
 }
 

@@ -1,8 +1,8 @@
 //! The dashboard in a real browser: `orchard up` with real Blender, driven by headless
 //! Chromium through Selenium (`tests/browser/dashboard.py`, run with the tests' Python).
 //!
-//! Needs Blender, `/usr/bin/chromium`, `/usr/bin/chromedriver` and `ORCHARD_TEST_PYTHON` (a
-//! Python with `selenium`; `dev/test` makes one). Without them it reports a skip, unless
+//! Needs Blender, ffmpeg, `/usr/bin/chromium`, `/usr/bin/chromedriver` and
+//! `ORCHARD_TEST_PYTHON` (a Python with `selenium`; `dev/test` makes one). Without them it reports a skip, unless
 //! `ORCHARD_REQUIRE_E2E=1` (set by the test script and CI), where anything missing fails.
 //! One farm, one browser session, the scenarios in sequence; each saves a screenshot under
 //! `target/tmp/dashboard/` (printed), for a reviewer to look at.
@@ -26,6 +26,10 @@ fn browser_tools() -> Result<PathBuf, String> {
         if !Path::new(tool).exists() {
             return Err(format!("{tool} is missing (Debian's chromium and chromium-driver; dev/setup test)"));
         }
+    }
+    let runs = |tool: &str| Command::new(tool).arg("-version").output().is_ok_and(|it| it.status.success());
+    if !runs("ffmpeg") {
+        return Err("ffmpeg is missing (the job's video; dev/setup test)".into());
     }
     let python = std::env::var_os("ORCHARD_TEST_PYTHON")
         .ok_or("ORCHARD_TEST_PYTHON (a Python with selenium) is not set; dev/test sets it")?;

@@ -186,6 +186,7 @@ def submit_renders_three_frames_live():
         field.send_keys(value)
     if find("#denoising").is_selected():
         click("#denoising")
+    click("#video")
     click("#render-button")
     wait(lambda: "/jobs/" in driver.current_url and finds("#frame-grid, #frames-panel"), "the job page")
     state["job"] = driver.current_url.rsplit("/", 1)[1]
@@ -194,7 +195,7 @@ def submit_renders_three_frames_live():
     wait(lambda: text("#percent") == "100 %", "the progress bar to reach 100 %", RENDER_DEADLINE)
     wait(lambda: len(finds("#frame-grid .frame.done")) == 3, "three done frames in the grid", RENDER_DEADLINE)
     wait(lambda: job_status() == "completed", "the job to complete", RENDER_DEADLINE)
-    wait(lambda: finds("#download-zip"), "the frames zip link")
+    wait(lambda: finds("#download-zip") and finds("#download-video"), "the zip and video links")
     assert driver.execute_script("return window.__stayed === true"), "the page reloaded"
     assert find(".bar.big").get_attribute("aria-valuenow") == "100"
     wait(lambda: finds("#preview-image"), "the preview")
@@ -223,6 +224,8 @@ def submit_renders_three_frames_live():
         archive = zipfile.ZipFile(io.BytesIO(response.read()))
     names = sorted(archive.namelist())
     assert names == ["frame_0001.png", "frame_0002.png", "frame_0003.png"], names
+    with urllib.request.urlopen(find("#download-video").get_attribute("href")) as response:
+        assert response.read(12)[4:8] == b"ftyp", "the video is an MP4"
 
 
 def suspend_and_resume_from_the_page():

@@ -643,6 +643,7 @@ async function jobPage() {
       link(t.framesZip, "All frames (zip)", "download-zip"),
       link(t.compositeNodesZip, "Compositor outputs (zip)", "download-composite"),
       link(t.video?.url, `Video (${t.video?.fileName ?? "mp4"})`, "download-video"),
+      t.video?.error ? h("li", { class: "missing" }, `No video: ${t.video.error}`) : null,
       link(t.contactSheet?.url, "Contact sheet", "download-contact-sheet"),
     ].filter(Boolean);
     const frames = (downloads.frameOutputs ?? []).map((it) => h("li", {}, h("a", { href: it.url }, it.fileName)));
@@ -799,6 +800,7 @@ async function submitPage() {
     const ram = field("minimum-ram", "Minimum RAM (GiB)", h("input", { id: "minimum-ram", type: "number", min: "1", max: "4096" }));
     const chunk = field("chunk-size", "Frames per task", h("input", { id: "chunk-size", type: "number", min: "1" }));
     const blank = field("fail-on-blank", "Fail on blank frames", h("input", { id: "fail-on-blank", type: "checkbox" }));
+    const video = field("video", "Video (MP4)", h("input", { id: "video", type: "checkbox" }));
     const priority = field("render-priority", "Priority", h("input", { id: "render-priority", type: "number", min: "0", max: "100", value: "50" }));
     const notes = field("notes", "Notes", h("input", { id: "notes", size: "24" }));
     const refusal = h("div", { role: "alert" });
@@ -824,6 +826,7 @@ async function submitPage() {
         if (number(ram) !== null) config.minimumRam = number(ram);
         if (number(chunk) !== null) config.chunkSize = number(chunk);
         if (blank.checked) config.failOnBlank = true;
+        if (video.checked) config.video = true;
         if (number(priority) !== 50) config.priority = number(priority);
         if (notes.value.trim()) config.notes = notes.value.trim();
         try {

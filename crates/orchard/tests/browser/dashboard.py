@@ -180,7 +180,7 @@ def submit_renders_three_frames_live():
     assert finds("#config-compare"), "the detected configuration"
     assert_labelled()
     shot("03-submit-analysis")
-    for selector, value in [("#frames", "1-3"), ("#samples", "2"), ("#width", "64"), ("#height", "48")]:
+    for selector, value in [("#frames", "1-3"), ("#samples", "16"), ("#width", "320"), ("#height", "240")]:
         field = find(selector)
         field.clear()
         field.send_keys(value)
@@ -215,7 +215,7 @@ def submit_renders_three_frames_live():
     wait(lambda: driver.execute_script(
         "const img = document.getElementById('frame-full'); return img && img.complete && img.naturalWidth > 0"),
         "the full frame to open")
-    assert driver.execute_script("return document.getElementById('frame-full').naturalWidth") == 64
+    assert driver.execute_script("return document.getElementById('frame-full').naturalWidth") == 320
     shot("05-frame-open")
     click("#close-frame")
 

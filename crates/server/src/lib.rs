@@ -29,6 +29,7 @@ mod presence;
 mod previews;
 mod scheduler;
 mod serve;
+mod sessions;
 pub mod signing;
 mod speeds;
 mod state;

@@ -40,13 +40,21 @@ impl FromRequestParts<AppState> for Caller {
         let address = peer(parts);
         state.limits.check_address(address)?;
         let owner = async {
-            let key = bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`")?;
-            if !key.starts_with("RJ-") {
-                return Err(Error::Unauthorized("API keys start with RJ-"));
-            }
+            // A request with a key is judged by its key; a browser's session cookie is the
+            // dashboard's way to present one (CSRF-checked for state changes).
+            let hash = match super::dashboard::session_key(parts, state)? {
+                Some(hash) => hash,
+                None => {
+                    let key = bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`")?;
+                    if !key.starts_with("RJ-") {
+                        return Err(Error::Unauthorized("API keys start with RJ-"));
+                    }
+                    key_hash(key)
+                }
+            };
             state
                 .keys
-                .owner(state.store.as_ref(), &key_hash(key))
+                .owner(state.store.as_ref(), &hash)
                 .await?
                 .ok_or(Error::Unauthorized("unknown or revoked API key"))
         };

@@ -2,6 +2,7 @@
 //! blob routes behind its URLs, `/healthz`, and the OpenAPI document.
 
 mod control;
+mod dashboard;
 mod downloads;
 mod error;
 mod extract;
@@ -110,6 +111,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let router = Router::new()
         .nest(API_PREFIX, external)
         .merge(blobs)
+        .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/addon.zip", get(addon_zip))
         .route("/metrics", get(metrics))

@@ -9,6 +9,7 @@ mod connections;
 mod contract;
 mod control;
 mod cors;
+mod dashboard;
 mod disk;
 mod errors;
 mod hosts;

@@ -114,13 +114,13 @@ def rss_mb(pid):
 # PostgreSQL: the store's own statements, read out of its source (so that what is explained is
 # what runs): JOB_COLUMNS (whose `frames_rendering` is a correlated subquery over the job's
 # running tasks), the single claim, and the batched claim and completion.
-PG_SOURCE = os.path.join(ROOT, "crates", "store", "src", "postgres")
+STORE_SOURCE = os.path.join(ROOT, "crates", "store", "src")
 
 
 def rust_sql(file, start):
-    """The Rust string literal in `file` (under PG_SOURCE) that begins with `start`, as the
+    """The Rust string literal in `file` (under STORE_SOURCE) that begins with `start`, as the
     compiler reads it: a backslash at a line's end joins it to the next line's text."""
-    with open(os.path.join(PG_SOURCE, file)) as f:
+    with open(os.path.join(STORE_SOURCE, file)) as f:
         source = f.read()
     match = re.search(r'"(' + re.escape(start) + r'(?:[^"\\]|\\.)*)"', source, re.S)
     if not match:
@@ -128,10 +128,10 @@ def rust_sql(file, start):
     return re.sub(r"\\\n\s*", "", match.group(1))
 
 
-PG_JOB_COLUMNS = rust_sql("mod.rs", "id, workspace_id, user_id")
-PG_CLAIM = rust_sql("mod.rs", "with next as (")
-PG_COMPLETE_BATCH = rust_sql("hot.rs", "with input as (")
-PG_CLAIM_BATCH = rust_sql("hot.rs", "with members as (")
+PG_JOB_COLUMNS = rust_sql("jobs.rs", "id, workspace_id, user_id, upload_slug")
+PG_CLAIM = rust_sql("postgres/hot.rs", "with next as (")
+PG_COMPLETE_BATCH = rust_sql("postgres/hot.rs", "with input as (")
+PG_CLAIM_BATCH = rust_sql("postgres/hot.rs", "with members as (")
 RUNNING = ["booting", "rendering", "finalizing"]
 
 # (name, statement, parameter types, parameters given the context, whether it writes: run in a

@@ -574,6 +574,14 @@ pub struct PackagingAssignment {
     pub file_name: String,
     /// Signed PUT URL for the video.
     pub upload_url: String,
+    /// The file holds sounds (its analysis lists some, packed or not): Blender opens the scene
+    /// to mix them down. Without sounds, and with 8-bit PNG or JPEG frames, no Blender runs.
+    #[serde(default = "yes")]
+    pub sound: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Worker protocol: one frame a packaging task reads.

@@ -80,10 +80,14 @@ impl<C: Coordinator> Worker<C> {
         // 8-bit PNG and JPEG go to ffmpeg as they are; anything else is linear or deep.
         let as_they_are = matches!(extension.as_str(), "jpg" | "jpeg")
             || (extension == "png" && config.output_settings.color_depth.as_deref() != Some("16"));
-        let Some(prepared_by_blender) =
-            self.prepare(assignment, packaging, &frames, &prepared, !as_they_are, shutdown).await?
-        else {
-            return Ok(Packaged::Shutdown);
+        // Blender opens the scene only for what it alone can do: mix sound down, convert frames.
+        let prepared_by_blender = if packaging.sound || !as_they_are {
+            match self.prepare(assignment, packaging, &frames, &prepared, !as_they_are, shutdown).await? {
+                Some(prepared) => prepared,
+                None => return Ok(Packaged::Shutdown),
+            }
+        } else {
+            Prepared { audio: None }
         };
         let (folder, extension) =
             if as_they_are { (inputs.as_path(), extension) } else { (prepared.as_path(), "png".into()) };

@@ -68,8 +68,16 @@ pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -
         config: serde_json::to_value(config).map_err(anyhow::Error::from)?,
         blender_version: blender_to_open(&job, &worker.capabilities),
         output_urls: Default::default(),
-        packaging: Some(PackagingAssignment { frames: sources, fps, file_name, upload_url }),
+        packaging: Some(PackagingAssignment { frames: sources, fps, file_name, upload_url, sound: has_sound(&job) }),
     }))
+}
+
+/// Whether the job's file holds sounds (a sound strip's, a speaker's): only then does the
+/// worker open the scene to mix them down.
+fn has_sound(job: &orchard_store::Job) -> bool {
+    job.analysis.as_deref().is_none_or(|it| {
+        it.dependencies.iter().any(|dependency| dependency.kind == orchard_blend::DependencyKind::Sound)
+    })
 }
 
 /// The frame rate of the job's active scene, from its analysis.

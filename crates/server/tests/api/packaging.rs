@@ -78,6 +78,7 @@ async fn a_video_job_waits_for_an_ffmpeg_worker_and_completes_with_the_video_it_
     assert_eq!((task.frames.clone(), task.attempt), (vec![1, 2], 1));
     assert_eq!(packaging.file_name, "frame.mp4", "named after the scene's frames (frame_####)");
     assert!(packaging.fps > 0.0);
+    assert!(!packaging.sound, "the example holds no sound: no Blender needed for its video");
     let names: Vec<_> = packaging.frames.iter().map(|it| (it.frame, it.file_name.as_str())).collect();
     assert_eq!(names, [(1, "frame_0001.png"), (2, "frame_0002.png")]);
     let frame = app.http.get(&packaging.frames[0].url).send().await.unwrap();

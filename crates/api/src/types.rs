@@ -198,6 +198,32 @@ fn default_priority() -> i64 {
     50
 }
 
+/// Orchard extension: `GET /usage`: what each workspace used of the farm, and its throughput.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// Each workspace's totals over all its jobs (the caller's only, unless an admin key),
+    /// most `normalizedSeconds` first.
+    pub workspaces: Vec<WorkspaceUsage>,
+    /// Frames finished in the last hour (by tasks that completed then).
+    pub frames_last_hour: i64,
+}
+
+/// Orchard extension: one workspace's use of the farm.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceUsage {
+    /// The workspace.
+    #[schema(format = Uuid)]
+    pub workspace_id: String,
+    /// Its jobs, in every status.
+    pub jobs: i64,
+    /// Frames its jobs rendered.
+    pub frames_done: i64,
+    /// What its jobs cost, in the reference machine's seconds (as `normalizedSeconds`).
+    pub normalized_seconds: f64,
+}
+
 /// Orchard extension: `GET /workers`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WorkerList {

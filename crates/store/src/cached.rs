@@ -193,6 +193,9 @@ impl<S: JobStore> JobStore for CachedReads<S> {
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()> {
         self.changed(self.inner.set_preview(job_id, key, now).await)
     }
+    async fn usage(&self, workspace_id: Option<Uuid>, since: i64) -> Result<(Vec<crate::WorkspaceUsage>, i64)> {
+        self.inner.usage(workspace_id, since).await
+    }
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()> {
         self.changed(self.inner.set_waiting_reason(job_id, reason).await)
     }

@@ -10,7 +10,7 @@ use orchard_domain::JobStatus;
 use uuid::Uuid;
 
 use crate::rows::{Invalid, corrupt};
-use crate::{Job, JobPatch, NewJob, Order, Result, rows};
+use crate::{Job, JobPatch, NewJob, Order, Result, WorkspaceUsage, rows};
 
 /// Jobs: made from uploads, read, listed, and moved through their statuses.
 #[async_trait]
@@ -54,6 +54,9 @@ pub trait JobStore: Send + Sync {
     async fn set_preview(&self, job_id: Uuid, key: &str, now: i64) -> Result<()>;
     /// Sets or clears why a job is not progressing.
     async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()>;
+    /// Each workspace's jobs, frames and normalized seconds (of one workspace, or of all with
+    /// `None`), most seconds first, and the frames of tasks completed since `since`.
+    async fn usage(&self, workspace_id: Option<Uuid>, since: i64) -> Result<(Vec<WorkspaceUsage>, i64)>;
     /// Jobs by status, and tasks queued and running: the farm at a glance (`/metrics`).
     async fn status_counts(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)>;
     /// Sets a job's priority (0–100); false if there is no such job.
@@ -503,6 +506,44 @@ macro_rules! job_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
+                }
+
+                async fn usage(
+                    &self,
+                    workspace_id: Option<Uuid>,
+                    since: i64,
+                ) -> Result<(Vec<$crate::WorkspaceUsage>, i64)> {
+                    let workspace = workspace_id.map(|it| it.to_string());
+                    let rows: Vec<(String, i64, i64, f64)> = sqlx::query_as(
+                        "select workspace_id, count(*), cast(coalesce(sum(frames_done), 0) as bigint),
+                             cast(coalesce(sum(normalized_seconds), 0) as double precision)
+                         from jobs where $1 is null or workspace_id = $1
+                         group by workspace_id order by 4 desc, 1",
+                    )
+                    .bind(&workspace)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let usage = rows
+                        .into_iter()
+                        .map(|(workspace, jobs, frames_done, normalized_seconds)| {
+                            Ok($crate::WorkspaceUsage {
+                                workspace_id: $crate::rows::uuid(&workspace, "jobs", "workspace_id")?,
+                                jobs,
+                                frames_done,
+                                normalized_seconds,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let frames: i64 = sqlx::query_scalar(
+                        "select cast(coalesce(sum(t.n_frames), 0) as bigint) from tasks t
+                         where t.status = 'completed' and t.finished_at >= $1
+                           and ($2 is null or t.job_id in (select id from jobs where workspace_id = $2))",
+                    )
+                    .bind(since)
+                    .bind(&workspace)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok((usage, frames))
                 }
 
                 async fn status_counts(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {

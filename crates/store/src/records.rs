@@ -176,6 +176,19 @@ pub struct Job {
     pub frames_non_finite: i64,
 }
 
+/// A workspace's use of the farm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceUsage {
+    /// The workspace.
+    pub workspace_id: Uuid,
+    /// Its jobs (every status).
+    pub jobs: i64,
+    /// Frames its jobs rendered.
+    pub frames_done: i64,
+    /// What its jobs cost, in the reference machine's seconds.
+    pub normalized_seconds: f64,
+}
+
 /// What a worker's checks found wrong with a frame that still counts as rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameFlag {

@@ -321,6 +321,9 @@ def the_admin_sees_the_farm():
     assert "completed" in text("#jobs-by-status")
     assert_labelled()
     wait(lambda: finds("#usage tbody tr"), "usage by workspace")
+    # Every job counted by the server: the studio's rendered frames, and the hour's throughput.
+    assert "every job counted" in text("#usage + p"), text("#usage + p")
+    wait(lambda: int(text("#frames-per-hour") or "0") > 0, "frames finished in the last hour")
     shot("16-farm")
     driver.get(URL + "/workers")
     wait(lambda: finds("#workers button"), "the drain button")

@@ -917,25 +917,24 @@ async function farmPage() {
       h("section", { class: "panel" }, h("h2", {}, "Jobs by status"), h("table", { id: "jobs-by-status" }, byStatus)),
       h("section", { class: "panel" }, h("h2", {}, "Usage by workspace (normalizedSeconds)"),
         h("table", { id: "usage" }, h("thead", {}, h("tr", {}, h("th", {}, "Workspace"), h("th", { class: "num" }, "Jobs"),
-          h("th", { class: "num" }, "normalizedSeconds"))), usage), note)));
+          h("th", { class: "num" }, "Frames"), h("th", { class: "num" }, "normalizedSeconds"))), usage), note)));
 
   const stat = (label, value, statId) => h("section", { class: "panel" }, h("div", { class: "muted" }, label), h("div", { class: "stat", id: statId }, value));
 
   async function load() {
     try {
-      const [progress, { workers }, counts] = await Promise.all([
+      const [progress, { workers }, counts, { framesLastHour }] = await Promise.all([
         api("/jobs/progress"), api("/workers"),
         Promise.all(STATUSES.map((status) => api(`/jobs?status=${status}&pageSize=1`).then((it) => [status, it.pagination.total]))),
+        api("/usage"),
       ]);
-      // Queue depth: frames not yet done of every job in flight; throughput now: each job's
-      // frames left over its ETA.
+      // Queue depth: frames not yet done of every job in flight; throughput: the frames that
+      // finished in the last hour.
       const queued = progress.reduce((sum, it) => sum + Math.max(0, it.framesTotal - it.framesDone), 0);
-      const perHour = progress.reduce((sum, it) =>
-        sum + (it.etaSeconds > 0 ? (3600 * Math.max(0, it.framesTotal - it.framesDone)) / it.etaSeconds : 0), 0);
       const busy = workers.filter((it) => it.status === "busy").length;
-      fill(stats, 
+      fill(stats,
         stat("Frames queued", String(queued), "queue-depth"),
-        stat("Frames per hour (now)", String(Math.round(perHour)), "frames-per-hour"),
+        stat("Frames in the last hour", String(framesLastHour), "frames-per-hour"),
         stat("Jobs in flight", String(progress.length), "jobs-in-flight"),
         stat("Workers busy", `${busy} / ${workers.length}`, "workers-busy"));
       fill(byStatus, ...counts.map(([status, total]) =>
@@ -945,33 +944,18 @@ async function farmPage() {
     }
   }
 
-  // Usage sums the newest jobs' normalizedSeconds by workspace (at most 1000 jobs: a page
-  // must not read the whole history).
+  // Usage per workspace over all its jobs, summed by the server (GET /usage).
   async function loadUsage() {
-    const totals = new Map();
-    let seen = 0;
-    let total = 0;
-    for (let page = 1; page <= 10; page++) {
-      const list = await api(`/jobs?page=${page}&pageSize=100`).catch(() => null);
-      if (!list) break;
-      total = list.pagination.total;
-      for (const job of list.jobs) {
-        const entry = totals.get(job.workspaceId) ?? { jobs: 0, seconds: 0 };
-        entry.jobs += 1;
-        entry.seconds += job.normalizedSeconds ?? 0;
-        totals.set(job.workspaceId, entry);
-        seen += 1;
-      }
-      if (page >= list.pagination.totalPages) break;
-    }
-    fill(usage, ...[...totals].sort((a, b) => b[1].seconds - a[1].seconds).map(([workspace, entry]) =>
-      h("tr", {}, h("td", {}, h("code", { title: workspace }, short(workspace))), h("td", { class: "num" }, String(entry.jobs)),
-        h("td", { class: "num" }, entry.seconds.toFixed(1)))));
-    note.textContent = seen < total ? `The newest ${seen} of ${total} jobs.` : `All ${total} jobs.`;
+    const { workspaces } = await api("/usage");
+    fill(usage, ...workspaces.map((entry) =>
+      h("tr", {}, h("td", {}, h("code", { title: entry.workspaceId }, short(entry.workspaceId))),
+        h("td", { class: "num" }, String(entry.jobs)), h("td", { class: "num" }, String(entry.framesDone)),
+        h("td", { class: "num" }, entry.normalizedSeconds.toFixed(1)))));
+    note.textContent = `${workspaces.length} workspace${workspaces.length === 1 ? "" : "s"}, every job counted.`;
   }
 
   // Progress events come twice a second per rendering job: the counters follow within a few
-  // seconds, the usage (ten pages of jobs) only when a job changes status.
+  // seconds, the usage only when a job changes status.
   const reloadCounters = coalesce(load, 3000);
   const reloadUsage = coalesce(() => loadUsage().catch((error) => (note.textContent = error.message)), 10000);
   onEvents((event) => {

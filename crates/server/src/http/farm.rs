@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use orchard_api::{ErrorBody, WorkerList};
+use orchard_api::{ErrorBody, Usage, WorkerList};
 use tracing::{Instrument, info_span};
 
 use crate::error::Error;
@@ -20,6 +20,15 @@ use crate::state::AppState;
     security(("bearer" = [])))]
 pub(crate) async fn list_workers(State(state): State<AppState>, caller: Caller) -> Result<Json<WorkerList>, Error> {
     Ok(Json(WorkerList { workers: ops::list(&state, &caller).await? }))
+}
+
+/// What each workspace used of the farm — jobs, frames, `normalizedSeconds` — most first (the
+/// caller's workspace only, unless an admin key), and the frames finished in the last hour.
+#[utoipa::path(get, path = "/api/external/v1/usage", tag = "farm",
+    responses((status = 200, description = "the usage", body = Usage)),
+    security(("bearer" = [])))]
+pub(crate) async fn usage(State(state): State<AppState>, caller: Caller) -> Result<Json<Usage>, Error> {
+    Ok(Json(ops::usage(&state, &caller).await?))
 }
 
 /// Drain a worker (by id, or by its name when no other has it): it finishes its task and takes

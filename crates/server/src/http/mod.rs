@@ -82,6 +82,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries/{deliveryId}/redeliver", post(webhooks::redeliver))
         .route("/events", get(webhooks::events))
         .route("/workers", get(farm::list_workers))
+        .route("/usage", get(farm::usage))
         .route("/workers/{worker_id}/drain", post(farm::drain_worker))
         .route("/workers/{worker_id}/undrain", post(farm::undrain_worker))
         .route("/workers/register", post(workers::register_worker))

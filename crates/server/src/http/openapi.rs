@@ -24,7 +24,7 @@ use crate::policy::{JSON_BODY_LIMIT, MAX_URI_BYTES};
         control::suspend_job, control::resume_job, control::retry_job, control::patch_job, control::delete_job,
         progress::get_job_progress, progress::get_all_progress,
         downloads::get_downloads, downloads::get_file, downloads::get_archive,
-        farm::list_workers, farm::drain_worker, farm::undrain_worker,
+        farm::list_workers, farm::drain_worker, farm::undrain_worker, farm::usage,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook, webhooks::rotate_secret,
         webhooks::list_deliveries, webhooks::redeliver, webhooks::events,
         workers::register_worker, workers::claim_task, workers::heartbeat, workers::get_scene,

@@ -59,6 +59,25 @@ async fn workers_now(state: &AppState) -> Result<Vec<(WorkerRecord, Option<Runni
         .collect())
 }
 
+/// What each workspace used of the farm (the caller's own, unless an admin), and the frames
+/// finished in the last hour.
+pub(crate) async fn usage(state: &AppState, caller: &Caller) -> Result<orchard_api::Usage> {
+    let workspace = (!caller.admin).then_some(caller.workspace_id);
+    let (workspaces, frames_last_hour) = state.store.usage(workspace, now_ms() - 3_600_000).await?;
+    Ok(orchard_api::Usage {
+        workspaces: workspaces
+            .into_iter()
+            .map(|it| orchard_api::WorkspaceUsage {
+                workspace_id: it.workspace_id.to_string(),
+                jobs: it.jobs,
+                frames_done: it.frames_done,
+                normalized_seconds: (it.normalized_seconds * 1000.0).round() / 1000.0,
+            })
+            .collect(),
+        frames_last_hour,
+    })
+}
+
 /// Every registered worker as people see it: status, what it offers, what it renders now (the
 /// job only for its own workspace's callers, or an admin).
 pub(crate) async fn list(state: &AppState, caller: &Caller) -> Result<Vec<orchard_api::WorkerInfo>> {

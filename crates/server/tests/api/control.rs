@@ -772,3 +772,38 @@ async fn gc_reclaims_the_files_no_record_refers_to_and_nothing_else() {
         orchard_server::gc::collect(store.as_ref(), &blobs, false, now, orchard_server::gc::GRACE).await.unwrap();
     assert!(young.unreferenced.is_empty());
 }
+
+#[tokio::test]
+async fn usage_is_summed_per_workspace_and_an_admin_sees_every_one() {
+    let app = spawn_app().await;
+    let (admin, _) =
+        orchard_server::keys::create_key_as(app.server.store().as_ref(), "ops", "root", true).await.unwrap();
+    let worker = Worker::register(&app, "node-1").await;
+    let id = rendering_job(&app, &app.key, "1-2", json!({})).await;
+    rendering_job(&app, &app.other_key, "1", json!({})).await;
+    let mut next = worker.claim().await;
+    while let Some(task) = next {
+        next = worker.deliver(&task).await;
+    }
+    wait_for(&app, &id, "completed").await;
+    let usage = |key: String| {
+        let app = &app;
+        async move {
+            let response = app.http.get(app.api("/usage")).bearer_auth(key).send().await.unwrap();
+            parts(response).await
+        }
+    };
+    let (status, own) = usage(app.key.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let rows = own["workspaces"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "a workspace key sees its own: {own}");
+    assert_eq!((rows[0]["jobs"].as_i64(), rows[0]["framesDone"].as_i64()), (Some(1), Some(2)));
+    assert!(rows[0]["normalizedSeconds"].as_f64().unwrap() > 0.0, "{own}");
+    assert_eq!(own["framesLastHour"], 2, "its own frames: {own}");
+    let (_, rival) = usage(app.other_key.clone()).await;
+    assert_eq!(rival["workspaces"][0]["framesDone"], 1, "{rival}");
+    let (_, all) = usage(admin).await;
+    assert_eq!(all["workspaces"].as_array().map(Vec::len), Some(2), "{all}");
+    assert_eq!(all["framesLastHour"], 3, "{all}");
+    assert_eq!(all["workspaces"][0]["workspaceId"], own["workspaces"][0]["workspaceId"], "most seconds first");
+}

@@ -438,3 +438,28 @@ dbtest!(an_attempts_log_grows_while_it_runs_and_keeps_its_tail, |store| {
     let latest = store.task_log(first.lease.task_id, None).await.unwrap().unwrap();
     assert_eq!((latest.text.len(), latest.truncated), (20, true));
 });
+
+dbtest!(usage_sums_each_workspaces_jobs_and_the_frames_finished_lately, |store| {
+    let alice = owner(store.as_ref(), "studio", "alice").await;
+    let bob = owner(store.as_ref(), "other", "bob").await;
+    let studio = alice.workspace_id;
+    let id = booting_job(store.as_ref(), alice, 2, 2, T0).await;
+    booting_job(store.as_ref(), bob, 1, 1, T0).await;
+    for at in [T0 + 10, T0 + 1_000] {
+        let task = store.claim_task("w1", &[id], crate::fixtures::at(None, at)).await.unwrap().expect("a task");
+        store.complete_task(&task.lease, done_for(&task, 2.0), at + 1).await.unwrap();
+    }
+    let (all, lately) = store.usage(None, T0 + 500).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0].workspace_id, all[0].jobs, all[0].frames_done), (studio, 1, 4));
+    assert!((all[0].normalized_seconds - 4.0).abs() < 1e-9, "{all:?}");
+    assert_eq!((all[1].jobs, all[1].frames_done, all[1].normalized_seconds), (1, 0, 0.0));
+    assert_eq!(lately, 2, "the second task's frames only");
+    let (own, lately) = store.usage(Some(bob_workspace(&all, studio)), T0).await.unwrap();
+    assert_eq!((own.len(), lately), (1, 0), "another workspace's frames are not counted");
+});
+
+/// The workspace of `usage` that is not `studio`.
+fn bob_workspace(usage: &[orchard_store::WorkspaceUsage], studio: uuid::Uuid) -> uuid::Uuid {
+    usage.iter().map(|it| it.workspace_id).find(|it| *it != studio).expect("two workspaces")
+}

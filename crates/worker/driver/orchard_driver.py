@@ -201,9 +201,9 @@ def probe():
 
 def compositor_tree(scene):
     """The scene's compositor node tree, if it composites (5.0 keeps it in a node group)."""
-    group = getattr(scene, "compositing_node_group", None)
-    if group is not None:
-        return group
+    if hasattr(scene, "compositing_node_group"):
+        # 5.0+: no `Scene.node_tree` any more; None when the scene does not composite.
+        return scene.compositing_node_group
     return scene.node_tree if scene.use_nodes else None
 
 

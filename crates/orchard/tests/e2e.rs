@@ -773,13 +773,13 @@ async fn a_stereo_scene_delivers_a_file_per_view_for_frames_and_compositor_outpu
     assert_eq!(sheet.width(), 4 + 2 * (160 + 4), "two frames side by side");
 }
 
-/// A Python with PyPI's `bpy` (`ORCHARD_TEST_BPY`, set by `dev/test`); with
-/// `ORCHARD_REQUIRE_BPY=1` its absence fails.
-fn bpy_python() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("ORCHARD_TEST_BPY").map(std::path::PathBuf::from).filter(|it| it.exists());
+/// A Python with PyPI's `bpy` named by `variable` (`ORCHARD_TEST_BPY`: 4.5,
+/// `ORCHARD_TEST_BPY_50`: 5.0, set by `dev/test`); with `ORCHARD_REQUIRE_BPY=1` its absence fails.
+fn bpy_python(variable: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os(variable).map(std::path::PathBuf::from).filter(|it| it.exists());
     if found.is_none() {
-        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "ORCHARD_TEST_BPY is required (ORCHARD_REQUIRE_BPY=1)");
-        eprintln!("bpy skipped: no ORCHARD_TEST_BPY");
+        assert!(std::env::var("ORCHARD_REQUIRE_BPY").is_err(), "{variable} is required (ORCHARD_REQUIRE_BPY=1)");
+        eprintln!("bpy skipped: no {variable}");
     }
     found
 }
@@ -793,7 +793,7 @@ fn passes(command: &mut Command, what: &str) {
 }
 
 #[tokio::test]
-async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender_3_4_and_bpy_4_5() {
+async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender_3_4_4_5_and_5_0() {
     if !blender_available() {
         return;
     }
@@ -837,13 +837,17 @@ async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender
     blender.args(["-b", "--factory-startup", "--python"]).arg(tests.join("run_addon_test.py")).arg("--");
     common(&mut blender, "out-3.4");
     passes(&mut blender, "the add-on in Blender 3.4");
-    if let Some(python) = bpy_python() {
-        for install in ["extension", "legacy"] {
+    // bpy 4.5 both ways; 5.0 (whose files only a 5.0 worker renders) as an extension.
+    let runs =
+        [("ORCHARD_TEST_BPY", "4.5", &["extension", "legacy"][..]), ("ORCHARD_TEST_BPY_50", "5.0", &["extension"])];
+    for (variable, version, installs) in runs {
+        let Some(python) = bpy_python(variable) else { continue };
+        for install in installs {
             let mut bpy = Command::new(&python);
             bpy.arg(tests.join("run_addon_test.py"));
-            common(&mut bpy, &format!("out-bpy-{install}"));
+            common(&mut bpy, &format!("out-bpy-{version}-{install}"));
             bpy.args(["--install", install]);
-            passes(&mut bpy, &format!("the add-on under bpy 4.5 ({install})"));
+            passes(&mut bpy, &format!("the add-on under bpy {version} ({install})"));
         }
     }
 }

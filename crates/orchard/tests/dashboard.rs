@@ -10,10 +10,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::*;
 
@@ -52,79 +50,13 @@ fn browser_available() -> Option<PathBuf> {
     }
 }
 
-/// A running `orchard up` with one local worker in a temporary data directory.
-struct Farm {
-    child: Child,
-    url: String,
-    key: String,
-    data: tempfile::TempDir,
-}
-
-impl Farm {
-    fn start() -> Farm {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = orchard()
-            .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
-            .arg(data.path())
-            .env("ORCHARD_THREADS", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("orchard up starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("orchard up prints its URL").unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|it| it.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        // Keep draining stdout so that the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key written").trim().to_string();
-        Farm { child, url, key, data }
-    }
-
-    /// A new workspace key (`orchard keys create`), for `workspace`.
-    fn workspace_key(&self, workspace: &str) -> String {
-        let output = orchard()
-            .args(["keys", "create", "--workspace", workspace, "--user", "alice", "--data"])
-            .arg(self.data.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let key = stdout.lines().last().unwrap().trim().to_string();
-        assert!(key.starts_with("RJ-"), "{stdout}");
-        key
-    }
-}
-
-impl Drop for Farm {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_dashboard_works_in_a_real_browser() {
     let Some(python) = browser_available() else { return };
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let studio = farm.workspace_key("studio");
     let rival = farm.workspace_key("rival");
     let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");

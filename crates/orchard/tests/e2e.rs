@@ -7,80 +7,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use orchard_api::Client;
+
 use serde_json::{Value, json};
-
-/// A running `orchard up` in a temporary data directory.
-struct Farm {
-    child: Child,
-    url: String,
-    key: String,
-    data: tempfile::TempDir,
-}
-
-impl Farm {
-    fn start() -> Farm {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = orchard()
-            .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
-            .arg(data.path())
-            .env("ORCHARD_THREADS", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("orchard up starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("orchard up prints its URL").unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|it| it.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        // Keep draining stdout so that the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key written").trim().to_string();
-        assert!(key.starts_with("RJ-"));
-        Farm { child, url, key, data }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.url, &self.key)
-    }
-
-    /// Blender processes started for this farm (their command line names its data directory).
-    fn blender_processes(&self) -> Vec<u32> {
-        blender_processes(self.data.path())
-    }
-}
-
-impl Drop for Farm {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn a_job_renders_three_frames_with_real_blender() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let client = farm.client();
     let id = submit(
         &client,
@@ -128,7 +67,7 @@ async fn cancel_stops_blender_and_leaves_no_process() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let client = farm.client();
     // Far more samples than the test will wait for.
     let id = submit(
@@ -159,7 +98,7 @@ async fn a_python_client_using_only_the_documented_calls_renders() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let output = Command::new("python3")
         .arg(repo_root().join("tests/python/renderjuice_flow.py"))
         .env("RJ_BASE_URL", format!("{}/api/external/v1", farm.url))
@@ -231,7 +170,7 @@ fn a_second_farm_on_one_data_folder_is_refused_and_says_where_the_first_is() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let output = orchard()
         .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
         .arg(farm.data.path())
@@ -244,7 +183,7 @@ fn a_second_farm_on_one_data_folder_is_refused_and_says_where_the_first_is() {
 
 /// `orchard render`, `orchard jobs …` against the `orchard up` of `farm` (found through its
 /// data folder, on a port no one named), with stdout and stderr as pipes.
-fn cli(farm: &Farm, args: &[&str]) -> std::process::Output {
+fn cli(farm: &LocalFarm, args: &[&str]) -> std::process::Output {
     orchard().args(args).arg("--data").arg(farm.data.path()).stdin(Stdio::null()).output().unwrap()
 }
 
@@ -253,7 +192,7 @@ async fn a_detached_render_is_followed_and_fetched_with_the_jobs_commands() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let scene = example_scene();
     let config = r#"{"resolution": [64, 48], "sampleCount": 2, "denoisingEnabled": false}"#;
     let output = cli(&farm, &["render", scene.to_str().unwrap(), "--frames", "1-2", "--config", config, "--detach"]);
@@ -304,7 +243,7 @@ fn a_render_that_cannot_start_says_why_in_plain_lines_and_ctrl_c_cancels_it() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let scene = example_scene();
     // No worker has 4 TiB of memory: the job waits, and says so.
     let mut child = orchard()
@@ -374,7 +313,7 @@ fn at_a_terminal_ctrl_c_asks_and_detaching_keeps_the_job_and_its_frames() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let scene = example_scene();
     // A pseudo-terminal, as a user's shell gives: stdin, stdout and stderr are a terminal.
     let pty = nix::pty::openpty(None, None).unwrap();
@@ -452,7 +391,7 @@ fn a_scene_linking_a_library_is_packed_and_renders_what_the_artist_sees() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     // examples/linked: the shot links a red plane from //../assets/props.blend, outside its
     // folder. Uploaded alone it would render black; packed, every pixel is the library's red.
     let disk = tempfile::tempdir().unwrap();
@@ -543,7 +482,7 @@ async fn compositor_file_outputs_are_delivered_with_their_names_and_never_writte
     // multilayer EXR under /tmp/orchard-outside/, which must not be honoured.
     let outside = std::path::Path::new("/tmp/orchard-outside");
     let _ = std::fs::remove_dir_all(outside);
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let client = farm.client();
     let scene = repo_root().join("examples/compositor/compositor.blend");
     let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1});
@@ -607,7 +546,7 @@ async fn strict_refuses_a_scene_with_missing_files_and_leaves_no_job() {
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let scene = repo_root().join("crates/blend/tests/fixtures/v3_4/deps/deps.blend");
     let output = cli(&farm, &["render", scene.to_str().unwrap(), "--strict"]);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -657,7 +596,7 @@ async fn render_video_makes_an_mp4_with_the_scenes_sound_and_tone_maps_exr_frame
         return;
     }
     // examples/sound: 24 frames at 24 fps of a turning cube, a sound strip playing //tone.wav.
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let scene = repo_root().join("examples/sound/sound.blend");
     let out = tempfile::tempdir().unwrap();
     let rendered = cli(&farm, &["render", scene.to_str().unwrap(), "--video", "--out", out.path().to_str().unwrap()]);
@@ -731,7 +670,7 @@ async fn a_stereo_scene_delivers_a_file_per_view_for_frames_and_compositor_outpu
         return;
     }
     // examples/stereo: stereo 3D saved as individual files, a File Output node ("Slate").
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let client = farm.client();
     let scene = repo_root().join("examples/stereo/stereo.blend");
     let config = json!({"colorManagementPreset": "default", "frameRanges": ["1-2"], "chunkSize": 1});
@@ -797,7 +736,7 @@ async fn the_blender_add_on_from_the_farm_submits_packs_and_downloads_in_blender
     if !blender_available() {
         return;
     }
-    let farm = Farm::start();
+    let farm = LocalFarm::start();
     let work = tempfile::tempdir().unwrap();
     // The add-on as an artist gets it: from the farm.
     let zip = fetch(&format!("{}/addon.zip", farm.url)).await;

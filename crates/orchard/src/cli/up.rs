@@ -142,6 +142,7 @@ pub(super) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         args.workers,
         shown.join(", ")
     );
+    println!("Dashboard: {}/ (log in with an API key).", farm.server.url());
     if created {
         println!("Admin API key (also in {}):\n{key}", data.join("admin.key").display());
     } else {

@@ -1,8 +1,9 @@
 //! Shared by the end-to-end suites: the binary, the example scene, Blender processes, polling.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use orchard_api::Client;
@@ -104,4 +105,80 @@ pub(crate) fn signal(pid: u32, signal: nix::sys::signal::Signal) {
 /// A free local port (bound and released; the OS does not reuse it at once).
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `orchard up` with one local worker in a temporary data directory, as a user
+/// starts one; stopped (SIGTERM, then killed) when dropped.
+pub(crate) struct LocalFarm {
+    pub(crate) child: Child,
+    /// Its URL, as it prints it (no trailing `/`).
+    pub(crate) url: String,
+    /// The admin key it made.
+    pub(crate) key: String,
+    pub(crate) data: tempfile::TempDir,
+}
+
+impl LocalFarm {
+    pub(crate) fn start() -> LocalFarm {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = orchard()
+            .args(["up", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
+            .arg(data.path())
+            .env("ORCHARD_THREADS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("orchard up starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("orchard up prints its URL").unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|it| it.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        // Keep draining stdout so that the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key written").trim().to_string();
+        assert!(key.starts_with("RJ-"));
+        LocalFarm { child, url, key, data }
+    }
+
+    pub(crate) fn client(&self) -> Client {
+        Client::new(&self.url, &self.key)
+    }
+
+    /// Blender processes started for this farm (their command line names its data directory).
+    pub(crate) fn blender_processes(&self) -> Vec<u32> {
+        blender_processes(self.data.path())
+    }
+
+    /// A new workspace key (`orchard keys create`), for `workspace`.
+    pub(crate) fn workspace_key(&self, workspace: &str) -> String {
+        let output = orchard()
+            .args(["keys", "create", "--workspace", workspace, "--user", "alice", "--data"])
+            .arg(self.data.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let key = stdout.lines().last().unwrap().trim().to_string();
+        assert!(key.starts_with("RJ-"), "{stdout}");
+        key
+    }
+}
+
+impl Drop for LocalFarm {
+    fn drop(&mut self) {
+        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

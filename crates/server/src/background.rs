@@ -73,10 +73,7 @@ pub(crate) async fn finalizer(state: AppState, shutdown: CancellationToken) {
                 failures.retain(|id, _| jobs.iter().any(|it| it.id == *id));
                 for job in jobs {
                     let span = info_span!("finalize", job = %job.id);
-                    let error = match lifecycle::finalize(&state, &job).instrument(span.clone()).await {
-                        Ok(_) => continue,
-                        Err(error) => error,
-                    };
+                    let Err(error) = lifecycle::finalize(&state, &job).instrument(span.clone()).await else { continue };
                     let n = failures.entry(job.id).or_default();
                     *n += 1;
                     warn!(parent: &span, attempt = *n, error = %Chain(error.as_ref()), "finalizing failed");

@@ -453,21 +453,13 @@ pub(crate) async fn review(state: &AppState, job_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Where finalizing a job got to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Finalizing {
-    /// Packaged and completed (or completed by another server meanwhile).
-    Done,
-    /// Its video is being made by a worker: asked again later.
-    WaitingForVideo,
-}
-
 /// Packages a `finalizing` job's outputs and completes it. Safe to run on several servers:
 /// the archive key is fixed and the final transition is a compare-and-set. A job that asked
 /// for a video waits for its packaging task first (a worker with ffmpeg makes it).
-pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Finalizing> {
+pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> {
     if job.final_config.as_ref().is_some_and(|it| it.video == Some(true)) && !video_settled(state, job).await? {
-        return Ok(Finalizing::WaitingForVideo);
+        // A worker makes it; the finalizer asks again (woken when it is done).
+        return Ok(());
     }
     if job.waiting_reason.is_some() {
         state.store.set_waiting_reason(job.id, None).await?;
@@ -524,7 +516,7 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<Fina
             warn!(error = %Chain(&error), "speed factors not refined");
         }
     }
-    Ok(Finalizing::Done)
+    Ok(())
 }
 
 /// Whether a job's video is made, or failed for good (the job completes without it). Queues
@@ -535,7 +527,7 @@ async fn video_settled(state: &AppState, job: &Job) -> anyhow::Result<bool> {
         None => {
             let queued = state.store.queue_packaging(job.id, now_ms()).await?;
             info!(packaging = %queued.id, "video queued");
-            state.scheduler.work_arrived();
+            state.scheduler.packaging_queued();
             queued
         }
     };

@@ -81,6 +81,9 @@ pub(crate) const FINALIZE_ATTEMPTS: u32 = 5;
 /// Failed attempts at a job's video before the job completes without it (with a warning):
 /// its frames are good, and a video that three workers could not make will not come.
 pub(crate) const PACKAGING_ATTEMPTS: i64 = 3;
+/// How often claims ask the store for a packaging task when this server queued none: another
+/// server's, or one whose worker went silent, waits at most this long (plus its lease).
+pub(crate) const PACKAGING_RECHECK: Duration = Duration::from_secs(2);
 /// How often the lease reaper runs, for a lease of `lease_ttl`: a quarter of it.
 pub(crate) fn reap_every(lease_ttl: Duration) -> Duration {
     (lease_ttl / 4).max(Duration::from_millis(250))

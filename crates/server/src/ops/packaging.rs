@@ -21,7 +21,7 @@ use crate::video::Packaged;
 
 /// The next packaging task for `worker`, if it can make videos and one is due.
 pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -> Result<Option<Assignment>> {
-    if worker.capabilities.ffmpeg.is_none() || worker.draining {
+    if worker.capabilities.ffmpeg.is_none() || worker.draining || !state.scheduler.packaging_may_be_due() {
         return Ok(None);
     }
     let now = now_ms();
@@ -30,6 +30,8 @@ pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -
         return Ok(None);
     };
     Span::current().record("job", tracing::field::display(packaging.job_id));
+    // There may be more: the next claim looks again.
+    state.scheduler.packaging_queued();
     let Some(job) = state.store.get_job_internal(packaging.job_id).await? else {
         return Ok(None);
     };
@@ -166,6 +168,7 @@ pub(crate) async fn fail(state: &AppState, worker_id: &str, id: &str, body: &Fai
         return Err(Error::lease_lost());
     }
     warn!(attempt = body.attempt, error = %error, "video attempt failed");
+    state.scheduler.packaging_queued();
     // The finalizer decides whether the job goes on without it.
     state.finalize_wakeup.notify_one();
     Ok(())

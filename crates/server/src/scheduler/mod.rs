@@ -20,6 +20,7 @@ mod order;
 mod review;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use orchard_store::{Completion, Lease, NextClaim, Store, TaskDone, WorkerRecord};
@@ -33,23 +34,9 @@ use claims::Finished;
 pub(crate) use claims::{Claimed, scene_ref};
 pub(crate) use review::Verdict;
 
-/// The Blender of `capabilities` (by version) that opens `job`'s scene to package it: the
-/// oldest as new as the file, else the newest there is (sound and colour survive most
-/// version gaps; a refusal fails the attempt with Blender's own words).
-pub(crate) fn blender_to_open(
-    job: &orchard_store::Job,
-    capabilities: &orchard_domain::WorkerCapabilities,
-) -> Option<String> {
-    matching::Requirements::to_open(job).choose(capabilities).ok().or_else(|| {
-        let mut versions: Vec<&String> = capabilities.blenders.iter().map(|it| &it.version).collect();
-        versions.sort_by_key(|it| matching::version_of(it));
-        versions.last().map(|it| (*it).clone())
-    })
-}
-
 use crate::clock::now_ms;
 use crate::error::{Chain, Result};
-use crate::policy::connected_window;
+use crate::policy::{PACKAGING_RECHECK, connected_window};
 
 /// The scheduler of one server. Several servers may share a store: each remembers only
 /// hints, and the store's fenced statements decide.
@@ -59,12 +46,44 @@ pub(crate) struct Scheduler {
     lease_ttl: Duration,
     /// Wakes long-polling claims when tasks become claimable.
     work_available: Notify,
+    /// This server queued or requeued a packaging task since claims last asked the store.
+    packaging_queued: AtomicBool,
+    /// When claims last asked the store for a packaging task (unix ms).
+    packaging_looked: AtomicI64,
 }
 
 impl Scheduler {
     /// A scheduler over `store`, granting leases of `lease_ttl`.
     pub(crate) fn new(store: Arc<dyn Store>, lease_ttl: Duration) -> Scheduler {
-        Scheduler { store, cache: cache::Cache::default(), lease_ttl, work_available: Notify::new() }
+        Scheduler {
+            store,
+            cache: cache::Cache::default(),
+            lease_ttl,
+            work_available: Notify::new(),
+            // One may wait from before this server started.
+            packaging_queued: AtomicBool::new(true),
+            packaging_looked: AtomicI64::new(0),
+        }
+    }
+
+    /// A packaging task may be claimable now: this server queued or requeued one.
+    pub(crate) fn packaging_queued(&self) {
+        self.packaging_queued.store(true, Ordering::Release);
+        self.work_available.notify_waiters();
+    }
+
+    /// Whether a claim should ask the store for a packaging task: this server queued one since
+    /// the last look, or the last look is [`PACKAGING_RECHECK`] old (another server's, or a
+    /// lease that ran out). Spares every other claim a write on the store.
+    pub(crate) fn packaging_may_be_due(&self) -> bool {
+        let now = now_ms();
+        if self.packaging_queued.swap(false, Ordering::AcqRel) {
+            self.packaging_looked.store(now, Ordering::Release);
+            return true;
+        }
+        let last = self.packaging_looked.load(Ordering::Acquire);
+        now - last >= PACKAGING_RECHECK.as_millis() as i64
+            && self.packaging_looked.compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// Tasks became claimable here (a render started, a task was requeued, a worker joined):
@@ -174,4 +193,18 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+/// The Blender of `capabilities` (by version) that opens `job`'s scene to package it: the
+/// oldest as new as the file, else the newest there is (sound and colour survive most
+/// version gaps; a refusal fails the attempt with Blender's own words).
+pub(crate) fn blender_to_open(
+    job: &orchard_store::Job,
+    capabilities: &orchard_domain::WorkerCapabilities,
+) -> Option<String> {
+    matching::Requirements::to_open(job).choose(capabilities).ok().or_else(|| {
+        let mut versions: Vec<&String> = capabilities.blenders.iter().map(|it| &it.version).collect();
+        versions.sort_by_key(|it| matching::version_of(it));
+        versions.last().map(|it| (*it).clone())
+    })
 }

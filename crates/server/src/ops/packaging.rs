@@ -19,11 +19,14 @@ use crate::state::AppState;
 use crate::urls;
 use crate::video::Packaged;
 
-/// The next packaging task for `worker`, if it can make videos and one is due.
-pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -> Result<Option<Assignment>> {
-    if worker.capabilities.ffmpeg.is_none() || worker.draining || !state.scheduler.packaging_may_be_due() {
-        return Ok(None);
-    }
+/// Whether `worker` should ask for a packaging task now: it can make videos, takes work, and
+/// one may be due (the scheduler's hint spares other claims a write on the store).
+pub(crate) fn may_claim(state: &AppState, worker: &WorkerRecord) -> bool {
+    worker.capabilities.ffmpeg.is_some() && !worker.draining && state.scheduler.packaging_may_be_due()
+}
+
+/// The packaging task due for `worker` (one that [`may_claim`]), if there is one.
+pub(crate) async fn claim_due(state: &AppState, worker: &WorkerRecord, base: &str) -> Result<Option<Assignment>> {
     let now = now_ms();
     let lease_until = now + state.config.lease_ttl.as_millis() as i64;
     let Some(packaging) = state.store.claim_packaging(&worker.id, now, lease_until).await? else {
@@ -35,17 +38,8 @@ pub(crate) async fn claim(state: &AppState, worker: &WorkerRecord, base: &str) -
     let Some(job) = state.store.get_job_internal(packaging.job_id).await? else {
         return Ok(None);
     };
-    let mut frames: Vec<_> = state
-        .store
-        .list_outputs(job.id)
-        .await?
-        .into_iter()
-        .filter(|it| it.kind == "frame")
-        .filter_map(|it| Some((it.frame?, it)))
-        .collect();
-    // One file per frame: a multiview render's first view.
-    frames.sort_by_key(|(frame, _)| *frame);
-    frames.dedup_by_key(|(frame, _)| *frame);
+    let outputs = state.store.list_outputs(job.id).await?;
+    let frames = crate::lifecycle::one_file_per_frame(&outputs);
     let config = job.final_config.as_ref();
     let fps = config.and_then(|it| it.fps).or_else(|| scene_fps(&job)).unwrap_or(24.0);
     let file_name = crate::video::file_name(config, &job.file_name);
@@ -84,10 +78,8 @@ fn has_sound(job: &orchard_store::Job) -> bool {
 
 /// The frame rate of the job's active scene, from its analysis.
 fn scene_fps(job: &orchard_store::Job) -> Option<f64> {
-    let analysis = job.analysis.as_deref()?;
-    let active = analysis.active_scene.as_deref();
-    let scene = analysis.scenes.iter().find(|it| Some(it.name.as_str()) == active).or(analysis.scenes.first())?;
-    Some(scene.fps).filter(|it| it.is_finite() && *it > 0.0)
+    let fps = crate::lifecycle::active_scene(job.analysis.as_deref()?)?.fps;
+    Some(fps).filter(|it| it.is_finite() && *it > 0.0)
 }
 
 /// The packaging task `worker_id` holds with `attempt`; `lease_lost` otherwise.

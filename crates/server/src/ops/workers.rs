@@ -215,7 +215,9 @@ pub(crate) async fn claim(
         // Register interest before looking, so that work arriving in between still wakes us.
         let wakeup = state.scheduler.work_available();
         // A job waiting for its video is nearly done: its packaging goes first.
-        if let Some(packaging) = super::packaging::claim(state, worker, base).await? {
+        if super::packaging::may_claim(state, worker)
+            && let Some(packaging) = super::packaging::claim_due(state, worker, base).await?
+        {
             return Ok(Some(packaging));
         }
         let looking = std::time::Instant::now();
@@ -504,18 +506,13 @@ pub(crate) async fn complete(
         state.store.judge_frames(task.job_id, task.frames.frames(), &flagged).await?;
     }
     state.store.record_output_details(task.job_id, &details).await?;
-    // A drained worker finishes what it holds and takes nothing more; a job's video goes
-    // before more frames.
-    let mut packaging = None;
-    if body.claim_next.is_some() {
-        packaging = super::packaging::claim(state, worker, base).await?;
-    }
-    let claim_next = body
-        .claim_next
-        .as_ref()
-        .filter(|_| !worker.draining && packaging.is_none())
-        .map(|it| preferred(it.prefer_job.as_deref()));
-    let (outcome, next) = state.scheduler.complete(worker, &lease, done, claim_next).await?;
+    // A drained worker finishes what it holds and takes nothing more. A job's video goes before
+    // more frames: when one may be due, the next task is claimed once the completion holds.
+    let claim_next =
+        body.claim_next.as_ref().filter(|_| !worker.draining).map(|it| preferred(it.prefer_job.as_deref()));
+    let video_first = claim_next.is_some() && super::packaging::may_claim(state, worker);
+    let with_completion = claim_next.filter(|_| !video_first);
+    let (outcome, next) = state.scheduler.complete(worker, &lease, done, with_completion).await?;
     if outcome == Completion::Lost {
         return Err(Error::lease_lost());
     }
@@ -528,9 +525,16 @@ pub(crate) async fn complete(
     if outcome == Completion::JobFinished {
         state.finalize_wakeup.notify_one();
     }
-    let next = match next {
-        Some(next) => Some(assignment(state, base, next).await?),
-        None => packaging,
+    let next = match (next, claim_next) {
+        (Some(next), _) => Some(assignment(state, base, next).await?),
+        (None, Some(prefer)) if video_first => match super::packaging::claim_due(state, worker, base).await? {
+            Some(video) => Some(video),
+            None => match state.scheduler.claim(worker, prefer).await? {
+                Some(claimed) => Some(assignment(state, base, claimed).await?),
+                None => None,
+            },
+        },
+        (None, _) => None,
     };
     Ok(CompleteResponse { lease: "held".into(), next })
 }

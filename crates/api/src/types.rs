@@ -655,10 +655,6 @@ pub struct PackagingDone {
     pub attempt: i64,
     /// What was made.
     pub video: VideoInfo,
-    /// What Blender and ffmpeg said, kept for people when something looks wrong.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 65536)]
-    pub log: Option<String>,
 }
 
 /// The scene file of an assignment: enough to fetch it once and cache it by content.

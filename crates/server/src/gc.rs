@@ -4,7 +4,7 @@
 //!
 //! Only finished jobs' folders and scene copies are looked at: a running job's outputs exist
 //! before its records do (a worker uploads, then completes). A file younger than the grace is
-//! kept too (a job that just finished may still be writing its archive).
+//! kept too (a job that just finished may still be writing its contact sheet or preview).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

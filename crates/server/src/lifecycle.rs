@@ -308,7 +308,7 @@ fn no_scene() -> Error {
 }
 
 /// The scene a job renders: the file's active one, else its first.
-fn active_scene(analysis: &Analysis) -> Option<&SceneInfo> {
+pub(crate) fn active_scene(analysis: &Analysis) -> Option<&SceneInfo> {
     let active = analysis.active_scene.as_deref();
     analysis.scenes.iter().find(|it| active == Some(it.name.as_str())).or_else(|| analysis.scenes.first())
 }
@@ -464,13 +464,10 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     if job.waiting_reason.is_some() {
         state.store.set_waiting_reason(job.id, None).await?;
     }
-    let frames: Vec<_> = state.store.list_outputs(job.id).await?.into_iter().filter(|it| it.kind == "frame").collect();
+    let outputs = state.store.list_outputs(job.id).await?;
     // The archives are made as they download (`archives`): nothing to copy here. The contact
-    // sheet reads the frames it shows one at a time; a multiview render's frames appear once,
-    // by their first view.
-    let mut listed: Vec<(i32, &orchard_store::Output)> = frames.iter().filter_map(|it| Some((it.frame?, it))).collect();
-    listed.sort_by_key(|(frame, _)| *frame);
-    listed.dedup_by_key(|(frame, _)| *frame);
+    // sheet reads the frames it shows one at a time.
+    let listed = one_file_per_frame(&outputs);
     let tmp_dir = state.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let work = tempfile::tempdir_in(&tmp_dir)?;
@@ -510,13 +507,23 @@ pub(crate) async fn finalize(state: &AppState, job: &Job) -> anyhow::Result<()> 
     let patch = JobPatch { preview_key, blender_versions: Some(versions.into_iter().collect()), ..Default::default() };
     if state.store.transition_job(job.id, JobStatus::Finalizing, completed, patch, now_ms()).await? {
         state.notices.wake();
-        info!(frames = frames.len(), "job completed");
+        info!(frames = listed.len(), "job completed");
         // Once per job: the server that completed it.
         if let Err(error) = crate::speeds::refine(state, &tasks).await {
             warn!(error = %Chain(&error), "speed factors not refined");
         }
     }
     Ok(())
+}
+
+/// A job's frames by number, one file each: a multiview render's first view (outputs are
+/// listed by frame, then name: `_L` before `_R`).
+pub(crate) fn one_file_per_frame(outputs: &[orchard_store::Output]) -> Vec<(i32, &orchard_store::Output)> {
+    let mut frames: Vec<(i32, &orchard_store::Output)> =
+        outputs.iter().filter(|it| it.kind == "frame").filter_map(|it| Some((it.frame?, it))).collect();
+    frames.sort_by_key(|(frame, _)| *frame);
+    frames.dedup_by_key(|(frame, _)| *frame);
+    frames
 }
 
 /// Whether a job's video is made, or failed for good (the job completes without it). Queues

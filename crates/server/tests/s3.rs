@@ -477,7 +477,7 @@ async fn a_video_is_made_from_frames_in_the_bucket_and_stored_there() {
         audio: false,
         size: std::fs::metadata(&video).unwrap().len(),
     };
-    assert_eq!(worker.deliver_video(&packaging, &video, info, None).await.unwrap(), LeaseStatus::Held);
+    assert_eq!(worker.deliver_video(&packaging, &video, info).await.unwrap(), LeaseStatus::Held);
 
     while client.get_job(&job_id).await.unwrap().status != "completed" {
         assert!(std::time::Instant::now() < deadline, "the job did not complete");

@@ -131,6 +131,5 @@ pub trait Coordinator: Send + Sync + 'static {
         assignment: &Assignment,
         path: &Path,
         video: orchard_api::VideoInfo,
-        log: Option<String>,
     ) -> anyhow::Result<LeaseStatus>;
 }

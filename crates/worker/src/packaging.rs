@@ -102,7 +102,7 @@ impl<C: Coordinator> Worker<C> {
         };
         let mut info = video::encode(ffmpeg, &input, &output).await?;
         info.file_name = packaging.file_name.clone();
-        match self.coordinator.deliver_video(assignment, &output, info, None).await? {
+        match self.coordinator.deliver_video(assignment, &output, info).await? {
             LeaseStatus::Held => Ok(Packaged::Done),
             LeaseStatus::Lost => Ok(Packaged::Lost),
         }

@@ -194,11 +194,10 @@ impl Coordinator for HttpCoordinator {
         assignment: &Assignment,
         path: &Path,
         video: VideoInfo,
-        log: Option<String>,
     ) -> anyhow::Result<LeaseStatus> {
         let packaging = assignment.packaging.as_ref().context("not a packaging task")?;
         self.put_file(&packaging.upload_url, path).await.context("uploading the video")?;
-        let body = PackagingDone { attempt: assignment.attempt, video, log };
+        let body = PackagingDone { attempt: assignment.attempt, video };
         let url = self.task_url(assignment, "complete");
         let response = self.send(|| self.http.post(&url).json(&body)).await?;
         Ok(Self::lease_of(&response))

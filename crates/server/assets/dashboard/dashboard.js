@@ -9,7 +9,6 @@ const CSRF = meta("csrf-token");
 const ADMIN = meta("orchard-admin") === "true";
 const STATUSES = ["created", "validating", "validated", "booting", "rendering", "suspended", "finalizing",
   "completed", "failed", "canceled"];
-const ACTIVE = new Set(["booting", "rendering", "finalizing", "suspended"]);
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -664,14 +663,21 @@ async function jobPage() {
     fill(view.analysis, h("h2", { id: "analysis-title" }, "Analysis"), analysisView(analysis, job.finalConfig));
   }
 
+  // A status change or a new frame redraws everything within a moment; a progress event alone
+  // (twice a second while a frame renders) moves the bar at once and lets the grid and the
+  // log follow within two seconds, instead of refetching the job on each.
   const reload = coalesce(load, 250);
+  const follow = coalesce(load, 2000);
+  let framesDone = null;
   onEvents((event) => {
     if (event.jobId !== id) return;
-    if (event.type === "progress" && job) {
-      drawProgress(job, event, []);
+    if (event.type !== "progress" || !job) return reload();
+    drawProgress(job, event, []);
+    if (event.framesDone !== framesDone) {
+      framesDone = event.framesDone;
       reload();
     } else {
-      reload();
+      follow();
     }
   });
   await load();
@@ -920,13 +926,15 @@ async function farmPage() {
           h("th", { class: "num" }, "Frames"), h("th", { class: "num" }, "normalizedSeconds"))), usage), note)));
 
   const stat = (label, value, statId) => h("section", { class: "panel" }, h("div", { class: "muted" }, label), h("div", { class: "stat", id: statId }, value));
+  // The hour's frames come with the usage (GET /usage), the other counters with `load`.
+  const hourValue = h("div", { class: "stat", id: "frames-per-hour" }, "…");
+  const hour = h("section", { class: "panel" }, h("div", { class: "muted" }, "Frames in the last hour"), hourValue);
 
   async function load() {
     try {
-      const [progress, { workers }, counts, { framesLastHour }] = await Promise.all([
+      const [progress, { workers }, counts] = await Promise.all([
         api("/jobs/progress"), api("/workers"),
         Promise.all(STATUSES.map((status) => api(`/jobs?status=${status}&pageSize=1`).then((it) => [status, it.pagination.total]))),
-        api("/usage"),
       ]);
       // Queue depth: frames not yet done of every job in flight; throughput: the frames that
       // finished in the last hour.
@@ -934,7 +942,7 @@ async function farmPage() {
       const busy = workers.filter((it) => it.status === "busy").length;
       fill(stats,
         stat("Frames queued", String(queued), "queue-depth"),
-        stat("Frames in the last hour", String(framesLastHour), "frames-per-hour"),
+        hour,
         stat("Jobs in flight", String(progress.length), "jobs-in-flight"),
         stat("Workers busy", `${busy} / ${workers.length}`, "workers-busy"));
       fill(byStatus, ...counts.map(([status, total]) =>
@@ -946,7 +954,8 @@ async function farmPage() {
 
   // Usage per workspace over all its jobs, summed by the server (GET /usage).
   async function loadUsage() {
-    const { workspaces } = await api("/usage");
+    const { workspaces, framesLastHour } = await api("/usage");
+    hourValue.textContent = String(framesLastHour);
     fill(usage, ...workspaces.map((entry) =>
       h("tr", {}, h("td", {}, h("code", { title: entry.workspaceId }, short(entry.workspaceId))),
         h("td", { class: "num" }, String(entry.jobs)), h("td", { class: "num" }, String(entry.framesDone)),
@@ -955,7 +964,7 @@ async function farmPage() {
   }
 
   // Progress events come twice a second per rendering job: the counters follow within a few
-  // seconds, the usage only when a job changes status.
+  // seconds, the usage and the hour's frames only when a job changes status.
   const reloadCounters = coalesce(load, 3000);
   const reloadUsage = coalesce(() => loadUsage().catch((error) => (note.textContent = error.message)), 10000);
   onEvents((event) => {

@@ -128,8 +128,8 @@ async fn dashboard_session_changes_need_the_csrf_header() {
     // Another session's token is not this one's.
     let other_cookie = log_in(&app, &app.other_key).await;
     let other_csrf = csrf_token(&app, &other_cookie).await;
-    let (status, _) = with_cookie(&app, Method::DELETE, &format!("/jobs/{id}"), &cookie, Some(&other_csrf)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = with_cookie(&app, Method::DELETE, &format!("/jobs/{id}"), &cookie, Some(&other_csrf)).await;
+    assert_eq!((status, error_code(&body).as_str()), (StatusCode::FORBIDDEN, "csrf_refused"), "{body}");
 }
 
 #[tokio::test]
@@ -143,9 +143,10 @@ async fn dashboard_sessions_see_only_their_workspace_and_end_with_their_key() {
     }
     let (_, list) = with_cookie(&app, Method::GET, "/jobs", &rival, None).await;
     assert_eq!(list["pagination"]["total"], 0, "{list}");
-    let (status, _) =
+    let (status, body) =
         with_cookie(&app, Method::POST, "/workers/x/drain", &rival, Some(&csrf_token(&app, &rival).await)).await;
-    assert_ne!(status, StatusCode::OK, "a workspace key drains no worker");
+    let refused = (status, error_code(&body));
+    assert_eq!(refused, (StatusCode::FORBIDDEN, "admin_required".to_string()), "a workspace key drains no worker");
 
     let owner = log_in(&app, &app.key).await;
     let (status, _) = with_cookie(&app, Method::GET, &format!("/jobs/{id}"), &owner, None).await;

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 
 use crate::clock::now_ms;
 use crate::error::Error;
+use crate::http::extract::{BaseUrl, key_owner};
 use crate::keys::key_hash;
 use crate::sessions::{COOKIE, CSRF_HEADER, Session, clear_cookie, cookie, set_cookie};
 use crate::state::AppState;
@@ -257,8 +258,9 @@ fn login_form(status: StatusCode, problem: Option<&str>) -> Response {
     page_response(status, body)
 }
 
-/// Logs in: the key checked as any request's, then a session cookie naming it.
-async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+/// Logs in: the key checked as any request's, then a session cookie naming it (`Secure` when
+/// people reach the server over HTTPS, as its base URL says).
+async fn login(State(state): State<AppState>, BaseUrl(base): BaseUrl, request: axum::extract::Request) -> Response {
     let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|it| it.0.ip());
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
@@ -274,26 +276,15 @@ async fn login(State(state): State<AppState>, request: axum::extract::Request) -
     }
     let key = url::form_urlencoded::parse(&body).find(|(name, _)| name == "key").map(|(_, it)| it.trim().to_string());
     let key = key.unwrap_or_default();
-    let owner = if key.starts_with("RJ-") {
-        match state.keys.owner(state.store.as_ref(), &key_hash(&key)).await {
-            Ok(owner) => owner,
-            Err(error) => return Error::from(error).into_response(),
-        }
-    } else {
-        None
-    };
-    let Some(owner) = owner else {
-        let refusal = state.limits.failed(address, Error::Unauthorized("unknown or revoked API key"));
-        if let Error::Unauthorized(message) = refusal {
-            return login_form(StatusCode::UNAUTHORIZED, Some(message));
-        }
-        return refusal.into_response();
-    };
-    if let Err(refusal) = state.limits.check_key(owner.key_id) {
-        return refusal.into_response();
+    // Not even a key's shape: refused as an unknown key is.
+    let hash = if key.starts_with("RJ-") { key_hash(&key) } else { String::new() };
+    match key_owner(&state, address, &hash).await {
+        Ok(_) => {}
+        Err(Error::Unauthorized(message)) => return login_form(StatusCode::UNAUTHORIZED, Some(message)),
+        Err(refusal) => return refusal.into_response(),
     }
-    let session = Session::new(key_hash(&key), now_ms() / 1000);
-    let secure = https(&state, &headers, address);
+    let session = Session::new(hash, now_ms() / 1000);
+    let secure = base.starts_with("https://");
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&set_cookie(&session.cookie_value(&state.signer), secure)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -335,16 +326,6 @@ fn cross_site(headers: &HeaderMap) -> bool {
         }),
         _ => false,
     }
-}
-
-/// Whether people reach this server over HTTPS (`--public-url https://…`, or a trusted proxy
-/// saying so), when the cookie must be `Secure`.
-fn https(state: &AppState, headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> bool {
-    if let Some(url) = &state.config.public_url {
-        return url.starts_with("https://");
-    }
-    let trusted = peer.is_some_and(|it| state.config.trusted_proxies.contains(&it));
-    trusted && headers.get("x-forwarded-proto").is_some_and(|it| it == "https")
 }
 
 /// `text` safe inside HTML text and quoted attributes.

@@ -39,33 +39,43 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Error> {
         let address = peer(parts);
         state.limits.check_address(address)?;
-        let owner = async {
-            // A request with a key is judged by its key; a browser's session cookie is the
-            // dashboard's way to present one (CSRF-checked for state changes).
-            let hash = match super::dashboard::session_key(parts, state)? {
-                Some(hash) => hash,
-                None => {
-                    let key = bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`")?;
-                    if !key.starts_with("RJ-") {
-                        return Err(Error::Unauthorized("API keys start with RJ-"));
+        // A request with a key is judged by its key; a browser's session cookie is the
+        // dashboard's way to present one (CSRF-checked for state changes).
+        let hash = match super::dashboard::session_key(parts, state) {
+            Ok(Some(hash)) => Ok(hash),
+            Ok(None) => {
+                bearer(parts, "missing Authorization header: send `Authorization: Bearer RJ-…`").and_then(|key| {
+                    if key.starts_with("RJ-") {
+                        Ok(key_hash(key))
+                    } else {
+                        Err(Error::Unauthorized("API keys start with RJ-"))
                     }
-                    key_hash(key)
-                }
-            };
-            state
-                .keys
-                .owner(state.store.as_ref(), &hash)
-                .await?
-                .ok_or(Error::Unauthorized("unknown or revoked API key"))
+                })
+            }
+            Err(error) => Err(error),
         };
-        let owner = match owner.await {
-            Ok(owner) => owner,
+        let owner = match hash {
+            Ok(hash) => key_owner(state, address, &hash).await?,
             Err(refusal @ Error::Unauthorized(_)) => return Err(state.limits.failed(address, refusal)),
             Err(other) => return Err(other),
         };
-        state.limits.check_key(owner.key_id)?;
         Ok(Caller { workspace_id: owner.workspace_id, user_id: owner.user_id, admin: owner.admin })
     }
+}
+
+/// The owner of the key whose hash is `hash`, as every request's is found: an unknown or revoked
+/// key counts against the client's address, and a known key's own rate limit applies (the API
+/// and the dashboard's login alike).
+pub(crate) async fn key_owner(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    hash: &str,
+) -> Result<orchard_store::KeyOwner, Error> {
+    let Some(owner) = state.keys.owner(state.store.as_ref(), hash).await? else {
+        return Err(state.limits.failed(address, Error::Unauthorized("unknown or revoked API key")));
+    };
+    state.limits.check_key(owner.key_id)?;
+    Ok(owner)
 }
 
 /// The worker token of the request (its id).

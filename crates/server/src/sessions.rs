@@ -59,7 +59,7 @@ impl Session {
             "{}.{}.{}",
             self.key_hash,
             self.expires,
-            signature(&signer.sign(SESSION_PURPOSE, &self.key_hash, self.expires))
+            signer.signature(SESSION_PURPOSE, &self.key_hash, self.expires)
         )
     }
 
@@ -85,21 +85,19 @@ impl Session {
 
     /// The session's CSRF token: what the page sends back in [`CSRF_HEADER`].
     pub(crate) fn csrf_token(&self, signer: &UrlSigner) -> String {
-        let subject = format!("{}.{}", self.key_hash, self.expires);
-        signature(&signer.sign(CSRF_PURPOSE, &subject, self.expires))
+        signer.signature(CSRF_PURPOSE, &self.csrf_subject(), self.expires)
     }
 
     /// Whether `token` is this session's CSRF token (compared in constant time).
     pub(crate) fn csrf_matches(&self, signer: &UrlSigner, token: &str) -> bool {
-        let subject = format!("{}.{}", self.key_hash, self.expires);
         // The expiry was checked with the session; `i64::MIN` as "now" checks only the MAC.
-        signer.verify(CSRF_PURPOSE, &subject, self.expires, token, i64::MIN).is_ok()
+        signer.verify(CSRF_PURPOSE, &self.csrf_subject(), self.expires, token, i64::MIN).is_ok()
     }
-}
 
-/// The signature out of the signer's `expires=…&signature=…` query.
-fn signature(query: &str) -> String {
-    query.rsplit_once("signature=").map_or_else(String::new, |(_, it)| it.to_string())
+    /// What a CSRF token signs: the session itself.
+    fn csrf_subject(&self) -> String {
+        format!("{}.{}", self.key_hash, self.expires)
+    }
 }
 
 /// The value of the cookie `name` in a `Cookie` header (`a=1; b=2`).

@@ -51,8 +51,12 @@ impl UrlSigner {
 
     /// The query string (`expires=…&signature=…`) that authorizes `method path` until `expires` (unix seconds).
     pub fn sign(&self, method: &str, path: &str, expires: i64) -> String {
-        let signature = hex::encode(self.mac(method, path, expires).finalize().into_bytes());
-        format!("expires={expires}&signature={signature}")
+        format!("expires={expires}&signature={}", self.signature(method, path, expires))
+    }
+
+    /// The signature alone (lowercase hex), for values other than URLs (session cookies).
+    pub fn signature(&self, method: &str, path: &str, expires: i64) -> String {
+        hex::encode(self.mac(method, path, expires).finalize().into_bytes())
     }
 
     /// Checks a signature in constant time, then the expiry against `now` (unix seconds).

@@ -84,7 +84,7 @@ macro_rules! job_columns {
     () => {
         "id, workspace_id, user_id, upload_slug, file_name, file_type, object_key, file_size, main_file, status, \
          created_at, updated_at, failed_name, failed_type, failed_message, requested_config, final_config, \
-         analysis_id, preview_key, frames_zip_key, normalized_seconds, frames_total, frames_done, \
+         analysis_id, preview_key, normalized_seconds, frames_total, frames_done, \
          cast(case when status in ('booting', 'rendering') then (select coalesce(sum(t.n_frames), 0) from tasks t \
              where t.status = 'running' and t.job_id = jobs.id) else 0 end as bigint) as frames_rendering, \
          frames_failed, render_started_at, waiting_reason, priority, \
@@ -254,7 +254,13 @@ macro_rules! job_store {
 
             /// `cancel_job`, once. Locks the job's unfinished tasks before the job row (the order
             /// a claim takes), guarded by the job's status so that a stale cancel locks nothing.
-            async fn cancel_once(store: &$store, job_id: Uuid, from: JobStatus, canceled: &str, now: i64) -> Result<bool> {
+            async fn cancel_once(
+                store: &$store,
+                job_id: Uuid,
+                from: JobStatus,
+                canceled: &str,
+                now: i64,
+            ) -> Result<bool> {
                 let mut tx = store.write().await?;
                 sqlx::query(
                     "update tasks set status = $1, lease_expires_at = null
@@ -450,9 +456,9 @@ macro_rules! job_store {
                             analysis_id = coalesce($3, analysis_id), analysis = coalesce($4, analysis),
                             failed_name = coalesce($5, failed_name), failed_type = coalesce($6, failed_type),
                             failed_message = coalesce($7, failed_message),
-                            frames_zip_key = coalesce($8, frames_zip_key), preview_key = coalesce($9, preview_key),
-                            validating_until = $12, blender_versions = coalesce($13, blender_versions)
-                         where id = $10 and status = $11",
+                            preview_key = coalesce($8, preview_key),
+                            validating_until = $11, blender_versions = coalesce($12, blender_versions)
+                         where id = $9 and status = $10",
                     )
                     .bind(to.as_str())
                     .bind(now)
@@ -461,12 +467,17 @@ macro_rules! job_store {
                     .bind(failed.as_ref().map(|it| it.name.clone()))
                     .bind(failed.as_ref().map(|it| it.kind.clone()))
                     .bind(failed.as_ref().map(|it| it.message.clone()))
-                    .bind(patch.frames_zip_key)
                     .bind(patch.preview_key)
                     .bind(job_id.to_string())
                     .bind(from.as_str())
                     .bind(patch.validating_until)
-                    .bind(patch.blender_versions.as_ref().map(|it| to_json(it, "jobs", "blender_versions")).transpose()?)
+                    .bind(
+                        patch
+                            .blender_versions
+                            .as_ref()
+                            .map(|it| to_json(it, "jobs", "blender_versions"))
+                            .transpose()?,
+                    )
                     .execute(&mut *tx)
                     .await?;
                     let moved = done.rows_affected() == 1;
@@ -500,11 +511,13 @@ macro_rules! job_store {
 
                 async fn set_waiting_reason(&self, job_id: Uuid, reason: Option<&str>) -> Result<()> {
                     // Only a change writes: the matchmaker sets the same reason again and again.
-                    sqlx::query("update jobs set waiting_reason = $1 where id = $2 and waiting_reason is distinct from $1")
-                        .bind(reason)
-                        .bind(job_id.to_string())
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "update jobs set waiting_reason = $1 where id = $2 and waiting_reason is distinct from $1",
+                    )
+                    .bind(reason)
+                    .bind(job_id.to_string())
+                    .execute(&self.pool)
+                    .await?;
                     Ok(())
                 }
 
@@ -597,7 +610,7 @@ macro_rules! job_store {
                     let id = job_id.to_string();
                     let mut tx = self.write().await?;
                     let done = sqlx::query(
-                        "update jobs set outputs_deleted_at = $1, frames_zip_key = null, preview_key = null
+                        "update jobs set outputs_deleted_at = $1, preview_key = null
                          where id = $2 and status in ($3, $4, $5) and outputs_deleted_at is null",
                     )
                     .bind(now)
@@ -619,15 +632,14 @@ macro_rules! job_store {
                 async fn delete_job(&self, job_id: Uuid) -> Result<bool> {
                     let id = job_id.to_string();
                     let mut tx = self.write().await?;
-                    let workspace: Option<String> = sqlx::query_scalar(
-                        "select workspace_id from jobs where id = $1 and status in ($2, $3, $4)",
-                    )
-                    .bind(&id)
-                    .bind(JobStatus::Completed.as_str())
-                    .bind(JobStatus::Failed.as_str())
-                    .bind(JobStatus::Canceled.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let workspace: Option<String> =
+                        sqlx::query_scalar("select workspace_id from jobs where id = $1 and status in ($2, $3, $4)")
+                            .bind(&id)
+                            .bind(JobStatus::Completed.as_str())
+                            .bind(JobStatus::Failed.as_str())
+                            .bind(JobStatus::Canceled.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     let Some(workspace) = workspace else { return Ok(false) };
                     for statement in [
                         "delete from outputs where job_id = $1",

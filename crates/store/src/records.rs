@@ -144,8 +144,6 @@ pub struct Job {
     pub analysis_id: Option<Uuid>,
     /// Object key of the preview image.
     pub preview_key: Option<String>,
-    /// Object key of the frames zip.
-    pub frames_zip_key: Option<String>,
     /// Σ render seconds × worker speed factor over finished tasks.
     pub normalized_seconds: f64,
     /// Frames this job renders.
@@ -236,8 +234,6 @@ pub struct JobPatch {
     pub analysis: Option<(Uuid, Analysis)>,
     /// Sets `failedReason`.
     pub failed_reason: Option<FailedReason>,
-    /// Sets the frames zip key.
-    pub frames_zip_key: Option<String>,
     /// Sets the preview key.
     pub preview_key: Option<String>,
     /// Until when the caller owns the validation it starts (for a move to `validating`);

@@ -136,7 +136,6 @@ pub(crate) fn job_from_columns(row: &impl Columns) -> Result<crate::Job> {
         analysis: None,
         analysis_id: row.text("analysis_id")?.map(|it| uuid(&it, T, "analysis_id")).transpose()?,
         preview_key: row.text("preview_key")?,
-        frames_zip_key: row.text("frames_zip_key")?,
         normalized_seconds: required(row.real("normalized_seconds")?, T, "normalized_seconds")?,
         frames_total: int("frames_total")?,
         frames_done: int("frames_done")?,

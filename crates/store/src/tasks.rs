@@ -316,7 +316,7 @@ macro_rules! task_store {
                     let mut tx = self.write().await?;
                     let moved = sqlx::query(
                         "update jobs set status = $1, updated_at = $2, failed_name = null, failed_type = null,
-                            failed_message = null, frames_failed = 0, frames_zip_key = null, waiting_reason = null
+                            failed_message = null, frames_failed = 0, waiting_reason = null
                          where id = $3 and status = $4",
                     )
                     .bind(booting)

@@ -156,10 +156,10 @@ dbtest!(a_transition_is_a_compare_and_set_on_the_status_read, |store| {
     assert_eq!(read.analysis_id, Some(analysis_id), "columns not in the patch are kept");
 
     store.set_preview(id, "jobs/x/preview.png", T0 + 4).await.unwrap();
-    let patch = JobPatch { frames_zip_key: Some("jobs/x/frames.zip".into()), ..JobPatch::default() };
+    let patch = JobPatch { preview_key: Some("jobs/x/other.png".into()), ..JobPatch::default() };
     assert!(!store.transition_job(id, JobStatus::Finalizing, JobStatus::Completed, patch, T0 + 5).await.unwrap());
     let read = job(store.as_ref(), id).await;
-    assert_eq!((read.preview_key.as_deref(), read.frames_zip_key), (Some("jobs/x/preview.png"), None));
+    assert_eq!(read.preview_key.as_deref(), Some("jobs/x/preview.png"), "a refused transition writes nothing");
 });
 
 dbtest!(an_analysis_is_decoded_once_and_read_back_by_a_store_that_did_not_write_it, |store, db| {

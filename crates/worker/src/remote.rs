@@ -20,6 +20,11 @@ use tracing::warn;
 
 use crate::{Beat, Coordinator, Delivery, LeaseStatus, RenderedFrame};
 
+/// Frames as the files `upload` sends: (name, path).
+fn files_of(frames: &[RenderedFrame]) -> Vec<(&str, &Path)> {
+    frames.iter().map(|it| (it.file_name.as_str(), it.path.as_path())).collect()
+}
+
 /// How long a call keeps retrying before it gives up.
 const RETRY_FOR: Duration = Duration::from_secs(120);
 /// Seconds a claim waits on the server for work.
@@ -111,13 +116,12 @@ impl HttpCoordinator {
     /// PUTs every frame to its URL in `urls`.
     async fn upload(
         &self,
-        frames: &[RenderedFrame],
+        files: &[(&str, &Path)],
         urls: &std::collections::BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
-        for frame in frames {
-            let target =
-                urls.get(&frame.file_name).with_context(|| format!("no upload URL for {}", frame.file_name))?;
-            self.put_file(target, &frame.path).await.with_context(|| format!("uploading {}", frame.file_name))?;
+        for (file_name, path) in files {
+            let target = urls.get(*file_name).with_context(|| format!("no upload URL for {file_name}"))?;
+            self.put_file(target, path).await.with_context(|| format!("uploading {file_name}"))?;
         }
         Ok(())
     }
@@ -227,7 +231,7 @@ impl Coordinator for HttpCoordinator {
         // them is refused (expired), URLs asked for now.
         let mut uploaded = false;
         if frames.iter().all(|it| assignment.output_urls.contains_key(&it.file_name)) {
-            match self.upload(&frames, &assignment.output_urls).await {
+            match self.upload(&files_of(&frames), &assignment.output_urls).await {
                 Ok(()) => uploaded = true,
                 Err(error) => warn!(error = format!("{error:#}"), "upload refused; asking for new URLs"),
             }
@@ -241,7 +245,7 @@ impl Coordinator for HttpCoordinator {
                 return Ok((LeaseStatus::Lost, None));
             }
             let urls: OutputUrlsResponse = response.json().await?;
-            self.upload(&frames, &urls.urls).await?;
+            self.upload(&files_of(&frames), &urls.urls).await?;
         }
         // Compositor files: URLs asked for now (the task came with the frames' only).
         if !composites.is_empty() {
@@ -253,16 +257,9 @@ impl Coordinator for HttpCoordinator {
                 return Ok((LeaseStatus::Lost, None));
             }
             let urls: OutputUrlsResponse = response.json().await?;
-            let as_frames: Vec<RenderedFrame> = composites
-                .iter()
-                .map(|it| RenderedFrame {
-                    frame: it.frame,
-                    path: it.path.clone(),
-                    file_name: it.file_name.clone(),
-                    view: it.view.clone(),
-                })
-                .collect();
-            self.upload(&as_frames, &urls.urls).await?;
+            let files: Vec<(&str, &Path)> =
+                composites.iter().map(|it| (it.file_name.as_str(), it.path.as_path())).collect();
+            self.upload(&files, &urls.urls).await?;
         }
         let done = CompleteRequest {
             attempt: assignment.attempt,

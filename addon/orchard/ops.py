@@ -124,22 +124,25 @@ class _FarmOperator:
         traceback.print_exc()
         return self.fail(settings, "Orchard failed unexpectedly: %s: %s" % (type(error).__name__, error))
 
-    def run(self, context, title, work, done, *, popup=True, say=True):
+    def run(self, context, title, work, done, *, popup=True, say=True, level="INFO", failed=None):
         """Runs `work(report)`, then `done(settings, result)` with the settings of the scene it
-        ran for: in place in background mode (reporting `settings.message` when `say`), else in
-        a thread with its progress in the status bar (the scene found again by name when it
-        ends; a failure shown in a popup when `popup`)."""
+        ran for: in place in background mode (reporting `settings.message` at `level` when
+        `say`), else in a thread with its progress in the status bar (the scene found again by
+        name when it ends; a failure shown in a popup when `popup`). `failed(settings, message)`
+        records a failure beside the message."""
         settings = context.scene.orchard
         if not background.use_threads():
             try:
                 result = work(background.print_progress)
             except background.EXPECTED_ERRORS as error:
+                if failed is not None:
+                    failed(settings, str(error))
                 return self.fail(settings, str(error))
             except Exception as error:
                 return self.unexpected(settings, error)
             done(settings, result)
             if say:
-                self.report({"INFO"}, settings.message)
+                self.report({level}, settings.message)
             return {"FINISHED"}
         scene_name = context.scene.name
 
@@ -152,6 +155,8 @@ class _FarmOperator:
             target = bpy.data.scenes.get(scene_name)
             if target is not None:
                 target.orchard.message = message
+                if failed is not None:
+                    failed(target.orchard, message)
             if popup:
                 _popup(message, "ERROR")
 
@@ -269,42 +274,23 @@ class ORCHARD_OT_check(_FarmOperator, bpy.types.Operator):
             except background.EXPECTED_ERRORS as error:
                 return self.fail(settings, str(error))
 
-        def on_done(found, settings_name=scene.name):
-            target = bpy.data.scenes.get(settings_name)
-            if target is None:
-                return
+        def done(target, found):
             extra = found["workers"] + _analysis_lines(found["analysis"])
-            target.orchard.check_report = "\n".join(lines + extra)
-            target.orchard.message = "Check: " + summary()
+            target.check_report = "\n".join(lines + extra)
+            target.message = "Check: " + summary()
 
-        if farm is None:
-            settings.message = "Check: " + summary()
-            self.report({"WARNING"} if plan.missing or plan.unmapped else {"INFO"}, settings.message)
-            return {"FINISHED"}
-        if not background.use_threads():
-            try:
-                on_done(work(background.print_progress))
-            except background.EXPECTED_ERRORS as error:
-                settings.check_report = "\n".join(lines + ["Farm: %s" % error])
-                return self.fail(settings, str(error))
-            except Exception as error:
-                return self.unexpected(settings, error)
-            self.report({"WARNING"} if plan.missing or plan.unmapped else {"INFO"}, settings.message)
-            return {"FINISHED"}
+        def failed(target, message):
+            target.check_report = "\n".join(lines + ["Farm: %s" % message])
+            if background.use_threads():
+                target.message = "Check: " + summary()
 
-        def on_error(message, settings_name=scene.name):
-            target = bpy.data.scenes.get(settings_name)
-            if target is not None:
-                target.orchard.check_report = "\n".join(lines + ["Farm: %s" % message])
-                target.orchard.message = "Check: " + summary()
-
+        level = "WARNING" if plan.missing or plan.unmapped else "INFO"
         settings.message = "Check: " + summary()
-        try:
-            background.start("Checking", work, on_done, on_error)
-        except client.FarmError as error:
-            return self.fail(settings, str(error))
-        self.report({"WARNING"} if plan.missing or plan.unmapped else {"INFO"}, settings.message)
-        return {"FINISHED"}
+        if farm is None or background.use_threads():
+            self.report({level}, settings.message)
+        if farm is None:
+            return {"FINISHED"}
+        return self.run(context, "Checking", work, done, popup=False, level=level, failed=failed)
 
 
 def _workers_lines(farm, needs):
